@@ -1,0 +1,47 @@
+"""Every error servelab raises on purpose, in one tree.
+
+    ServelabError                 base: a user-facing failure with a one-line message
+    ├── ConfigError               bad settings: an unknown workload, a negative n, a bad size
+    ├── ServerError               a server under test misbehaved
+    │   ├── ServerStartError      it did not become ready (carries the tail of its log)
+    │   └── ServerCrashedError    it ended while it was still needed
+    ├── LoadError                 the load engine could not run (e.g. a malformed URL)
+    └── ResultsError              a results folder is missing or unreadable
+
+The CLI prints ``str(error)`` and exits non-zero; a traceback means a bug in servelab.
+"""
+
+from __future__ import annotations
+
+
+class ServelabError(Exception):
+    """Base of every error servelab raises on purpose."""
+
+
+class ConfigError(ServelabError):
+    """A setting is invalid; the message names it."""
+
+
+class ServerError(ServelabError):
+    """A server under test misbehaved."""
+
+
+class ServerStartError(ServerError):
+    """A server did not become ready; ``log_tail`` holds the last lines it printed."""
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        self.log_tail = log_tail
+        full = message if not log_tail else f"{message}\n--- last lines of its log ---\n{log_tail}"
+        super().__init__(full)
+
+
+class ServerCrashedError(ServerError):
+    """A server ended while the lab still needed it."""
+
+
+class LoadError(ServelabError):
+    """The load engine could not run."""
+
+
+class ResultsError(ServelabError):
+    """A results folder is missing, incomplete or unreadable."""
