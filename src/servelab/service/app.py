@@ -1,0 +1,93 @@
+"""The house-price Flask app: the system under test.
+
+This package imports nothing from the lab side, so any WSGI server can run it and a user
+can swap in their own app.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from . import headers
+from .config import ServiceConfig
+from .model import default_model
+from .validation import InvalidInput, PredictRequest, parse_body, parse_predict
+from .workloads import predict_cpu, predict_io, predict_numpy
+
+
+def _predict(req: PredictRequest, config: ServiceConfig) -> int:
+    if req.workload == "io":
+        return predict_io(req.area, config.io_delay)
+    if req.workload == "cpu":
+        return predict_cpu(req.area, req.n)
+    if req.workload == "numpy":
+        return predict_numpy(req.area, req.n)
+    return default_model().predict(req.area, req.floor, req.floors_count)
+
+
+def _error(status: int, message: str, field: str | None = None) -> tuple[Response, int]:
+    payload: dict[str, Any] = {"error": message}
+    if field is not None:
+        payload["field"] = field
+    return jsonify(payload), status
+
+
+def create_app(config: ServiceConfig | Mapping[str, Any] | None = None) -> Flask:
+    """Build the service. ``config`` overrides defaults; ``SERVELAB_*`` variables override it.
+
+    Raises ``ServiceConfigError`` for invalid settings, before any request is served.
+    """
+    settings = config if isinstance(config, ServiceConfig) else ServiceConfig.load(config)
+    app = Flask(__name__)
+    app.extensions["servelab"] = settings
+    if settings.workload == "model":
+        default_model()  # train now, not inside the first request's latency
+
+    @app.before_request
+    def _mark_start() -> None:
+        g.start_wall = time.time()
+        g.start_perf = time.perf_counter()
+
+    @app.after_request
+    def _say_who_and_when(response: Response) -> Response:
+        start_wall = g.get("start_wall")
+        if start_wall is not None:
+            duration_ms = (time.perf_counter() - g.start_perf) * 1000
+            response.headers[headers.PID] = str(os.getpid())
+            response.headers[headers.THREAD] = str(threading.get_native_id())
+            response.headers[headers.START] = f"{start_wall:.6f}"
+            response.headers[headers.SERVER_TIMING] = (
+                f"{headers.SERVER_TIMING_METRIC};dur={duration_ms:.3f}"
+            )
+        return response
+
+    @app.errorhandler(InvalidInput)
+    def _invalid(error: InvalidInput) -> tuple[Response, int]:
+        return _error(400, error.message, error.field)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> tuple[Response, int]:
+        return _error(error.code or 500, error.description or error.name)
+
+    @app.get("/")
+    def home() -> str:
+        return render_template("index.html", workload=settings.workload)
+
+    @app.get("/health")
+    def health() -> Response:
+        return jsonify(status="ok", pid=os.getpid(), workload=settings.workload)
+
+    @app.post("/predict")
+    def predict() -> Response:
+        body = parse_body(request.get_data(cache=False))
+        req = parse_predict(body, request.args, settings)
+        return jsonify(price=_predict(req, settings))
+
+    return app

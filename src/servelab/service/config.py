@@ -1,0 +1,82 @@
+"""The service's settings: defaults < the ``config`` mapping < ``SERVELAB_*`` environment.
+
+A server started by the lab gets its settings through the environment, so any WSGI server
+(flask dev, gunicorn, ...) configures the service the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+WORKLOADS = ("model", "io", "cpu", "numpy")
+DEFAULT_N = 5_000_000
+# Beyond this a single request could ask the server for tens of GiB; a deployment can raise it.
+DEFAULT_MAX_N = 2_000_000_000
+ENV_PREFIX = "SERVELAB_"
+
+
+class ServiceConfigError(ValueError):
+    """A setting of the service is invalid; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """What ``POST /predict`` computes when the request does not say.
+
+    workload: one of ``WORKLOADS``; ``model`` is the real house-price model.
+    n: elements for the ``cpu`` and ``numpy`` workloads.
+    max_n: the largest ``n`` a request may ask for with ``?n=``.
+    io_delay: seconds the ``io`` workload sleeps (the seed's 1 s).
+    """
+
+    workload: str = "model"
+    n: int = DEFAULT_N
+    max_n: int = DEFAULT_MAX_N
+    io_delay: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.workload not in WORKLOADS:
+            raise ServiceConfigError(
+                f"workload must be one of {', '.join(WORKLOADS)}, not {self.workload!r}"
+            )
+        if self.max_n < 1:
+            raise ServiceConfigError(f"max_n must be at least 1, not {self.max_n}")
+        if not 1 <= self.n <= self.max_n:
+            raise ServiceConfigError(f"n must be between 1 and max_n={self.max_n}, not {self.n}")
+        if not (math.isfinite(self.io_delay) and self.io_delay >= 0):
+            raise ServiceConfigError(f"io_delay must be a finite number >= 0, not {self.io_delay}")
+
+    @classmethod
+    def load(
+        cls, config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> ServiceConfig:
+        """Defaults, then ``config`` (keys as field names), then ``SERVELAB_<FIELD>`` variables."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            if config is not None and field.name in config:
+                values[field.name] = config[field.name]
+            raw = environ.get(ENV_PREFIX + field.name.upper())
+            if raw is not None and raw.strip():
+                values[field.name] = _parse(field.name, raw.strip(), field.type)
+        return replace(cls(), **values) if values else cls()
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes a server's service use exactly these settings."""
+        return {ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+
+
+def _parse(name: str, raw: str, kind: Any) -> Any:
+    env_name = ENV_PREFIX + name.upper()
+    try:
+        if kind in ("int", int):
+            return int(raw.replace("_", ""))
+        if kind in ("float", float):
+            return float(raw)
+    except ValueError:
+        raise ServiceConfigError(f"{env_name} must be a number, not {raw!r}") from None
+    return raw
