@@ -11,8 +11,8 @@ import sys
 
 from flask import Flask
 
-from .app import create_app
 from .config import ServiceConfigError
+from .factory import create_app
 
 
 def main(argv: list[str] | None = None, app: Flask | None = None) -> int:

@@ -1,0 +1,258 @@
+"""The ``servelab`` command line: study, load, report, serve.
+
+User mistakes become a one-line ``Error: ...`` and a non-zero exit, never a traceback.
+SIGTERM is turned into KeyboardInterrupt so every server the lab started is stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import __version__
+from .errors import ServelabError
+from .load import RequestRecord, format_seed_line, run_burst, summarize
+from .report import build_report
+from .servers import ServerSpec, launch
+from .service.config import ServiceConfig, ServiceConfigError
+from .study import RunSpec, run_study, seed_plan
+from .study.plan import SEED_WORKLOADS
+from .study.runner import StudyProgress
+
+console = Console(stderr=True)
+
+
+class _RichProgress(StudyProgress):
+    """Draws the study on the terminal: one bar per run, filled as requests complete."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: Any = None
+
+    def run_started(self, run: RunSpec, requests: int) -> None:
+        self.task = self.progress.add_task(run.name, total=requests)
+
+    def request_done(self, run: RunSpec, record: RequestRecord) -> None:
+        self.progress.advance(self.task)
+
+    def run_finished(self, run: RunSpec, result: dict[str, Any]) -> None:
+        self.progress.remove_task(self.task)
+        if result["status"] != "done":
+            self.progress.console.print(f"[red]x {run.name}: {result['error']}[/red]")
+            return
+        s = result["summary"]
+        mark = "[green]v[/green]" if s["ok"] == s["requests"] else "[yellow]![/yellow]"
+        self.progress.console.print(
+            f"{mark} {run.name:<24} makespan {s['makespan']:6.2f} s  "
+            f"{s['ok']}/{s['requests']} ok  max {s['max_concurrent']} at once"
+        )
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="servelab")
+def cli() -> None:
+    """How an ML prediction service behaves under load on different web servers."""
+
+
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Results folder (created; runs in it are replaced).",
+)
+@click.option(
+    "--servers",
+    default="flask-dev,gunicorn:w1",
+    show_default=True,
+    help="Comma-separated server specs: flask-dev, gunicorn, gunicorn:w2, "
+    "gunicorn:w2:gthread:t4, gunicorn:w1:gevent.",
+)
+@click.option(
+    "--workloads",
+    default=",".join(SEED_WORKLOADS),
+    show_default=True,
+    help="Comma-separated workloads: io, cpu, numpy, model.",
+)
+@click.option(
+    "--requests", "requests_", type=int, default=10, show_default=True, help="Requests per run."
+)
+@click.option(
+    "--concurrency", type=int, default=10, show_default=True, help="Parallel clients per run."
+)
+@click.option(
+    "--n",
+    "n",
+    type=int,
+    default=5_000_000,
+    show_default=True,
+    help="Elements for the cpu and numpy workloads.",
+)
+@click.option(
+    "--io-delay", type=float, default=1.0, show_default=True, help="Seconds the io workload sleeps."
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=120.0,
+    show_default=True,
+    help="Seconds a client waits for one response.",
+)
+def study(
+    out: Path,
+    servers: str,
+    workloads: str,
+    requests_: int,
+    concurrency: int,
+    n: int,
+    io_delay: float,
+    timeout: float,
+) -> None:
+    """Run the seminar's study: every server x every workload, one burst each, and the report."""
+    plan = seed_plan(
+        servers=tuple(ServerSpec.parse(text) for text in _split(servers)),
+        workloads=tuple(_split(workloads)),
+        requests=requests_,
+        concurrency=concurrency,
+        n=n,
+        io_delay=io_delay,
+        timeout=timeout,
+    )
+    console.print(f"servelab study: {len(plan.runs)} runs into [bold]{out}[/bold]")
+    began = time.monotonic()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        run_study(plan, out, _RichProgress(progress))
+    report = build_report(out)
+    console.print(f"done in {time.monotonic() - began:.1f} s; report: [bold]{report}[/bold]")
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--requests", "requests_", type=int, default=10, show_default=True)
+@click.option("--concurrency", type=int, default=10, show_default=True)
+@click.option(
+    "--timeout",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds a client waits for one response.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the records as OUT/records.jsonl.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def load(
+    url: str, requests_: int, concurrency: int, timeout: float, out: Path | None, as_json: bool
+) -> None:
+    """Fire a burst of POST requests at URL (e.g. http://127.0.0.1:5000/predict)."""
+    if requests_ < 1 or concurrency < 1:
+        raise click.BadParameter("--requests and --concurrency must be at least 1")
+    records_path = out / "records.jsonl" if out else None
+    if records_path:
+        records_path.unlink(missing_ok=True)
+    on_record = None if as_json else lambda record: click.echo(format_seed_line(record))
+    records = run_burst(
+        url,
+        requests=requests_,
+        concurrency=concurrency,
+        timeout=timeout,
+        records_path=records_path,
+        on_record=on_record,
+    )
+    summary = summarize(records).to_dict()
+    if summary["errors_by_class"].get("refused") == summary["requests"]:
+        raise click.ClickException(f"nothing is listening at {url}: every connection was refused")
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        console.print(
+            f"makespan {summary['makespan']:.2f} s, {summary['ok']}/{summary['requests']} ok, "
+            f"errors {summary['errors_by_class'] or 'none'}, "
+            f"max {summary['max_concurrent']} at once"
+        )
+
+
+@cli.command()
+@click.argument("results", type=click.Path(file_okay=False, path_type=Path))
+def report(results: Path) -> None:
+    """Rebuild RESULTS/report.md from the results folder alone (runs nothing)."""
+    click.echo(build_report(results))
+
+
+@cli.command()
+@click.option(
+    "--server",
+    "server_text",
+    default="flask-dev",
+    show_default=True,
+    help="Server spec: flask-dev, gunicorn, gunicorn:w2, gunicorn:w2:gthread:t4 ...",
+)
+@click.option("--workload", default="model", show_default=True, help="io, cpu, numpy or model.")
+@click.option("--n", "n", type=int, default=5_000_000, show_default=True)
+@click.option("--io-delay", type=float, default=1.0, show_default=True)
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/serve"),
+    show_default=True,
+    help="Where its log goes.",
+)
+def serve(server_text: str, workload: str, n: int, io_delay: float, run_dir: Path) -> None:
+    """Start one server on a free loopback port and keep it up until Ctrl-C."""
+    try:
+        service = ServiceConfig(workload=workload, n=n, io_delay=io_delay)
+    except ServiceConfigError as error:
+        raise click.BadParameter(str(error)) from None
+    with launch(ServerSpec.parse(server_text), run_dir=run_dir, env=service.to_env()) as server:
+        console.print(
+            f"{server.spec.describe()} serving {workload} at [bold]{server.url}[/bold]"
+            f" (log: {server.log_path}); Ctrl-C stops it"
+        )
+        while server.poll() is None:
+            time.sleep(0.5)
+        console.print(f"[red]the server ended on its own: {server.poll()}[/red]")
+
+
+def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        console.print("interrupted; every server started was stopped")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        console.print("interrupted; every server started was stopped")
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except ServelabError as error:
+        console.print(f"Error: {error}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)

@@ -1,0 +1,620 @@
+"""Start a server under test, wait until it answers, and stop it with everything it started.
+
+    spec = ServerSpec.parse("gunicorn:w2")
+    with launch(spec, run_dir=Path("results/x/run")) as server:
+        ...  # server.url, server.process_pids(), server.poll()
+    # here the server's whole process group is gone, also after Ctrl-C or an error
+
+Each server runs in its own session and process group and is stopped TERM -> grace -> KILL
+on the group. Servers still running when the interpreter exits are stopped by ``atexit``,
+as a last resort: a crash of the lab must not leave servers holding ports and memory.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import http.client
+import math
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, get_args
+
+import psutil
+
+from servelab.errors import ConfigError, ServerError, ServerStartError
+
+ServerKind = Literal["flask-dev", "gunicorn"]
+WorkerClass = Literal["sync", "gthread", "gevent"]
+KINDS: tuple[str, ...] = get_args(ServerKind)
+WORKER_CLASSES: tuple[str, ...] = get_args(WorkerClass)
+
+DEFAULT_APP = "servelab.service:app"
+HOST = "127.0.0.1"
+_DEFAULT_TIMEOUT = 30.0
+_SPEC_FORMS = (
+    "flask-dev, or gunicorn[:w<workers>][:sync|gthread|gevent][:t<threads>][:timeout<seconds>]"
+    " (e.g. gunicorn:w2:gthread:t4)"
+)
+_DERIVED_KEYS = frozenset({"label", "description"})
+# What the dev server and gunicorn print when another process took the port between our
+# probe and their bind. gunicorn would retry for 5 s before giving up, so we look early.
+_PORT_TAKEN = (b"Address already in use", b"Connection in use", b"is in use by another program")
+_PORT_ATTEMPTS = 3
+_POLL_INTERVAL = 0.05
+_PROBE_TIMEOUT = 0.5
+_KILL_WAIT = 5.0
+_REAP_WAIT = 5.0
+_FAILED_START_GRACE = 1.0
+_ATEXIT_GRACE = 2.0
+_TAIL_BYTES = 64 * 1024
+# servelab.service.headers.PID; not imported, as that would load the whole service here.
+_PID_HEADER = "X-Servelab-Pid"
+# A WSGI app other than ours on the dev server: what Flask.run does (threaded, no reloader).
+_RUN_SIMPLE = (
+    "import sys; from werkzeug.serving import run_simple; from werkzeug.utils import import_string;"
+    " run_simple(sys.argv[1], int(sys.argv[2]), import_string(sys.argv[3]), threaded=True)"
+)
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """Which server to start: the Flask dev server, or gunicorn with its worker settings.
+
+    ``workers``, ``worker_class``, ``threads`` and ``timeout`` (gunicorn ``--timeout``, whole
+    seconds, 0 = off) are gunicorn settings; the dev server takes none of them.
+    """
+
+    kind: ServerKind
+    workers: int = 1
+    worker_class: WorkerClass = "sync"
+    threads: int = 1
+    timeout: float = _DEFAULT_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"server kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+        if self.worker_class not in WORKER_CLASSES:
+            raise ConfigError(
+                f"worker_class must be one of {', '.join(WORKER_CLASSES)},"
+                f" not {self.worker_class!r}"
+            )
+        for name in ("workers", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a whole number >= 1, not {value!r}")
+        timeout = self.timeout
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout < 0
+            or timeout != int(timeout)
+        ):
+            raise ConfigError(
+                f"timeout must be whole seconds >= 0 (gunicorn takes an integer; 0 turns it off),"
+                f" not {timeout!r}"
+            )
+        object.__setattr__(self, "timeout", float(timeout))
+        if self.kind == "flask-dev":
+            changed = [
+                f.name
+                for f in fields(self)
+                if f.name != "kind" and getattr(self, f.name) != f.default
+            ]
+            if changed:
+                raise ConfigError(f"flask-dev takes no gunicorn settings, got {', '.join(changed)}")
+        # gunicorn would quietly turn a sync worker with threads into gthread and ignore threads
+        # for gevent: the label would then name a server that is not the one that ran.
+        if self.threads > 1 and self.worker_class != "gthread":
+            raise ConfigError(
+                f"threads={self.threads} needs worker_class gthread, not {self.worker_class}"
+            )
+
+    @property
+    def label(self) -> str:
+        """Short name for files and tables: ``dev``, ``prod_w2``, ``prod_w2_gthread_t4``."""
+        if self.kind == "flask-dev":
+            return "dev"
+        parts = [f"prod_w{self.workers}"]
+        if self.worker_class == "gthread":
+            parts.append(f"gthread_t{self.threads}")
+        elif self.worker_class == "gevent":
+            parts.append("gevent")
+        if self.timeout != _DEFAULT_TIMEOUT:
+            parts.append(f"timeout{int(self.timeout)}")
+        return "_".join(parts)
+
+    def describe(self) -> str:
+        """For people: ``gunicorn, 2 gthread workers x 4 threads``."""
+        if self.kind == "flask-dev":
+            return "Flask dev server (threaded)"
+        text = f"gunicorn, {_count(self.workers, f'{self.worker_class} worker')}"
+        if self.worker_class == "gthread":
+            text += f" x {_count(self.threads, 'thread')}"
+        if self.timeout != _DEFAULT_TIMEOUT:
+            text += f", worker timeout {int(self.timeout)} s" if self.timeout else ", no timeout"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings plus ``label`` and ``description``, for result files a report reads."""
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["label"] = self.label
+        data["description"] = self.describe()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ServerSpec:
+        """Inverse of ``to_dict``; ``label`` and ``description`` are recomputed, not read."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names - _DERIVED_KEYS)
+        if unknown:
+            raise ConfigError(f"unknown server setting(s): {', '.join(unknown)}")
+        if "kind" not in data:
+            raise ConfigError("a server spec needs a 'kind'")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @classmethod
+    def parse(cls, text: str) -> ServerSpec:
+        """Read the CLI form: ``flask-dev``, ``gunicorn``, ``gunicorn:w2:gthread:t4``, ..."""
+        head, *options = text.strip().split(":")
+        if head == "flask-dev":
+            if options:
+                raise ConfigError(f"bad server {text!r}: flask-dev takes no options")
+            return cls("flask-dev")
+        if head != "gunicorn":
+            raise ConfigError(f"unknown server {text!r}: expected {_SPEC_FORMS}")
+        values: dict[str, Any] = {}
+        for option in options:
+            key, value = _parse_option(option)
+            if key is None or key in values:
+                why = "repeated" if key in values else "not understood"
+                raise ConfigError(f"bad server {text!r}: {option!r} {why}; expected {_SPEC_FORMS}")
+            values[key] = value
+        try:
+            return cls("gunicorn", **values)
+        except ConfigError as error:
+            raise ConfigError(f"bad server {text!r}: {error}") from None
+
+
+def _parse_option(option: str) -> tuple[str | None, Any]:
+    if option in WORKER_CLASSES:
+        return "worker_class", option
+    for prefix, key in (("timeout", "timeout"), ("w", "workers"), ("t", "threads")):
+        digits = option.removeprefix(prefix)
+        if digits != option and digits.isascii() and digits.isdigit():
+            return key, int(digits)
+    return None, None
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+@dataclass(frozen=True)
+class ServerExit:
+    """How a server's leader process ended, and whether the lab ended it.
+
+    ``returncode`` is Popen's (negative = killed by that signal; None if unknown).
+    ``forced``: the lab had to SIGKILL the group because it outlived the grace period.
+    """
+
+    returncode: int | None
+    signal: str | None
+    stopped_by_lab: bool
+    forced: bool = False
+
+    @classmethod
+    def from_returncode(
+        cls, returncode: int | None, *, stopped_by_lab: bool, forced: bool = False
+    ) -> ServerExit:
+        """Name the signal behind a negative return code."""
+        name = None
+        if returncode is not None and returncode < 0:
+            try:
+                name = signal.Signals(-returncode).name
+            except ValueError:
+                name = f"signal {-returncode}"
+        return cls(returncode, name, stopped_by_lab, forced)
+
+    def describe(self) -> str:
+        """E.g. ``killed by SIGKILL (not by the lab)``, ``stopped by the lab (SIGTERM)``."""
+        if self.signal is not None:
+            how = f"killed by {self.signal}"
+        elif self.returncode is None:
+            how = "ended with an unknown status"
+        else:
+            how = f"exited with code {self.returncode}"
+        if self.stopped_by_lab:
+            text = f"stopped by the lab ({self.signal or how})"
+        else:
+            text = f"{how} (not by the lab)" if self.signal else how
+        if self.forced:
+            text += "; the group needed SIGKILL after the grace period"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values plus ``description``, for result files."""
+        return {
+            "returncode": self.returncode,
+            "signal": self.signal,
+            "stopped_by_lab": self.stopped_by_lab,
+            "forced": self.forced,
+            "description": self.describe(),
+        }
+
+
+_RUNNING: set[RunningServer] = set()
+
+
+class RunningServer:
+    """A started server: where it listens, its processes, its log.
+
+    Made by ``launch()``. Use it as a context manager, or call ``stop()``: until then its
+    processes run, and ``atexit`` is the only other thing that stops them.
+    """
+
+    def __init__(
+        self,
+        spec: ServerSpec,
+        process: subprocess.Popen[bytes],
+        *,
+        port: int,
+        log_path: Path,
+        log_offset: int,
+        command: Sequence[str],
+        name: str,
+    ) -> None:
+        self.spec = spec
+        self.name = name
+        self.port = port
+        self.url = f"http://{HOST}:{port}"
+        self.pid = process.pid
+        self.pgid = process.pid  # start_new_session: the leader heads its own group
+        self.log_path = log_path
+        self.command = tuple(command)
+        self._process = process
+        self._log_offset = log_offset
+        self._sent: set[int] = set()
+        self._died: ServerExit | None = None
+        self._exit: ServerExit | None = None
+        _RUNNING.add(self)
+
+    def __repr__(self) -> str:
+        state = "running" if self.poll() is None else "ended"
+        return f"<RunningServer {self.name} pid={self.pid} {self.url} {state}>"
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def poll(self) -> ServerExit | None:
+        """None while the leader runs; how it ended otherwise."""
+        if self._exit is not None:
+            return self._exit
+        if self._died is None:
+            returncode = self._process.poll()
+            if returncode is None:
+                return None
+            self._died = ServerExit.from_returncode(returncode, stopped_by_lab=False)
+        return self._died
+
+    def process_pids(self) -> list[int]:
+        """Pids alive now: the leader and all its descendants (gunicorn's workers)."""
+        if self.poll() is None:
+            try:
+                leader = psutil.Process(self.pid)
+                procs = [leader, *leader.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                procs = []
+            return [p.pid for p in procs if _alive(p)]
+        # The leader is gone (and its pid may be reused): what is left is what is in its group.
+        return _group_pids(self.pgid)
+
+    def stop(self, grace: float = 5.0) -> ServerExit:
+        """TERM the group, wait ``grace`` s, then KILL it; reap. Idempotent.
+
+        Returns how the leader ended; ``stopped_by_lab`` is False if it had ended on its own.
+        """
+        if self._exit is not None:
+            return self._exit
+        died = self.poll()
+        # Descendants that left the group (setsid) are not reached by killpg: remember them.
+        strays = [p for p in _descendants(self.pid) if _pgid(p.pid) != self.pgid]
+        dead = False
+        try:
+            self._signal_group(signal.SIGTERM)
+            dead = self._wait_dead(grace, strays)
+        finally:
+            # Also after a second Ctrl-C during the grace period: nothing may outlive stop().
+            if not dead:
+                self._signal_group(signal.SIGKILL)
+                for proc in strays:
+                    with contextlib.suppress(psutil.Error):
+                        proc.kill()
+                dead = self._wait_dead(_KILL_WAIT, strays)
+        if not dead:
+            raise ServerError(
+                f"{self.name} (pid {self.pid}): processes {_group_pids(self.pgid)} of its group"
+                f" are still alive after SIGKILL"
+            )
+        # Members orphaned by the leader's death are reaped by init, not by us, and until then
+        # their zombies keep the group (killpg) alive: under some inits that takes ~2 s.
+        deadline = time.monotonic() + _REAP_WAIT
+        while _group_exists(self.pgid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if died is not None:
+            result = replace(died, forced=bool(self._sent & {signal.SIGKILL}))
+        else:
+            code = self._process.returncode
+            # A signal the lab did not send (the OOM killer's SIGKILL during the grace
+            # period, a segfault) means the server ended on its own.
+            own = code is not None and code < 0 and -code not in self._sent
+            result = ServerExit.from_returncode(
+                code, stopped_by_lab=not own, forced=signal.SIGKILL in self._sent
+            )
+        self._exit = result
+        _RUNNING.discard(self)
+        return result
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last ``lines`` lines this server wrote to its log."""
+        return _read_log(self.log_path, self._log_offset, lines)
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        self._sent.add(sig)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pgid, sig)
+
+    def _wait_dead(self, timeout: float, strays: Sequence[psutil.Process]) -> bool:
+        """Wait until no process of the group (or a stray) is running; zombies count as dead."""
+        deadline = time.monotonic() + timeout
+        while True:
+            # poll() reaps the leader, our child; a zombie leader would hold the group.
+            if (
+                self._process.poll() is not None
+                and not (_group_exists(self.pgid) and _group_pids(self.pgid))
+                and not any(_alive(p) for p in strays)
+            ):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+    def _port_taken(self) -> bool:
+        tail = _read_log_bytes(self.log_path, self._log_offset)
+        return any(marker in tail for marker in _PORT_TAKEN)
+
+
+def launch(
+    spec: ServerSpec,
+    *,
+    run_dir: Path,
+    env: Mapping[str, str] | None = None,
+    name: str | None = None,
+    ready_timeout: float = 30.0,
+    command_prefix: Sequence[str] = (),
+    app: str = DEFAULT_APP,
+) -> RunningServer:
+    """Start ``spec`` on a free loopback port and return once ``GET /health`` answers 200.
+
+    The log goes to ``run_dir/<name or spec.label>.log`` (appended). ``env`` is added on top of
+    this process's environment. ``command_prefix`` is put before the server's argv (e.g. a
+    cgroup wrapper that ends in ``exec "$@"``). ``app`` is the WSGI app as ``module:name``.
+    Raises ServerStartError, with the log tail, if the server exits first or is not ready in
+    ``ready_timeout`` s; nothing it started is left running then.
+    """
+    name = name or spec.label
+    if name in (".", "..") or "/" in name or "\0" in name:
+        raise ConfigError(f"server name must be a plain file name, not {name!r}")
+    if not (math.isfinite(ready_timeout) and ready_timeout > 0):
+        raise ConfigError(f"ready_timeout must be > 0 seconds, not {ready_timeout!r}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / f"{name}.log"
+    child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    for attempt in range(1, _PORT_ATTEMPTS + 1):
+        port = _free_port()
+        command = [*command_prefix, *_server_command(spec, port, app)]
+        server = _start(spec, command, port=port, log_path=log_path, env=child_env, name=name)
+        try:
+            answered: set[int] = set()
+            outcome = _wait_ready(server, time.monotonic() + ready_timeout, answered)
+        except BaseException:
+            server.stop(_FAILED_START_GRACE)
+            raise
+        if outcome == "ready":
+            return server
+        tail = server.log_tail()
+        # gunicorn ignores TERM while it retries a taken port; it has served nothing: KILL.
+        end = server.stop(0 if outcome == "port taken" else _FAILED_START_GRACE)
+        if outcome == "port taken" and attempt < _PORT_ATTEMPTS:
+            continue
+        what = {
+            "exited": f"{_how(end)} before it was ready",
+            "timeout": f"not ready after {ready_timeout:g} s{_workers_note(spec, answered)}",
+            "port taken": f"found its port taken {_PORT_ATTEMPTS} times",
+        }[outcome]
+        raise ServerStartError(f"{spec.describe()} [{name}] {what} (log: {log_path})", tail)
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+def _workers_note(spec: ServerSpec, answered: set[int]) -> str:
+    if spec.kind != "gunicorn" or not answered:
+        return ""
+    return f" ({len(answered)} of {spec.workers} workers answered /health)"
+
+
+def _how(end: ServerExit) -> str:
+    return replace(end, forced=False).describe().removesuffix(" (not by the lab)")
+
+
+def _server_command(spec: ServerSpec, port: int, app: str) -> list[str]:
+    if spec.kind == "flask-dev":
+        if app == DEFAULT_APP:
+            return [sys.executable, "-m", "servelab.service", "--host", HOST, "--port", str(port)]
+        return [sys.executable, "-c", _RUN_SIMPLE, HOST, str(port), app]
+    return [
+        sys.executable, "-m", "gunicorn",
+        "--bind", f"{HOST}:{port}",
+        "--workers", str(spec.workers),
+        "--worker-class", spec.worker_class,
+        "--threads", str(spec.threads),
+        "--timeout", str(int(spec.timeout)),
+        # gunicorn 27 would otherwise open a control socket under ~/.gunicorn, shared by all runs.
+        "--no-control-socket",
+        app,
+    ]  # fmt: skip
+
+
+def _start(
+    spec: ServerSpec,
+    command: list[str],
+    *,
+    port: int,
+    log_path: Path,
+    env: Mapping[str, str],
+    name: str,
+) -> RunningServer:
+    with log_path.open("ab") as log:
+        log.write(f"\n=== servelab: {spec.describe()} [{name}]: {shlex.join(command)}\n".encode())
+        log.flush()
+        offset = log.tell()
+        try:
+            # The child keeps its own copy of the log fd; ours closes when this block ends.
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                start_new_session=True,
+            )
+        except OSError as error:
+            raise ServerStartError(
+                f"{spec.describe()} [{name}] could not be started: {error}"
+            ) from None
+    return RunningServer(
+        spec, process, port=port, log_path=log_path, log_offset=offset, command=command, name=name
+    )
+
+
+def _wait_ready(
+    server: RunningServer, deadline: float, answered: set[int]
+) -> Literal["ready", "exited", "port taken", "timeout"]:
+    # Ready means every gunicorn worker has loaded the app and answered once: the first
+    # worker is up well before the last, and a load run must not start on part of the server.
+    needed = server.spec.workers if server.spec.kind == "gunicorn" else 1
+    while True:
+        if server._port_taken():
+            return "port taken"
+        if server.poll() is not None:
+            return "exited"
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return "timeout"
+        # Short probes: while the port is taken, whatever holds it may never answer, and
+        # the log says so only after the first probe went out.
+        ok, pid = _health(server.port, timeout=min(_PROBE_TIMEOUT, max(remaining, 0.05)))
+        if ok and pid is None:
+            return "ready"  # an app that does not say which process answered
+        # A pid outside our tree is another server on this port: keep waiting for the log.
+        if ok and pid in server.process_pids():
+            answered.add(pid)
+            if len(answered) >= needed:
+                return "ready"
+        time.sleep(min(_POLL_INTERVAL, max(deadline - time.monotonic(), 0)))
+
+
+def _health(port: int, timeout: float) -> tuple[bool, int | None]:
+    """Whether ``GET /health`` answered 200, and the pid that served it if the app says."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("GET", "/health")
+        response = conn.getresponse()
+        response.read()
+        pid = response.getheader(_PID_HEADER, "")
+        return response.status == 200, int(pid) if pid.isdigit() else None
+    except (OSError, http.client.HTTPException):
+        return False, None
+    finally:
+        conn.close()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return list(psutil.Process(pid).children(recursive=True))
+    except psutil.Error:
+        return []
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _group_pids(pgid: int) -> list[int]:
+    return [p.pid for p in psutil.process_iter() if _pgid(p.pid) == pgid and _alive(p)]
+
+
+def _read_log_bytes(path: Path, offset: int) -> bytes:
+    try:
+        with path.open("rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(offset, size - _TAIL_BYTES))
+            return log.read()
+    except OSError:
+        return b""
+
+
+def _read_log(path: Path, offset: int, lines: int) -> str:
+    text = _read_log_bytes(path, offset).decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:]) if lines > 0 else ""
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_RUNNING):
+        with contextlib.suppress(Exception):
+            server.stop(_ATEXIT_GRACE)

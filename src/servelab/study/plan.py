@@ -1,0 +1,101 @@
+"""What a study runs: a list of (server, workload) cells and the load they all get.
+
+The default plan is the seminar's six runs: {Flask dev server, gunicorn with one sync
+worker} x {io, cpu, numpy}, 10 parallel requests each, with the seed's file names.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+from ..servers import ServerSpec
+from ..service.config import DEFAULT_MAX_N, DEFAULT_N
+
+# The seed names its functions and logs after these, e.g. log/cpu_multithread_dev.txt.
+SEED_FUNCTION_NAMES = {
+    "io": "io_bounded",
+    "cpu": "cpu_bounded",
+    "numpy": "cpu_multithread",
+    "model": "model",
+}
+SEED_FUNCTIONS = {
+    "io": "predict_io_bounded",
+    "cpu": "predict_cpu_bounded",
+    "numpy": "predict_cpu_multithread",
+    "model": "model.predict",
+}
+SEED_SERVERS = (ServerSpec(kind="flask-dev"), ServerSpec(kind="gunicorn", workers=1))
+SEED_WORKLOADS = ("io", "cpu", "numpy")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of a study: a fresh server of ``server`` kind serving ``workload``."""
+
+    server: ServerSpec
+    workload: str
+
+    @property
+    def name(self) -> str:
+        """The seed's file stem, e.g. ``io_bounded_dev`` or ``cpu_bounded_prod_w1``."""
+        return f"{SEED_FUNCTION_NAMES[self.workload]}_{self.server.label}"
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """The cells to run and the load every cell gets."""
+
+    runs: tuple[RunSpec, ...]
+    requests: int = 10
+    concurrency: int = 10
+    n: int = DEFAULT_N
+    io_delay: float = 1.0
+    timeout: float = 120.0
+
+    def __post_init__(self) -> None:
+        if not self.runs:
+            raise ConfigError("a study needs at least one run")
+        names = [run.name for run in self.runs]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"two runs of the plan share a name: {names}")
+        if self.requests < 1:
+            raise ConfigError(f"--requests must be at least 1, not {self.requests}")
+        if self.concurrency < 1:
+            raise ConfigError(f"--concurrency must be at least 1, not {self.concurrency}")
+        if not 1 <= self.n <= DEFAULT_MAX_N:
+            raise ConfigError(f"--n must be between 1 and {DEFAULT_MAX_N}, not {self.n}")
+        if not (math.isfinite(self.io_delay) and self.io_delay >= 0):
+            raise ConfigError(f"--io-delay must be >= 0 seconds, not {self.io_delay}")
+        if not self.timeout > 0:
+            raise ConfigError(f"--timeout must be > 0 seconds, not {self.timeout}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runs": [
+                {"name": run.name, "server": run.server.to_dict(), "workload": run.workload}
+                for run in self.runs
+            ],
+            "requests": self.requests,
+            "concurrency": self.concurrency,
+            "n": self.n,
+            "io_delay": self.io_delay,
+            "timeout": self.timeout,
+        }
+
+
+def seed_plan(
+    servers: tuple[ServerSpec, ...] = SEED_SERVERS,
+    workloads: tuple[str, ...] = SEED_WORKLOADS,
+    **load: Any,
+) -> StudyPlan:
+    """Every server x every workload, servers outermost as in the seed's report."""
+    unknown = [w for w in workloads if w not in SEED_FUNCTION_NAMES]
+    if unknown:
+        raise ConfigError(
+            f"unknown workload {unknown[0]!r}; choose from {', '.join(SEED_FUNCTION_NAMES)}"
+        )
+    runs = tuple(RunSpec(server, workload) for server in servers for workload in workloads)
+    return StudyPlan(runs=runs, **load)

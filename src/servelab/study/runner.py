@@ -1,0 +1,129 @@
+"""Run a study plan: for each cell a fresh server, one burst, files written as measured.
+
+The results folder:
+
+    study.json             the plan, the machine, and per run: status, summary, server fate
+    log/<run>.txt          the seed-format log (``Waited 1.02 sec {"price": 2000000}``)
+    records/<run>.jsonl    one record per request (columns in ``servelab.load.records``)
+    server/<run>.log       what the server printed
+    report.md              built from the files above by ``servelab.report``
+
+``study.json`` is rewritten atomically after every run, so an interrupted study keeps
+every run it finished; the report says which runs are missing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .._io import atomic_write_json
+from ..errors import ServerError
+from ..load import RequestRecord, run_burst, summarize, write_seed_log
+from ..machine import describe_machine
+from ..monitor import tree_cpu_seconds
+from ..servers import launch
+from ..service.config import ServiceConfig
+from .plan import RunSpec, StudyPlan
+
+STUDY_FILE = "study.json"
+
+
+class StudyProgress:
+    """Hooks the runner calls as it goes; the CLI draws them with rich. Defaults do nothing."""
+
+    def run_started(self, run: RunSpec, requests: int) -> None: ...
+    def request_done(self, run: RunSpec, record: RequestRecord) -> None: ...
+    def run_finished(self, run: RunSpec, result: dict[str, Any]) -> None: ...
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def run_one(run: RunSpec, plan: StudyPlan, out: Path, progress: StudyProgress) -> dict[str, Any]:
+    """Start a fresh server for ``run``, fire the burst, stop the server; return its entry."""
+    service = ServiceConfig(workload=run.workload, n=plan.n, io_delay=plan.io_delay)
+    records_path = out / "records" / f"{run.name}.jsonl"
+    records_path.unlink(missing_ok=True)
+    entry: dict[str, Any] = {
+        "name": run.name,
+        "server": run.server.to_dict(),
+        "server_description": run.server.describe(),
+        "workload": run.workload,
+        "n": plan.n if run.workload in ("cpu", "numpy") else None,
+        "io_delay": plan.io_delay if run.workload == "io" else None,
+        "files": {
+            "log": f"log/{run.name}.txt",
+            "records": f"records/{run.name}.jsonl",
+            "server_log": f"server/{run.name}.log",
+        },
+        "started": _now(),
+    }
+    progress.run_started(run, plan.requests)
+    try:
+        with launch(run.server, run_dir=out / "server", env=service.to_env(), name=run.name) as srv:
+            cpu_before = tree_cpu_seconds(srv.pid)
+            records = run_burst(
+                f"{srv.url}/predict",
+                requests=plan.requests,
+                concurrency=plan.concurrency,
+                timeout=plan.timeout,
+                records_path=records_path,
+                on_record=lambda record: progress.request_done(run, record),
+            )
+            cpu_used = tree_cpu_seconds(srv.pid) - cpu_before
+            fate = srv.poll()  # None: it was still up when the burst ended
+            server_exit = srv.stop()
+    except ServerError as error:
+        entry.update(status="failed", error=str(error).splitlines()[0], finished=_now())
+        return entry
+    write_seed_log(records, out / entry["files"]["log"])
+    summary = summarize(records).to_dict()
+    summary["server_cpu_seconds"] = round(cpu_used, 3) if fate is None else None
+    entry.update(
+        status="done",
+        summary=summary,
+        server_exit={**server_exit.to_dict(), "description": server_exit.describe()},
+        server_survived=fate is None,
+        finished=_now(),
+    )
+    return entry
+
+
+def run_study(
+    plan: StudyPlan,
+    out: Path,
+    progress: StudyProgress | None = None,
+    on_saved: Callable[[Path], None] | None = None,
+) -> dict[str, Any]:
+    """Run every cell of ``plan`` into ``out``; ``study.json`` is saved after each run."""
+    progress = progress or StudyProgress()
+    out.mkdir(parents=True, exist_ok=True)
+    study: dict[str, Any] = {
+        "servelab": __version__,
+        "kind": "study",
+        "created": _now(),
+        "machine": describe_machine(),
+        "plan": plan.to_dict(),
+        "runs": [],
+        "complete": False,
+    }
+    began = time.monotonic()
+    study_path = out / STUDY_FILE
+    atomic_write_json(study_path, study)
+    for run in plan.runs:
+        entry = run_one(run, plan, out, progress)
+        study["runs"].append(entry)
+        study["wall_seconds"] = round(time.monotonic() - began, 2)
+        atomic_write_json(study_path, study)
+        progress.run_finished(run, entry)
+    study["complete"] = True
+    atomic_write_json(study_path, study)
+    if on_saved is not None:
+        on_saved(study_path)
+    return study

@@ -1,0 +1,147 @@
+"""`servelab study` end to end on a small configuration, and the report built from its files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servelab._io import read_jsonl
+from servelab.load import RequestRecord, summarize
+from servelab.report import build_report
+from servelab.report.comments import seconds
+
+from .helpers import servelab_cli
+
+SEED_LOGS = [
+    "io_bounded_dev",
+    "cpu_bounded_dev",
+    "cpu_multithread_dev",
+    "io_bounded_prod_w1",
+    "cpu_bounded_prod_w1",
+    "cpu_multithread_prod_w1",
+]
+SEED_LINE = re.compile(r'^Waited \d+\.\d\d sec \{"price": \d+\}$')
+DELAY = 0.1
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("study")
+    result = servelab_cli(
+        "study", "--out", str(out), "--io-delay", str(DELAY), "--n", "100000", timeout=180
+    )
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def study(study_dir: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((study_dir / "study.json").read_text())
+    return data
+
+
+def test_the_six_seed_logs_are_written_in_the_seed_format(study_dir: Path) -> None:
+    for name in SEED_LOGS:
+        lines = (study_dir / "log" / f"{name}.txt").read_text().splitlines()
+        assert len(lines) == 10, name
+        assert all(SEED_LINE.match(line) for line in lines), lines
+
+
+def test_every_run_has_its_records_and_the_summary_is_theirs(
+    study_dir: Path, study: dict[str, Any]
+) -> None:
+    assert study["complete"] is True
+    assert [run["name"] for run in study["runs"]] == SEED_LOGS
+    for run in study["runs"]:
+        assert run["status"] == "done"
+        rows = read_jsonl(study_dir / run["files"]["records"])
+        assert len(rows) == 10
+        recomputed = summarize(RequestRecord.from_dict(row) for row in rows).to_dict()
+        stored = {key: value for key, value in run["summary"].items() if key in recomputed}
+        assert stored == recomputed
+        assert run["server_exit"]["stopped_by_lab"] is True
+
+
+def test_the_study_shows_what_the_seminar_is_about(study: dict[str, Any]) -> None:
+    runs = {run["name"]: run["summary"] for run in study["runs"]}
+    # the threaded dev server overlaps the sleeps; one sync worker serves them in turn
+    assert runs["io_bounded_dev"]["max_concurrent"] >= 5
+    assert runs["io_bounded_dev"]["makespan"] < 5 * DELAY
+    assert runs["io_bounded_prod_w1"]["max_concurrent"] == 1
+    assert runs["io_bounded_prod_w1"]["makespan"] > 8 * DELAY
+
+
+def _table_row(report: str, name: str) -> list[str]:
+    row = next(line for line in report.splitlines() if line.startswith(f"| {name} |"))
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+def test_the_report_numbers_are_the_records_numbers(study_dir: Path, study: dict[str, Any]) -> None:
+    report = (study_dir / "report.md").read_text()
+    for run in study["runs"]:
+        s = run["summary"]
+        cells = _table_row(report, run["name"])
+        assert cells[3] == f"{s['ok']}/{s['requests']}"
+        assert cells[4] == seconds(s["makespan"])
+        assert cells[5] == " / ".join(
+            seconds(s[k]) for k in ("latency_min", "latency_mean", "latency_max")
+        )
+        assert cells[6] == str(s["max_concurrent"])
+        assert f"[log]({run['files']['log']})" in cells[8]
+    prod = next(run for run in study["runs"] if run["name"] == "io_bounded_prod_w1")
+    assert (
+        f"served the requests one after another, the fastest response after "
+        f"{seconds(prod['summary']['latency_min'])} s" in report
+    )
+
+
+def test_every_link_in_the_report_resolves(study_dir: Path) -> None:
+    report = (study_dir / "report.md").read_text()
+    links = re.findall(r"\]\(([^)]+)\)", report)
+    assert len(links) >= 12
+    for link in links:
+        assert (study_dir / link).is_file(), link
+
+
+def test_servelab_report_rebuilds_the_same_page_from_the_folder(study_dir: Path) -> None:
+    before = (study_dir / "report.md").read_text()
+    (study_dir / "report.md").unlink()
+    result = servelab_cli("report", str(study_dir))
+    assert result.returncode == 0, result.stderr
+    assert (study_dir / "report.md").read_text() == before
+
+
+def test_an_interrupted_study_still_reports_what_it_measured(
+    study_dir: Path, study: dict[str, Any], tmp_path: Path
+) -> None:
+    partial = dict(study, runs=study["runs"][:2], complete=False)
+    (tmp_path / "study.json").write_text(json.dumps(partial))
+    for sub in ("log", "records", "server"):
+        (tmp_path / sub).symlink_to(study_dir / sub)
+    report = build_report(tmp_path).read_text()
+    assert "| io_bounded_dev |" in report
+    assert "**Missing runs**" in report and "cpu_multithread_prod_w1" in report
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("study", "--servers", "apache"), "apache"),
+        (("study", "--workloads", "gpu"), "gpu"),
+        (("study", "--requests", "0"), "--requests"),
+        (("report", "/nonexistent/results"), "not a servelab results folder"),
+        (("load", "ftp://example/predict"), "http"),
+    ],
+)
+def test_user_mistakes_get_one_line_and_a_non_zero_exit(
+    args: tuple[str, ...], message: str
+) -> None:
+    result = servelab_cli(*args)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 3
