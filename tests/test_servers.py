@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
@@ -44,16 +43,6 @@ def start(tmp_path: Path) -> Iterator[Start]:
     yield _start
     for server in started:
         server.stop(grace=1.0)
-
-
-@pytest.fixture(autouse=True)
-def no_children_left() -> Iterator[None]:
-    yield
-    left = [p for p in psutil.Process().children(recursive=True) if servers._alive(p)]
-    for proc in left:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    assert not left, f"processes left behind: {left}"
 
 
 def predict(server: RunningServer, area: int = 42) -> tuple[int, int]:
