@@ -5,6 +5,7 @@
     ├── ServerError               a server under test misbehaved
     │   ├── ServerStartError      it did not become ready (carries the tail of its log)
     │   └── ServerCrashedError    it ended while it was still needed
+    ├── SandboxError              no memory cap can be made here, or one could not be removed
     ├── LoadError                 the load engine could not run (e.g. a malformed URL)
     └── ResultsError              a results folder is missing or unreadable
 
@@ -37,6 +38,10 @@ class ServerStartError(ServerError):
 
 class ServerCrashedError(ServerError):
     """A server ended while the lab still needed it."""
+
+
+class SandboxError(ServelabError):
+    """A memory cap could not be created or removed; the message says what to do."""
 
 
 class LoadError(ServelabError):
