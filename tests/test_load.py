@@ -205,6 +205,20 @@ def test_concurrency_caps_requests_in_flight(flask_dev: str) -> None:
     assert summary.makespan is not None and summary.makespan >= 2.5 * D
 
 
+def test_cancel_sends_nothing_more_and_returns_what_completed(gunicorn_1: str) -> None:
+    cancel = threading.Event()
+    records = run_burst(
+        f"{gunicorn_1}/predict?workload=io",
+        requests=20,
+        concurrency=2,
+        on_record=lambda record: cancel.set(),
+        cancel=cancel,
+    )
+    # the first completion cancels; the other in-flight request still completes
+    assert 1 <= len(records) <= 3
+    assert all(record.ok for record in records)
+
+
 def test_an_error_in_on_record_stops_the_burst_and_propagates(
     flask_dev: str, tmp_path: Path
 ) -> None:

@@ -155,3 +155,13 @@ def test_the_model_is_the_default_workload() -> None:
     price = response.get_json()["price"]
     assert price == default_model().predict(42)
     assert 3_000_000 < price < 40_000_000 and math.isfinite(price)
+
+
+def test_running_out_of_memory_is_a_clear_500() -> None:
+    # A real MemoryError: 32 TiB of int64, more than the kernel will ever grant.
+    app = create_app({"max_n": 2**42})
+    response = app.test_client().post(f"/predict?workload=numpy&n={2**42}", json={"area": 1})
+    assert response.status_code == 500
+    assert response.get_json() == {
+        "error": "out of memory: MemoryError while computing the prediction"
+    }

@@ -373,6 +373,17 @@ class RunningServer:
         _RUNNING.discard(self)
         return result
 
+    def log_mark(self) -> int:
+        """The log's current size: pass it to ``log_since`` to read what comes after."""
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_since(self, mark: int) -> str:
+        """What the server printed after ``log_mark()`` returned ``mark``."""
+        return _read_log_bytes(self.log_path, mark).decode("utf-8", "replace")
+
     def log_tail(self, lines: int = 20) -> str:
         """The last ``lines`` lines this server wrote to its log."""
         return _read_log(self.log_path, self._log_offset, lines)

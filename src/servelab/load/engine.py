@@ -74,6 +74,7 @@ def run_burst(
     timeout: float = 60.0,
     records_path: Path | None = None,
     on_record: Callable[[RequestRecord], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[RequestRecord]:
     """POST ``{"area": a}`` to ``url`` ``requests`` times from ``concurrency`` threads.
 
@@ -82,6 +83,8 @@ def run_burst(
     ``areas[i % len(areas)]`` (default 10, 20, ... 100). ``timeout`` bounds each request
     as a whole (connect, send, wait, read). Records are appended to ``records_path`` and
     passed to ``on_record`` as requests complete; the list comes back in that same order.
+    Setting ``cancel`` sends no further request; those in flight finish (or fail) and the
+    burst returns the records it has, fewer than ``requests``.
     """
     target = Target.parse(url)
     if requests < 0:
@@ -115,7 +118,7 @@ def run_burst(
             barrier.wait(_BARRIER_TIMEOUT)
         except threading.BrokenBarrierError:
             return
-        while not stop.is_set():
+        while not stop.is_set() and not (cancel is not None and cancel.is_set()):
             with take_lock:
                 index = next(next_index, None)
             if index is None:
@@ -145,8 +148,11 @@ def run_burst(
             if wait <= 0:
                 raise LoadError(f"the burst did not finish: {len(records)}/{requests} completed")
             try:
-                record = done.get(timeout=min(wait, 0.5))
+                record = done.get(timeout=min(wait, 0.05 if cancel is not None else 0.5))
             except queue.Empty:
+                if cancel is not None and cancel.is_set() and not any(t.is_alive() for t in pool):
+                    if done.empty():
+                        break
                 continue
             records.append(record)
             if writer is not None:

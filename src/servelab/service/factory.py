@@ -72,6 +72,12 @@ def create_app(config: ServiceConfig | Mapping[str, Any] | None = None) -> Flask
     def _invalid(error: InvalidInput) -> tuple[Response, int]:
         return _error(400, error.message, error.field)
 
+    @app.errorhandler(MemoryError)
+    def _out_of_memory(error: MemoryError) -> tuple[Response, int]:
+        # Under an address-space limit (RLIMIT_AS) allocation fails in-process instead of the
+        # kernel killing it; say so plainly rather than as a generic 500.
+        return _error(500, "out of memory: MemoryError while computing the prediction")
+
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> tuple[Response, int]:
         return _error(error.code or 500, error.description or error.name)

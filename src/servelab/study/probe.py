@@ -1,0 +1,193 @@
+"""One memory-capped run: a fresh server in its own cap, one burst, a verdict.
+
+Used by the critical-n search (one probe per n) and by the calibration that predicts it.
+Files, under ``folder`` with stem ``name``:
+
+    <name>.records.jsonl   one record per request (servelab.load.records)
+    <name>.samples.jsonl   memory and CPU of the server's process tree (servelab.monitor)
+    <name>.log             what the server printed
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..load import run_burst, summarize
+from ..monitor import Monitor
+from ..sandbox import MemoryCap, open_cap
+from ..servers import RunningServer, ServerSpec, launch
+from ..service.config import ServiceConfig
+from ..verdict import Verdict, judge
+
+# After the first OOM kill a probe has its answer. The lab waits this long for gunicorn to
+# log the kill and the reboot (the report quotes those lines), then stops the server rather
+# than letting every queued request kill the new worker again.
+LOG_GRACE = 1.5
+_WATCH_INTERVAL = 0.05
+
+
+@dataclass(frozen=True)
+class ProbeLoad:
+    """The load every probe fires: the study's burst by default."""
+
+    requests: int = 10
+    concurrency: int = 10
+    timeout: float = 300.0
+    fail_fast: bool = True
+
+
+@dataclass
+class ProbeResult:
+    """What one capped run measured."""
+
+    name: str
+    n: int
+    verdict: Verdict
+    idle_bytes: int | None
+    peak_bytes: int | None
+    summary: dict[str, Any]
+    monitor: dict[str, Any]
+    stopped_early: bool
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "n": self.n,
+            "outcome": self.verdict.outcome,
+            "verdict": self.verdict.to_dict(),
+            "idle_bytes": self.idle_bytes,
+            "peak_bytes": self.peak_bytes,
+            "summary": self.summary,
+            "monitor": self.monitor,
+            "stopped_early": self.stopped_early,
+            "files": self.files,
+        }
+
+
+class _OomWatch:
+    """Watches the cap's OOM counter during a burst; on the first kill, cancels the burst
+    and, after LOG_GRACE, stops the server so the probe ends in seconds, not minutes."""
+
+    def __init__(self, cap: MemoryCap, server: RunningServer, cancel: threading.Event) -> None:
+        self.cap, self.server, self.cancel = cap, server, cancel
+        self.baseline = cap.oom_kills()
+        self.fate: str | None = None
+        self.stopped_early = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="servelab-oom-watch", daemon=True)
+
+    def __enter__(self) -> _OomWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._done.wait(_WATCH_INTERVAL):
+            if self.cap.oom_kills() > self.baseline:
+                break
+        else:
+            return
+        self.cancel.set()
+        if self._done.wait(LOG_GRACE):
+            return
+        ended = self.server.poll()
+        self.fate = None if ended is None else ended.describe()
+        if ended is None:
+            self.stopped_early = True
+            try:
+                os.killpg(self.server.pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def run_probe(
+    server: ServerSpec,
+    workload: str,
+    n: int,
+    *,
+    limit_bytes: int,
+    folder: Path,
+    name: str,
+    load: ProbeLoad = ProbeLoad(),
+    mechanism: str = "auto",
+    on_record: Callable[[Any], None] | None = None,
+) -> ProbeResult:
+    """Start ``server`` serving ``workload`` at ``n`` inside a fresh cap; fire ``load``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "records": f"{name}.records.jsonl",
+        "samples": f"{name}.samples.jsonl",
+        "server_log": f"{name}.log",
+    }
+    for relative in files.values():
+        (folder / relative).unlink(missing_ok=True)
+    service = ServiceConfig(workload=workload, n=n, max_n=max(n, ServiceConfig().max_n))
+    with open_cap(limit_bytes, mechanism=mechanism, label=name) as cap, launch(
+        server,
+        run_dir=folder,
+        env=service.to_env(),
+        name=name,
+        command_prefix=cap.command_prefix(),
+    ) as srv:
+        idle = cap.usage_bytes()
+        cap.reset_peak()
+        oom_before = cap.oom_kills()
+        mark = srv.log_mark()
+        cancel = threading.Event()
+        watch = _OomWatch(cap, srv, cancel) if load.fail_fast else None
+        with Monitor(srv.pid, folder / files["samples"], usage=cap) as monitor:
+            if watch is not None:
+                watch.__enter__()
+            try:
+                records = run_burst(
+                    f"{srv.url}/predict",
+                    requests=load.requests,
+                    concurrency=load.concurrency,
+                    timeout=load.timeout,
+                    records_path=folder / files["records"],
+                    on_record=on_record,
+                    cancel=cancel,
+                )
+            finally:
+                if watch is not None:
+                    watch.__exit__()
+        time.sleep(0.2)  # let gunicorn's arbiter print what it saw
+        stopped_early = watch is not None and watch.stopped_early
+        ended = srv.poll()
+        if stopped_early:
+            assert watch is not None
+            fate = watch.fate
+        else:
+            fate = None if ended is None else ended.describe()
+        log_text = srv.log_since(mark)
+        peak = cap.peak_bytes()
+        verdict = judge(
+            records, oom_kills=cap.oom_kills() - oom_before, server_fate=fate, log_text=log_text
+        )
+        srv.stop()
+    return ProbeResult(
+        name=name,
+        n=n,
+        verdict=verdict,
+        idle_bytes=idle,
+        peak_bytes=peak,
+        summary=summarize(records).to_dict(),
+        monitor=monitor.summary.to_dict(),
+        stopped_early=stopped_early,
+        files=files,
+    )
