@@ -24,15 +24,28 @@ SEED_LOGS = [
     "cpu_bounded_prod_w1",
     "cpu_multithread_prod_w1",
 ]
+pytestmark = pytest.mark.timeout(400)  # the module's study, searches included, runs once
 SEED_LINE = re.compile(r'^Waited \d+\.\d\d sec \{"price": \d+\}$')
 DELAY = 0.1
+CAP = "200MiB"
 
 
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("study")
     result = servelab_cli(
-        "study", "--out", str(out), "--io-delay", str(DELAY), "--n", "100000", timeout=180
+        "study",
+        "--out",
+        str(out),
+        "--io-delay",
+        str(DELAY),
+        "--n",
+        "100000",
+        "--memory",
+        CAP,
+        "--repeats",
+        "1",
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     return out
@@ -73,6 +86,62 @@ def test_the_study_shows_what_the_seminar_is_about(study: dict[str, Any]) -> Non
     assert runs["io_bounded_dev"]["makespan"] < 5 * DELAY
     assert runs["io_bounded_prod_w1"]["max_concurrent"] == 1
     assert runs["io_bounded_prod_w1"]["makespan"] > 8 * DELAY
+
+
+def test_the_study_searches_the_critical_n_of_each_server_and_workload(
+    study_dir: Path, study: dict[str, Any]
+) -> None:
+    searches = {search["name"]: search for search in study["critical"]}
+    assert sorted(searches) == [
+        "cpu_bounded_dev",
+        "cpu_bounded_prod_w1",
+        "cpu_multithread_dev",
+        "cpu_multithread_prod_w1",
+    ]
+    for search in searches.values():
+        assert search["complete"] and search["converged"], search.get("stop_reason")
+        assert search["cap"]["mechanism"] == "cgroup-v1"
+        assert search["max_passing_n"] < search["min_failing_n"]
+        assert search["oom_kills"] >= 1
+        outcomes = {t["outcome"] for t in search["trials"] if t["n"] == search["min_failing_n"]}
+        assert outcomes == {"oom"}
+        assert (study_dir / search["folder"] / "search.json").is_file()
+    # numpy keeps 8 bytes per element, the Python list about 40: numpy survives a larger n
+    for server in ("dev", "prod_w1"):
+        numpy, cpu = searches[f"cpu_multithread_{server}"], searches[f"cpu_bounded_{server}"]
+        assert numpy["bytes_per_element"] < cpu["bytes_per_element"] / 3
+        assert numpy["max_passing_n"] > 2 * cpu["max_passing_n"]
+    # one sync worker holds one request in memory; the threaded dev server holds several
+    assert (
+        searches["cpu_bounded_prod_w1"]["max_passing_n"]
+        > searches["cpu_bounded_dev"]["max_passing_n"]
+    )
+    prod = searches["cpu_multithread_prod_w1"]
+    assert any(
+        "Perhaps out of memory?" in line for line in prod["failure_evidence"]["server_lines"]
+    )
+
+
+def test_the_report_shows_the_critical_n_table_and_the_failure_logs(
+    study_dir: Path, study: dict[str, Any]
+) -> None:
+    report = (study_dir / "report.md").read_text()
+    assert "## Critical n" in report
+    for search in study["critical"]:
+        row = next(
+            line
+            for line in report.splitlines()
+            if line.startswith(f"| {search['server_description']} | `{search['workload']}` |")
+        )
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert cells[2:5] == [
+            f"{search['predicted_n']:,}",
+            f"{search['max_passing_n']:,}",
+            f"{search['min_failing_n']:,}",
+        ]
+        assert cells[8] == str(search["oom_kills"])
+    assert report.count("#### Logs at failure") == 2
+    assert "was sent SIGKILL! Perhaps out of memory?" in report
 
 
 def _table_row(report: str, name: str) -> list[str]:
@@ -118,13 +187,14 @@ def test_servelab_report_rebuilds_the_same_page_from_the_folder(study_dir: Path)
 def test_an_interrupted_study_still_reports_what_it_measured(
     study_dir: Path, study: dict[str, Any], tmp_path: Path
 ) -> None:
-    partial = dict(study, runs=study["runs"][:2], complete=False)
+    partial = dict(study, runs=study["runs"][:2], critical=study["critical"][:1], complete=False)
     (tmp_path / "study.json").write_text(json.dumps(partial))
     for sub in ("log", "records", "server"):
         (tmp_path / sub).symlink_to(study_dir / sub)
     report = build_report(tmp_path).read_text()
     assert "| io_bounded_dev |" in report
-    assert "**Missing runs**" in report and "cpu_multithread_prod_w1" in report
+    assert "**Missing runs**" in report
+    assert "cpu_multithread_prod_w1, critical n of cpu_multithread_dev" in report
 
 
 @pytest.mark.parametrize(

@@ -19,13 +19,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
+from .cli_critical import critical_n
 from .errors import ServelabError
 from .load import RequestRecord, format_seed_line, run_burst, summarize
 from .report import build_report
+from .sandbox import format_size, parse_size
 from .servers import ServerSpec, launch
 from .service.config import ServiceConfig, ServiceConfigError
 from .study import RunSpec, run_study, seed_plan
+from .study.critical_run import CriticalSpec
 from .study.plan import SEED_WORKLOADS
+from .study.probe import ProbeResult
 from .study.runner import StudyProgress
 
 console = Console(stderr=True)
@@ -56,6 +60,29 @@ class _RichProgress(StudyProgress):
             f"{s['ok']}/{s['requests']} ok  max {s['max_concurrent']} at once"
         )
 
+    def search_started(self, spec: CriticalSpec) -> None:
+        self.task = self.progress.add_task(
+            f"critical n: {spec.name} under {format_size(spec.limit_bytes)}", total=None
+        )
+
+    def probe_done(self, spec: CriticalSpec, label: str, n: int, probe: ProbeResult) -> None:
+        self.progress.update(
+            self.task,
+            description=f"critical n: {spec.name}  {label} n={n:,} {probe.verdict.outcome}",
+        )
+
+    def search_finished(self, spec: CriticalSpec, result: dict[str, Any]) -> None:
+        self.progress.remove_task(self.task)
+        if "error" in result:
+            self.progress.console.print(f"[red]x {spec.name}: {result['error']}[/red]")
+            return
+        passing, failing = result["max_passing_n"], result["min_failing_n"]
+        band = f"{passing or 0:,} .. {failing or 0:,}"
+        self.progress.console.print(
+            f"[green]v[/green] critical n {spec.name:<24} predicted {result['predicted_n']:,}, "
+            f"measured {band} ({result['probes']} probes, {result['wall_seconds']} s)"
+        )
+
 
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
@@ -74,6 +101,25 @@ def cli() -> None:
     default=Path("results"),
     show_default=True,
     help="Results folder (created; runs in it are replaced).",
+)
+@click.option(
+    "--memory",
+    default="1GiB",
+    show_default=True,
+    help="Memory cap for the critical-n searches (server and everything it forks).",
+)
+@click.option(
+    "--critical/--no-critical",
+    default=True,
+    show_default=True,
+    help="Search the critical n of each server for cpu and numpy.",
+)
+@click.option(
+    "--repeats",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Critical-n trials per n near the boundary.",
 )
 @click.option(
     "--servers",
@@ -114,6 +160,9 @@ def cli() -> None:
 )
 def study(
     out: Path,
+    memory: str,
+    critical: bool,
+    repeats: int,
     servers: str,
     workloads: str,
     requests_: int,
@@ -122,8 +171,11 @@ def study(
     io_delay: float,
     timeout: float,
 ) -> None:
-    """Run the seminar's study: every server x every workload, one burst each, and the report."""
+    """Run the seminar's study: every server x every workload, one burst each; the critical n
+    of every server for the cpu and numpy workloads under a memory cap; and the report."""
     plan = seed_plan(
+        critical_memory=parse_size(memory) if critical else None,
+        repeats=repeats,
         servers=tuple(ServerSpec.parse(text) for text in _split(servers)),
         workloads=tuple(_split(workloads)),
         requests=requests_,
@@ -234,6 +286,9 @@ def serve(server_text: str, workload: str, n: int, io_delay: float, run_dir: Pat
         while server.poll() is None:
             time.sleep(0.5)
         console.print(f"[red]the server ended on its own: {server.poll()}[/red]")
+
+
+cli.add_command(critical_n)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> NoReturn:

@@ -51,17 +51,20 @@ def _first_errors(results: Path, run: dict[str, Any], limit: int = 3) -> list[st
     return seen
 
 
-def _sections(study: dict[str, Any], results: Path) -> list[dict[str, Any]]:
+def _sections(
+    study: dict[str, Any], results: Path, critical: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Runs grouped by server, in plan order, each with its comment and file links."""
     sections: dict[str, dict[str, Any]] = {}
     for run in study["runs"]:
-        key = json.dumps(run["server"], sort_keys=True)
+        key = _server_key(run["server"])
         section = sections.setdefault(
             key,
             {
                 "heading": SERVER_HEADINGS.get(run["server"]["kind"], run["server"]["kind"]),
                 "description": run["server_description"],
                 "runs": [],
+                "failure": None,
             },
         )
         log = results / run["files"]["log"]
@@ -73,12 +76,47 @@ def _sections(study: dict[str, Any], results: Path) -> list[dict[str, Any]]:
                 "errors": _first_errors(results, run),
             }
         )
+    for search in critical:
+        if "server" not in search:
+            continue
+        owner = sections.get(_server_key(search["server"]))
+        if owner is None:
+            continue
+        for run in owner["runs"]:
+            if run["workload"] == search["workload"]:
+                run["critical"] = search
+        if owner["failure"] is None and search.get("failure_evidence"):
+            owner["failure"] = search["failure_evidence"]
     return list(sections.values())
 
 
 def _missing(study: dict[str, Any]) -> list[str]:
-    done = {run["name"] for run in study["runs"]}
-    return [run["name"] for run in study["plan"]["runs"] if run["name"] not in done]
+    runs = {run["name"] for run in study["runs"]}
+    searches = {search["name"] for search in study.get("critical", [])}
+    missing = [run["name"] for run in study["plan"]["runs"] if run["name"] not in runs]
+    missing += [
+        f"critical n of {search['name']}"
+        for search in study["plan"].get("critical", [])
+        if search["name"] not in searches
+    ]
+    return missing
+
+
+def _critical(study: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each finished search with the sentences the report says about it."""
+    searches = []
+    for search in study.get("critical", []):
+        if "error" in search:
+            searches.append({**search, "comment": [f"The search failed: {search['error']}."]})
+        else:
+            searches.append({**search, "comment": comments.critical_model(search)})
+    return searches
+
+
+def _server_key(server: dict[str, Any]) -> str:
+    return json.dumps(
+        {k: v for k, v in server.items() if k not in ("label", "description")}, sort_keys=True
+    )
 
 
 def render_markdown(results: Path) -> str:
@@ -92,19 +130,17 @@ def render_markdown(results: Path) -> str:
     )
     env.filters["s"] = comments.seconds
     env.filters["gib"] = lambda b: "n/a" if b is None else f"{b / 2**30:.1f} GiB"
-    env.filters["thousands"] = lambda v: "n/a" if v is None else f"{v:,}".replace(",", " ")
+    env.filters["thousands"] = lambda v: "n/a" if v is None else f"{v:,}"
+    env.filters["mib"] = comments.mib
+    critical = _critical(study)
     return env.get_template("report.md.j2").render(
         study=study,
         plan=study["plan"],
         machine=study.get("machine", {}),
-        sections=_sections(study, results),
+        sections=_sections(study, results, critical),
         missing=_missing(study),
-        functions={
-            "io": "predict_io_bounded",
-            "cpu": "predict_cpu_bounded",
-            "numpy": "predict_cpu_multithread",
-            "model": "model.predict",
-        },
+        critical=critical,
+        critical_comparisons=comments.critical_comparisons(study.get("critical", [])),
     )
 
 

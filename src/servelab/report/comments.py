@@ -144,3 +144,107 @@ def comment(run: dict[str, Any], study: dict[str, Any]) -> list[str]:
     if run.get("server_survived") is False:
         parts.append(f"The server did not survive the burst: {run['server_exit']['description']}.")
     return [part for part in parts if part]
+
+
+# --- critical n -----------------------------------------------------------------------
+
+PREDICTION_CLOSE = 0.10  # the issue's bar for "the model agrees with the measurement"
+
+
+def mib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value / 2**20:.1f} MiB"
+
+
+def effective_at_once(search: dict[str, Any]) -> float | None:
+    """How many requests' worth of elements were in memory at the peak of the largest
+    passing n: (peak - idle) / (bytes per element x n)."""
+    n, peak = search.get("max_passing_n"), search.get("peak_bytes")
+    if not n or peak is None or not search.get("bytes_per_element"):
+        return None
+    return float((peak - search["idle_bytes"]) / (search["bytes_per_element"] * n))
+
+
+def critical_model(search: dict[str, Any]) -> list[str]:
+    """How the measured boundary compares with the model's prediction, and why."""
+    passing, failing = search.get("max_passing_n"), search.get("min_failing_n")
+    predicted = search["predicted_n"]
+    sentences = [
+        f"The model: ({mib(search['limit_bytes'])} cap - {mib(search['idle_bytes'])} idle) / "
+        f"({search['bytes_per_element']:.1f} bytes per element x "
+        f"{search['in_memory_at_once']} request(s) in memory at once) = {predicted:,}."
+    ]
+    if passing is None or failing is None:
+        sentences.append(f"The search did not confirm both ends: {search['stop_reason']}.")
+        return sentences
+    middle = (passing * failing) ** 0.5
+    error = middle / predicted - 1
+    if abs(error) <= PREDICTION_CLOSE:
+        sentences.append(
+            f"The measured boundary ({passing:,} never failed, {failing:,} always failed) "
+            f"agrees with the prediction within {abs(error):.0%}."
+        )
+    else:
+        sentences.append(
+            f"The measured boundary ({passing:,} never failed, {failing:,} always failed) is "
+            f"{middle / predicted:.2f}x the prediction."
+        )
+        held = effective_at_once(search)
+        if held is not None and held < search["in_memory_at_once"]:
+            sentences.append(
+                f"At {passing:,} the peak was {mib(search['peak_bytes'])}: "
+                f"{held:.1f} requests' worth of elements at once, not "
+                f"{search['in_memory_at_once']}. The parallel requests did not all hold their "
+                f"full arrays at the same moment."
+            )
+    band = [entry for entry in search["per_n"] if passing < entry["n"] < failing]
+    if band:
+        rates = ", ".join(
+            f"{entry['n']:,}: {entry['failures']}/{entry['trials']} failed" for entry in band
+        )
+        sentences.append(f"Between them the outcome varied from run to run ({rates}).")
+    return sentences
+
+
+def _middle(search: dict[str, Any]) -> float | None:
+    passing, failing = search.get("max_passing_n"), search.get("min_failing_n")
+    if not passing or not failing:
+        return None
+    return float((passing * failing) ** 0.5)
+
+
+def critical_comparisons(searches: Sequence[dict[str, Any]]) -> list[str]:
+    """numpy vs cpu on each server, and each server vs the others on each workload."""
+    done = [s for s in searches if "error" not in s and _middle(s)]
+    sentences = []
+    for search in done:
+        if search["workload"] != "numpy":
+            continue
+        cpu = next(
+            (s for s in done if s["workload"] == "cpu" and s["server"] == search["server"]), None
+        )
+        if cpu is None:
+            continue
+        ratio = (_middle(search) or 0) / (_middle(cpu) or 1)
+        sentences.append(
+            f"On {search['server_description']} numpy's critical n is {ratio:.1f}x the pure-"
+            f"Python one: numpy keeps {search['bytes_per_element']:.1f} bytes per element, the "
+            f"Python list {cpu['bytes_per_element']:.1f} "
+            f"({cpu['bytes_per_element'] / search['bytes_per_element']:.1f}x more)."
+        )
+    for workload in ("cpu", "numpy"):
+        group = [s for s in done if s["workload"] == workload]
+        for a, b in zip(group, group[1:], strict=False):
+            low, high = sorted((a, b), key=lambda s: _middle(s) or 0)
+            ratio = (_middle(high) or 0) / (_middle(low) or 1)
+            sentences.append(
+                f"For {workload}, {high['server_description']} survives {ratio:.1f}x the n of "
+                f"{low['server_description']}. By the model it holds "
+                f"{high['in_memory_at_once']} request(s) in memory at once, the other "
+                f"{low['in_memory_at_once']}" + _held_note(low) + "."
+            )
+    return sentences
+
+
+def _held_note(search: dict[str, Any]) -> str:
+    held = effective_at_once(search)
+    return "" if held is None else f" ({held:.1f} measured at its peak)"

@@ -13,22 +13,15 @@ from typing import Any
 from ..errors import ConfigError
 from ..servers import ServerSpec
 from ..service.config import DEFAULT_MAX_N, DEFAULT_N
+from .critical import SearchPolicy
+from .critical_run import CriticalSpec
+from .naming import SEED_FUNCTION_NAMES
+from .probe import ProbeLoad
 
-# The seed names its functions and logs after these, e.g. log/cpu_multithread_dev.txt.
-SEED_FUNCTION_NAMES = {
-    "io": "io_bounded",
-    "cpu": "cpu_bounded",
-    "numpy": "cpu_multithread",
-    "model": "model",
-}
-SEED_FUNCTIONS = {
-    "io": "predict_io_bounded",
-    "cpu": "predict_cpu_bounded",
-    "numpy": "predict_cpu_multithread",
-    "model": "model.predict",
-}
 SEED_SERVERS = (ServerSpec(kind="flask-dev"), ServerSpec(kind="gunicorn", workers=1))
 SEED_WORKLOADS = ("io", "cpu", "numpy")
+CRITICAL_WORKLOADS = ("cpu", "numpy")
+DEFAULT_CRITICAL_MEMORY = 2**30  # the study's cap for the critical-n searches: 1 GiB
 
 
 @dataclass(frozen=True)
@@ -49,6 +42,7 @@ class StudyPlan:
     """The cells to run and the load every cell gets."""
 
     runs: tuple[RunSpec, ...]
+    critical: tuple[CriticalSpec, ...] = ()
     requests: int = 10
     concurrency: int = 10
     n: int = DEFAULT_N
@@ -56,8 +50,8 @@ class StudyPlan:
     timeout: float = 120.0
 
     def __post_init__(self) -> None:
-        if not self.runs:
-            raise ConfigError("a study needs at least one run")
+        if not self.runs and not self.critical:
+            raise ConfigError("a study needs at least one run or critical-n search")
         names = [run.name for run in self.runs]
         if len(set(names)) != len(names):
             raise ConfigError(f"two runs of the plan share a name: {names}")
@@ -78,6 +72,15 @@ class StudyPlan:
                 {"name": run.name, "server": run.server.to_dict(), "workload": run.workload}
                 for run in self.runs
             ],
+            "critical": [
+                {
+                    "name": spec.name,
+                    "server": spec.server.to_dict(),
+                    "workload": spec.workload,
+                    "limit_bytes": spec.limit_bytes,
+                }
+                for spec in self.critical
+            ],
             "requests": self.requests,
             "concurrency": self.concurrency,
             "n": self.n,
@@ -89,13 +92,31 @@ class StudyPlan:
 def seed_plan(
     servers: tuple[ServerSpec, ...] = SEED_SERVERS,
     workloads: tuple[str, ...] = SEED_WORKLOADS,
+    critical_memory: int | None = DEFAULT_CRITICAL_MEMORY,
+    repeats: int = 3,
     **load: Any,
 ) -> StudyPlan:
-    """Every server x every workload, servers outermost as in the seed's report."""
+    """Every server x every workload, servers outermost as in the seed's report; and, unless
+    ``critical_memory`` is None, a critical-n search per server x {cpu, numpy} under that cap
+    with the same load."""
     unknown = [w for w in workloads if w not in SEED_FUNCTION_NAMES]
     if unknown:
         raise ConfigError(
             f"unknown workload {unknown[0]!r}; choose from {', '.join(SEED_FUNCTION_NAMES)}"
         )
     runs = tuple(RunSpec(server, workload) for server in servers for workload in workloads)
-    return StudyPlan(runs=runs, **load)
+    critical: tuple[CriticalSpec, ...] = ()
+    if critical_memory is not None:
+        probe_load = ProbeLoad(
+            requests=load.get("requests", 10),
+            concurrency=load.get("concurrency", 10),
+            timeout=max(load.get("timeout", 120.0), ProbeLoad().timeout),
+        )
+        critical = tuple(
+            CriticalSpec(
+                server, workload, critical_memory, probe_load, SearchPolicy(repeats=repeats)
+            )
+            for server in servers
+            for workload in CRITICAL_WORKLOADS
+        )
+    return StudyPlan(runs=runs, critical=critical, **load)

@@ -10,6 +10,7 @@ Files, under ``folder`` with stem ``name``:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -19,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from ..load import run_burst, summarize
 from ..monitor import Monitor
-from ..sandbox import MemoryCap, open_cap
+from ..sandbox import MechanismChoice, MemoryCap, open_cap
 from ..servers import RunningServer, ServerSpec, launch
 from ..service.config import ServiceConfig
 from ..verdict import Verdict, judge
@@ -55,6 +58,7 @@ class ProbeResult:
     summary: dict[str, Any]
     monitor: dict[str, Any]
     stopped_early: bool
+    cap: dict[str, Any]
     files: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -72,6 +76,7 @@ class ProbeResult:
             "summary": self.summary,
             "monitor": self.monitor,
             "stopped_early": self.stopped_early,
+            "cap": self.cap,
             "files": self.files,
         }
 
@@ -109,10 +114,18 @@ class _OomWatch:
         self.fate = None if ended is None else ended.describe()
         if ended is None:
             self.stopped_early = True
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.server.pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+
+
+def _tree_rss(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            total += psutil.Process(pid).memory_info().rss
+        except psutil.Error:
+            continue
+    return total
 
 
 def run_probe(
@@ -124,7 +137,7 @@ def run_probe(
     folder: Path,
     name: str,
     load: ProbeLoad = ProbeLoad(),
-    mechanism: str = "auto",
+    mechanism: MechanismChoice = "auto",
     on_record: Callable[[Any], None] | None = None,
 ) -> ProbeResult:
     """Start ``server`` serving ``workload`` at ``n`` inside a fresh cap; fire ``load``."""
@@ -137,14 +150,23 @@ def run_probe(
     for relative in files.values():
         (folder / relative).unlink(missing_ok=True)
     service = ServiceConfig(workload=workload, n=n, max_n=max(n, ServiceConfig().max_n))
-    with open_cap(limit_bytes, mechanism=mechanism, label=name) as cap, launch(
-        server,
-        run_dir=folder,
-        env=service.to_env(),
-        name=name,
-        command_prefix=cap.command_prefix(),
-    ) as srv:
+    with (
+        open_cap(limit_bytes, mechanism=mechanism, label=name) as cap,
+        launch(
+            server,
+            run_dir=folder,
+            env=service.to_env(),
+            name=name,
+            command_prefix=cap.command_prefix(),
+        ) as srv,
+    ):
+        cap_info = cap.to_dict()
+        # Without a cgroup (RLIMIT_AS fallback) the tree's RSS stands in, over-counting
+        # pages that gunicorn's master shares with its workers; the source is recorded.
         idle = cap.usage_bytes()
+        cap_info["memory_source"] = "cgroup" if idle is not None else "rss"
+        if idle is None:
+            idle = _tree_rss(srv.process_pids())
         cap.reset_peak()
         oom_before = cap.oom_kills()
         mark = srv.log_mark()
@@ -176,6 +198,8 @@ def run_probe(
             fate = None if ended is None else ended.describe()
         log_text = srv.log_since(mark)
         peak = cap.peak_bytes()
+        if peak is None:
+            peak = monitor.summary.max_rss_bytes
         verdict = judge(
             records, oom_kills=cap.oom_kills() - oom_before, server_fate=fate, log_text=log_text
         )
@@ -189,5 +213,6 @@ def run_probe(
         summary=summarize(records).to_dict(),
         monitor=monitor.summary.to_dict(),
         stopped_early=stopped_early,
+        cap=cap_info,
         files=files,
     )

@@ -5,7 +5,9 @@ The results folder:
     study.json             the plan, the machine, and per run: status, summary, server fate
     log/<run>.txt          the seed-format log (``Waited 1.02 sec {"price": 2000000}``)
     records/<run>.jsonl    one record per request (columns in ``servelab.load.records``)
+    samples/<run>.jsonl    memory and CPU of the server's process tree, 20 times a second
     server/<run>.log       what the server printed
+    critical/<search>/     each critical-n search: search.json and every probe's files
     report.md              built from the files above by ``servelab.report``
 
 ``study.json`` is rewritten atomically after every run, so an interrupted study keeps
@@ -22,13 +24,16 @@ from typing import Any
 
 from .. import __version__
 from .._io import atomic_write_json
-from ..errors import ServerError
+from ..errors import ServelabError, ServerError
 from ..load import RequestRecord, run_burst, summarize, write_seed_log
 from ..machine import describe_machine
-from ..monitor import tree_cpu_seconds
+from ..monitor import Monitor
 from ..servers import launch
 from ..service.config import ServiceConfig
+from .critical_run import CriticalSpec, find_critical_n
+from .naming import SEED_FUNCTIONS
 from .plan import RunSpec, StudyPlan
+from .probe import ProbeResult
 
 STUDY_FILE = "study.json"
 
@@ -39,6 +44,9 @@ class StudyProgress:
     def run_started(self, run: RunSpec, requests: int) -> None: ...
     def request_done(self, run: RunSpec, record: RequestRecord) -> None: ...
     def run_finished(self, run: RunSpec, result: dict[str, Any]) -> None: ...
+    def search_started(self, spec: CriticalSpec) -> None: ...
+    def probe_done(self, spec: CriticalSpec, label: str, n: int, probe: ProbeResult) -> None: ...
+    def search_finished(self, spec: CriticalSpec, result: dict[str, Any]) -> None: ...
 
 
 def _now() -> str:
@@ -50,33 +58,35 @@ def run_one(run: RunSpec, plan: StudyPlan, out: Path, progress: StudyProgress) -
     service = ServiceConfig(workload=run.workload, n=plan.n, io_delay=plan.io_delay)
     records_path = out / "records" / f"{run.name}.jsonl"
     records_path.unlink(missing_ok=True)
+    (out / "samples" / f"{run.name}.jsonl").unlink(missing_ok=True)
     entry: dict[str, Any] = {
         "name": run.name,
         "server": run.server.to_dict(),
         "server_description": run.server.describe(),
         "workload": run.workload,
+        "function": SEED_FUNCTIONS[run.workload],
         "n": plan.n if run.workload in ("cpu", "numpy") else None,
         "io_delay": plan.io_delay if run.workload == "io" else None,
         "files": {
             "log": f"log/{run.name}.txt",
             "records": f"records/{run.name}.jsonl",
             "server_log": f"server/{run.name}.log",
+            "samples": f"samples/{run.name}.jsonl",
         },
         "started": _now(),
     }
     progress.run_started(run, plan.requests)
     try:
         with launch(run.server, run_dir=out / "server", env=service.to_env(), name=run.name) as srv:
-            cpu_before = tree_cpu_seconds(srv.pid)
-            records = run_burst(
-                f"{srv.url}/predict",
-                requests=plan.requests,
-                concurrency=plan.concurrency,
-                timeout=plan.timeout,
-                records_path=records_path,
-                on_record=lambda record: progress.request_done(run, record),
-            )
-            cpu_used = tree_cpu_seconds(srv.pid) - cpu_before
+            with Monitor(srv.pid, out / entry["files"]["samples"]) as monitor:
+                records = run_burst(
+                    f"{srv.url}/predict",
+                    requests=plan.requests,
+                    concurrency=plan.concurrency,
+                    timeout=plan.timeout,
+                    records_path=records_path,
+                    on_record=lambda record: progress.request_done(run, record),
+                )
             fate = srv.poll()  # None: it was still up when the burst ended
             server_exit = srv.stop()
     except ServerError as error:
@@ -84,8 +94,11 @@ def run_one(run: RunSpec, plan: StudyPlan, out: Path, progress: StudyProgress) -
         return entry
     write_seed_log(records, out / entry["files"]["log"])
     summary = summarize(records).to_dict()
-    summary["server_cpu_seconds"] = round(cpu_used, 3) if fate is None else None
+    usage = monitor.summary
+    summary["server_cpu_seconds"] = round(usage.cpu_seconds, 3)
+    summary["server_max_rss_bytes"] = usage.max_rss_bytes
     entry.update(
+        monitor=usage.to_dict(),
         status="done",
         summary=summary,
         server_exit={**server_exit.to_dict(), "description": server_exit.describe()},
@@ -122,6 +135,22 @@ def run_study(
         study["wall_seconds"] = round(time.monotonic() - began, 2)
         atomic_write_json(study_path, study)
         progress.run_finished(run, entry)
+    study["critical"] = []
+    for spec in plan.critical:
+        progress.search_started(spec)
+
+        def on_probe(label: str, n: int, probe: ProbeResult, spec: CriticalSpec = spec) -> None:
+            progress.probe_done(spec, label, n, probe)
+
+        try:
+            result = find_critical_n(spec, out / "critical" / spec.name, on_probe=on_probe)
+        except ServelabError as error:
+            result = {"name": spec.name, "workload": spec.workload, "error": str(error)}
+        result["folder"] = f"critical/{spec.name}"
+        study["critical"].append(result)
+        study["wall_seconds"] = round(time.monotonic() - began, 2)
+        atomic_write_json(study_path, study)
+        progress.search_finished(spec, result)
     study["complete"] = True
     atomic_write_json(study_path, study)
     if on_saved is not None:

@@ -1,0 +1,470 @@
+"""The critical n: the model that predicts it, and the search that measures it. Pure code.
+
+Nothing here starts a server, sleeps, reads a file or draws a random number: a probe is
+whatever the caller does between ``next_n()`` and ``record()``.
+
+The model
+    A server under a memory cap dies when ``idle + bytes_per_element * n * at_once`` passes
+    the cap, where ``at_once`` is how many requests hold their array at the same instant
+    (``in_memory_at_once``). So ``n* = floor((limit - idle) / (bytes_per_element * at_once))``.
+
+The search (``CriticalSearch``), and why it looks like this
+    Probes cost 1-20 s each, so the search spends single trials wherever one answer is
+    enough, and repeats only where a run-to-run difference would change the answer.
+
+    1. Bracket. Probe the prediction, then step away from it with growing relative steps
+       (x(1 + first_step), then x(1 + 2 first_step), x(1 + 4 first_step), ...) until the
+       answer flips: a good prediction costs two probes, a bad one only a few more. Steps
+       are relative because memory grows in proportion to n and the tolerance is relative.
+    2. Bisect at the geometric midpoint until ``fail / pass - 1 <= tolerance``.
+    3. Confirm. The pass end is the largest n probed below the smallest n that ever
+       failed; it gets ``repeats`` trials. If one fails, that n joins the band and the pass
+       end moves down by one tolerance step (to an n already probed if one is that close),
+       until an n passes all its trials within a tolerance step of a failure. The fail end,
+       the smallest n probed above the largest n that ever passed, is confirmed the same
+       way, moving up. For a sharp boundary (gunicorn, one sync worker) this costs
+       ``2 * (repeats - 1)`` probes and nothing moves; for the threaded dev server it walks
+       out of the band from its inside, so ``max_passing_n`` is the highest n that passed
+       all its trials rather than the first one a big jump down happened to hit. In a band
+       that does not make it safe: an n that fails 20% of the time passes 3 trials in half
+       of the searches. The band's rates in ``per_n`` are the finding, not one number.
+    4. Stop when both ends are confirmed, when min_n fails or max_n passes (nothing to
+       search; no confirmation is spent on a server that cannot hold even min_n), or when
+       ``max_probes`` probes are spent.
+
+    Every decision is recomputed from the trials recorded so far (plus one flag: still
+    bisecting or already confirming), so no stale state can pile up. Each probe either
+    adds a trial to an n that has fewer than ``repeats``, or opens a new n strictly between
+    two neighbours already probed: no n is probed twice except for repeats, and the search
+    ends even without a budget.
+
+    Probes land on "nice" n (3 significant digits, more only when 3 would leave the
+    bracket), so a report says 12,300,000, not 12,345,678.
+
+Typical cost with the defaults (repeats=3, tolerance 5%, first_step 0.15): a sharp
+boundary with the prediction 40% low to 60% high takes 8-12 probes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..errors import ConfigError
+
+__all__ = [
+    "CriticalSearch",
+    "NTrials",
+    "SearchPolicy",
+    "SearchResult",
+    "in_memory_at_once",
+    "predict_critical_n",
+    "search",
+]
+
+SERVER_KINDS = ("flask-dev", "gunicorn")
+WORKER_CLASSES = ("sync", "gthread", "gevent")
+_NICE_DIGITS = 3
+
+_Rounding = Literal["nearest", "up", "down"]
+
+
+def _whole(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be a whole number >= {minimum}, not {value!r}")
+    return value
+
+
+def predict_critical_n(
+    limit_bytes: int, idle_bytes: int, bytes_per_element: float, in_memory_at_once: int
+) -> int:
+    """The largest n whose arrays, ``in_memory_at_once`` of them, still fit under the cap.
+
+    ``floor((limit_bytes - idle_bytes) / (bytes_per_element * in_memory_at_once))``; it can
+    be 0 when not even one element per request fits beside the idle server.
+    """
+    _whole("limit_bytes", limit_bytes, 1)
+    _whole("idle_bytes", idle_bytes, 0)
+    _whole("in_memory_at_once", in_memory_at_once, 1)
+    if (
+        isinstance(bytes_per_element, bool)
+        or not isinstance(bytes_per_element, int | float)
+        or not math.isfinite(bytes_per_element)
+        or bytes_per_element <= 0
+    ):
+        raise ConfigError(f"bytes_per_element must be > 0, not {bytes_per_element!r}")
+    if idle_bytes >= limit_bytes:
+        raise ConfigError(
+            f"the server does not even fit idle: it needs {idle_bytes:,} bytes idle,"
+            f" the memory limit is {limit_bytes:,} bytes"
+        )
+    room = limit_bytes - idle_bytes
+    if isinstance(bytes_per_element, int):
+        return room // (bytes_per_element * in_memory_at_once)
+    return math.floor(room / (bytes_per_element * in_memory_at_once))
+
+
+def in_memory_at_once(
+    server_kind: str, workers: int, worker_class: str, threads: int, concurrency: int
+) -> int:
+    """How many of ``concurrency`` parallel requests hold their array at the same instant.
+
+    A request's array lives while its handler runs and is freed when it returns (CPython
+    frees the list by reference counting), so the count is how many handlers a server runs
+    at once:
+
+    - gunicorn ``sync``: a worker serves one request at a time and the rest wait in the
+      listen queue, so ``min(concurrency, workers)``.
+    - gunicorn ``gthread``: one request per thread, ``min(concurrency, workers * threads)``.
+    - gunicorn ``gevent``: a worker accepts up to ``worker_connections`` (1000 by default)
+      greenlets; an array is built between yields, but the handlers that already built
+      theirs keep them while they wait, so all ``concurrency`` can hold one.
+    - ``flask-dev`` (threaded): a new thread per connection, so all ``concurrency``.
+      ``workers``, ``worker_class`` and ``threads`` are ignored for it.
+    """
+    _whole("concurrency", concurrency, 1)
+    if server_kind == "flask-dev":
+        return concurrency
+    if server_kind != "gunicorn":
+        raise ConfigError(
+            f"server kind must be one of {', '.join(SERVER_KINDS)}, not {server_kind!r}"
+        )
+    _whole("workers", workers, 1)
+    _whole("threads", threads, 1)
+    if worker_class == "sync":
+        return min(concurrency, workers)
+    if worker_class == "gthread":
+        return min(concurrency, workers * threads)
+    if worker_class == "gevent":
+        return concurrency
+    raise ConfigError(
+        f"worker_class must be one of {', '.join(WORKER_CLASSES)}, not {worker_class!r}"
+    )
+
+
+@dataclass(frozen=True)
+class SearchPolicy:
+    """How hard the search tries.
+
+    tolerance: the bracket is narrow enough when ``min_failing / max_passing - 1`` is at
+      most this (relative).
+    repeats: trials each end of the bracket needs before it counts as confirmed.
+    max_probes: the budget; every trial is one probe.
+    min_n, max_n: the search never leaves this range.
+    first_step: the first bracketing step away from the prediction (relative); each
+      further step doubles it.
+    """
+
+    tolerance: float = 0.05
+    repeats: int = 3
+    max_probes: int = 30
+    min_n: int = 1_000
+    max_n: int = 2_000_000_000
+    first_step: float = 0.15
+
+    def __post_init__(self) -> None:
+        for name in ("tolerance", "first_step"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or not 0 < value <= 1
+            ):
+                raise ConfigError(f"{name} must be > 0 and <= 1 (a fraction), not {value!r}")
+        _whole("repeats", self.repeats, 1)
+        _whole("max_probes", self.max_probes, 1)
+        _whole("min_n", self.min_n, 1)
+        _whole("max_n", self.max_n, 1)
+        if self.max_n <= self.min_n:
+            raise ConfigError(f"max_n ({self.max_n}) must be larger than min_n ({self.min_n})")
+
+
+_DEFAULT_POLICY = SearchPolicy()
+
+
+@dataclass(frozen=True)
+class NTrials:
+    """What the probes at one n said: ``failures`` of ``trials`` failed."""
+
+    n: int
+    trials: int
+    failures: int
+
+    @property
+    def rate(self) -> float:
+        """The share of trials that failed."""
+        return self.failures / self.trials
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "trials": self.trials, "failures": self.failures, "rate": self.rate}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Where the server stops surviving, as the probes found it.
+
+    max_passing_n: the largest n with at least ``repeats`` trials and no failure.
+    min_failing_n: the smallest n above ``max_passing_n`` with at least ``repeats`` trials,
+      all failed.
+    per_n: every n probed, ascending.
+    probes: probes used (trials, repeats included).
+    converged: the search finished: both ends confirmed, and either within the tolerance
+      of each other or with a band between them walked out to a tolerance step on each side.
+    stop_reason: why it stopped, in one sentence.
+    """
+
+    predicted_n: int
+    max_passing_n: int | None
+    min_failing_n: int | None
+    per_n: tuple[NTrials, ...]
+    probes: int
+    converged: bool
+    stop_reason: str
+
+    def band(self) -> tuple[NTrials, ...]:
+        """The n strictly between the two confirmed ends (mixed or single-trial results).
+
+        Empty while either end is missing: a band needs both of its edges.
+        """
+        low, high = self.max_passing_n, self.min_failing_n
+        if low is None or high is None:
+            return ()
+        return tuple(t for t in self.per_n if low < t.n < high)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "predicted_n": self.predicted_n,
+            "max_passing_n": self.max_passing_n,
+            "min_failing_n": self.min_failing_n,
+            "per_n": [t.to_dict() for t in self.per_n],
+            "probes": self.probes,
+            "converged": self.converged,
+            "stop_reason": self.stop_reason,
+        }
+
+
+@dataclass(frozen=True)
+class _Stop:
+    reason: str
+    converged: bool
+
+
+def _round_sig(x: float, digits: int, rounding: _Rounding) -> int:
+    """``x`` rounded to ``digits`` significant digits (whole numbers only)."""
+    magnitude = len(str(int(x))) - 1
+    unit = int(10 ** max(magnitude - digits + 1, 0))
+    scaled = x / unit
+    if rounding == "up":
+        return math.ceil(scaled) * unit
+    if rounding == "down":
+        return math.floor(scaled) * unit
+    return round(scaled) * unit
+
+
+def _pick(x: float, low: int, high: int, rounding: _Rounding) -> int | None:
+    """A nice n near ``x`` strictly between ``low`` and ``high``; None if no whole n is."""
+    if high - low < 2:
+        return None
+    for digits in range(_NICE_DIGITS, len(str(int(x))) + 1):
+        n = _round_sig(x, digits, rounding)
+        if low < n < high:
+            return n
+    whole = _round_sig(x, len(str(int(x))), rounding)
+    return min(max(whole, low + 1), high - 1)
+
+
+def _tol_text(tolerance: float) -> str:
+    return f"{tolerance * 100:g}%"
+
+
+class CriticalSearch:
+    """A state machine: ask next_n(), run that probe, record() the outcome, until next_n() is None.
+
+    ``next_n()`` returns the same n until it is recorded. ``result()`` can be read at any
+    time; before the end it says "search not finished".
+    """
+
+    def __init__(self, predicted_n: int, policy: SearchPolicy = _DEFAULT_POLICY) -> None:
+        _whole("predicted_n", predicted_n, 0)
+        self.predicted_n = predicted_n
+        self.policy = policy
+        self._failed: dict[int, list[bool]] = {}
+        self._probes = 0
+        self._bisecting = True
+        self._pending: int | None = None
+        self._stop: _Stop | None = None
+
+    def __repr__(self) -> str:
+        state = self._stop.reason if self._stop else f"next n={self._pending}"
+        return f"CriticalSearch(predicted_n={self.predicted_n}, probes={self._probes}, {state})"
+
+    def next_n(self) -> int | None:
+        """The n to probe next, or None when the search is over."""
+        if self._stop is not None:
+            return None
+        if self._pending is None:
+            decision = self._decide()
+            if isinstance(decision, _Stop):
+                self._stop = decision
+                return None
+            if self._probes >= self.policy.max_probes:
+                self._stop = _Stop(f"probe budget ({self.policy.max_probes}) spent", False)
+                return None
+            self._pending = decision
+        return self._pending
+
+    def record(self, n: int, failed: bool) -> None:
+        """Record a probe at ``n``: the n ``next_n()`` asked for, and whether it failed."""
+        if self._pending is None:
+            raise ValueError(
+                f"no probe is pending: call next_n() first (n={n} was not asked for)"
+                if self._stop is None
+                else f"the search is over ({self._stop.reason}); n={n} was not asked for"
+            )
+        if n != self._pending:
+            raise ValueError(f"the search asked for n={self._pending}, not n={n}")
+        self._failed.setdefault(n, []).append(bool(failed))
+        self._probes += 1
+        self._pending = None
+
+    def result(self) -> SearchResult:
+        """The trials so far, the confirmed ends, and why the search stopped."""
+        repeats = self.policy.repeats
+        per_n = tuple(NTrials(n, len(runs), sum(runs)) for n, runs in sorted(self._failed.items()))
+        passing = [t.n for t in per_n if t.trials >= repeats and t.failures == 0]
+        max_passing = max(passing, default=None)
+        failing = [
+            t.n
+            for t in per_n
+            if t.trials >= repeats
+            and t.failures == t.trials
+            and (max_passing is None or t.n > max_passing)
+        ]
+        stop = self._stop or _Stop("search not finished", False)
+        return SearchResult(
+            predicted_n=self.predicted_n,
+            max_passing_n=max_passing,
+            min_failing_n=min(failing, default=None),
+            per_n=per_n,
+            probes=self._probes,
+            converged=stop.converged,
+            stop_reason=stop.reason,
+        )
+
+    # -- decisions, from the recorded trials alone -------------------------------------
+
+    def _trials(self, n: int) -> int:
+        return len(self._failed.get(n, ()))
+
+    def _gap_open(self, low: int, high: int) -> bool:
+        """True while a whole n fits between ``low`` and ``high`` and they are too far apart."""
+        return high - low >= 2 and high / low - 1 > self.policy.tolerance
+
+    def _decide(self) -> int | _Stop:
+        p = self.policy
+        if not self._failed:
+            start = min(max(self.predicted_n, p.min_n), p.max_n)
+            return _pick(start, p.min_n - 1, p.max_n + 1, "nearest") or start
+        passed = [n for n, runs in self._failed.items() if not all(runs)]
+        failed = [n for n, runs in self._failed.items() if any(runs)]
+        if not failed or not passed:
+            return self._bracket(going_up=not failed)
+        highest_pass, lowest_fail = max(passed), min(failed)
+        if self._bisecting:
+            if self._gap_open(highest_pass, lowest_fail):
+                middle = math.sqrt(highest_pass * lowest_fail)
+                n = _pick(middle, highest_pass, lowest_fail, "nearest")
+                if n is not None:
+                    return n
+            self._bisecting = False
+        pass_end = self._confirm_pass_end(lowest_fail)
+        if pass_end is not None:
+            return pass_end
+        return self._confirm_fail_end(highest_pass)
+
+    def _bracket(self, going_up: bool) -> int | _Stop:
+        p = self.policy
+        step = p.first_step * 2 ** (len(self._failed) - 1)
+        if going_up:
+            top = max(self._failed)
+            if top >= p.max_n:
+                return _Stop(f"passes at max_n={p.max_n}", False)
+            n = _pick(min(top * (1 + step), p.max_n), top, p.max_n + 1, "nearest")
+        else:
+            bottom = min(self._failed)
+            if bottom <= p.min_n:
+                return _Stop(f"fails even at min_n={p.min_n}", False)
+            n = _pick(max(bottom / (1 + step), p.min_n), p.min_n - 1, bottom, "nearest")
+        assert n is not None  # the range holds at least one whole n
+        return n
+
+    def _confirm_pass_end(self, lowest_fail: int) -> int | _Stop | None:
+        """The next probe for the pass end, a stop, or None once it is confirmed."""
+        p = self.policy
+        below = [n for n in self._failed if n < lowest_fail]
+        if not below:
+            if lowest_fail <= p.min_n:
+                return _Stop(f"fails even at min_n={p.min_n}", False)
+            step = max(lowest_fail / (1 + p.tolerance), p.min_n)
+            n = _pick(step, p.min_n - 1, lowest_fail, "up")
+            assert n is not None
+            return n
+        candidate = max(below)
+        if self._gap_open(candidate, lowest_fail):
+            # rounding up keeps the new n within one tolerance step of the failure
+            n = _pick(lowest_fail / (1 + p.tolerance), candidate, lowest_fail, "up")
+            assert n is not None
+            return n
+        if self._trials(candidate) < p.repeats:
+            return candidate
+        return None
+
+    def _confirm_fail_end(self, highest_pass: int) -> int | _Stop:
+        p = self.policy
+        above = [n for n in self._failed if n > highest_pass]
+        if not above:
+            if highest_pass >= p.max_n:
+                return _Stop(f"passes at max_n={p.max_n}", False)
+            step = min(highest_pass * (1 + p.tolerance), p.max_n)
+            n = _pick(step, highest_pass, p.max_n + 1, "down")
+            assert n is not None
+            return n
+        candidate = min(above)
+        if self._gap_open(highest_pass, candidate):
+            n = _pick(highest_pass * (1 + p.tolerance), highest_pass, candidate, "down")
+            assert n is not None
+            return n
+        if self._trials(candidate) < p.repeats:
+            return candidate
+        return self._finished()
+
+    def _finished(self) -> _Stop:
+        result = self.result()
+        low, high = result.max_passing_n, result.min_failing_n
+        assert low is not None and high is not None
+        tolerance = _tol_text(self.policy.tolerance)
+        if high / low - 1 <= self.policy.tolerance:
+            return _Stop(f"bracket within {tolerance}", True)
+        band = result.band()
+        if not band:
+            return _Stop(f"bracket as narrow as whole numbers allow ({low}, {high})", True)
+        return _Stop(
+            f"band resolved: {low} passed all its trials, {high} failed all, and the"
+            f" {len(band)} n between had mixed results (wider than {tolerance})",
+            True,
+        )
+
+
+def search(
+    predicted_n: int,
+    probe: Callable[[int], bool],
+    policy: SearchPolicy = _DEFAULT_POLICY,
+) -> SearchResult:
+    """Run the search to its end; ``probe(n)`` returns True if the probe at n FAILED."""
+    machine = CriticalSearch(predicted_n, policy)
+    while (n := machine.next_n()) is not None:
+        machine.record(n, probe(n))
+    return machine.result()

@@ -1,0 +1,212 @@
+"""Find the critical n of a server and workload under a memory cap: model, then measure.
+
+1. Calibrate: one fresh capped server, one request at a small n. The cap's usage before
+   the request is the idle memory; its peak minus idle, over n, the bytes per element.
+2. Predict: (cap - idle) / (bytes per element x requests held in memory at once).
+3. Search around the prediction with fresh capped servers under the study's load
+   (``servelab.study.critical``), repeating probes near the boundary.
+
+Everything lands under ``folder`` as it is measured: ``search.json`` (rewritten after every
+probe), and each probe's records, samples and server log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._io import atomic_write_json
+from ..errors import ConfigError
+from ..sandbox import MechanismChoice
+from ..servers import ServerSpec
+from .critical import CriticalSearch, SearchPolicy, in_memory_at_once, predict_critical_n
+from .naming import SEED_FUNCTION_NAMES
+from .probe import ProbeLoad, ProbeResult, run_probe
+
+SEARCH_FILE = "search.json"
+# First guesses, only to size the calibration request well inside the cap; the model uses
+# the measured value. (pure-Python list: 8-byte pointer + 28-32-byte int; numpy: int64.)
+GUESSED_BYTES_PER_ELEMENT = {"cpu": 40, "numpy": 8}
+CALIBRATION_SHARE = 0.25  # of the cap, for the calibration request
+CALIBRATION_N_MAX = {"cpu": 4_000_000, "numpy": 20_000_000}
+CALIBRATION_N_MIN = 100_000
+
+
+@dataclass(frozen=True)
+class CriticalSpec:
+    """One search: a server kind and a workload under a memory cap, with the study's load."""
+
+    server: ServerSpec
+    workload: str
+    limit_bytes: int
+    load: ProbeLoad = field(default_factory=ProbeLoad)
+    policy: SearchPolicy = field(default_factory=SearchPolicy)
+    mechanism: MechanismChoice = "auto"
+
+    def __post_init__(self) -> None:
+        if self.workload not in GUESSED_BYTES_PER_ELEMENT:
+            raise ConfigError(
+                f"critical n is searched for the cpu and numpy workloads, not {self.workload!r}"
+            )
+
+    @property
+    def name(self) -> str:
+        return f"{SEED_FUNCTION_NAMES[self.workload]}_{self.server.label}"
+
+
+ProbeHook = Callable[[str, int, ProbeResult], None]
+
+
+def calibration_n(spec: CriticalSpec) -> int:
+    guess = GUESSED_BYTES_PER_ELEMENT[spec.workload]
+    n = int(spec.limit_bytes * CALIBRATION_SHARE / guess)
+    return max(CALIBRATION_N_MIN, min(CALIBRATION_N_MAX[spec.workload], n))
+
+
+def _trial(index: int, probe: ProbeResult) -> dict[str, Any]:
+    v = probe.verdict
+    return {
+        "probe": index,
+        "n": probe.n,
+        "failed": probe.failed,
+        "outcome": v.outcome,
+        "reason": v.reason,
+        "oom_kills": v.oom_kills,
+        "peak_bytes": probe.peak_bytes,
+        "idle_bytes": probe.idle_bytes,
+        "ok_requests": probe.summary["ok"],
+        "requests": probe.summary["requests"],
+        "makespan": probe.summary["makespan"],
+        "stopped_early": probe.stopped_early,
+        "client_errors": list(v.client_errors),
+        "server_lines": list(v.server_lines),
+        "files": probe.files,
+    }
+
+
+def find_critical_n(
+    spec: CriticalSpec, folder: Path, on_probe: ProbeHook | None = None
+) -> dict[str, Any]:
+    """Calibrate, predict and search; returns (and saves) the search's result."""
+    began = time.monotonic()
+    folder.mkdir(parents=True, exist_ok=True)
+    n_cal = calibration_n(spec)
+    calibration = run_probe(
+        spec.server,
+        spec.workload,
+        n_cal,
+        limit_bytes=spec.limit_bytes,
+        folder=folder,
+        name="calibration",
+        load=ProbeLoad(requests=1, concurrency=1, timeout=spec.load.timeout),
+        mechanism=spec.mechanism,
+    )
+    if on_probe:
+        on_probe("calibration", n_cal, calibration)
+    result: dict[str, Any] = {
+        "name": spec.name,
+        "server": spec.server.to_dict(),
+        "server_description": spec.server.describe(),
+        "workload": spec.workload,
+        "limit_bytes": spec.limit_bytes,
+        "load": {"requests": spec.load.requests, "concurrency": spec.load.concurrency},
+        "policy": {"tolerance": spec.policy.tolerance, "repeats": spec.policy.repeats},
+        "cap": calibration.cap,
+        "calibration": _trial(0, calibration),
+        "complete": False,
+    }
+    idle, peak = calibration.idle_bytes, calibration.peak_bytes
+    if calibration.failed or idle is None or peak is None:
+        result["error"] = (
+            f"calibration at n={n_cal:,} did not pass ({calibration.verdict.reason})"
+            if calibration.failed
+            else "this cap cannot measure memory (no cgroup): the model needs idle and peak bytes"
+        )
+        atomic_write_json(folder / SEARCH_FILE, result)
+        raise ConfigError(f"{spec.name}: {result['error']}")
+    bytes_per_element = max(peak - idle, 1) / n_cal
+    at_once = in_memory_at_once(
+        spec.server.kind,
+        spec.server.workers,
+        spec.server.worker_class,
+        spec.server.threads,
+        spec.load.concurrency,
+    )
+    predicted = predict_critical_n(spec.limit_bytes, idle, bytes_per_element, at_once)
+    result.update(
+        idle_bytes=idle,
+        bytes_per_element=round(bytes_per_element, 2),
+        in_memory_at_once=at_once,
+        predicted_n=predicted,
+        trials=[],
+    )
+    search = CriticalSearch(predicted, spec.policy)
+    index = 0
+    while (n := search.next_n()) is not None:
+        index += 1
+        probe = run_probe(
+            spec.server,
+            spec.workload,
+            n,
+            limit_bytes=spec.limit_bytes,
+            folder=folder,
+            name=f"p{index:02d}_n{n}",
+            load=spec.load,
+            mechanism=spec.mechanism,
+        )
+        search.record(n, probe.failed)
+        result["trials"].append(_trial(index, probe))
+        _store_outcome(result, search, began)
+        atomic_write_json(folder / SEARCH_FILE, result)
+        if on_probe:
+            on_probe(f"probe {index}", n, probe)
+    _store_outcome(result, search, began)
+    result["complete"] = True
+    atomic_write_json(folder / SEARCH_FILE, result)
+    return result
+
+
+def _store_outcome(result: dict[str, Any], search: CriticalSearch, began: float) -> None:
+    outcome = search.result()
+    trials = result["trials"]
+    passing = outcome.max_passing_n
+    failing = outcome.min_failing_n
+    peaks = [t["peak_bytes"] for t in trials if t["n"] == passing and t["peak_bytes"] is not None]
+    first_failure = next(
+        (t for t in trials if t["n"] == failing and t["failed"]),
+        next((t for t in trials if t["failed"]), None),
+    )
+    result.update(
+        max_passing_n=passing,
+        min_failing_n=failing,
+        per_n=[
+            {
+                "n": entry.n,
+                "trials": entry.trials,
+                "failures": entry.failures,
+                "rate": entry.rate,
+                "outcomes": [t["outcome"] for t in trials if t["n"] == entry.n],
+            }
+            for entry in outcome.per_n
+        ],
+        peak_bytes=max(peaks) if peaks else None,
+        oom_kills=sum(t["oom_kills"] for t in trials),
+        probes=outcome.probes,
+        converged=outcome.converged,
+        stop_reason=outcome.stop_reason,
+        failure_evidence=(
+            None
+            if first_failure is None
+            else {
+                "n": first_failure["n"],
+                "outcome": first_failure["outcome"],
+                "reason": first_failure["reason"],
+                "client_errors": first_failure["client_errors"],
+                "server_lines": first_failure["server_lines"],
+            }
+        ),
+        wall_seconds=round(time.monotonic() - began, 1),
+    )
