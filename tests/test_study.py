@@ -215,3 +215,50 @@ def test_user_mistakes_get_one_line_and_a_non_zero_exit(
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 3
+
+
+def test_critical_n_command_prints_one_json_object(tmp_path: Path) -> None:
+    result = servelab_cli(
+        "critical-n", "--server", "gunicorn", "--workload", "numpy", "--memory", "200MiB",
+        "--repeats", "2", "--json", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    for key in (
+        "predicted_n",
+        "max_passing_n",
+        "min_failing_n",
+        "per_n",
+        "trials",
+        "bytes_per_element",
+        "idle_bytes",
+        "peak_bytes",
+        "oom_kills",
+        "cap_mechanism",
+    ):
+        assert found[key] is not None, key
+    assert found["cap_mechanism"] == "cgroup-v1"
+    assert found["max_passing_n"] < found["min_failing_n"]
+    assert found["min_failing_n"] / found["max_passing_n"] - 1 <= 0.05 + 1e-9
+    # one sync worker holds one array at a time: the model's prediction holds within 10%
+    middle = (found["max_passing_n"] * found["min_failing_n"]) ** 0.5
+    assert abs(middle / found["predicted_n"] - 1) <= 0.10
+    assert {t["outcome"] for t in found["trials"] if t["n"] == found["min_failing_n"]} == {"oom"}
+    assert (tmp_path / "cpu_multithread_prod_w1" / "search.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--memory", "lots"), "lots"),
+        (("--memory", "10MiB"), "does not even fit"),
+    ],
+)
+def test_critical_n_mistakes_are_one_line(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = servelab_cli(
+        "critical-n", "--server", "flask-dev", "--workload", "cpu", *args, "--out", str(tmp_path)
+    )
+    assert result.returncode != 0
+    assert message in result.stderr and "Traceback" not in result.stderr

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the gunicorn log lines are quoted whole
 """Failure verdicts from evidence: only the cap's OOM counter says "out of memory"."""
 
 from __future__ import annotations

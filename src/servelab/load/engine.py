@@ -150,9 +150,9 @@ def run_burst(
             try:
                 record = done.get(timeout=min(wait, 0.05 if cancel is not None else 0.5))
             except queue.Empty:
-                if cancel is not None and cancel.is_set() and not any(t.is_alive() for t in pool):
-                    if done.empty():
-                        break
+                cancelled = cancel is not None and cancel.is_set()
+                if cancelled and done.empty() and not any(t.is_alive() for t in pool):
+                    break
                 continue
             records.append(record)
             if writer is not None:

@@ -6,6 +6,7 @@ for a statement is missing, the statement is left out rather than guessed.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -233,7 +234,7 @@ def critical_comparisons(searches: Sequence[dict[str, Any]]) -> list[str]:
         )
     for workload in ("cpu", "numpy"):
         group = [s for s in done if s["workload"] == workload]
-        for a, b in zip(group, group[1:], strict=False):
+        for a, b in itertools.pairwise(group):
             low, high = sorted((a, b), key=lambda s: _middle(s) or 0)
             ratio = (_middle(high) or 0) / (_middle(low) or 1)
             sentences.append(

@@ -22,6 +22,7 @@ from typing import Any
 
 import psutil
 
+from ..errors import ConfigError, ServerStartError
 from ..load import run_burst, summarize
 from ..monitor import Monitor
 from ..sandbox import MechanismChoice, MemoryCap, open_cap
@@ -128,6 +129,23 @@ def _tree_rss(pids: list[int]) -> int:
     return total
 
 
+def _start(
+    server: ServerSpec, cap: MemoryCap, *, folder: Path, env: dict[str, str], name: str
+) -> RunningServer:
+    """Launch inside the cap; a server the cap kills while it boots is a cap too small."""
+    try:
+        return launch(
+            server, run_dir=folder, env=env, name=name, command_prefix=cap.command_prefix()
+        )
+    except ServerStartError as error:
+        if cap.oom_kills():
+            raise ConfigError(
+                f"{server.describe()} does not even fit idle in {cap.describe()}: it was "
+                f"OOM-killed while starting (log: {folder / (name + '.log')})"
+            ) from None
+        raise error
+
+
 def run_probe(
     server: ServerSpec,
     workload: str,
@@ -138,6 +156,7 @@ def run_probe(
     name: str,
     load: ProbeLoad = ProbeLoad(),
     mechanism: MechanismChoice = "auto",
+    io_delay: float = 1.0,
     on_record: Callable[[Any], None] | None = None,
 ) -> ProbeResult:
     """Start ``server`` serving ``workload`` at ``n`` inside a fresh cap; fire ``load``."""
@@ -149,16 +168,12 @@ def run_probe(
     }
     for relative in files.values():
         (folder / relative).unlink(missing_ok=True)
-    service = ServiceConfig(workload=workload, n=n, max_n=max(n, ServiceConfig().max_n))
+    service = ServiceConfig(
+        workload=workload, n=n, max_n=max(n, ServiceConfig().max_n), io_delay=io_delay
+    )
     with (
         open_cap(limit_bytes, mechanism=mechanism, label=name) as cap,
-        launch(
-            server,
-            run_dir=folder,
-            env=service.to_env(),
-            name=name,
-            command_prefix=cap.command_prefix(),
-        ) as srv,
+        _start(server, cap, folder=folder, env=service.to_env(), name=name) as srv,
     ):
         cap_info = cap.to_dict()
         # Without a cgroup (RLIMIT_AS fallback) the tree's RSS stands in, over-counting
