@@ -22,6 +22,8 @@ measured. The columns, one JSON object per line:
 - ``root_alive``: whether the root process is still running.
 - ``cgroup_bytes``: ``usage.usage_bytes()`` (the memory cgroup's usage), or null without a
   usage source or when it does not know.
+- ``oom_kills``: the cap's cumulative OOM-kill count (``usage.oom_kills()``), or null when
+  the usage source has no such counter; a step up marks the moment of a kill.
 
 The tree is the root and its descendants, found again at every sample, so workers that
 gunicorn boots to replace dead ones are seen. Processes of the tree stay in it when their
@@ -251,6 +253,7 @@ class Monitor:
         t = time.time()
         readings = _walk([self._root, *self._live], _children_lister())
         cgroup = self._read_usage()
+        oom_kills = self._read_oom_kills()
         live = [r for r in readings if not r.zombie]
         rss = sum(r.rss for r in live)
         root_alive = any(r.process == self._root for r in live)
@@ -290,6 +293,7 @@ class Monitor:
                     "cpu_seconds": round(cpu_total, 6),
                     "root_alive": root_alive,
                     "cgroup_bytes": cgroup,
+                    "oom_kills": oom_kills,
                 }
             )
 
@@ -300,6 +304,16 @@ class Monitor:
             return self._usage.usage_bytes()
         except OSError:  # the cgroup went away under us: unknown, not fatal
             return None
+
+    def _read_oom_kills(self) -> int | None:
+        counter = getattr(self._usage, "oom_kills", None)
+        if counter is None:
+            return None
+        try:
+            kills: int = counter()
+        except OSError:
+            return None
+        return kills
 
     def _close_writer(self) -> None:
         if self._writer is not None:
