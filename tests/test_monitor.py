@@ -25,7 +25,16 @@ from servelab.monitor import Monitor, MonitorSummary, load_samples, tree_cpu_sec
 from servelab.servers import RunningServer, ServerSpec, launch
 
 MB = 1 << 20
-COLUMNS = {"t", "rss_bytes", "processes", "pids", "cpu_seconds", "root_alive", "cgroup_bytes"}
+COLUMNS = {
+    "t",
+    "rss_bytes",
+    "processes",
+    "pids",
+    "cpu_seconds",
+    "root_alive",
+    "cgroup_bytes",
+    "oom_kills",
+}
 CPU_ENV = {"SERVELAB_WORKLOAD": "cpu", "SERVELAB_N": "300000"}
 
 
@@ -233,6 +242,9 @@ class CountingCap:
         self.calls += 1
         return 1000 * self.calls
 
+    def oom_kills(self) -> int:
+        return self.calls // 3
+
 
 class UnknownCap:
     def usage_bytes(self) -> int | None:
@@ -253,6 +265,8 @@ def test_a_usage_source_fills_cgroup_bytes(tmp_path: Path) -> None:
     rows = check_file(path, summary)
     assert [row["cgroup_bytes"] for row in rows] == [1000 * (i + 1) for i in range(len(rows))]
     assert summary.max_cgroup_bytes == 1000 * cap.calls == 1000 * summary.samples
+    # a source with an OOM-kill counter fills that column, read right after the usage
+    assert [row["oom_kills"] for row in rows] == [(i + 1) // 3 for i in range(len(rows))]
 
 
 @pytest.mark.parametrize("cap", [UnknownCap(), RemovedCap()])
@@ -262,7 +276,8 @@ def test_an_unknown_usage_is_null(tmp_path: Path, cap: UnknownCap | RemovedCap) 
         time.sleep(0.05)
     summary = monitor.stop()
     assert summary.max_cgroup_bytes is None
-    assert all(row["cgroup_bytes"] is None for row in check_file(path, summary))
+    rows = check_file(path, summary)
+    assert all(row["cgroup_bytes"] is None and row["oom_kills"] is None for row in rows)
 
 
 def test_stop_is_idempotent_and_no_path_writes_nothing(
