@@ -1,11 +1,12 @@
-# make study: the seed study (six runs) into results/.  make test: lint, types, the suite.
+# make study: the seed study (six runs, four critical-n searches) and its report in results/.
+# make test: lint, types, the suite (installs Debian's Chromium for the report's browser test).
 # Both bootstrap .venv from a fresh clone.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: study test lint clean
+.PHONY: study test lint browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests test
 	$(BIN)/mypy
 
-test: lint
+browser:
+	scripts/install-browser
+
+test: lint browser
 	$(BIN)/python -m pytest
 
 clean:

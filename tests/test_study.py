@@ -12,7 +12,7 @@ import pytest
 from servelab._io import read_jsonl
 from servelab.load import RequestRecord, summarize
 from servelab.report import build_report
-from servelab.report.comments import seconds
+from servelab.report.i18n import Lang
 
 from .helpers import servelab_cli
 
@@ -25,6 +25,7 @@ SEED_LOGS = [
     "cpu_multithread_prod_w1",
 ]
 pytestmark = pytest.mark.timeout(400)  # the module's study, searches included, runs once
+seconds = Lang("en").seconds
 SEED_LINE = re.compile(r'^Waited \d+\.\d\d sec \{"price": \d+\}$')
 DELAY = 0.1
 CAP = "200MiB"
@@ -191,9 +192,12 @@ def test_an_interrupted_study_still_reports_what_it_measured(
     (tmp_path / "study.json").write_text(json.dumps(partial))
     for sub in ("log", "records", "server"):
         (tmp_path / sub).symlink_to(study_dir / sub)
-    report = build_report(tmp_path).read_text()
+    report = build_report(tmp_path)[0].read_text()
     assert "| io_bounded_dev |" in report
-    assert "**Missing runs**" in report
+    assert "**Missing** (planned" in report
+    # the copy has no samples folder: those pictures are marked missing, the rest render
+    assert "*Missing from this folder: Server memory during io_bounded_dev" in report
+    assert "![Request timeline of io_bounded_dev](plots/timeline--io_bounded_dev.png)" in report
     assert "cpu_multithread_prod_w1, critical n of cpu_multithread_dev" in report
 
 
@@ -262,3 +266,46 @@ def test_critical_n_mistakes_are_one_line(
     )
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_report_comes_in_russian_with_the_seminars_headings(
+    study_dir: Path, study: dict[str, Any]
+) -> None:
+    result = servelab_cli("report", str(study_dir), "--lang", "all")
+    assert result.returncode == 0, result.stderr
+    for name in ("report.md", "report.html", "report.ru.md", "report.ru.html"):
+        assert (study_dir / name).is_file(), name
+    ru = (study_dir / "report.ru.md").read_text(encoding="utf-8")
+    for heading in (
+        "# Отчет по семинару № 3",
+        "### Введение",
+        "### Метод исследования",
+        "### Результат и обсуждение",
+        "##### Логи при падении",
+        "##### [predict_cpu_multithread](log/cpu_multithread_dev.txt)",
+    ):
+        assert heading in ru, heading
+    lang = Lang("ru")
+    for search in study["critical"]:
+        line = (
+            f"Критический n (лимит {lang.size(search['limit_bytes'])}) = между "
+            f"{lang.count(search['max_passing_n'])} (ни разу не упал) и "
+            f"{lang.count(search['min_failing_n'])} (падал всегда)"
+        )
+        assert line in ru
+    for run in study["runs"]:
+        assert f"Общее время {lang.seconds(run['summary']['makespan'])} с" in ru
+
+
+def test_every_picture_the_report_shows_exists(study_dir: Path, study: dict[str, Any]) -> None:
+    report = (study_dir / "report.md").read_text()
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+    for picture in pictures:
+        assert (study_dir / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", picture
+    for run in study["runs"]:
+        assert f"plots/timeline--{run['name']}.png" in pictures
+        assert f"plots/memory--{run['name']}.png" in pictures
+    for search in study["critical"]:
+        assert f"plots/critical--{search['name']}.png" in pictures
+    total = sum((study_dir / picture).stat().st_size for picture in set(pictures))
+    assert total < 2 * 2**20

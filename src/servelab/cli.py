@@ -23,6 +23,7 @@ from .cli_critical import critical_n
 from .errors import ServelabError
 from .load import RequestRecord, format_seed_line, run_burst, summarize
 from .report import build_report
+from .report.i18n import LANGUAGES
 from .sandbox import format_size, parse_size
 from .servers import ServerSpec, launch
 from .service.config import ServiceConfig, ServiceConfigError
@@ -84,6 +85,19 @@ class _RichProgress(StudyProgress):
         )
 
 
+LANG_OPTION = click.option(
+    "--lang",
+    type=click.Choice(["en", "ru", "all"]),
+    default="en",
+    show_default=True,
+    help="Report language: en (report.md), ru (report.ru.md, the seminar's headings), or all.",
+)
+
+
+def _languages(lang: str) -> tuple[str, ...]:
+    return LANGUAGES if lang == "all" else (lang,)
+
+
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
@@ -95,6 +109,7 @@ def cli() -> None:
 
 
 @cli.command()
+@LANG_OPTION
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -160,6 +175,7 @@ def cli() -> None:
 )
 def study(
     out: Path,
+    lang: str,
     memory: str,
     critical: bool,
     repeats: int,
@@ -184,7 +200,10 @@ def study(
         io_delay=io_delay,
         timeout=timeout,
     )
-    console.print(f"servelab study: {len(plan.runs)} runs into [bold]{out}[/bold]")
+    console.print(
+        f"servelab study: {len(plan.runs)} runs and {len(plan.critical)} critical-n searches "
+        f"into [bold]{out}[/bold]"
+    )
     began = time.monotonic()
     columns = (
         TextColumn("{task.description}"),
@@ -194,8 +213,11 @@ def study(
     )
     with Progress(*columns, console=console) as progress:
         run_study(plan, out, _RichProgress(progress))
-    report = build_report(out)
-    console.print(f"done in {time.monotonic() - began:.1f} s; report: [bold]{report}[/bold]")
+    reports = build_report(out, _languages(lang))
+    console.print(
+        f"done in {time.monotonic() - began:.1f} s; report: "
+        + ", ".join(f"[bold]{path}[/bold]" for path in reports)
+    )
 
 
 @cli.command()
@@ -249,9 +271,11 @@ def load(
 
 @cli.command()
 @click.argument("results", type=click.Path(file_okay=False, path_type=Path))
-def report(results: Path) -> None:
-    """Rebuild RESULTS/report.md from the results folder alone (runs nothing)."""
-    click.echo(build_report(results))
+@LANG_OPTION
+def report(results: Path, lang: str) -> None:
+    """Rebuild the reports and plots of RESULTS from its files alone (runs nothing)."""
+    for path in build_report(results, _languages(lang)):
+        click.echo(path)
 
 
 @cli.command()

@@ -1,39 +1,36 @@
-"""Build ``report.md`` from a results folder, reading its files and nothing else.
+"""Build the reports from a results folder, reading its files and nothing else.
 
 This package never imports the engine, the servers or the sandbox: a report can be
-rebuilt anywhere from the folder alone (``servelab report RESULTS_DIR``).
+rebuilt anywhere from the folder alone (``servelab report RESULTS_DIR``). It writes
+``report.md`` (English) or ``report.<lang>.md``, and the plots they show under ``plots/``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from .._io import atomic_write_text, read_jsonl
-from ..errors import ResultsError
+from ..errors import ConfigError
 from . import comments
+from .files import load_study
+from .html import build_html
+from .i18n import LANGUAGES, PROSE, Lang
+from .plots import render_plots
 
-STUDY_FILE = "study.json"
-REPORT_FILE = "report.md"
 # The seed's headings: the servers by their seminar names.
 SERVER_HEADINGS = {"flask-dev": "dev", "gunicorn": "prod"}
+# What the report names in its machine line, in this order.
+SHOWN_PACKAGES = ("flask", "werkzeug", "gunicorn", "numpy")
 
 
-def load_study(results: Path) -> dict[str, Any]:
-    """Read ``study.json``; a clear ResultsError when it is missing or damaged."""
-    path = results / STUDY_FILE
-    if not path.is_file():
-        raise ResultsError(f"{results} is not a servelab results folder: no {STUDY_FILE}")
-    try:
-        study: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ResultsError(f"cannot read {path}: {error}") from None
-    if not isinstance(study, dict) or "runs" not in study or "plan" not in study:
-        raise ResultsError(f"{path} is not a servelab study (no runs or plan)")
-    return study
+def report_name(lang: str, suffix: str = "md") -> str:
+    """``report.md`` for English, ``report.ru.md`` for Russian (likewise for html)."""
+    return f"report.{suffix}" if lang == "en" else f"report.{lang}.{suffix}"
 
 
 def _first_errors(results: Path, run: dict[str, Any], limit: int = 3) -> list[str]:
@@ -51,35 +48,37 @@ def _first_errors(results: Path, run: dict[str, Any], limit: int = 3) -> list[st
     return seen
 
 
+def _server_key(server: dict[str, Any]) -> str:
+    settings = {k: v for k, v in server.items() if k not in ("label", "description")}
+    return json.dumps(settings, sort_keys=True)
+
+
 def _sections(
-    study: dict[str, Any], results: Path, critical: list[dict[str, Any]]
+    study: dict[str, Any], results: Path, critical: list[dict[str, Any]], lang: Lang
 ) -> list[dict[str, Any]]:
-    """Runs grouped by server, in plan order, each with its comment and file links."""
+    """Runs grouped by server, in plan order, each with its comment, critical n and files."""
     sections: dict[str, dict[str, Any]] = {}
     for run in study["runs"]:
-        key = _server_key(run["server"])
         section = sections.setdefault(
-            key,
+            _server_key(run["server"]),
             {
                 "heading": SERVER_HEADINGS.get(run["server"]["kind"], run["server"]["kind"]),
-                "description": run["server_description"],
+                "server": run["server"],
                 "runs": [],
                 "failure": None,
             },
         )
-        log = results / run["files"]["log"]
         section["runs"].append(
             {
                 **run,
-                "comment": comments.comment(run, study),
-                "log_exists": log.is_file(),
+                "function": run.get("function", run["workload"]),
+                "comment": comments.comment(run, study, lang),
+                "log_exists": (results / run["files"]["log"]).is_file(),
                 "errors": _first_errors(results, run),
             }
         )
     for search in critical:
-        if "server" not in search:
-            continue
-        owner = sections.get(_server_key(search["server"]))
+        owner = sections.get(_server_key(search["server"])) if "server" in search else None
         if owner is None:
             continue
         for run in owner["runs"]:
@@ -102,25 +101,40 @@ def _missing(study: dict[str, Any]) -> list[str]:
     return missing
 
 
-def _critical(study: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each finished search with the sentences the report says about it."""
-    searches = []
-    for search in study.get("critical", []):
-        if "error" in search:
-            searches.append({**search, "comment": [f"The search failed: {search['error']}."]})
-        else:
-            searches.append({**search, "comment": comments.critical_model(search)})
-    return searches
+def _packages(machine: dict[str, Any]) -> str:
+    versions = machine.get("packages") or {}
+    shown = [f"{name} {versions[name]}" for name in SHOWN_PACKAGES if versions.get(name)]
+    return (", " + ", ".join(shown)) if shown else ""
 
 
-def _server_key(server: dict[str, Any]) -> str:
-    return json.dumps(
-        {k: v for k, v in server.items() if k not in ("label", "description")}, sort_keys=True
-    )
-
-
-def render_markdown(results: Path) -> str:
+def render_markdown(
+    results: Path,
+    lang: str = "en",
+    plots: dict[str, str] | None = None,
+    skipped: dict[str, str] | None = None,
+) -> str:
+    """The report in ``lang``; ``plots`` maps figure keys to files, ``skipped`` to reasons."""
+    if lang not in LANGUAGES:
+        raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {lang!r}")
     study = load_study(results)
+    language = Lang(lang)
+    prose = PROSE[lang]
+    shown, missing_plots = plots or {}, skipped or {}
+
+    def tr(key: str, **params: Any) -> str:
+        return prose[key].format(**params)
+
+    def image(key: str, alt: str) -> str:
+        if key in shown:
+            return f"![{alt}]({shown[key]})"
+        if key in missing_plots:
+            return tr("missing_file", what=f"{alt} ({missing_plots[key]})")
+        return ""
+
+    critical = [
+        {**search, "comment": comments.critical_model(search, language)}
+        for search in study.get("critical", [])
+    ]
     env = Environment(
         loader=PackageLoader("servelab.report", "templates"),
         undefined=StrictUndefined,
@@ -128,24 +142,43 @@ def render_markdown(results: Path) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["s"] = comments.seconds
-    env.filters["gib"] = lambda b: "n/a" if b is None else f"{b / 2**30:.1f} GiB"
-    env.filters["thousands"] = lambda v: "n/a" if v is None else f"{v:,}"
-    env.filters["mib"] = comments.mib
-    critical = _critical(study)
-    return env.get_template("report.md.j2").render(
+    machine = study.get("machine", {})
+    text = env.get_template("report.md.j2").render(
         study=study,
         plan=study["plan"],
-        machine=study.get("machine", {}),
-        sections=_sections(study, results, critical),
+        machine=machine,
+        packages=_packages(machine),
+        sections=_sections(study, results, critical, language),
         missing=_missing(study),
         critical=critical,
-        critical_comparisons=comments.critical_comparisons(study.get("critical", [])),
+        critical_comparisons=comments.critical_comparisons(study.get("critical", []), language),
+        done_count=len(study["runs"]) + len(study.get("critical", [])),
+        L=language,
+        tr=tr,
+        image=image,
     )
+    # An image that could not be drawn and was never planned leaves an empty line behind.
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text
 
 
-def build_report(results: Path) -> Path:
-    """Write ``report.md`` into the results folder; returns its path."""
-    path = results / REPORT_FILE
-    atomic_write_text(path, render_markdown(results))
-    return path
+def build_report(results: Path, langs: Sequence[str] = ("en",)) -> list[Path]:
+    """Draw the plots once; write report.md and the self-contained report.html in every
+    language of ``langs``. Returns the files written."""
+    load_study(results)  # fail early, with a clear message, on a folder that is not a study
+    plots, skipped = _draw(results)
+    written = []
+    for lang in langs:
+        text = render_markdown(results, lang, plots, skipped)
+        path = results / report_name(lang)
+        atomic_write_text(path, text)
+        html = build_html(results, text, lang=lang, out_name=report_name(lang, "html"))
+        written += [path, html]
+    return written
+
+
+def _draw(results: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Every plot the folder's files allow, and why the others could not be drawn."""
+    drawn = render_plots(results)
+    return dict(drawn), dict(drawn.skipped)

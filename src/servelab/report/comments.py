@@ -1,7 +1,7 @@
-"""Sentences about a run, each derived from its measurements and only from them.
+"""Sentences about runs and searches, each derived from their measurements and only from them.
 
-Every function returns plain sentences with the numbers in them; when the data needed
-for a statement is missing, the statement is left out rather than guessed.
+Every function returns finished sentences in the report's language (``Lang``); when the
+data a statement needs is missing, the statement is left out rather than guessed.
 """
 
 from __future__ import annotations
@@ -10,90 +10,86 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
+from .i18n import Lang
+
 # Below this share of one core the server was waiting, not computing.
 IDLE_CORES = 0.1
+# CPU times tick in 10 ms steps: over a shorter run an average of cores means little.
 MIN_SPAN_FOR_CPU = 0.5
 # "About equal" for the statements below: within 15%.
 CLOSE = 0.15
+PREDICTION_CLOSE = 0.10  # the bar for "the model agrees with the measurement"
 
 
-def seconds(value: float | None) -> str:
-    """Seconds as the report prints them everywhere (tables and text agree)."""
-    return "n/a" if value is None else f"{value:.2f}"
+def _processes(lang: Lang, count: int) -> str:
+    return lang.plural(count, ("process", "processes"), ("процесс", "процесса", "процессов"))
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+def _threads(lang: Lang, count: int) -> str:
+    return lang.plural(count, ("thread", "threads"), ("поток", "потока", "потоков"))
 
 
-def outcome(run: dict[str, Any]) -> str:
+def outcome(run: dict[str, Any], lang: Lang) -> str:
     s = run["summary"]
     if s["ok"] == s["requests"]:
-        return f"All {s['requests']} requests succeeded."
+        return lang.t("all_ok", requests=s["requests"])
     classes = ", ".join(f"{count} {name}" for name, count in sorted(s["errors_by_class"].items()))
-    return f"{s['ok']} of {s['requests']} requests succeeded; the others failed ({classes})."
+    return lang.t("some_failed", ok=s["ok"], requests=s["requests"], classes=classes)
 
 
-def concurrency(run: dict[str, Any]) -> str | None:
+def concurrency(run: dict[str, Any], lang: Lang) -> str | None:
     s = run["summary"]
     if not s["served"]:
         return None
     if s["max_concurrent"] == 1 and s["served"] > 1:
-        text = (
-            f"The server never ran two handlers at once: it served the requests one after "
-            f"another, the fastest response after {seconds(s['latency_min'])} s and the "
-            f"slowest after {seconds(s['latency_max'])} s."
+        text = lang.t(
+            "serial", fastest=lang.seconds(s["latency_min"]), slowest=lang.seconds(s["latency_max"])
         )
         if s["handler_sum"] and abs(s["makespan"] / s["handler_sum"] - 1) <= CLOSE:
-            text += (
-                f" The makespan ({seconds(s['makespan'])} s) is about the sum of the handler "
-                f"times ({seconds(s['handler_sum'])} s)."
+            text += lang.t(
+                "serial_sum",
+                makespan=lang.seconds(s["makespan"]),
+                handler_sum=lang.seconds(s["handler_sum"]),
             )
         return text
-    where = _plural(s["distinct_pids"], "process")
-    text = (
-        f"Up to {s['max_concurrent']} handlers ran at the same time "
-        f"({_plural(s['distinct_workers'], 'thread')} in {where} served the requests)."
+    text = lang.t(
+        "overlap",
+        at_once=s["max_concurrent"],
+        threads=_threads(lang, s["distinct_workers"]),
+        processes=_processes(lang, s["distinct_pids"]),
     )
     if s["handler_mean"] and abs(s["makespan"] / s["handler_mean"] - 1) <= CLOSE:
-        text += (
-            f" The makespan ({seconds(s['makespan'])} s) is about one handler's time "
-            f"({seconds(s['handler_mean'])} s on average): the requests overlapped."
+        text += lang.t(
+            "overlap_one",
+            makespan=lang.seconds(s["makespan"]),
+            handler_mean=lang.seconds(s["handler_mean"]),
         )
     return text
 
 
-def cpu_use(run: dict[str, Any], cores: int | None) -> str | None:
+def cpu_use(run: dict[str, Any], cores: int | None, lang: Lang) -> str | None:
     s = run["summary"]
     cpu = s.get("server_cpu_seconds")
-    # CPU times tick in 10 ms steps: over a shorter run an average of cores means little.
     if cpu is None or not s["makespan"] or s["makespan"] < MIN_SPAN_FOR_CPU:
         return None
     busy = cpu / s["makespan"]
+    makespan = lang.seconds(s["makespan"])
     if busy < IDLE_CORES:
-        return (
-            f"The server used {cpu:.2f} CPU-seconds in {seconds(s['makespan'])} s: its handlers "
-            f"were waiting, not computing."
-        )
-    text = (
-        f"The server's processes used {cpu:.2f} CPU-seconds in {seconds(s['makespan'])} s, "
-        f"{busy:.2f} cores on average"
+        return lang.t("cpu_idle", cpu=f"{cpu:.2f}", makespan=makespan)
+    text = lang.t(
+        "cpu_busy",
+        cpu=f"{cpu:.2f}",
+        makespan=makespan,
+        cores=f"{busy:.2f}",
+        machine_cores=cores or lang.na,
     )
-    text += f" of the machine's {cores}." if cores else "."
     if s["max_concurrent"] > 1 and abs(busy - 1) <= CLOSE and (cores or 1) > 1:
-        text += (
-            f" Although {s['max_concurrent']} handlers ran at once, together they used about "
-            f"one core: the threads took turns rather than running in parallel"
-        )
-        text += (
-            ", as pure-Python code does under the GIL (one thread runs Python at a time)."
-            if run["workload"] == "cpu"
-            else "."
-        )
+        key = "cpu_turns_gil" if run["workload"] == "cpu" else "cpu_turns"
+        text += lang.t(key, at_once=s["max_concurrent"])
     return text
 
 
-def versus(run: dict[str, Any], others: Sequence[dict[str, Any]]) -> list[str]:
+def versus(run: dict[str, Any], others: Sequence[dict[str, Any]], lang: Lang) -> list[str]:
     """Compare with the same workload on the other servers of the study."""
     sentences = []
     s = run["summary"]
@@ -102,10 +98,20 @@ def versus(run: dict[str, Any], others: Sequence[dict[str, Any]]) -> list[str]:
         if not (s["makespan"] and o["makespan"]):
             continue
         ratio = o["makespan"] / s["makespan"]
-        how = f"{ratio:.1f}x longer" if ratio >= 1 else f"{1 / ratio:.1f}x shorter"
+        how = (
+            lang.t("longer", ratio=lang.ratio(ratio))
+            if ratio >= 1
+            else lang.t("shorter", ratio=lang.ratio(1 / ratio))
+        )
         sentences.append(
-            f"On {other['server_description']} the same {run['workload']} burst took "
-            f"{seconds(o['makespan'])} s against {seconds(s['makespan'])} s here ({how})."
+            lang.t(
+                "versus",
+                other=lang.server(other["server"]),
+                workload=run["workload"],
+                their=lang.seconds(o["makespan"]),
+                mine=lang.seconds(s["makespan"]),
+                how=how,
+            )
         )
         if (
             run["workload"] == "cpu"
@@ -116,23 +122,27 @@ def versus(run: dict[str, Any], others: Sequence[dict[str, Any]]) -> list[str]:
             and s["handler_mean"] / o["handler_mean"] >= 1 + CLOSE
         ):
             sentences.append(
-                f"Each handler here took {seconds(s['handler_mean'])} s on average against "
-                f"{seconds(o['handler_mean'])} s when they ran one at a time there: running "
-                f"them together made each {s['handler_mean'] / o['handler_mean']:.1f}x slower."
+                lang.t(
+                    "slower_each",
+                    mine=lang.seconds(s["handler_mean"]),
+                    theirs=lang.seconds(o["handler_mean"]),
+                    ratio=lang.ratio(s["handler_mean"] / o["handler_mean"]),
+                )
             )
         mine, theirs = s.get("server_cpu_seconds"), o.get("server_cpu_seconds")
         if mine and theirs and min(s["makespan"], o["makespan"]) >= MIN_SPAN_FOR_CPU:
             sentences.append(
-                f"The same {s['requests']} predictions cost the server {mine:.2f} CPU-seconds "
-                f"here and {theirs:.2f} there."
+                lang.t(
+                    "cpu_cost", requests=s["requests"], mine=f"{mine:.2f}", theirs=f"{theirs:.2f}"
+                )
             )
     return sentences
 
 
-def comment(run: dict[str, Any], study: dict[str, Any]) -> list[str]:
-    """Every sentence the report says about one finished run."""
+def comment(run: dict[str, Any], study: dict[str, Any], lang: Lang) -> list[str]:
+    """Every sentence the report says about one run."""
     if run.get("status") != "done":
-        return [f"This run did not finish: {run.get('error', 'no result was recorded')}."]
+        return [lang.t("unfinished", error=run.get("error", lang.na))]
     others = [
         other
         for other in study["runs"]
@@ -141,19 +151,18 @@ def comment(run: dict[str, Any], study: dict[str, Any]) -> list[str]:
         and other["workload"] == run["workload"]
     ]
     cores = study.get("machine", {}).get("cores")
-    parts = [outcome(run), concurrency(run), cpu_use(run, cores), *versus(run, others)]
+    parts = [
+        outcome(run, lang),
+        concurrency(run, lang),
+        cpu_use(run, cores, lang),
+        *versus(run, others, lang),
+    ]
     if run.get("server_survived") is False:
-        parts.append(f"The server did not survive the burst: {run['server_exit']['description']}.")
+        parts.append(lang.t("died", fate=run["server_exit"]["description"]))
     return [part for part in parts if part]
 
 
 # --- critical n -----------------------------------------------------------------------
-
-PREDICTION_CLOSE = 0.10  # the issue's bar for "the model agrees with the measurement"
-
-
-def mib(value: float | None) -> str:
-    return "n/a" if value is None else f"{value / 2**20:.1f} MiB"
 
 
 def effective_at_once(search: dict[str, Any]) -> float | None:
@@ -165,57 +174,69 @@ def effective_at_once(search: dict[str, Any]) -> float | None:
     return float((peak - search["idle_bytes"]) / (search["bytes_per_element"] * n))
 
 
-def critical_model(search: dict[str, Any]) -> list[str]:
+def critical_model(search: dict[str, Any], lang: Lang) -> list[str]:
     """How the measured boundary compares with the model's prediction, and why."""
+    if "error" in search:
+        return [lang.t("search_failed", error=search["error"])]
     passing, failing = search.get("max_passing_n"), search.get("min_failing_n")
     predicted = search["predicted_n"]
     sentences = [
-        f"The model: ({mib(search['limit_bytes'])} cap - {mib(search['idle_bytes'])} idle) / "
-        f"({search['bytes_per_element']:.1f} bytes per element x "
-        f"{search['in_memory_at_once']} request(s) in memory at once) = {predicted:,}."
+        lang.t(
+            "model",
+            cap=lang.size(search["limit_bytes"]),
+            idle=lang.mib(search["idle_bytes"]),
+            bpe=f"{search['bytes_per_element']:.1f}",
+            at_once=search["in_memory_at_once"],
+            predicted=lang.count(predicted),
+        )
     ]
     if passing is None or failing is None:
-        sentences.append(f"The search did not confirm both ends: {search['stop_reason']}.")
+        sentences.append(lang.t("unconfirmed", reason=search["stop_reason"]))
         return sentences
     middle = (passing * failing) ** 0.5
     error = middle / predicted - 1
+    ends = {"passing": lang.count(passing), "failing": lang.count(failing)}
     if abs(error) <= PREDICTION_CLOSE:
-        sentences.append(
-            f"The measured boundary ({passing:,} never failed, {failing:,} always failed) "
-            f"agrees with the prediction within {abs(error):.0%}."
-        )
+        sentences.append(lang.t("agrees", error=lang.percent(abs(error)), **ends))
     else:
-        sentences.append(
-            f"The measured boundary ({passing:,} never failed, {failing:,} always failed) is "
-            f"{middle / predicted:.2f}x the prediction."
-        )
+        sentences.append(lang.t("off", ratio=f"{middle / predicted:.2f}", **ends))
         held = effective_at_once(search)
         if held is not None and held < search["in_memory_at_once"]:
             sentences.append(
-                f"At {passing:,} the peak was {mib(search['peak_bytes'])}: "
-                f"{held:.1f} requests' worth of elements at once, not "
-                f"{search['in_memory_at_once']}. The parallel requests did not all hold their "
-                f"full arrays at the same moment."
+                lang.t(
+                    "held",
+                    passing=lang.count(passing),
+                    peak=lang.mib(search["peak_bytes"]),
+                    held=lang.ratio(held),
+                    at_once=search["in_memory_at_once"],
+                )
             )
     band = [entry for entry in search["per_n"] if passing < entry["n"] < failing]
     if band:
         rates = ", ".join(
-            f"{entry['n']:,}: {entry['failures']}/{entry['trials']} failed" for entry in band
+            lang.t(
+                "band_rate",
+                n=lang.count(entry["n"]),
+                failures=entry["failures"],
+                trials=entry["trials"],
+            )
+            for entry in band
         )
-        sentences.append(f"Between them the outcome varied from run to run ({rates}).")
+        sentences.append(lang.t("band", rates=rates))
     return sentences
 
 
-def _middle(search: dict[str, Any]) -> float | None:
+def middle_n(search: dict[str, Any]) -> float | None:
+    """The geometric middle of the measured bracket."""
     passing, failing = search.get("max_passing_n"), search.get("min_failing_n")
     if not passing or not failing:
         return None
     return float((passing * failing) ** 0.5)
 
 
-def critical_comparisons(searches: Sequence[dict[str, Any]]) -> list[str]:
+def critical_comparisons(searches: Sequence[dict[str, Any]], lang: Lang) -> list[str]:
     """numpy vs cpu on each server, and each server vs the others on each workload."""
-    done = [s for s in searches if "error" not in s and _middle(s)]
+    done = [s for s in searches if "error" not in s and middle_n(s)]
     sentences = []
     for search in done:
         if search["workload"] != "numpy":
@@ -225,27 +246,31 @@ def critical_comparisons(searches: Sequence[dict[str, Any]]) -> list[str]:
         )
         if cpu is None:
             continue
-        ratio = (_middle(search) or 0) / (_middle(cpu) or 1)
         sentences.append(
-            f"On {search['server_description']} numpy's critical n is {ratio:.1f}x the pure-"
-            f"Python one: numpy keeps {search['bytes_per_element']:.1f} bytes per element, the "
-            f"Python list {cpu['bytes_per_element']:.1f} "
-            f"({cpu['bytes_per_element'] / search['bytes_per_element']:.1f}x more)."
+            lang.t(
+                "numpy_vs_cpu",
+                server=lang.server(search["server"]),
+                ratio=lang.ratio((middle_n(search) or 0) / (middle_n(cpu) or 1)),
+                numpy=f"{search['bytes_per_element']:.1f}",
+                cpu=f"{cpu['bytes_per_element']:.1f}",
+                bpe_ratio=lang.ratio(cpu["bytes_per_element"] / search["bytes_per_element"]),
+            )
         )
     for workload in ("cpu", "numpy"):
         group = [s for s in done if s["workload"] == workload]
         for a, b in itertools.pairwise(group):
-            low, high = sorted((a, b), key=lambda s: _middle(s) or 0)
-            ratio = (_middle(high) or 0) / (_middle(low) or 1)
+            low, high = sorted((a, b), key=lambda s: middle_n(s) or 0)
+            held = effective_at_once(low)
             sentences.append(
-                f"For {workload}, {high['server_description']} survives {ratio:.1f}x the n of "
-                f"{low['server_description']}. By the model it holds "
-                f"{high['in_memory_at_once']} request(s) in memory at once, the other "
-                f"{low['in_memory_at_once']}" + _held_note(low) + "."
+                lang.t(
+                    "server_vs_server",
+                    workload=workload,
+                    high=lang.server(high["server"]),
+                    low=lang.server(low["server"]),
+                    ratio=lang.ratio((middle_n(high) or 0) / (middle_n(low) or 1)),
+                    high_at_once=high["in_memory_at_once"],
+                    low_at_once=low["in_memory_at_once"],
+                    held="" if held is None else lang.t("held_note", held=lang.ratio(held)),
+                )
             )
     return sentences
-
-
-def _held_note(search: dict[str, Any]) -> str:
-    held = effective_at_once(search)
-    return "" if held is None else f" ({held:.1f} measured at its peak)"

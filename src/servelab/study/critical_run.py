@@ -204,6 +204,7 @@ def _store_outcome(result: dict[str, Any], search: CriticalSearch, began: float)
                 "n": first_failure["n"],
                 "outcome": first_failure["outcome"],
                 "reason": first_failure["reason"],
+                "oom_kills": first_failure["oom_kills"],
                 "client_errors": first_failure["client_errors"],
                 "server_lines": first_failure["server_lines"],
             }

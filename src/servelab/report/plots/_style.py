@@ -1,0 +1,140 @@
+"""What every figure shares: the canvas, the sizes, the colours, the units, and saving.
+
+Figures are built on ``matplotlib.figure.Figure`` with an explicit Agg canvas, never
+through ``pyplot``: no display is ever needed, no global backend is switched, and no
+figure lingers in a registry after it is saved.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+from PIL import Image
+
+# About 1000 px wide: sharp on a laptop, still legible when a phone shrinks it.
+WIDTH: Final = 9.5
+DPI: Final = 110
+MIB: Final = 2**20
+
+# Reserved meanings, the same in every figure.
+WAITING: Final = "#c8c8c8"
+FAILED: Final = "#d62728"
+CAP: Final = "#8b0000"
+PREDICTED: Final = "#6a3d9a"
+BAND: Final = "#fdbf6f"
+NEW_PROCESS: Final = "#555555"
+OUTCOMES: Final = {
+    "ok": "#2ca02c",
+    "oom": FAILED,
+    "memory-error": "#ff7f0e",
+    "failed": "#9467bd",
+}
+# Workers and servers: tab10 without its red and grey, which mean "failed" and "waiting".
+SERIES: Final = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#17becf",
+    "#aec7e8",
+    "#ffbb78",
+    "#98df8a",
+    "#c5b0d5",
+)
+
+
+def series_colour(index: int) -> str:
+    """The colour of the index-th worker or server; repeats after twelve."""
+    return SERIES[index % len(SERIES)]
+
+
+def outcome_colour(outcome: str) -> str:
+    return OUTCOMES.get(outcome, OUTCOMES["failed"])
+
+
+def new_figure(height: float, width: float = WIDTH) -> Figure:
+    """A figure on an Agg canvas with constrained layout (legends outside fit)."""
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def legend_outside(ax: Axes, handles: Sequence[Artist]) -> None:
+    """A legend right of the axes, under the title, never over the data."""
+    if handles:
+        ax.legend(
+            handles=list(handles),
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            borderaxespad=0.0,
+            fontsize="small",
+        )
+
+
+def save_png(figure: Figure, path: Path) -> None:
+    """Write the figure as a 256-colour PNG, atomically and byte-for-byte reproducibly.
+
+    Pillow writes no text chunks (no software version, no date), so rebuilding a report
+    from the same files gives the same bytes.
+    """
+    raw = io.BytesIO()
+    figure.savefig(raw, format="rgba", dpi=DPI)
+    width, height = figure.canvas.get_width_height(physical=True)
+    image = Image.frombuffer("RGBA", (width, height), raw.getvalue(), "raw")
+    # Flat colours and anti-aliased text fit a 256-colour palette with no visible loss,
+    # at about a third of the bytes of a full-colour PNG.
+    palette = image.convert("RGB").quantize(
+        colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+    )
+    buffer = io.BytesIO()
+    palette.save(buffer, format="png", optimize=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Not mkstemp: its 0600 mode would make the PNGs unreadable to a web server.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(buffer.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def mib(value: float) -> str:
+    return f"{value / MIB:,.0f} MiB"
+
+
+def count(value: float) -> str:
+    """An element count for an axis or a label: 2.35 M, 132.5 M, 950 k, 120.
+
+    Up to two decimals of the unit and never fewer than needed for that: ticks 2.5 M apart
+    must not both round to the same label.
+    """
+    for unit, suffix in ((1e6, " M"), (1e3, " k")):
+        if abs(value) >= unit:
+            return f"{value / unit:,.2f}".rstrip("0").rstrip(".") + suffix
+    return f"{value:.0f}"
+
+
+def seconds(value: float) -> str:
+    if value >= 10:
+        return f"{value:.1f} s"
+    if value >= 0.1:
+        return f"{value:.2f} s"
+    return f"{value * 1000:.0f} ms"
+
+
+def count_axis() -> FuncFormatter:
+    """Tick labels for an axis of element counts (a formatter belongs to one axis)."""
+    return FuncFormatter(lambda value, _pos: count(value))

@@ -1,0 +1,245 @@
+"""The critical-n search of one server: where requests start to fail, and why (memory)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import PercentFormatter
+
+from ._style import (
+    BAND,
+    CAP,
+    MIB,
+    OUTCOMES,
+    PREDICTED,
+    count_axis,
+    legend_outside,
+    mib,
+    new_figure,
+    outcome_colour,
+    save_png,
+)
+
+_MIXED: Final = "#ff7f0e"
+_OUTCOME_LABELS: Final = {
+    "ok": "passed",
+    "oom": "failed: OOM-killed",
+    "memory-error": "failed: MemoryError (rlimit)",
+    "failed": "failed: other",
+}
+
+
+def plot_critical(search: Mapping[str, Any], *, path: Path) -> Figure:
+    """Draw one search (an entry of study.json's ``critical``) into ``path``; returns it.
+
+    Top: the share of trials that failed at each n, the model's predicted n, and the
+    measured band. Bottom: each trial's peak memory against the cap and the model.
+    """
+    per_n: Sequence[Mapping[str, Any]] = search.get("per_n") or []
+    trials: Sequence[Mapping[str, Any]] = search.get("trials") or []
+    limit = search.get("limit_bytes")
+    predicted = search.get("predicted_n")
+    passing, failing = search.get("max_passing_n"), search.get("min_failing_n")
+    ns = [p["n"] for p in per_n] + [t["n"] for t in trials]
+    ns += [v for v in (predicted, passing, failing) if v is not None]
+    low, high = (min(ns), max(ns)) if ns else (0, 1)
+    pad = (high - low) * 0.06 or high * 0.05 or 1
+
+    figure = new_figure(height=7.6)
+    rate_ax, memory_ax = figure.subplots(2, 1, sharex=True)
+    cap_text = f", cap {mib(limit)}" if limit else ""
+    figure.suptitle(
+        f"Critical n of {search['name']}: {search.get('server_description', '?')}, "
+        f"{search.get('workload', '?')} workload{cap_text}",
+        fontweight="bold",
+        wrap=True,
+    )
+    handles: list[Line2D | Patch] = []
+    handles += _band_and_prediction(rate_ax, passing, failing, predicted, legend=True)
+    _band_and_prediction(memory_ax, passing, failing, predicted, legend=False)
+    handles += _rates(rate_ax, per_n)
+    handles += _peaks(memory_ax, search, trials, limit, (low - pad, high + pad))
+
+    memory_ax.set_xlim(low - pad, high + pad)
+    memory_ax.xaxis.set_major_formatter(count_axis())
+    memory_ax.set_xlabel("n (elements per request)")
+    legend_outside(rate_ax, handles)
+    save_png(figure, path)
+    return figure
+
+
+def _band_and_prediction(
+    ax: Axes, passing: int | None, failing: int | None, predicted: int | None, *, legend: bool
+) -> list[Line2D | Patch]:
+    handles: list[Line2D | Patch] = []
+    if passing is not None and failing is not None:
+        ax.axvspan(passing, failing, color=BAND, alpha=0.45, linewidth=0, gid="band")
+        handles.append(
+            Patch(
+                color=BAND,
+                alpha=0.45,
+                label=f"measured band: {passing:,} passed,\n{failing:,} failed",
+            )
+        )
+    else:
+        for value, text in (
+            (passing, "largest n that passed"),
+            (failing, "smallest n that failed"),
+        ):
+            if value is not None:
+                handles.append(
+                    ax.axvline(
+                        value, color=BAND, linewidth=2, label=f"{text}: {value:,}", gid="band"
+                    )
+                )
+    if predicted is not None:
+        handles.append(
+            ax.axvline(
+                predicted,
+                color=PREDICTED,
+                linestyle="--",
+                linewidth=1.4,
+                label=f"model's predicted n: {predicted:,}",
+                gid="predicted",
+            )
+        )
+    return handles if legend else []
+
+
+def _rates(ax: Axes, per_n: Sequence[Mapping[str, Any]]) -> list[Line2D | Patch]:
+    handles: list[Line2D | Patch] = []
+    kinds = {
+        "all passed": OUTCOMES["ok"],
+        "some failed": _MIXED,
+        "all failed": OUTCOMES["oom"],
+    }
+    drawn: set[str] = set()
+    rows = sorted(per_n, key=lambda p: p["n"])
+    width = (rows[-1]["n"] - rows[0]["n"]) if rows else 1
+    last: dict[bool, tuple[float, int]] = {False: (-math.inf, 0), True: (-math.inf, 0)}
+    for p in rows:
+        rate = p["rate"]
+        kind = "all passed" if rate == 0 else "all failed" if rate == 1 else "some failed"
+        drawn.add(kind)
+        ax.scatter(
+            p["n"],
+            rate,
+            s=40 + 30 * p["trials"],
+            color=kinds[kind],
+            edgecolor="black",
+            linewidth=0.6,
+            zorder=3,
+            gid="rate",
+        )
+        # A label close to the previous one on its side goes one step further out.
+        side = rate >= 0.5
+        close = p["n"] - last[side][0] < 0.06 * width
+        lift = 22 if close and last[side][1] == 10 else 10
+        last[side] = (p["n"], lift)
+        ax.annotate(
+            f"{p['failures']}/{p['trials']}",
+            (p["n"], rate),
+            xytext=(0, -lift - 4 if rate >= 0.5 else lift),
+            textcoords="offset points",
+            ha="center",
+            va="top" if rate >= 0.5 else "bottom",
+            fontsize="small",
+            zorder=5,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5},
+        )
+    for kind, colour in kinds.items():
+        if kind in drawn:
+            handles.append(_dot(colour, f"n where {kind}", size=8))
+    handles.append(Patch(color="white", label="label: failed/trials;\nbigger dot = more trials"))
+    ax.set_ylim(-0.22, 1.22)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1])
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylabel("trials that failed")
+    ax.set_title("failure rate by n", fontsize="small", loc="left")
+    ax.grid(alpha=0.3)
+    ax.set_axisbelow(True)
+    return handles
+
+
+def _peaks(
+    ax: Axes,
+    search: Mapping[str, Any],
+    trials: Sequence[Mapping[str, Any]],
+    limit: int | None,
+    xrange: tuple[float, float],
+) -> list[Line2D | Patch]:
+    handles: list[Line2D | Patch] = []
+    for outcome, label in _OUTCOME_LABELS.items():
+        part = [t for t in trials if _outcome(t) == outcome and t.get("peak_bytes")]
+        if not part:
+            continue
+        ax.scatter(
+            [t["n"] for t in part],
+            [t["peak_bytes"] / MIB for t in part],
+            color=outcome_colour(outcome),
+            edgecolor="black",
+            linewidth=0.5,
+            s=36,
+            alpha=0.85,
+            zorder=3,
+            gid=f"trials-{outcome}",
+        )
+        handles.append(_dot(outcome_colour(outcome), f"trial {label}"))
+    tops = [t["peak_bytes"] / MIB for t in trials if t.get("peak_bytes")]
+    if limit:
+        cap = ax.axhline(limit / MIB, color=CAP, linestyle="--", linewidth=1.3, gid="cap")
+        cap.set_label(f"cap {mib(limit)}")
+        handles.append(cap)
+        tops.append(limit / MIB)
+    model = _model_line(search, xrange)
+    if model is not None:
+        (line,) = ax.plot(*model, color=PREDICTED, linewidth=1.2, linestyle=":", gid="model")
+        line.set_label(
+            f"model: idle {mib(search['idle_bytes'])} + {search['bytes_per_element']:g} B\n"
+            f"x {search['in_memory_at_once']} in memory at once x n"
+        )
+        handles.append(line)
+    ax.set_ylim(0, max(tops, default=1.0) * 1.12)
+    ax.set_ylabel("peak memory (MiB)")
+    ax.set_title("peak memory of each trial (cgroup max usage)", fontsize="small", loc="left")
+    ax.grid(alpha=0.3)
+    ax.set_axisbelow(True)
+    return handles
+
+
+def _model_line(
+    search: Mapping[str, Any], xrange: tuple[float, float]
+) -> tuple[list[float], list[float]] | None:
+    try:
+        idle = float(search["idle_bytes"])
+        slope = float(search["bytes_per_element"]) * float(search["in_memory_at_once"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    xs = [max(0.0, xrange[0]), xrange[1]]
+    return xs, [(idle + slope * x) / MIB for x in xs]
+
+
+def _dot(colour: str, label: str, size: float = 6) -> Line2D:
+    """A legend entry for scatter points."""
+    return Line2D(
+        [],
+        [],
+        linestyle="none",
+        marker="o",
+        markersize=size,
+        markerfacecolor=colour,
+        markeredgecolor="black",
+        label=label,
+    )
+
+
+def _outcome(trial: Mapping[str, Any]) -> str:
+    outcome = trial.get("outcome")
+    return outcome if isinstance(outcome, str) and outcome in _OUTCOME_LABELS else "failed"

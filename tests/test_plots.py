@@ -1,0 +1,576 @@
+"""The report's figures: each one draws what the files say, headless, reproducibly.
+
+No server runs here: records, samples and searches are built in the shape the lab
+writes them, and a results folder is assembled in tmp_path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PathCollection
+from matplotlib.container import BarContainer
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from PIL import Image
+
+from servelab.errors import ResultsError
+from servelab.load.records import RequestRecord
+from servelab.report import plots
+from servelab.report.plots import (
+    plot_critical,
+    plot_memory,
+    plot_runs_overview,
+    plot_timeline,
+    probe_to_show,
+    render_plots,
+    timeline_segments,
+)
+
+T0 = 1_800_000_000.0
+MIB = 2**20
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+# --- data shaped like the lab's files ---------------------------------------------------
+
+
+def _record(
+    index: int,
+    start: float,
+    *,
+    handler_start: float | None = None,
+    duration: float | None = None,
+    pid: int | None = None,
+    thread: int | None = None,
+    end: float | None = None,
+    error_class: str | None = None,
+) -> dict[str, Any]:
+    ok = error_class is None
+    if end is None:
+        assert handler_start is not None and duration is not None
+        end = handler_start + duration + 0.002
+    return RequestRecord(
+        index=index,
+        area=10.0 * (index + 1),
+        intended_start=T0,
+        start=start,
+        end=end,
+        latency=end - start,
+        status=200 if ok else None,
+        ok=ok,
+        error_class=error_class,
+        error=None if ok else "RemoteDisconnected: Remote end closed connection",
+        body='{"price":1}' if ok else None,
+        served_pid=pid,
+        served_thread=thread,
+        handler_start=handler_start,
+        handler_duration=duration,
+    ).to_dict()
+
+
+def staircase(n: int = 5, service: float = 0.2, pid: int = 4242) -> list[dict[str, Any]]:
+    """One sync worker: every request waits for the one before it (gunicorn)."""
+    rows = [
+        _record(
+            i,
+            T0 + 0.001 * i,
+            handler_start=T0 + 0.01 + service * i,
+            duration=service,
+            pid=pid,
+            thread=pid,
+        )
+        for i in range(n)
+    ]
+    return list(reversed(rows))  # the file is in completion order, not send order
+
+
+def overlapping(n: int = 5, service: float = 0.2, pid: int = 4343) -> list[dict[str, Any]]:
+    """A thread per request, all served at once (the threaded dev server)."""
+    return [
+        _record(
+            i,
+            T0 + 0.001 * i,
+            handler_start=T0 + 0.001 * i + 0.004,
+            duration=service,
+            pid=pid,
+            thread=5000 + i,
+        )
+        for i in range(n)
+    ]
+
+
+def with_failures() -> list[dict[str, Any]]:
+    rows = staircase(3)
+    rows.append(_record(3, T0 + 0.003, end=T0 + 0.65, error_class="disconnected"))
+    rows.append(_record(4, T0 + 0.004, end=T0 + 0.66, error_class="reset"))
+    return rows
+
+
+def samples(
+    *, cap: bool = True, kills_at: tuple[int, ...] = (), oom_column: bool = True, count: int = 30
+) -> list[dict[str, Any]]:
+    """20 Hz samples of a gunicorn tree; a kill at sample i reboots the worker there."""
+    rows = []
+    kills = 0
+    worker = 101
+    for i in range(count):
+        if i in kills_at:
+            kills += 1
+            worker += 1
+        usage = (40 + 5 * (i % 10)) * MIB
+        row: dict[str, Any] = {
+            "t": T0 + 0.05 * i,
+            "rss_bytes": usage + 30 * MIB,
+            "processes": 2,
+            "pids": [100, worker],
+            "cpu_seconds": 0.01 * i,
+            "root_alive": True,
+            "cgroup_bytes": usage if cap else None,
+        }
+        if oom_column:
+            row["oom_kills"] = kills if cap else None
+        rows.append(row)
+    return rows
+
+
+def search(name: str = "cpu_bounded_dev") -> dict[str, Any]:
+    """An entry of study.json's ``critical``, with trials whose files live in ``folder``."""
+    trial_specs = [
+        (1, 1_000_000, False, "ok", 300 * MIB),
+        (2, 2_000_000, True, "oom", 512 * MIB),
+        (3, 1_500_000, False, "ok", 450 * MIB),
+        (4, 1_700_000, True, "oom", 512 * MIB),
+        (5, 1_500_000, False, "ok", 470 * MIB),
+        (6, 1_700_000, True, "oom", 512 * MIB),
+    ]
+    trials = [
+        {
+            "probe": probe,
+            "n": n,
+            "failed": failed,
+            "outcome": outcome,
+            "peak_bytes": peak,
+            "idle_bytes": 30 * MIB,
+            "files": {
+                "records": f"p{probe:02d}_n{n}.records.jsonl",
+                "samples": f"p{probe:02d}_n{n}.samples.jsonl",
+                "server_log": f"p{probe:02d}_n{n}.log",
+            },
+        }
+        for probe, n, failed, outcome, peak in trial_specs
+    ]
+    return {
+        "name": name,
+        "server_description": "Flask dev server (threaded)",
+        "workload": "cpu",
+        "limit_bytes": 512 * MIB,
+        "predicted_n": 1_250_000,
+        "max_passing_n": 1_500_000,
+        "min_failing_n": 1_700_000,
+        "bytes_per_element": 40.0,
+        "idle_bytes": 30 * MIB,
+        "in_memory_at_once": 10,
+        "per_n": [
+            {"n": 1_000_000, "trials": 1, "failures": 0, "rate": 0.0, "outcomes": ["ok"]},
+            {"n": 1_500_000, "trials": 2, "failures": 0, "rate": 0.0, "outcomes": ["ok", "ok"]},
+            {"n": 1_700_000, "trials": 2, "failures": 2, "rate": 1.0, "outcomes": ["oom"] * 2},
+            {"n": 2_000_000, "trials": 1, "failures": 1, "rate": 1.0, "outcomes": ["oom"]},
+        ],
+        "trials": trials,
+        "folder": f"critical/{name}",
+    }
+
+
+SERVERS = {
+    "dev": {"kind": "flask-dev", "label": "dev", "description": "Flask dev server (threaded)"},
+    "prod_w1": {"kind": "gunicorn", "label": "prod_w1", "description": "gunicorn, 1 sync worker"},
+}
+
+
+def _run(name: str, server: str, workload: str, makespan: float) -> dict[str, Any]:
+    return {
+        "name": name,
+        "server": SERVERS[server],
+        "server_description": SERVERS[server]["description"],
+        "workload": workload,
+        "function": f"predict_{workload}",
+        "n": None,
+        "files": {
+            "log": f"log/{name}.txt",
+            "records": f"records/{name}.jsonl",
+            "server_log": f"server/{name}.log",
+            "samples": f"samples/{name}.jsonl",
+        },
+        "status": "done",
+        "summary": {
+            "requests": 5,
+            "ok": 5,
+            "errors_by_class": {},
+            "makespan": makespan,
+            "latency_min": makespan / 5,
+            "latency_mean": makespan / 2,
+            "latency_p50": makespan / 2,
+            "latency_max": makespan * 0.99,
+            "max_concurrent": 5 if server == "dev" else 1,
+        },
+    }
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    """A small results folder: two runs, one search with its probes' files."""
+    folder = tmp_path / "results"
+    runs = [
+        _run("io_bounded_dev", "dev", "io", 0.21),
+        _run("io_bounded_prod_w1", "prod_w1", "io", 1.0),
+    ]
+    _write_jsonl(folder / "records/io_bounded_dev.jsonl", overlapping())
+    _write_jsonl(folder / "records/io_bounded_prod_w1.jsonl", staircase())
+    _write_jsonl(folder / "samples/io_bounded_dev.jsonl", samples(cap=False))
+    _write_jsonl(folder / "samples/io_bounded_prod_w1.jsonl", samples(cap=False))
+    entry = search()
+    for trial in entry["trials"]:
+        kills = (10, 20) if trial["failed"] else ()
+        _write_jsonl(folder / entry["folder"] / trial["files"]["samples"], samples(kills_at=kills))
+    study = {
+        "servelab": "0.1.0",
+        "kind": "study",
+        "plan": {"runs": [{"name": r["name"], "server": r["server"]} for r in runs]},
+        "runs": runs,
+        "critical": [entry, {"name": "cpu_bounded_prod_w1", "error": "no memory cap here"}],
+    }
+    (folder / "study.json").write_text(json.dumps(study), encoding="utf-8")
+    return folder
+
+
+def _assert_png(path: Path, *, min_bytes: int = 5_000, max_bytes: int = 200_000) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    assert min_bytes < len(data) < max_bytes, f"{path.name}: {len(data)} bytes"
+    with Image.open(path) as image:
+        width, height = image.size
+    # About 1000 px wide: a laptop screen, and legible on a phone.
+    assert 800 <= width <= 1200 and 300 <= height <= 1200
+
+
+def _axes(figure: Figure) -> Axes:
+    return figure.axes[0]
+
+
+def _bars(ax: Axes, label: str) -> list[tuple[float, float, float]]:
+    """(row, left, width) of each bar of the container with this label."""
+    (container,) = [c for c in ax.containers if c.get_label() == label]
+    assert isinstance(container, BarContainer)
+    return [(p.get_y() + p.get_height() / 2, p.get_x(), p.get_width()) for p in container]
+
+
+def _by_gid(ax: Axes, gid: str) -> list[Any]:
+    return [a for a in ax.get_children() if a.get_gid() == gid]
+
+
+# --- each figure writes a PNG -------------------------------------------------------------
+
+
+def test_each_plot_function_writes_a_png_on_an_agg_canvas(tmp_path: Path) -> None:
+    study = {
+        "plan": {"runs": []},
+        "runs": [_run("io_bounded_dev", "dev", "io", 0.2), _run("io_prod", "prod_w1", "io", 1.0)],
+    }
+    figures = {
+        "timeline": plot_timeline(with_failures(), title="t", path=tmp_path / "timeline.png"),
+        "overview": plot_runs_overview(study, path=tmp_path / "overview.png"),
+        "memory": plot_memory(
+            samples(kills_at=(10,)), title="m", path=tmp_path / "memory.png", limit_bytes=MIB * 90
+        ),
+        "critical": plot_critical(search(), path=tmp_path / "critical.png"),
+    }
+    for name, figure in figures.items():
+        assert isinstance(figure.canvas, FigureCanvasAgg), name
+        _assert_png(tmp_path / f"{name}.png")
+    assert "matplotlib.pyplot" not in sys.modules
+
+
+def test_drawing_needs_no_display_and_no_pyplot(results: Path) -> None:
+    """An interactive backend in the environment and no DISPLAY must not matter."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["MPLBACKEND"] = "TkAgg"
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from servelab.report.plots import render_plots\n"
+        "drawn = render_plots(Path(sys.argv[1]))\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+        "print(len(drawn))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(results)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) > 0
+
+
+# --- the timeline draws the records -------------------------------------------------------
+
+
+def test_the_timeline_bars_are_the_waiting_and_served_times_of_the_records(
+    tmp_path: Path,
+) -> None:
+    records = staircase(n=4, service=0.25)
+    ax = _axes(plot_timeline(records, title="staircase", path=tmp_path / "t.png"))
+    by_send = sorted(records, key=lambda r: r["start"])
+    origin = by_send[0]["start"]
+    waiting = _bars(ax, "waiting")
+    served = _bars(ax, "served")
+    assert len(waiting) == len(served) == 4
+    for row, record in enumerate(by_send):
+        wait = record["handler_start"] - record["start"]
+        assert waiting[row] == pytest.approx((row, record["start"] - origin, wait))
+        assert served[row] == pytest.approx(
+            (row, record["handler_start"] - origin, record["handler_duration"])
+        )
+
+
+def test_the_timeline_shows_gunicorns_staircase_and_the_dev_servers_overlap(
+    tmp_path: Path,
+) -> None:
+    stairs = _bars(_axes(plot_timeline(staircase(), title="s", path=tmp_path / "s.png")), "served")
+    # One worker: each request is served after the one before it ends.
+    for (_, left, width), (_, next_left, _) in itertools.pairwise(stairs):
+        assert next_left >= left + width - 1e-6  # epoch floats: about 0.2 us of precision
+    overlap = _bars(
+        _axes(plot_timeline(overlapping(), title="o", path=tmp_path / "o.png")), "served"
+    )
+    # Threads: every request is being served at the moment the first one is.
+    first_end = overlap[0][1] + overlap[0][2]
+    assert all(left < first_end for _, left, _ in overlap)
+
+
+def test_the_timeline_colours_and_names_each_worker(tmp_path: Path) -> None:
+    segments, workers = timeline_segments(overlapping(n=3))
+    assert [w.number for w in workers] == [1, 2, 3]
+    assert {(w.pid, w.thread) for w in workers} == {(4343, 5000), (4343, 5001), (4343, 5002)}
+    ax = _axes(plot_timeline(overlapping(n=3), title="o", path=tmp_path / "o.png"))
+    (container,) = [c for c in ax.containers if c.get_label() == "served"]
+    assert len({tuple(p.get_facecolor()) for p in container}) == 3
+    legend = ax.get_legend()
+    assert legend is not None
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert "worker 1 (pid 4343, thread 5000)" in texts
+    assert "waiting for a handler" in texts
+    assert len([s for s in segments if s.kind == "served"]) == 3
+
+
+def test_failed_requests_are_drawn_from_send_to_failure_with_their_error_class(
+    tmp_path: Path,
+) -> None:
+    records = with_failures()
+    ax = _axes(plot_timeline(records, title="f", path=tmp_path / "f.png"))
+    failed = _bars(ax, "failed")
+    origin = min(r["start"] for r in records)
+    expected = sorted((r["start"] - origin, r["end"] - r["start"]) for r in records if not r["ok"])
+    drawn = sorted((left, width) for _, left, width in failed)
+    assert [v for pair in drawn for v in pair] == pytest.approx([v for p in expected for v in p])
+    (container,) = [c for c in ax.containers if c.get_label() == "failed"]
+    assert all(p.get_hatch() for p in container)
+    labels = {t.get_text() for t in ax.texts}
+    assert {"disconnected", "reset"} <= labels
+
+
+# --- memory, critical, overview -----------------------------------------------------------
+
+
+def test_memory_marks_each_oom_kill_where_the_counter_steps_up(tmp_path: Path) -> None:
+    rows = samples(kills_at=(10, 20))
+    ax = _axes(plot_memory(rows, title="m", path=tmp_path / "m.png", limit_bytes=100 * MIB))
+    kills = sorted(line.get_xdata()[0] for line in _by_gid(ax, "oom-kill"))
+    assert kills == pytest.approx([0.5, 1.0])
+    (cap,) = _by_gid(ax, "cap")
+    assert cap.get_ydata()[0] == pytest.approx(100)
+    (memory,) = _by_gid(ax, "memory")
+    assert list(memory.get_ydata()) == pytest.approx([r["cgroup_bytes"] / MIB for r in rows])
+    (born,) = _by_gid(ax, "new-process")
+    assert list(born.get_xdata()) == pytest.approx([0.5, 1.0])
+
+
+def test_memory_without_a_cap_or_an_oom_column_draws_rss_and_no_kills(tmp_path: Path) -> None:
+    rows = samples(cap=False, oom_column=False)
+    ax = _axes(plot_memory(rows, title="m", path=tmp_path / "m.png"))
+    assert not _by_gid(ax, "oom-kill") and not _by_gid(ax, "cap")
+    (memory,) = _by_gid(ax, "memory")
+    assert list(memory.get_ydata()) == pytest.approx([r["rss_bytes"] / MIB for r in rows])
+    _assert_png(tmp_path / "m.png")
+
+
+def test_the_critical_figure_draws_rates_band_prediction_peaks_and_the_model(
+    tmp_path: Path,
+) -> None:
+    entry = search()
+    figure = plot_critical(entry, path=tmp_path / "c.png")
+    rate_ax, memory_ax = figure.axes
+    rates = _by_gid(rate_ax, "rate")
+    assert sorted(tuple(c.get_offsets()[0]) for c in rates) == [
+        (p["n"], p["rate"]) for p in entry["per_n"]
+    ]
+    (predicted,) = _by_gid(rate_ax, "predicted")
+    assert predicted.get_xdata()[0] == entry["predicted_n"]
+    (band,) = _by_gid(rate_ax, "band")
+    assert isinstance(band, Rectangle)
+    assert (band.get_x(), band.get_x() + band.get_width()) == pytest.approx(
+        (entry["max_passing_n"], entry["min_failing_n"])
+    )
+    for outcome in ("ok", "oom"):
+        (dots,) = _by_gid(memory_ax, f"trials-{outcome}")
+        assert isinstance(dots, PathCollection)
+        drawn = sorted(tuple(xy) for xy in np.asarray(dots.get_offsets(), dtype=float).tolist())
+        want = sorted(
+            (t["n"], t["peak_bytes"] / MIB) for t in entry["trials"] if t["outcome"] == outcome
+        )
+        assert drawn == want  # MiB is a power of two: the division is exact
+    (cap,) = _by_gid(memory_ax, "cap")
+    assert cap.get_ydata()[0] == pytest.approx(512)
+    (model,) = _by_gid(memory_ax, "model")
+    assert isinstance(model, Line2D)
+    xs = np.asarray(model.get_xdata(), dtype=float).tolist()
+    ys = np.asarray(model.get_ydata(), dtype=float).tolist()
+    for x, y in zip(xs, ys, strict=True):
+        assert y * MIB == pytest.approx(30 * MIB + 40.0 * 10 * x)
+
+
+def test_the_overview_has_a_bar_per_run_coloured_by_server(tmp_path: Path) -> None:
+    runs = [
+        _run("io_dev", "dev", "io", 1.0),
+        _run("io_prod", "prod_w1", "io", 10.0),
+        _run("cpu_dev", "dev", "cpu", 1.5),
+        _run("cpu_prod", "prod_w1", "cpu", 1.7),
+        {**_run("numpy_dev", "dev", "numpy", 0.1), "status": "failed"},
+    ]
+    figure = plot_runs_overview({"plan": {"runs": []}, "runs": runs}, path=tmp_path / "o.png")
+    makespan_axes = [
+        ax for ax in figure.axes if any(c.get_label() == "makespan" for c in ax.containers)
+    ]
+    assert len(makespan_axes) == 2  # io and cpu; the failed run's workload has no panel
+    heights = []
+    colours = []
+    for ax in makespan_axes:
+        (container,) = [c for c in ax.containers if c.get_label() == "makespan"]
+        heights += [p.get_height() for p in container]
+        colours += [tuple(p.get_facecolor()) for p in container]
+    assert heights == pytest.approx([1.0, 10.0, 1.5, 1.7])
+    assert colours[0] == colours[2] != colours[1] == colours[3]
+    assert "numpy_dev" in (figure.get_supxlabel() or "")
+
+
+# --- a results folder ---------------------------------------------------------------------
+
+
+def test_render_plots_draws_every_figure_of_a_results_folder(results: Path) -> None:
+    drawn = render_plots(results)
+    assert set(drawn) == {
+        "overview",
+        "timeline/io_bounded_dev",
+        "timeline/io_bounded_prod_w1",
+        "memory/io_bounded_dev",
+        "memory/io_bounded_prod_w1",
+        "critical/cpu_bounded_dev",
+        "critical-memory/cpu_bounded_dev/pass",
+        "critical-memory/cpu_bounded_dev/fail",
+    }
+    for relative in drawn.values():
+        assert relative.startswith("plots/") and relative.endswith(".png")
+        _assert_png(results / relative)
+    assert set(drawn.skipped) == {
+        "critical/cpu_bounded_prod_w1",
+        "critical-memory/cpu_bounded_prod_w1/pass",
+        "critical-memory/cpu_bounded_prod_w1/fail",
+    }
+    assert "no memory cap here" in drawn.skipped["critical/cpu_bounded_prod_w1"]
+
+
+def test_the_probe_figures_are_the_closest_pass_and_the_first_failure() -> None:
+    entry = search()
+    # Probe 5 (470 MiB) came closer to the cap than probe 3 at the same n.
+    chosen = probe_to_show(entry, "pass")
+    assert chosen is not None and chosen["probe"] == 5
+    # Probes 4 and 6 failed at min_failing_n; 4 was first.
+    chosen = probe_to_show(entry, "fail")
+    assert chosen is not None and chosen["probe"] == 4
+    assert probe_to_show({**entry, "min_failing_n": None}, "fail") is None
+
+
+def test_a_missing_samples_file_is_reported_and_the_rest_still_drawn(results: Path) -> None:
+    (results / "samples/io_bounded_dev.jsonl").unlink()
+    (results / "records/io_bounded_prod_w1.jsonl").write_text("", encoding="utf-8")
+    drawn = render_plots(results)
+    assert "memory/io_bounded_dev" not in drawn
+    assert "samples/io_bounded_dev.jsonl is missing" in drawn.skipped["memory/io_bounded_dev"]
+    assert "empty" in drawn.skipped["timeline/io_bounded_prod_w1"]
+    assert {"overview", "timeline/io_bounded_dev", "memory/io_bounded_prod_w1"} <= set(drawn)
+    assert "critical/cpu_bounded_dev" in drawn
+
+
+def test_damaged_rows_skip_that_figure_with_the_reason(results: Path) -> None:
+    _write_jsonl(results / "samples/io_bounded_dev.jsonl", [{"rss_bytes": 1}])
+    drawn = render_plots(results)
+    assert "cannot draw it: KeyError" in drawn.skipped["memory/io_bounded_dev"]
+    assert "timeline/io_bounded_dev" in drawn
+
+
+def test_rebuilding_gives_the_same_bytes(results: Path) -> None:
+    first = {key: (results / path).read_bytes() for key, path in render_plots(results).items()}
+    second = {key: (results / path).read_bytes() for key, path in render_plots(results).items()}
+    assert first == second
+    for data in first.values():
+        assert b"tEXt" not in data and b"tIME" not in data
+
+
+def test_a_folder_without_study_json_is_a_results_error(tmp_path: Path) -> None:
+    with pytest.raises(ResultsError, match=r"no study\.json"):
+        render_plots(tmp_path)
+
+
+def test_all_is_sorted_and_public() -> None:
+    assert plots.__all__ == sorted(plots.__all__)
+    assert all(hasattr(plots, name) for name in plots.__all__)
+
+
+def test_the_n_axis_labels_say_the_tick_values(tmp_path: Path) -> None:
+    """Ticks 2.5 M apart around 130 M must not read '132 M' and '138 M' (rounded)."""
+    entry = search()
+    # The n of a real gunicorn numpy search: the axis ticks fall on half millions.
+    moved = {1_000_000: 129_000_000, 1_500_000: 133_000_000, 1_700_000: 138_000_000}
+    moved[2_000_000] = 148_000_000
+    entry["per_n"] = [{**p, "n": moved[p["n"]]} for p in entry["per_n"]]
+    entry["trials"] = [{**t, "n": moved[t["n"]]} for t in entry["trials"]]
+    entry.update(predicted_n=129_100_000, max_passing_n=133_000_000, min_failing_n=138_000_000)
+    figure = plot_critical(entry, path=tmp_path / "c.png")
+    ax = figure.axes[1]
+    low, high = ax.get_xlim()
+    ticks = [
+        (tick, label.get_text())
+        for tick, label in zip(ax.get_xticks(), ax.get_xticklabels(), strict=True)
+        if low <= tick <= high
+    ]
+    assert any(tick % 1e6 for tick, _ in ticks)  # the case that rounding gets wrong
+    for tick, text in ticks:
+        assert float(text.removesuffix(" M")) * 1e6 == pytest.approx(tick)
