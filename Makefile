@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 study: $(STAMP)
-	$(BIN)/servelab study --out results
+	$(BIN)/servelab study --out results --lang all --memory-budget auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests test

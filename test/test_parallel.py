@@ -22,6 +22,7 @@ from servelab.load import RequestRecord, format_seed_line, run_burst
 
 DEFAULT_URL = "http://127.0.0.1:5000/predict"
 URL_ENV = "SERVELAB_URL"
+TOKEN_ENV = "SERVELAB_TOKEN"
 REQUESTS = 10
 PROG = "test_parallel.py"
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         epilog=(
             f"URL: the first argument, else ${URL_ENV}, else {DEFAULT_URL}. "
+            f"With ${TOKEN_ENV} set, each request sends 'Authorization: Bearer ${TOKEN_ENV}'. "
             "Exit status: 0 once all requests are done, even when some failed (the lines "
             "show each failure, as the seed's log did); 2 for a bad URL or bad arguments; "
             "130 on Ctrl-C."
@@ -51,13 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     url: str = args.url or os.environ.get(URL_ENV) or DEFAULT_URL
+    token = os.environ.get(TOKEN_ENV)
 
     def show(record: RequestRecord) -> None:
         print(format_seed_line(record), flush=True)
 
     try:
         run_burst(
-            url, requests=REQUESTS, concurrency=REQUESTS, timeout=args.timeout, on_record=show
+            url,
+            requests=REQUESTS,
+            concurrency=REQUESTS,
+            timeout=args.timeout,
+            on_record=show,
+            headers={"Authorization": f"Bearer {token}"} if token else None,
         )
     except LoadError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)

@@ -13,6 +13,7 @@ from servelab._io import read_jsonl
 from servelab.load import RequestRecord, summarize
 from servelab.report import build_report
 from servelab.report.i18n import Lang
+from servelab.study.critical_run import derived_budget
 
 from .helpers import servelab_cli
 
@@ -46,6 +47,8 @@ def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         CAP,
         "--repeats",
         "1",
+        "--memory-budget",
+        "auto",  # the guarded probe after each search, with a budget derived from it
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
@@ -148,6 +151,60 @@ def test_the_report_shows_the_critical_n_table_and_the_failure_logs(
 def _table_row(report: str, name: str) -> list[str]:
     row = next(line for line in report.splitlines() if line.startswith(f"| {name} |"))
     return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+def test_the_guard_keeps_every_server_alive_where_the_search_saw_it_oom_killed(
+    study_dir: Path, study: dict[str, Any]
+) -> None:
+    assert study["guard"] == {
+        "memory_budget": None,
+        "compare": True,
+        "budget_rule": "(cap - idle - 10% of the cap) / worker processes",
+    }
+    assert all("guard" not in run for run in study["runs"])  # 'auto' leaves the runs unguarded
+    for search in study["critical"]:
+        guarded = search["guarded"]
+        assert guarded["n"] == search["min_failing_n"]
+        assert guarded["budget_source"] == "derived"
+        assert guarded["budget_bytes"] == derived_budget(
+            search["limit_bytes"], search["idle_bytes"]
+        )
+        off, on = guarded["without_guard"], guarded["with_guard"]
+        assert off["outcome"] == "oom" and off["oom_kills"] >= 1
+        assert on["oom_kills"] == 0 and not on["server_died"], on["reason"]
+        assert on["outcome"] in ("rejected", "ok") and on["failed"] == 0, on["reason"]
+        assert on["served"] + on["rejected"] == on["requests"] == 10
+        assert on["correct_prices"] == on["served"] and on["wrong_prices"] == 0
+        records = read_jsonl(study_dir / search["folder"] / on["files"]["records"])
+        assert sum(1 for record in records if record["status"] in (413, 503)) == on["rejected"]
+        # one sync worker holds one array: one request needs more than the whole budget
+        if search["server"]["kind"] == "gunicorn":
+            assert on["rejected_413"] == 10
+    report = (study_dir / "report.md").read_text()
+    assert "#### With and without the memory guard" in report
+    lang = Lang("en")
+    rows = [line for line in report.splitlines() if line.count("|") == 11 and "per process" in line]
+    off_rows = [line for line in report.splitlines() if line.count("|") == 11 and "| off |" in line]
+    assert len(rows) == len(off_rows) == len(study["critical"])
+    for search, on_row, off_row in zip(study["critical"], rows, off_rows, strict=True):
+        guarded = search["guarded"]
+        for row, side, guard in (
+            (off_row, guarded["without_guard"], "off"),
+            (on_row, guarded["with_guard"], f"{lang.mib(guarded['budget_bytes'])} per process"),
+        ):
+            cells = [cell.strip() for cell in row.strip("|").split("|")]
+            assert cells == [
+                search["server_description"],
+                f"`{search['workload']}`",
+                f"{guarded['n']:,}",
+                guard,
+                f"{side['served']}/{side['requests']}",
+                f"{side['rejected_413']} / {side['rejected_503']}",
+                str(side["failed"]),
+                str(side["oom_kills"]),
+                f"{side['correct_prices']}/{side['correct_prices'] + side['wrong_prices']}",
+                side["outcome"],
+            ]
 
 
 def test_the_report_numbers_are_the_records_numbers(study_dir: Path, study: dict[str, Any]) -> None:

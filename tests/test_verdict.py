@@ -19,8 +19,17 @@ TIMEOUT_LOG = """\
 
 
 def record(
-    index: int, *, ok: bool = True, error_class: str | None = None, error: str | None = None
+    index: int,
+    *,
+    ok: bool = True,
+    error_class: str | None = None,
+    error: str | None = None,
+    status: int | None = None,
 ) -> RequestRecord:
+    if status is None and ok:
+        status = 200
+    elif status is None and error_class == "http-5xx":
+        status = 500
     return RequestRecord(
         index=index,
         area=10.0 * (index + 1),
@@ -28,7 +37,7 @@ def record(
         start=0.0,
         end=1.0,
         latency=1.0,
-        status=200 if ok else (500 if error_class == "http-5xx" else None),
+        status=status,
         ok=ok,
         error_class=error_class,
         error=error,
@@ -82,3 +91,49 @@ def test_a_server_that_died_without_an_oom_kill_failed_for_another_reason() -> N
 def test_failure_lines_quote_what_shows_the_failure() -> None:
     log = "Starting gunicorn 27\n" + TIMEOUT_LOG + "Listening at: http://127.0.0.1:1\n"
     assert failure_lines(log) == tuple(TIMEOUT_LOG.splitlines())
+
+
+BUSY = "memory guard: busy: 137.3 MiB of predictions in flight; retry after 1 s"
+TOO_BIG = "memory guard: a numpy prediction at n=30000000 needs about 228.9 MiB"
+
+
+def refused(index: int, status: int) -> RequestRecord:
+    text = BUSY if status == 503 else TOO_BIG
+    kind = "http-5xx" if status >= 500 else "http-4xx"
+    return record(index, ok=False, error_class=kind, error=text, status=status)
+
+
+def test_requests_refused_on_purpose_are_a_rejection_not_a_failure() -> None:
+    records = [record(0), refused(1, 503), refused(2, 503), refused(3, 413), record(4)]
+    verdict = judge(records, oom_kills=0, server_fate=None, log_text="")
+    assert verdict.outcome == "rejected"
+    assert verdict.rejected_requests == 3 and verdict.rejected_by_status == {413: 1, 503: 2}
+    assert verdict.failed_requests == 0 and verdict.errors_by_class == {}
+    assert verdict.reason == (
+        "the server refused 3 requests on purpose (1 with 413, 2 with 503); "
+        "the other 2 succeeded; no OOM kill"
+    )
+    assert verdict.client_errors == (BUSY, TOO_BIG)
+    # it did not serve every request: a search counts it as a failed trial
+    assert verdict.failed
+    assert verdict.to_dict()["rejected_by_status"] == {"413": 1, "503": 2}
+
+
+def test_a_rejection_never_hides_an_oom_kill_or_another_failure() -> None:
+    disconnect = record(1, ok=False, error_class="disconnected", error=DISCONNECT)
+    oom = judge([refused(0, 503), disconnect], oom_kills=1, server_fate=None, log_text=OOM_LOG)
+    assert oom.outcome == "oom" and oom.rejected_requests == 1 and oom.failed_requests == 1
+    assert oom.client_errors == (DISCONNECT, BUSY)  # the failure's evidence comes first
+    other = judge([refused(0, 503), disconnect], oom_kills=0, server_fate=None, log_text="")
+    assert other.outcome == "failed"
+    assert other.reason == (
+        "1 request refused (413/503); 1 request failed (1 disconnected); no OOM kill"
+    )
+    died = judge([refused(0, 413)], oom_kills=0, server_fate="killed by SIGKILL", log_text="")
+    assert died.outcome == "failed" and "the server ended (killed by SIGKILL)" in died.reason
+
+
+def test_a_500_is_not_a_rejection() -> None:
+    error = record(0, ok=False, error_class="http-5xx", error="Internal Server Error")
+    verdict = judge([error], oom_kills=0, server_fate=None, log_text="")
+    assert verdict.outcome == "failed" and verdict.rejected_requests == 0

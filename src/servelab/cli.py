@@ -173,6 +173,16 @@ def cli() -> None:
     show_default=True,
     help="Seconds a client waits for one response.",
 )
+@click.option(
+    "--memory-budget",
+    "memory_budget",
+    default=None,
+    metavar="SIZE|auto",
+    help="Turn on the service's memory guard in every run's server (bytes per process, e.g. "
+    "150MiB) and, after each critical-n search (run without it), probe its smallest failing n "
+    "with the guard on. 'auto': only that probe, with a budget of (cap - idle - 10% of the "
+    "cap) / worker processes from the search's own measurements.",
+)
 def study(
     out: Path,
     lang: str,
@@ -186,9 +196,13 @@ def study(
     n: int,
     io_delay: float,
     timeout: float,
+    memory_budget: str | None,
 ) -> None:
     """Run the seminar's study: every server x every workload, one burst each; the critical n
     of every server for the cpu and numpy workloads under a memory cap; and the report."""
+    budget = None if memory_budget in (None, "auto") else parse_size(memory_budget)
+    if budget is not None and budget < 1:
+        raise click.BadParameter("--memory-budget must be more than 0 bytes")
     plan = seed_plan(
         critical_memory=parse_size(memory) if critical else None,
         repeats=repeats,
@@ -212,7 +226,13 @@ def study(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console) as progress:
-        run_study(plan, out, _RichProgress(progress))
+        run_study(
+            plan,
+            out,
+            _RichProgress(progress),
+            memory_budget=budget,
+            compare_guard=memory_budget is not None,
+        )
     reports = build_report(out, _languages(lang))
     console.print(
         f"done in {time.monotonic() - began:.1f} s; report: "
@@ -238,8 +258,21 @@ def study(
     help="Keep the records as OUT/records.jsonl.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option(
+    "--token",
+    envvar="SERVELAB_TOKEN",
+    show_envvar=True,
+    default=None,
+    help="Send 'Authorization: Bearer TOKEN' with every request (a service started with a token).",
+)
 def load(
-    url: str, requests_: int, concurrency: int, timeout: float, out: Path | None, as_json: bool
+    url: str,
+    requests_: int,
+    concurrency: int,
+    timeout: float,
+    out: Path | None,
+    as_json: bool,
+    token: str | None,
 ) -> None:
     """Fire a burst of POST requests at URL (e.g. http://127.0.0.1:5000/predict)."""
     if requests_ < 1 or concurrency < 1:
@@ -255,6 +288,7 @@ def load(
         timeout=timeout,
         records_path=records_path,
         on_record=on_record,
+        headers={"Authorization": f"Bearer {token}"} if token else None,
     )
     summary = summarize(records).to_dict()
     if summary["errors_by_class"].get("refused") == summary["requests"]:

@@ -39,6 +39,11 @@ def print_result(result: dict[str, Any]) -> None:
         f"[bold]{result['server_description']}[/bold], {result['workload']} workload, "
         f"cap {format_size(result['limit_bytes'])} ({result['cap']['description']})"
     )
+    if result.get("memory_budget"):
+        out.print(
+            f"memory guard on: {format_size(result['memory_budget'])} per server process "
+            "(a refused request counts as a failed trial)"
+        )
     out.print(
         f"model: idle {format_size(result['idle_bytes'])}, "
         f"{result['bytes_per_element']:.1f} bytes per element, "
@@ -118,6 +123,14 @@ def print_result(result: dict[str, Any]) -> None:
     help="How to cap memory; rlimit (RLIMIT_AS) fails differently: MemoryError, not OOM kills.",
 )
 @click.option(
+    "--memory-budget",
+    "memory_budget",
+    default=None,
+    metavar="SIZE",
+    help="Run every probe (not the calibration) with the service's memory guard on, e.g. "
+    "150MiB per server process: the search then finds where the guard starts refusing.",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("results/critical-n"),
@@ -137,6 +150,7 @@ def critical_n(
     repeats: int,
     tolerance: float,
     mechanism: str,
+    memory_budget: str | None,
     out: Path,
     as_json: bool,
 ) -> None:
@@ -147,6 +161,9 @@ def critical_n(
     """
     if concurrency < 1 or (requests_ is not None and requests_ < 1):
         raise click.BadParameter("--concurrency and --requests must be at least 1")
+    budget = None if memory_budget is None else parse_size(memory_budget)
+    if budget is not None and budget < 1:
+        raise click.BadParameter("--memory-budget must be more than 0 bytes")
     spec = CriticalSpec(
         server=_spec(server, workers, worker_class, threads),
         workload=workload,
@@ -154,6 +171,7 @@ def critical_n(
         load=ProbeLoad(requests=requests_ or concurrency, concurrency=concurrency),
         policy=SearchPolicy(tolerance=tolerance, repeats=repeats),
         mechanism=mechanism,  # type: ignore[arg-type]  # click.Choice guarantees the value
+        memory_budget=budget,
     )
     folder = out / spec.name
 
@@ -173,6 +191,7 @@ def critical_n(
             "server",
             "workload",
             "limit_bytes",
+            "memory_budget",
             "predicted_n",
             "max_passing_n",
             "min_failing_n",

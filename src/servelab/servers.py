@@ -18,6 +18,7 @@ import http.client
 import math
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -59,6 +60,10 @@ _ATEXIT_GRACE = 2.0
 _TAIL_BYTES = 64 * 1024
 # servelab.service.headers.PID; not imported, as that would load the whole service here.
 _PID_HEADER = "X-Servelab-Pid"
+# gunicorn's workers count requests in prometheus_client's multiprocess mode: the directory
+# their files go to, and the config module whose child_exit hook forgets dead workers' gauges.
+_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_GUNICORN_CONFIG = "python:servelab.service.gunicorn_hooks"
 # A WSGI app other than ours on the dev server: what Flask.run does (threaded, no reloader).
 _RUN_SIMPLE = (
     "import sys; from werkzeug.serving import run_simple; from werkzeug.utils import import_string;"
@@ -428,6 +433,7 @@ def launch(
     The log goes to ``run_dir/<name or spec.label>.log`` (appended). ``env`` is added on top of
     this process's environment. ``command_prefix`` is put before the server's argv (e.g. a
     cgroup wrapper that ends in ``exec "$@"``). ``app`` is the WSGI app as ``module:name``.
+    gunicorn's workers share a fresh ``run_dir/<name>.prometheus/`` for their metrics.
     Raises ServerStartError, with the log tail, if the server exits first or is not ready in
     ``ready_timeout`` s; nothing it started is left running then.
     """
@@ -439,6 +445,11 @@ def launch(
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / f"{name}.log"
     child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    # The dev server is one process and counts in memory: an inherited directory would mix
+    # other processes' counts into its /metrics. gunicorn gets a fresh one for its workers.
+    child_env.pop(_MULTIPROC_ENV, None)
+    if spec.kind == "gunicorn":
+        child_env[_MULTIPROC_ENV] = str(_fresh_dir(run_dir / f"{name}.prometheus"))
     for attempt in range(1, _PORT_ATTEMPTS + 1):
         port = _free_port()
         command = [*command_prefix, *_server_command(spec, port, app)]
@@ -489,8 +500,16 @@ def _server_command(spec: ServerSpec, port: int, app: str) -> list[str]:
         "--timeout", str(int(spec.timeout)),
         # gunicorn 27 would otherwise open a control socket under ~/.gunicorn, shared by all runs.
         "--no-control-socket",
+        # Also keeps a gunicorn.conf.py in the working directory from changing the server.
+        "--config", _GUNICORN_CONFIG,
         app,
     ]  # fmt: skip
+
+
+def _fresh_dir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 def _start(

@@ -9,7 +9,14 @@ Outcomes:
     oom           the kernel OOM-killed a process inside the cap
     memory-error  no kill, but the service answered "out of memory" (RLIMIT_AS fallback:
                   allocation fails in-process with MemoryError and HTTP 500)
+    rejected      the server refused some requests on purpose (413 too big, 503 busy: the
+                  memory guard), nothing was killed, nothing else failed, the server lived,
+                  and every request it did not refuse succeeded
     failed        something else went wrong: timeouts, a crash, a worker killed for time
+
+A rejection is an answer, not a crash, so it is never counted as ``failed``; but a run with
+rejections did not serve every request, so ``Verdict.failed`` is true for it as for the
+others (a critical-n search with the guard on finds where the guard starts refusing).
 """
 
 from __future__ import annotations
@@ -17,13 +24,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from .load.records import RequestRecord
 
-Outcome = Literal["ok", "oom", "memory-error", "failed"]
+Outcome = Literal["ok", "oom", "memory-error", "rejected", "failed"]
 OUT_OF_MEMORY_TEXT = "out of memory"
+# Statuses a server sends to refuse a request on purpose: too large, or not now.
+REJECTION_STATUSES = (413, 503)
 # Server log lines worth quoting when a run fails (gunicorn's arbiter, tracebacks, errors).
 _FAILURE_LINE = re.compile(
     r"WORKER TIMEOUT|was sent SIG|Perhaps out of memory|exited with code|Booting worker"
@@ -51,6 +60,8 @@ class Verdict:
     worker_boots: int
     client_errors: tuple[str, ...]
     server_lines: tuple[str, ...]
+    rejected_requests: int = 0
+    rejected_by_status: dict[int, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -60,6 +71,7 @@ class Verdict:
         data = asdict(self)
         data["client_errors"] = list(self.client_errors)
         data["server_lines"] = list(self.server_lines)
+        data["rejected_by_status"] = {str(k): v for k, v in self.rejected_by_status.items()}
         return data
 
 
@@ -91,7 +103,8 @@ def judge(
     stopped it (e.g. "killed by SIGKILL"), or None if it was still up.
     ``log_text``: what the server printed during the load (not during the lab's stop).
     """
-    failed = [record for record in records if not record.ok]
+    rejected = [record for record in records if is_rejection(record)]
+    failed = [record for record in records if not record.ok and not is_rejection(record)]
     classes = dict(Counter(record.error_class or "other" for record in failed))
     # gunicorn's boot of the first worker is printed before the load starts; only reboots
     # appear in log_text, so every boot counted here replaced a dead worker.
@@ -113,9 +126,22 @@ def judge(
             f"{_n(memory_errors, 'request')} failed with MemoryError (HTTP 500) under the "
             f"address-space limit; no process was killed"
         )
+    elif rejected and not (failed or died or sigkills or timeouts):
+        outcome = "rejected"
+        by_status = ", ".join(
+            f"{count} with {status}" for status, count in sorted(_by_status(rejected).items())
+        )
+        served = len(records) - len(rejected)
+        reason = (
+            f"the server refused {_n(len(rejected), 'request')} on purpose ({by_status}); "
+            + (f"the other {served} succeeded" if served else "it served none")
+            + "; no OOM kill"
+        )
     elif failed or died or sigkills or timeouts:
         outcome = "failed"
         parts = []
+        if rejected:
+            parts.append(f"{_n(len(rejected), 'request')} refused (413/503)")
         if failed:
             parts.append(
                 f"{_n(len(failed), 'request')} failed ("
@@ -143,9 +169,20 @@ def judge(
         worker_sigkills=sigkills,
         worker_timeouts=timeouts,
         worker_boots=boots,
-        client_errors=_distinct_errors(records),
-        server_lines=failure_lines(log_text) if outcome != "ok" else (),
+        client_errors=_distinct_errors([*failed, *rejected]),
+        server_lines=failure_lines(log_text) if outcome not in ("ok", "rejected") else (),
+        rejected_requests=len(rejected),
+        rejected_by_status=_by_status(rejected),
     )
+
+
+def is_rejection(record: RequestRecord) -> bool:
+    """A deliberate refusal: a complete 413 or 503 response (the memory guard sends them)."""
+    return record.status in REJECTION_STATUSES
+
+
+def _by_status(records: Sequence[RequestRecord]) -> dict[int, int]:
+    return dict(sorted(Counter(record.status or 0 for record in records).items()))
 
 
 def _n(count: int, singular: str, plural: str | None = None) -> str:

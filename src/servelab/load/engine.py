@@ -14,9 +14,10 @@ from __future__ import annotations
 import http.client
 import json
 import queue
+import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,6 +30,9 @@ from servelab.service import headers
 _READ_CHUNK = 64 * 1024
 # Threads start in well under a second; this only stops a broken burst from hanging.
 _BARRIER_TIMEOUT = 30.0
+# The engine's own request headers: a request must stay one JSON POST on its own connection.
+_ENGINE_HEADERS = frozenset({"connection", "content-length", "content-type", "host"})
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 field-name
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ def run_burst(
     records_path: Path | None = None,
     on_record: Callable[[RequestRecord], None] | None = None,
     cancel: threading.Event | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> list[RequestRecord]:
     """POST ``{"area": a}`` to ``url`` ``requests`` times from ``concurrency`` threads.
 
@@ -84,9 +89,11 @@ def run_burst(
     as a whole (connect, send, wait, read). Records are appended to ``records_path`` and
     passed to ``on_record`` as requests complete; the list comes back in that same order.
     Setting ``cancel`` sends no further request; those in flight finish (or fail) and the
-    burst returns the records it has, fewer than ``requests``.
+    burst returns the records it has, fewer than ``requests``. ``headers`` are added to every
+    request (e.g. ``{"Authorization": "Bearer <token>"}``); they never reach the records.
     """
     target = Target.parse(url)
+    extra_headers = _check_headers(headers)
     if requests < 0:
         raise LoadError(f"requests must be >= 0, not {requests}")
     if concurrency < 1:
@@ -124,7 +131,13 @@ def run_burst(
             if index is None:
                 return
             record = send_one(
-                target, index, area_list[index], released[0], timeout, payloads[index]
+                target,
+                index,
+                area_list[index],
+                released[0],
+                timeout,
+                payloads[index],
+                headers=extra_headers,
             )
             done.put(record)
 
@@ -182,8 +195,13 @@ def send_one(
     intended_start: float,
     timeout: float,
     payload: bytes | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
 ) -> RequestRecord:
-    """Send one POST on a fresh connection and turn whatever happens into a record."""
+    """Send one POST on a fresh connection and turn whatever happens into a record.
+
+    ``headers`` are sent besides the engine's own (checked by ``run_burst``, not here).
+    """
     if payload is None:
         payload = json.dumps({"area": area}).encode()
     status: int | None = None
@@ -206,7 +224,11 @@ def send_one(
             "POST",
             target.path,
             body=payload,
-            headers={"Content-Type": "application/json", "Connection": "close"},
+            headers={
+                **(headers or {}),
+                "Content-Type": "application/json",
+                "Connection": "close",
+            },
         )
         _set_remaining(sock, deadline)
         response = conn.getresponse()
@@ -246,6 +268,20 @@ def send_one(
         handler_start=handler_start,
         handler_duration=handler_duration,
     )
+
+
+def _check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    checked: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise LoadError(f"not a valid header name: {name!r}")
+        if name.lower() in _ENGINE_HEADERS:
+            raise LoadError(f"header {name!r} is set by the load engine itself")
+        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+            # The value may be a secret (a token): name the header, never show the value.
+            raise LoadError(f"header {name!r} has a value that is not one line of text")
+        checked[name] = value
+    return checked
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -132,7 +132,11 @@ def render_markdown(
         return ""
 
     critical = [
-        {**search, "comment": comments.critical_model(search, language)}
+        {
+            **search,
+            "comment": comments.critical_model(search, language),
+            "guard_comment": comments.guard_comparison(search, language),
+        }
         for search in study.get("critical", [])
     ]
     env = Environment(
@@ -151,6 +155,9 @@ def render_markdown(
         sections=_sections(study, results, critical, language),
         missing=_missing(study),
         critical=critical,
+        guarded=[search for search in critical if search.get("guarded")],
+        guard=study.get("guard") or {},
+        correct_prices=lambda side: comments.correct_prices(side, language),
         critical_comparisons=comments.critical_comparisons(study.get("critical", []), language),
         done_count=len(study["runs"]) + len(study.get("critical", [])),
         L=language,

@@ -157,6 +157,16 @@ def comment(run: dict[str, Any], study: dict[str, Any], lang: Lang) -> list[str]
         cpu_use(run, cores, lang),
         *versus(run, others, lang),
     ]
+    guard = run.get("guard")
+    if guard:
+        parts.append(
+            lang.t(
+                "run_guard",
+                budget=lang.mib(guard["memory_budget"]),
+                too_big=guard["rejected_413"],
+                busy=guard["rejected_503"],
+            )
+        )
     if run.get("server_survived") is False:
         parts.append(lang.t("died", fate=run["server_exit"]["description"]))
     return [part for part in parts if part]
@@ -273,4 +283,75 @@ def critical_comparisons(searches: Sequence[dict[str, Any]], lang: Lang) -> list
                     held="" if held is None else lang.t("held_note", held=lang.ratio(held)),
                 )
             )
+    return sentences
+
+
+# --- the memory guard -----------------------------------------------------------------
+
+
+def refused(side: dict[str, Any]) -> str:
+    """``7 (413: 0, 503: 7)``: requests the server refused on purpose, by status."""
+    return f"{side['rejected']} (413: {side['rejected_413']}, 503: {side['rejected_503']})"
+
+
+def correct_prices(side: dict[str, Any], lang: Lang) -> str:
+    """``3/3``: correct prices among the requests served; n/a when none could be checked."""
+    if side.get("correct_prices") is None:
+        return lang.na
+    return f"{side['correct_prices']}/{side['correct_prices'] + side['wrong_prices']}"
+
+
+def guard_comparison(search: dict[str, Any], lang: Lang) -> list[str]:
+    """What the memory guard changed at the search's smallest failing n."""
+    guarded = search.get("guarded")
+    if not guarded:
+        return []
+    if "error" in guarded:
+        return [lang.t("guard_failed", error=guarded["error"])]
+    off, on = guarded["without_guard"], guarded["with_guard"]
+    budget, need, n = guarded["budget_bytes"], guarded["estimate_bytes_per_request"], guarded["n"]
+    if guarded["budget_source"] == "derived":
+        sentences = [
+            lang.t(
+                "guard_budget_derived",
+                n=lang.count(n),
+                cap=lang.size(guarded["limit_bytes"]),
+                idle=lang.mib(guarded["idle_bytes"]),
+                processes=guarded["worker_processes"],
+                budget=lang.mib(budget),
+            )
+        ]
+    else:
+        sentences = [lang.t("guard_budget_option", n=lang.count(n), budget=lang.mib(budget))]
+    estimate = {
+        "bpe": guarded["estimate_bytes_per_element"],
+        "workload": search["workload"],
+        "need": lang.mib(need),
+    }
+    if need > budget:
+        sentences.append(lang.t("guard_estimate_too_big", **estimate))
+    elif need:
+        sentences.append(lang.t("guard_estimate", fits=budget // need, **estimate))
+    if on["oom_kills"]:
+        kills = lang.plural(
+            on["oom_kills"], ("process", "processes"), ("процесс", "процесса", "процессов")
+        )
+        sentences.append(lang.t("guard_killed", kills=kills))
+    elif not on["server_died"]:
+        sentences.append(
+            lang.t(
+                "guard_survived",
+                served=on["served"],
+                requests=on["requests"],
+                correct=lang.na if on["correct_prices"] is None else on["correct_prices"],
+                refused=refused(on),
+            )
+        )
+    if on["failed"] and not on["oom_kills"]:
+        sentences.append(lang.t("guard_other_failures", failed=on["failed"], reason=on["reason"]))
+    sentences.append(
+        lang.t(
+            "guard_without", reason=lang.reason(off), served=f"{off['served']}/{off['requests']}"
+        )
+    )
     return sentences

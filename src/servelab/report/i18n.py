@@ -97,6 +97,34 @@ EN: dict[str, str] = {
     "gunicorn": "gunicorn, {workers} {worker_class} {worker_word}{threads}",
     "threads_suffix": " x {threads} threads",
     "timeout_suffix": ", worker timeout {timeout} s",
+    "run_guard": (
+        "The memory guard ({budget} per server process) refused {too_big} as too big (413) "
+        "and {busy} as busy (503)."
+    ),
+    "guard_budget_derived": (
+        "The guard's budget at n = {n}: ({cap} cap - {idle} idle - 10% of the cap) / {processes} "
+        "= {budget} per process, derived from this search."
+    ),
+    "guard_budget_option": "The guard's budget at n = {n}: {budget} per process (--memory-budget).",
+    "guard_estimate": (
+        "The guard estimates {bpe} bytes per element for `{workload}`, {need} per request at "
+        "this n: {fits} request(s) fit the budget at once."
+    ),
+    "guard_estimate_too_big": (
+        "The guard estimates {bpe} bytes per element for `{workload}`, {need} per request at "
+        "this n: more than the whole budget, so every request is refused with 413."
+    ),
+    "guard_survived": (
+        "With the guard the server survived: it served {served} of {requests} requests, "
+        "{correct} with the correct price, refused {refused}, and no process was OOM-killed."
+    ),
+    "guard_killed": (
+        "Even with the guard the kernel OOM-killed {kills} in the cap: the estimate counts "
+        "the arrays, not the interpreter, so this budget left too little margin."
+    ),
+    "guard_other_failures": "{failed} request(s) failed otherwise ({reason}).",
+    "guard_without": "Without the guard the same load at the same n: {reason}; it served {served}.",
+    "guard_failed": "The probe with the guard did not run: {error}.",
 }
 
 RU: dict[str, str] = {
@@ -190,6 +218,34 @@ RU: dict[str, str] = {
     "gunicorn": "gunicorn, {workers} {worker_class} {worker_word}{threads}",
     "threads_suffix": " x {threads} потоков",
     "timeout_suffix": ", таймаут воркера {timeout} с",
+    "run_guard": (
+        "Защита памяти ({budget} на процесс сервера) отклонила {too_big} как слишком большие "
+        "(413) и {busy} как пришедшие не вовремя (503)."
+    ),
+    "guard_budget_derived": (
+        "Бюджет защиты при n = {n}: (лимит {cap} - {idle} в простое - 10% лимита) / {processes} "
+        "= {budget} на процесс, выведен из этого поиска."
+    ),
+    "guard_budget_option": "Бюджет защиты при n = {n}: {budget} на процесс (--memory-budget).",
+    "guard_estimate": (
+        "Защита оценивает `{workload}` в {bpe} байт на элемент, {need} на запрос при этом n: "
+        "одновременно в бюджет помещается запросов: {fits}."
+    ),
+    "guard_estimate_too_big": (
+        "Защита оценивает `{workload}` в {bpe} байт на элемент, {need} на запрос при этом n: "
+        "больше всего бюджета, поэтому каждый запрос получает 413."
+    ),
+    "guard_survived": (
+        "С защитой сервер выжил: обслужено {served} из {requests} запросов, с верной ценой "
+        "{correct}, отклонено {refused}, ни один процесс не убит по OOM."
+    ),
+    "guard_killed": (
+        "Даже с защитой ядро убило по OOM {kills} в ограничении: оценка учитывает массивы, а "
+        "не интерпретатор, и этот бюджет оставил слишком малый запас."
+    ),
+    "guard_other_failures": "Других ошибок: {failed} ({reason}).",
+    "guard_without": "Без защиты та же нагрузка при том же n: {reason}; обслужено {served}.",
+    "guard_failed": "Проба с защитой не запустилась: {error}.",
 }
 
 CATALOGS = {"en": EN, "ru": RU}
@@ -378,6 +434,29 @@ PROSE: dict[str, dict[str, str]] = {
         "critical_alt": "Critical-n search of {name}",
         "overview_alt": "Makespan and latency of every run",
         "memory_alt": "Server memory during {name}",
+        "method_guard": (
+            "The service's memory guard was on in every run's server: {budget} per server "
+            "process (admission control by each request's estimated memory; 413 for a request "
+            "too big for the budget alone, 503 with Retry-After when the requests in flight "
+            "would exceed it)."
+        ),
+        "guard_heading": "With and without the memory guard",
+        "guard_intro": (
+            "After each search, one more probe at its smallest failing n: the same load, a "
+            "fresh server in the same cap, with the service's memory guard on. The guard "
+            "estimates each request's memory from its workload and n and refuses a request "
+            "that alone exceeds the budget (413) or that would push the requests in flight "
+            "over it (503 with Retry-After). The row without the guard is the search's first "
+            "failing probe at that n; the lab stops a probe soon after its first OOM kill, so "
+            "its other requests end as disconnects. A price is correct when it equals "
+            "int(area x (n - 1) / 2)."
+        ),
+        "table_guard": (
+            "| server | function | n | memory guard | served | refused 413 / 503 "
+            "| other failures | OOM kills | correct prices | outcome |"
+        ),
+        "guard_off": "off",
+        "guard_on": "{budget} per process",
     },
     "ru": {
         "title": "Отчет по семинару № 3",
@@ -471,5 +550,27 @@ PROSE: dict[str, dict[str, str]] = {
         "critical_alt": "Поиск критического n для {name}",
         "overview_alt": "Общее время и задержки всех запусков",
         "memory_alt": "Память сервера во время {name}",
+        "method_guard": (
+            "Во всех запусках у сервиса была включена защита памяти: {budget} на процесс "
+            "сервера (допуск запросов по оценке их памяти; 413 для запроса, которому не хватит "
+            "всего бюджета, 503 с Retry-After, когда выполняющиеся запросы превысили бы его)."
+        ),
+        "guard_heading": "С защитой памяти и без неё",
+        "guard_intro": (
+            "После каждого поиска еще одна проба при его наименьшем n с падением: та же "
+            "нагрузка, новый сервер в том же ограничении, с включенной защитой памяти сервиса. "
+            "Защита оценивает память каждого запроса по его функции и n и отклоняет запрос, "
+            "которому не хватит всего бюджета (413) или который вывел бы выполняющиеся запросы "
+            "за бюджет (503 с Retry-After). Строка без защиты это первая упавшая проба поиска "
+            "при этом n; после первого OOM-kill лаборатория вскоре останавливает пробу, поэтому "
+            "остальные ее запросы заканчиваются разрывом соединения. Цена верна, если равна "
+            "int(площадь x (n - 1) / 2)."
+        ),
+        "table_guard": (
+            "| сервер | функция | n | защита памяти | обслужено | отказ 413 / 503 "
+            "| другие ошибки | OOM-kill | верных цен | исход |"
+        ),
+        "guard_off": "выкл.",
+        "guard_on": "{budget} на процесс",
     },
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -17,6 +18,8 @@ DEFAULT_N = 5_000_000
 # Beyond this a single request could ask the server for tens of GiB; a deployment can raise it.
 DEFAULT_MAX_N = 2_000_000_000
 ENV_PREFIX = "SERVELAB_"
+# A prediction request is a few dozen bytes of JSON; anything far larger is not one.
+DEFAULT_MAX_BODY_BYTES = 16 * 1024
 
 
 class ServiceConfigError(ValueError):
@@ -31,12 +34,19 @@ class ServiceConfig:
     n: elements for the ``cpu`` and ``numpy`` workloads.
     max_n: the largest ``n`` a request may ask for with ``?n=``.
     io_delay: seconds the ``io`` workload sleeps (the seed's 1 s).
+    token: when set, ``/predict`` requires ``Authorization: Bearer <token>``.
+    memory_budget: bytes of prediction work one server process admits at once (the memory
+      guard); None turns the guard off. The environment takes units: ``256MiB``.
+    max_body_bytes: the largest request body accepted (413 above it).
     """
 
     workload: str = "model"
     n: int = DEFAULT_N
     max_n: int = DEFAULT_MAX_N
     io_delay: float = 1.0
+    token: str | None = None
+    memory_budget: int | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def __post_init__(self) -> None:
         if self.workload not in WORKLOADS:
@@ -49,6 +59,12 @@ class ServiceConfig:
             raise ServiceConfigError(f"n must be between 1 and max_n={self.max_n}, not {self.n}")
         if not (math.isfinite(self.io_delay) and self.io_delay >= 0):
             raise ServiceConfigError(f"io_delay must be a finite number >= 0, not {self.io_delay}")
+        if self.token is not None and not self.token.strip():
+            raise ServiceConfigError("token must not be empty; unset it to turn auth off")
+        if self.memory_budget is not None and self.memory_budget < 1:
+            raise ServiceConfigError(f"memory_budget must be > 0 bytes, not {self.memory_budget}")
+        if self.max_body_bytes < 64:
+            raise ServiceConfigError(f"max_body_bytes must be >= 64, not {self.max_body_bytes}")
 
     @classmethod
     def load(
@@ -67,12 +83,45 @@ class ServiceConfig:
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes a server's service use exactly these settings."""
-        return {ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+        return {
+            ENV_PREFIX + f.name.upper(): str(getattr(self, f.name))
+            for f in fields(self)
+            if getattr(self, f.name) is not None
+        }
+
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
+
+
+def parse_bytes(text: str) -> int:
+    """``268435456``, ``256MiB``, ``1.5GiB``, ``500MB`` -> bytes (MiB = 2**20, MB = 10**6)."""
+    match = _SIZE.fullmatch(text.replace("_", ""))
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise ValueError(f"not a size: {text!r} (e.g. 256MiB)")
+    return int(float(match.group(1)) * _UNITS[unit])
 
 
 def _parse(name: str, raw: str, kind: Any) -> Any:
     env_name = ENV_PREFIX + name.upper()
     try:
+        if name == "memory_budget":
+            try:
+                return parse_bytes(raw)
+            except ValueError:
+                raise ServiceConfigError(
+                    f"{env_name} must be a size such as 256MiB, not {raw!r}"
+                ) from None
         if kind in ("int", int):
             return int(raw.replace("_", ""))
         if kind in ("float", float):

@@ -15,10 +15,11 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from . import headers
+from . import auth, headers, metrics, openapi
 from .config import ServiceConfig
+from .guard import MemoryGuard, Rejected
 from .model import default_model
-from .validation import InvalidInput, PredictRequest, parse_body, parse_predict
+from .validation import InvalidInput, PredictRequest, parse_predict, parse_request
 from .workloads import predict_cpu, predict_io, predict_numpy
 
 
@@ -47,6 +48,9 @@ def create_app(config: ServiceConfig | Mapping[str, Any] | None = None) -> Flask
     settings = config if isinstance(config, ServiceConfig) else ServiceConfig.load(config)
     app = Flask(__name__)
     app.extensions["servelab"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    memory_guard = MemoryGuard(settings.memory_budget)
+    app.extensions["servelab.guard"] = memory_guard
     if settings.workload == "model":
         default_model()  # train now, not inside the first request's latency
 
@@ -68,9 +72,22 @@ def create_app(config: ServiceConfig | Mapping[str, Any] | None = None) -> Flask
             )
         return response
 
+    # Order matters only for before_request hooks: timing first, then auth, then metrics.
+    auth.init_app(app, settings)
+    metrics.init_app(app, settings)
+    openapi.init_app(app, settings)
+
+    @app.errorhandler(Rejected)
+    def _rejected(error: Rejected) -> tuple[Response, int]:
+        g.rejected = error.reason
+        response, status = _error(error.status, error.message, "n")
+        if error.retry_after is not None:
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response, status
+
     @app.errorhandler(InvalidInput)
     def _invalid(error: InvalidInput) -> tuple[Response, int]:
-        return _error(400, error.message, error.field)
+        return _error(error.status, error.message, error.field)
 
     @app.errorhandler(MemoryError)
     def _out_of_memory(error: MemoryError) -> tuple[Response, int]:
@@ -80,7 +97,12 @@ def create_app(config: ServiceConfig | Mapping[str, Any] | None = None) -> Flask
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> tuple[Response, int]:
-        return _error(error.code or 500, error.description or error.name)
+        response, status = _error(error.code or 500, error.description or error.name)
+        # The exception's own headers say what the status needs: Allow on a 405, for one.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status
 
     @app.get("/")
     def home() -> str:
@@ -92,8 +114,11 @@ def create_app(config: ServiceConfig | Mapping[str, Any] | None = None) -> Flask
 
     @app.post("/predict")
     def predict() -> Response:
-        body = parse_body(request.get_data(cache=False))
+        body = parse_request(request)
         req = parse_predict(body, request.args, settings)
-        return jsonify(price=_predict(req, settings))
+        g.workload = req.workload  # metrics label the request by it
+        with memory_guard.admit(req.workload, req.n):
+            price = _predict(req, settings)
+        return jsonify(price=price)
 
     return app

@@ -11,11 +11,12 @@ Files, under ``folder`` with stem ``name``:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,12 @@ from typing import Any
 import psutil
 
 from ..errors import ConfigError, ServerStartError
-from ..load import run_burst, summarize
+from ..load import RequestRecord, run_burst, summarize
 from ..monitor import Monitor
 from ..sandbox import MechanismChoice, MemoryCap, open_cap
 from ..servers import RunningServer, ServerSpec, launch
 from ..service.config import ServiceConfig
+from ..service.workloads import IO_PRICE_PER_M2
 from ..verdict import Verdict, judge
 
 # After the first OOM kill a probe has its answer. The lab waits this long for gunicorn to
@@ -61,6 +63,8 @@ class ProbeResult:
     stopped_early: bool
     cap: dict[str, Any]
     files: dict[str, str] = field(default_factory=dict)
+    memory_budget: int | None = None
+    prices: dict[str, int] | None = None
 
     @property
     def failed(self) -> bool:
@@ -79,7 +83,44 @@ class ProbeResult:
             "stopped_early": self.stopped_early,
             "cap": self.cap,
             "files": self.files,
+            "memory_budget": self.memory_budget,
+            "prices": self.prices,
         }
+
+
+def expected_price(workload: str, area: float, n: int) -> int | None:
+    """The price a correct server answers, or None when the lab cannot know it exactly.
+
+    ``cpu`` and ``numpy`` both compute ``int(area * mean(0..n-1))``, and the mean comes out
+    exactly ``(n - 1) / 2``: ``cpu`` sums Python ints exactly and divides with correct
+    rounding; numpy sums in float64, exact while the total ``n(n-1)/2`` stays below 2**53
+    (n up to about 134 million). Beyond that numpy's sum may round, so no price is claimed.
+    ``model`` is a fitted model: None."""
+    if workload == "cpu" or (workload == "numpy" and n * (n - 1) // 2 < 2**53):
+        return int(area * ((n - 1) / 2))
+    if workload == "io":
+        return int(area * IO_PRICE_PER_M2)
+    return None
+
+
+def check_prices(records: Iterable[RequestRecord], workload: str, n: int) -> dict[str, int] | None:
+    """Among the 2xx responses, how many carried the correct price and how many did not."""
+    correct = wrong = 0
+    for record in records:
+        if not record.ok:
+            continue
+        expected = expected_price(workload, record.area, n)
+        if expected is None:
+            return None
+        try:
+            price = json.loads(record.body or "")["price"]
+        except (ValueError, TypeError, KeyError):
+            price = None
+        if price == expected:
+            correct += 1
+        else:
+            wrong += 1
+    return {"correct": correct, "wrong": wrong}
 
 
 class _OomWatch:
@@ -158,8 +199,11 @@ def run_probe(
     mechanism: MechanismChoice = "auto",
     io_delay: float = 1.0,
     on_record: Callable[[Any], None] | None = None,
+    memory_budget: int | None = None,
 ) -> ProbeResult:
-    """Start ``server`` serving ``workload`` at ``n`` inside a fresh cap; fire ``load``."""
+    """Start ``server`` serving ``workload`` at ``n`` inside a fresh cap; fire ``load``.
+
+    ``memory_budget`` turns on the service's memory guard (bytes per server process)."""
     folder.mkdir(parents=True, exist_ok=True)
     files = {
         "records": f"{name}.records.jsonl",
@@ -169,7 +213,11 @@ def run_probe(
     for relative in files.values():
         (folder / relative).unlink(missing_ok=True)
     service = ServiceConfig(
-        workload=workload, n=n, max_n=max(n, ServiceConfig().max_n), io_delay=io_delay
+        workload=workload,
+        n=n,
+        max_n=max(n, ServiceConfig().max_n),
+        io_delay=io_delay,
+        memory_budget=memory_budget,
     )
     with (
         open_cap(limit_bytes, mechanism=mechanism, label=name) as cap,
@@ -230,4 +278,6 @@ def run_probe(
         stopped_early=stopped_early,
         cap=cap_info,
         files=files,
+        memory_budget=memory_budget,
+        prices=check_prices(records, workload, n),
     )

@@ -8,7 +8,14 @@ The results folder:
     samples/<run>.jsonl    memory and CPU of the server's process tree, 20 times a second
     server/<run>.log       what the server printed
     critical/<search>/     each critical-n search: search.json and every probe's files
+                           (and ``guarded_n<N>.*``, the probe with the memory guard on)
     report.md              built from the files above by ``servelab.report``
+
+The memory guard (``run_study(memory_budget=..., compare_guard=...)``): a budget turns the
+guard on in the servers of the runs. The critical-n searches always run without it, since
+they find where the unguarded server dies; with ``compare_guard`` each finished search gets
+one more probe at its smallest failing n with the guard on (the given budget, or one derived
+from the search's own measurements), stored as the search's ``guarded`` entry.
 
 ``study.json`` is rewritten atomically after every run, so an interrupted study keeps
 every run it finished; the report says which runs are missing.
@@ -17,6 +24,7 @@ every run it finished; the report says which runs are missing.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +38,8 @@ from ..machine import describe_machine
 from ..monitor import Monitor
 from ..servers import launch
 from ..service.config import ServiceConfig
-from .critical_run import CriticalSpec, find_critical_n
+from ..verdict import is_rejection
+from .critical_run import GUARD_BUDGET_RULE, CriticalSpec, compare_with_guard, find_critical_n
 from .naming import SEED_FUNCTIONS
 from .plan import RunSpec, StudyPlan
 from .probe import ProbeResult
@@ -53,9 +62,19 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def run_one(run: RunSpec, plan: StudyPlan, out: Path, progress: StudyProgress) -> dict[str, Any]:
-    """Start a fresh server for ``run``, fire the burst, stop the server; return its entry."""
-    service = ServiceConfig(workload=run.workload, n=plan.n, io_delay=plan.io_delay)
+def run_one(
+    run: RunSpec,
+    plan: StudyPlan,
+    out: Path,
+    progress: StudyProgress,
+    memory_budget: int | None = None,
+) -> dict[str, Any]:
+    """Start a fresh server for ``run``, fire the burst, stop the server; return its entry.
+
+    ``memory_budget`` turns on the service's memory guard (bytes per server process)."""
+    service = ServiceConfig(
+        workload=run.workload, n=plan.n, io_delay=plan.io_delay, memory_budget=memory_budget
+    )
     records_path = out / "records" / f"{run.name}.jsonl"
     records_path.unlink(missing_ok=True)
     (out / "samples" / f"{run.name}.jsonl").unlink(missing_ok=True)
@@ -67,6 +86,7 @@ def run_one(run: RunSpec, plan: StudyPlan, out: Path, progress: StudyProgress) -
         "function": SEED_FUNCTIONS[run.workload],
         "n": plan.n if run.workload in ("cpu", "numpy") else None,
         "io_delay": plan.io_delay if run.workload == "io" else None,
+        "memory_budget": memory_budget,
         "files": {
             "log": f"log/{run.name}.txt",
             "records": f"records/{run.name}.jsonl",
@@ -93,6 +113,13 @@ def run_one(run: RunSpec, plan: StudyPlan, out: Path, progress: StudyProgress) -
         entry.update(status="failed", error=str(error).splitlines()[0], finished=_now())
         return entry
     write_seed_log(records, out / entry["files"]["log"])
+    if memory_budget is not None:
+        refused = Counter(r.status for r in records if is_rejection(r))
+        entry["guard"] = {
+            "memory_budget": memory_budget,
+            "rejected_413": refused[413],
+            "rejected_503": refused[503],
+        }
     summary = summarize(records).to_dict()
     usage = monitor.summary
     summary["server_cpu_seconds"] = round(usage.cpu_seconds, 3)
@@ -113,8 +140,15 @@ def run_study(
     out: Path,
     progress: StudyProgress | None = None,
     on_saved: Callable[[Path], None] | None = None,
+    *,
+    memory_budget: int | None = None,
+    compare_guard: bool = False,
 ) -> dict[str, Any]:
-    """Run every cell of ``plan`` into ``out``; ``study.json`` is saved after each run."""
+    """Run every cell of ``plan`` into ``out``; ``study.json`` is saved after each run.
+
+    ``memory_budget`` (bytes per server process) turns the memory guard on in the runs'
+    servers; ``compare_guard`` adds the guarded probe after each critical-n search, with
+    ``memory_budget`` or, when it is None, a budget derived from the search."""
     progress = progress or StudyProgress()
     out.mkdir(parents=True, exist_ok=True)
     study: dict[str, Any] = {
@@ -123,6 +157,11 @@ def run_study(
         "created": _now(),
         "machine": describe_machine(),
         "plan": plan.to_dict(),
+        "guard": {
+            "memory_budget": memory_budget,
+            "compare": compare_guard,
+            "budget_rule": GUARD_BUDGET_RULE if memory_budget is None else "--memory-budget",
+        },
         "runs": [],
         "complete": False,
     }
@@ -130,7 +169,7 @@ def run_study(
     study_path = out / STUDY_FILE
     atomic_write_json(study_path, study)
     for run in plan.runs:
-        entry = run_one(run, plan, out, progress)
+        entry = run_one(run, plan, out, progress, memory_budget)
         study["runs"].append(entry)
         study["wall_seconds"] = round(time.monotonic() - began, 2)
         atomic_write_json(study_path, study)
@@ -146,6 +185,13 @@ def run_study(
             result = find_critical_n(spec, out / "critical" / spec.name, on_probe=on_probe)
         except ServelabError as error:
             result = {"name": spec.name, "workload": spec.workload, "error": str(error)}
+        if compare_guard and "error" not in result:
+            try:
+                result["guarded"] = compare_with_guard(
+                    spec, result, out / "critical" / spec.name, memory_budget, on_probe
+                )
+            except ServelabError as error:
+                result["guarded"] = {"error": str(error)}
         result["folder"] = f"critical/{spec.name}"
         study["critical"].append(result)
         study["wall_seconds"] = round(time.monotonic() - began, 2)

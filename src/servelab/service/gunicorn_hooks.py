@@ -1,0 +1,59 @@
+"""gunicorn server hooks that keep the service's Prometheus metrics right across workers.
+
+    PROMETHEUS_MULTIPROC_DIR=/empty/dir \\
+        gunicorn --config python:servelab.service.gunicorn_hooks servelab.service:app
+
+A gunicorn config module: gunicorn reads its ``child_exit`` and ``on_exit`` and ignores the
+other names. The lab's servers use it as it is; a config file such as the seed's
+``gunicorn.conf.py`` imports the hooks and calls ``ensure_multiproc_dir()``.
+
+Imports nothing heavy: it runs in gunicorn's master, whose memory the lab measures.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# The directory ensure_multiproc_dir made, which on_exit removes; never one it was given.
+_created: str | None = None
+
+
+def ensure_multiproc_dir() -> str:
+    """Point ``PROMETHEUS_MULTIPROC_DIR`` at a fresh temporary directory unless it is set.
+
+    Call it in a gunicorn config file: that runs in the master before any worker starts (and
+    before ``--preload`` imports the app), which is when the variable must be in place.
+    Returns the directory in use. A directory given through the environment is used as it
+    is: whoever set it must empty it between runs.
+    """
+    global _created
+    path = os.environ.get(MULTIPROC_ENV)
+    if path:
+        return path
+    _created = tempfile.mkdtemp(prefix="servelab-prometheus-")
+    os.environ[MULTIPROC_ENV] = _created
+    return _created
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """In the master, after a worker exited: drop its live gauges (in-flight requests).
+
+    Its counters and histograms stay in the directory, so totals keep its requests.
+    """
+    path = os.environ.get(MULTIPROC_ENV)
+    if not path:
+        return
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, path)  # type: ignore[no-untyped-call]
+
+
+def on_exit(server: Any) -> None:
+    """Just before gunicorn exits: remove the directory ``ensure_multiproc_dir`` created."""
+    if _created is not None and os.environ.get(MULTIPROC_ENV) == _created:
+        shutil.rmtree(_created, ignore_errors=True)
