@@ -5,9 +5,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 import pytest
+
+if TYPE_CHECKING:
+    from selenium.webdriver.chrome.webdriver import WebDriver
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,3 +46,48 @@ def no_children_left() -> Iterator[None]:
         with contextlib.suppress(psutil.Error):
             process.kill()
     assert not left, f"processes left behind: {left}"
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    """Headless Chromium through chromedriver; quit, and every process of it gone, after."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: run scripts/install-browser (as root) to install it")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver.set_page_load_timeout(10)
+    driver.set_script_timeout(10)
+    processes: list[psutil.Process] = []
+    try:
+        yield driver
+    finally:
+        process = driver.service.process
+        if process is not None:
+            root = psutil.Process(process.pid)
+            processes = [root, *root.children(recursive=True)]
+        driver.quit()
+        _gone, alive = psutil.wait_procs(processes, timeout=10)
+        for left in alive:
+            left.kill()
+    assert not alive, f"chromium processes left after quit: {alive}"

@@ -9,13 +9,11 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import psutil
 import pytest
 
 from servelab.errors import ConfigError
@@ -23,19 +21,6 @@ from servelab.report.html import build_html, render_html
 
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
 
 MACHINE = {
     "cpu": "Test CPU 9000",
@@ -337,37 +322,6 @@ def test_the_html_report_imports_no_engine_server_or_sandbox() -> None:
     ).stdout.split()
     forbidden = ("servelab.load", "servelab.servers", "servelab.sandbox", "servelab.study")
     assert [module for module in loaded if module.startswith(forbidden)] == []
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    """Headless Chromium through chromedriver; quit, and every process of it gone, after."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: run scripts/install-browser (as root) to install it")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(10)
-    driver.set_script_timeout(10)
-    processes: list[psutil.Process] = []
-    try:
-        yield driver
-    finally:
-        process = driver.service.process
-        if process is not None:
-            root = psutil.Process(process.pid)
-            processes = [root, *root.children(recursive=True)]
-        driver.quit()
-        _gone, alive = psutil.wait_procs(processes, timeout=10)
-        for left in alive:
-            left.kill()
-    assert not alive, f"chromium processes left after quit: {alive}"
 
 
 VIEWPORTS = {"laptop": (1366, 900, False), "phone": (390, 844, True)}
