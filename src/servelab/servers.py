@@ -292,6 +292,7 @@ class RunningServer:
         self._sent: set[int] = set()
         self._died: ServerExit | None = None
         self._exit: ServerExit | None = None
+        self.metrics_dir: Path | None = None  # gunicorn's multiprocess metrics, removed on stop
         _RUNNING.add(self)
 
     def __repr__(self) -> str:
@@ -376,6 +377,10 @@ class RunningServer:
             )
         self._exit = result
         _RUNNING.discard(self)
+        if self.metrics_dir is not None:
+            # prometheus_client's memory-mapped scratch files mean nothing once every worker
+            # is gone; left in a results folder they would be 64 KiB of zeros each.
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
         return result
 
     def log_mark(self) -> int:
@@ -448,12 +453,14 @@ def launch(
     # The dev server is one process and counts in memory: an inherited directory would mix
     # other processes' counts into its /metrics. gunicorn gets a fresh one for its workers.
     child_env.pop(_MULTIPROC_ENV, None)
-    if spec.kind == "gunicorn":
-        child_env[_MULTIPROC_ENV] = str(_fresh_dir(run_dir / f"{name}.prometheus"))
     for attempt in range(1, _PORT_ATTEMPTS + 1):
+        if spec.kind == "gunicorn":  # fresh for each attempt: a failed one's stop removes it
+            child_env[_MULTIPROC_ENV] = str(_fresh_dir(run_dir / f"{name}.prometheus"))
         port = _free_port()
         command = [*command_prefix, *_server_command(spec, port, app)]
         server = _start(spec, command, port=port, log_path=log_path, env=child_env, name=name)
+        if _MULTIPROC_ENV in child_env:
+            server.metrics_dir = Path(child_env[_MULTIPROC_ENV])
         try:
             answered: set[int] = set()
             outcome = _wait_ready(server, time.monotonic() + ready_timeout, answered)
