@@ -1,12 +1,18 @@
 # make study: the seed study (six runs, four critical-n searches) and its report in results/.
 # make test: lint, types, the suite (installs Debian's Chromium for the report's browser test).
 # Both bootstrap .venv from a fresh clone.
+# make bench: servelab's load engine vs wrk and Locust (bench/README.md); not part of make test.
+#   Installs wrk (Debian) and Locust into its own .venv-bench, away from the project's venv.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+LOCUST ?= locust==2.47.0
+BENCH_ARGS ?=
 
-.PHONY: study test lint browser clean
+.PHONY: study test lint browser clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +36,16 @@ test: lint browser
 
 clean:
 	rm -rf $(VENV) results .mypy_cache .pytest_cache .ruff_cache
+
+# Locust pulls gevent, Flask-Login and more: its own venv (ignored by git through its own
+# .gitignore), so none of it leaks into .venv. The numbers depend on Locust's version: pinned.
+$(BENCH_STAMP):
+	$(PYTHON) -m venv $(BENCH_VENV)
+	echo '*' > $(BENCH_VENV)/.gitignore
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet '$(LOCUST)'
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP)
+	scripts/install-wrk
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -65,6 +65,12 @@ def _response(status: str, body: bytes, extra: str, close: bool) -> bytes:
 
 
 def _serve_connection(conn: socket.socket, delay: float, lateness: _Lateness) -> None:
+    # A client that resets its connection at the end of its run is no error of ours.
+    with contextlib.suppress(OSError):
+        _exchange(conn, delay, lateness)
+
+
+def _exchange(conn: socket.socket, delay: float, lateness: _Lateness) -> None:
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buffer = b""
     with conn:

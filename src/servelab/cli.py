@@ -19,9 +19,28 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
+from ._io import atomic_write_json, atomic_write_text
 from .cli_critical import critical_n
-from .errors import ServelabError
-from .load import RequestRecord, format_seed_line, run_burst, summarize
+from .errors import ConfigError, LoadError, ServelabError
+from .load import (
+    DEFAULT_MAX_IN_FLIGHT,
+    LoadSummary,
+    Rate,
+    RequestRecord,
+    RequestSpec,
+    Slo,
+    TimeSeries,
+    burst_view,
+    check_reachable,
+    check_slos,
+    describe,
+    format_seed_line,
+    parse_header,
+    run_burst,
+    run_closed,
+    run_open,
+    summarize,
+)
 from .report import build_report
 from .report.i18n import LANGUAGES
 from .sandbox import format_size, parse_size
@@ -240,24 +259,126 @@ def study(
     )
 
 
+LOAD_MODES = ("burst", "closed", "open")
+_LOOP_TIMEOUT = 10.0
+_BURST_TIMEOUT = 60.0
+_LOOP_DURATION = 10.0
+# Options that only one mode reads, and the modes that read them.
+_MODE_OPTIONS = {
+    "duration": ("closed", "open"),
+    "rate": ("open",),
+    "think_time": ("closed",),
+    "max_in_flight": ("open",),
+    "keep_alive": ("closed", "open"),
+}
+
+
+class SloFailed(click.ClickException):
+    """Some --slo did not hold: exit status 3, so scripts can tell it from a failed run."""
+
+    exit_code = 3
+
+
 @cli.command()
 @click.argument("url")
-@click.option("--requests", "requests_", type=int, default=10, show_default=True)
-@click.option("--concurrency", type=int, default=10, show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(LOAD_MODES),
+    default="burst",
+    show_default=True,
+    help="burst: --requests from --concurrency threads released at once, each on its own "
+    "connection (the seed's test; prints its log lines). closed: --concurrency users send "
+    "back to back. open: requests arrive at --rate whatever the server does, and latency "
+    "counts from each one's intended send time, so a stalled server cannot hide its stall.",
+)
+@click.option(
+    "--method",
+    default="POST",
+    show_default=True,
+    help='HTTP method. POST without --body sends the seed\'s {"area": ...} bodies; other '
+    "methods send no body unless --body is given (GET works against any endpoint).",
+)
+@click.option(
+    "--header",
+    "header_texts",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="An extra request header; repeat for more.",
+)
+@click.option("--body", default=None, help="Request body, sent as given (UTF-8).")
+@click.option(
+    "--requests",
+    "requests_",
+    type=int,
+    default=None,
+    help="burst: how many requests [default: 10]. closed/open: stop after this many.",
+)
+@click.option(
+    "--concurrency",
+    type=int,
+    default=10,
+    show_default=True,
+    help="burst: threads. closed: users, each with its own connection.",
+)
+@click.option(
+    "--duration",
+    type=float,
+    default=None,
+    help=f"closed/open: seconds of load [default: {_LOOP_DURATION:g}, or until --requests "
+    "when only that is given].",
+)
+@click.option(
+    "--rate",
+    default=None,
+    metavar="R|R1:R2",
+    help="open (required): requests per second, or a linear ramp from R1 to R2 over --duration.",
+)
+@click.option(
+    "--think-time",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="closed: seconds a user waits between a response and its next request.",
+)
+@click.option(
+    "--max-in-flight",
+    type=int,
+    default=DEFAULT_MAX_IN_FLIGHT,
+    show_default=True,
+    help="open: most requests in flight at once, one connection each (the pool's bound); a "
+    "request due beyond it waits, counted as held back, and as a late send if it leaves more "
+    "than 5 ms after its intended time.",
+)
 @click.option(
     "--timeout",
     type=float,
-    default=60.0,
+    default=None,
+    help=f"Seconds one request may take, connect to last byte [default: {_BURST_TIMEOUT:g} "
+    f"for burst, {_LOOP_TIMEOUT:g} for closed/open, checked every 50 ms or timeout/10].",
+)
+@click.option(
+    "--keep-alive/--no-keep-alive",
+    default=True,
     show_default=True,
-    help="Seconds a client waits for one response.",
+    help="closed/open: reuse connections (HTTP/1.1 keep-alive) or send 'Connection: close'. "
+    "A burst always opens one connection per request.",
 )
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Keep the records as OUT/records.jsonl.",
+    help="Keep OUT/records.jsonl (one row per request), OUT/timeseries.jsonl (one row per "
+    "second) and OUT/summary.json.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option(
+    "--slo",
+    "slo_texts",
+    multiple=True,
+    metavar="SLO",
+    help="An objective to check, e.g. p99<500ms, errors<1%, rps>100 (metrics: p50 p90 p99 "
+    "p99.9 max mean errors rps; ops < <= > >=); repeat for more. Exit status 3 if any fails.",
+)
 @click.option(
     "--token",
     envvar="SERVELAB_TOKEN",
@@ -265,42 +386,176 @@ def study(
     default=None,
     help="Send 'Authorization: Bearer TOKEN' with every request (a service started with a token).",
 )
+@click.pass_context
 def load(
+    ctx: click.Context,
     url: str,
-    requests_: int,
+    mode: str,
+    method: str,
+    header_texts: tuple[str, ...],
+    body: str | None,
+    requests_: int | None,
     concurrency: int,
-    timeout: float,
+    duration: float | None,
+    rate: str | None,
+    think_time: float,
+    max_in_flight: int,
+    timeout: float | None,
+    keep_alive: bool,
     out: Path | None,
     as_json: bool,
+    slo_texts: tuple[str, ...],
     token: str | None,
 ) -> None:
-    """Fire a burst of POST requests at URL (e.g. http://127.0.0.1:5000/predict)."""
-    if requests_ < 1 or concurrency < 1:
+    """Load URL (any HTTP endpoint, e.g. http://127.0.0.1:5000/predict) and summarise.
+
+    Exit status: 0 the run was made (and every --slo held), 3 some --slo failed, 2 bad usage,
+    1 the run could not be made (e.g. nothing listens at URL).
+    """
+    for name, modes in _MODE_OPTIONS.items():
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name == "COMMANDLINE" and mode not in modes:
+            option = "--" + name.replace("_", "-")
+            raise click.UsageError(f"{option} is for --mode {' or '.join(modes)}, not {mode}")
+    if (requests_ is not None and requests_ < 1) or concurrency < 1:
         raise click.BadParameter("--requests and --concurrency must be at least 1")
+    try:
+        slos = [Slo.parse(text) for text in slo_texts]
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint="'--slo'") from None
+    try:
+        headers = dict(parse_header(text) for text in header_texts)
+    except LoadError as error:
+        raise click.BadParameter(str(error), param_hint="'--header'") from None
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    payload = body.encode() if body is not None else None
+    if out is not None:
+        for name in ("records.jsonl", "timeseries.jsonl", "summary.json"):
+            (out / name).unlink(missing_ok=True)
     records_path = out / "records.jsonl" if out else None
-    if records_path:
-        records_path.unlink(missing_ok=True)
-    on_record = None if as_json else lambda record: click.echo(format_seed_line(record))
-    records = run_burst(
-        url,
-        requests=requests_,
-        concurrency=concurrency,
-        timeout=timeout,
-        records_path=records_path,
-        on_record=on_record,
-        headers={"Authorization": f"Bearer {token}"} if token else None,
-    )
-    summary = summarize(records).to_dict()
-    if summary["errors_by_class"].get("refused") == summary["requests"]:
-        raise click.ClickException(f"nothing is listening at {url}: every connection was refused")
-    if as_json:
-        click.echo(json.dumps(summary))
-    else:
-        console.print(
+
+    if mode == "burst":
+        burst_records = run_burst(
+            url,
+            requests=requests_ or 10,
+            concurrency=concurrency,
+            timeout=timeout or _BURST_TIMEOUT,
+            records_path=records_path,
+            on_record=None if as_json else lambda record: click.echo(format_seed_line(record)),
+            headers=headers or None,
+            method=method,
+            body=payload,
+        )
+        summary = summarize(burst_records).to_dict()
+        if summary["errors_by_class"].get("refused") == summary["requests"]:
+            raise click.ClickException(
+                f"nothing is listening at {url}: every connection was refused"
+            )
+        slo_view = burst_view(summary)
+        start = min((r.start for r in burst_records), default=0.0)
+        series = TimeSeries.from_records(burst_records, start).rows()
+        text = [
             f"makespan {summary['makespan']:.2f} s, {summary['ok']}/{summary['requests']} ok, "
             f"errors {summary['errors_by_class'] or 'none'}, "
             f"max {summary['max_concurrent']} at once"
+        ]
+    else:
+        result = _run_loop(
+            url,
+            mode=mode,
+            request=RequestSpec(method=method, headers=headers, body=payload),
+            requests=requests_,
+            concurrency=concurrency,
+            duration=duration,
+            rate=rate,
+            think_time=think_time,
+            max_in_flight=max_in_flight,
+            timeout=timeout or _LOOP_TIMEOUT,
+            keep_alive=keep_alive,
+            records_path=records_path,
         )
+        summary = slo_view = result.to_dict()
+        series = list(result.series)
+        text = describe(result)
+
+    checked = check_slos(slos, slo_view)
+    if checked:
+        summary = {**summary, "slo": [c.to_dict() for c in checked]}
+        text += [c.line() for c in checked]
+    if out is not None:
+        atomic_write_json(out / "summary.json", summary)
+        atomic_write_text(
+            out / "timeseries.jsonl", "".join(json.dumps(row) + "\n" for row in series)
+        )
+    if as_json:
+        click.echo(json.dumps(summary))
+    elif mode == "burst":
+        for line in text:
+            console.print(line, markup=False, highlight=False)
+    else:
+        for line in text:
+            click.echo(line)
+    failed = [c for c in checked if not c.held]
+    if failed:
+        raise SloFailed(
+            f"{len(failed)} of {len(checked)} SLOs failed: " + ", ".join(c.slo.text for c in failed)
+        )
+
+
+def _run_loop(
+    url: str,
+    *,
+    mode: str,
+    request: RequestSpec,
+    requests: int | None,
+    concurrency: int,
+    duration: float | None,
+    rate: str | None,
+    think_time: float,
+    max_in_flight: int,
+    timeout: float,
+    keep_alive: bool,
+    records_path: Path | None,
+) -> LoadSummary:
+    """A closed or open loop from the command line's options; a dead target fails fast."""
+    if duration is None and requests is None:
+        duration = _LOOP_DURATION
+    if mode == "open":
+        if rate is None:
+            raise click.UsageError("--mode open needs --rate (e.g. --rate 100 or --rate 10:200)")
+        try:
+            schedule = Rate.parse(rate)
+        except LoadError as error:
+            raise click.BadParameter(str(error), param_hint="'--rate'") from None
+    check_reachable(url, timeout)
+    if mode == "closed":
+        result = run_closed(
+            url,
+            concurrency=concurrency,
+            requests=requests,
+            duration=duration,
+            think_time=think_time,
+            request=request,
+            timeout=timeout,
+            keep_alive=keep_alive,
+            records_path=records_path,
+        )
+    else:
+        result = run_open(
+            url,
+            rate=schedule,
+            duration=duration,
+            requests=requests,
+            max_in_flight=max_in_flight,
+            request=request,
+            timeout=timeout,
+            keep_alive=keep_alive,
+            records_path=records_path,
+        )
+    if result.sent and result.errors_by_class.get("refused") == result.sent:
+        raise click.ClickException(f"nothing is listening at {url}: every connection was refused")
+    return result
 
 
 @cli.command()

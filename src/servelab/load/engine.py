@@ -80,6 +80,8 @@ def run_burst(
     on_record: Callable[[RequestRecord], None] | None = None,
     cancel: threading.Event | None = None,
     headers: Mapping[str, str] | None = None,
+    method: str = "POST",
+    body: bytes | None = None,
 ) -> list[RequestRecord]:
     """POST ``{"area": a}`` to ``url`` ``requests`` times from ``concurrency`` threads.
 
@@ -91,9 +93,13 @@ def run_burst(
     Setting ``cancel`` sends no further request; those in flight finish (or fail) and the
     burst returns the records it has, fewer than ``requests``. ``headers`` are added to every
     request (e.g. ``{"Authorization": "Bearer <token>"}``); they never reach the records.
+    ``method`` and ``body`` send something else: ``body`` as it is to every request, and no
+    body at all for a method other than POST without one (e.g. GET).
     """
     target = Target.parse(url)
     extra_headers = _check_headers(headers)
+    if not _TOKEN.fullmatch(method):
+        raise LoadError(f"not a valid HTTP method: {method!r}")
     if requests < 0:
         raise LoadError(f"requests must be >= 0, not {requests}")
     if concurrency < 1:
@@ -109,6 +115,8 @@ def run_burst(
         payloads = [json.dumps({"area": area}).encode() for area in area_list]
     except (TypeError, ValueError) as exc:
         raise LoadError(f"areas must be numbers: {exc}") from None
+    if body is not None or method != "POST":
+        payloads = [body or b""] * requests
     if requests == 0:
         return []
 
@@ -138,6 +146,7 @@ def run_burst(
                 timeout,
                 payloads[index],
                 headers=extra_headers,
+                method=method,
             )
             done.put(record)
 
@@ -197,10 +206,12 @@ def send_one(
     payload: bytes | None = None,
     *,
     headers: Mapping[str, str] | None = None,
+    method: str = "POST",
 ) -> RequestRecord:
     """Send one POST on a fresh connection and turn whatever happens into a record.
 
     ``headers`` are sent besides the engine's own (checked by ``run_burst``, not here).
+    ``method`` with an empty ``payload`` sends no body.
     """
     if payload is None:
         payload = json.dumps({"area": area}).encode()
@@ -221,12 +232,12 @@ def send_one(
         sock = conn.sock
         _set_remaining(sock, deadline)
         conn.request(
-            "POST",
+            method,
             target.path,
-            body=payload,
+            body=payload or None,
             headers={
                 **(headers or {}),
-                "Content-Type": "application/json",
+                **({"Content-Type": content_type_of(payload)} if payload else {}),
                 "Connection": "close",
             },
         )
@@ -268,6 +279,15 @@ def send_one(
         handler_start=handler_start,
         handler_duration=handler_duration,
     )
+
+
+def content_type_of(body: bytes) -> str:
+    """``application/json`` for a body that parses as JSON, else ``application/octet-stream``."""
+    try:
+        json.loads(body)
+    except ValueError:
+        return "application/octet-stream"
+    return "application/json"
 
 
 def _check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
@@ -356,11 +376,21 @@ def _served_by(
 ) -> tuple[int | None, int | None, float | None, float | None]:
     if msg is None:
         return None, None, None, None
+    return served_by(msg.get)
+
+
+def served_by(
+    get: Callable[[str], str | None],
+) -> tuple[int | None, int | None, float | None, float | None]:
+    """(pid, thread, handler start, handler duration) from the servelab headers ``get`` finds.
+
+    ``get(name)`` returns a response header's value by its name, or None.
+    """
     return (
-        _as_int(msg.get(headers.PID)),
-        _as_int(msg.get(headers.THREAD)),
-        _as_float(msg.get(headers.START)),
-        _handler_duration(msg.get(headers.SERVER_TIMING)),
+        _as_int(get(headers.PID)),
+        _as_int(get(headers.THREAD)),
+        _as_float(get(headers.START)),
+        _handler_duration(get(headers.SERVER_TIMING)),
     )
 
 

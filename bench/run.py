@@ -1,0 +1,359 @@
+"""``make bench``: servelab's load engine against wrk and Locust, and its timing error.
+
+One gunicorn target (``bench/target_app.py``, 2 workers), the tools alternated round by
+round (A B C A B C ...) so that drift of the machine hits every tool alike; each run
+reports requests/s from the tool's own output, the client's CPU from ``os.wait4``, and,
+in a steady window inside the run, the server's own request count and every process's
+CPU. Then each tool at low concurrency against ``bench/fixed_delay_server.py``, which
+answers exactly D ms after a request arrives: latency − D is the tool's timing error.
+
+Writes ``bench/results.json`` (every run, raw) and ``bench/results.md`` (the tables,
+printed too). Loopback only; every run is bounded in time.
+
+    .venv/bin/python -m bench.run --duration 10 --rounds 3 --concurrency 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.measure import (
+    ROOT,
+    Finished,
+    FixedDelayServer,
+    Gunicorn,
+    Sample,
+    log_line,
+    run_tool,
+    self_cpu,
+    system_busy,
+    tail,
+    tree_cpu,
+    versions,
+    wait_for_quiet,
+)
+from bench.report import percentile, render
+from bench.tools import LOCUST, SERVELAB, Tool, servelab_ready
+
+# The steady window starts once every tool is surely loading (Locust imports gevent and
+# spawns its users in about 2 s) and ends before any of them winds down.
+_WINDOW_START = 2.5
+_WINDOW_END_BEFORE = 1.0
+_GRACE = 30.0  # a run longer than duration + this is stopped and marked timed out
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one ``make bench`` measures; see ``--help``."""
+
+    duration: int
+    rounds: int
+    concurrency: int
+    wrk_threads: tuple[int, ...]
+    workers: int
+    worker_class: str
+    warmup: int
+    quiet_wait: float
+    delay_ms: float
+    timing_concurrency: int
+    timing_duration: int
+    servelab_command: tuple[str, ...]
+    out: Path
+
+
+def parse_args(argv: Sequence[str] | None) -> Settings:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=(__doc__ or "").splitlines()[0]
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run (>= 6)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--wrk-threads", default="1,2", help="wrk -t values, each its own row (default 1,2)"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn -w")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn -k")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds per tool, not counted")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=15.0,
+        help="before each run, wait up to this many seconds for other processes to go idle",
+    )
+    parser.add_argument("--delay-ms", type=float, default=20.0, help="the fixed server's D")
+    parser.add_argument("--timing-concurrency", type=int, default=5)
+    parser.add_argument("--timing-duration", type=int, default=5)
+    parser.add_argument(
+        "--servelab-command",
+        default="",
+        help="servelab's command before the URL (default: .venv/bin/servelab load), e.g. to"
+        " measure another checkout's engine",
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench")
+    args = parser.parse_args(argv)
+    if args.duration < 6:
+        parser.error("--duration must be at least 6 s (the steady window needs it)")
+    threads = tuple(int(t) for t in args.wrk_threads.split(",") if t.strip())
+    if not threads or min(threads) < 1 or max(threads) > args.concurrency:
+        parser.error("--wrk-threads: integers between 1 and --concurrency")
+    return Settings(
+        duration=args.duration,
+        rounds=max(1, args.rounds),
+        concurrency=args.concurrency,
+        wrk_threads=threads,
+        workers=args.workers,
+        worker_class=args.worker_class,
+        warmup=args.warmup,
+        quiet_wait=max(0.0, args.quiet_wait),
+        delay_ms=args.delay_ms,
+        timing_concurrency=args.timing_concurrency,
+        timing_duration=max(1, args.timing_duration),
+        servelab_command=tuple(shlex.split(args.servelab_command)),
+        out=args.out,
+    )
+
+
+def throughput_run(
+    tool: Tool, server: Gunicorn, settings: Settings, round_no: int, scratch: Path
+) -> dict[str, Any]:
+    """One tool against the gunicorn target: its own numbers plus the steady window."""
+
+    def sample(pid: int, at: float) -> Sample:
+        served = server.count()
+        return Sample(at, tree_cpu(pid), server.cpu(), system_busy(), self_cpu(), served)
+
+    argv = tool.argv(server.url, settings.concurrency, settings.duration, None)
+    quiet = wait_for_quiet(settings.quiet_wait)
+    before = server.count()
+    done = run_tool(
+        argv,
+        workdir=scratch,
+        timeout=settings.duration + _GRACE,
+        sample_at=(_WINDOW_START, settings.duration - _WINDOW_END_BEFORE),
+        sampler=sample,
+    )
+    served_total = server.count() - before
+    row: dict[str, Any] = {
+        "round": round_no,
+        "tool": tool.name,
+        **_finished(done),
+        "served_total": served_total,
+        "before_run": quiet,
+        "steady": _steady(done.samples),
+    }
+    parsed = _parsed(tool, done.stdout, None, done.returncode, done.timed_out, done.stderr)
+    for bulky in ("latencies_ms", "beyond_server_ms"):
+        parsed.pop(bulky, None)
+    row.update(parsed)
+    if row.get("requests"):
+        cpu = done.cpu_user + done.cpu_system
+        row["cpu_ms_per_1k"] = cpu * 1e6 / row["requests"]
+    return row
+
+
+def timing_run(
+    tool: Tool, server: FixedDelayServer, settings: Settings, round_no: int, scratch: Path
+) -> dict[str, Any]:
+    """One tool against the fixed-delay server: latency − D per request."""
+    server.lateness()  # reset: the next numbers are this run's own
+    argv = tool.argv(server.url, settings.timing_concurrency, settings.timing_duration, scratch)
+    quiet = wait_for_quiet(settings.quiet_wait)
+    busy, server_cpu, harness_cpu = system_busy(), server.cpu(), self_cpu()
+    done = run_tool(
+        argv, workdir=scratch, timeout=settings.timing_duration + _GRACE, env=tool.env(scratch)
+    )
+    others = (
+        (system_busy() - busy)
+        - (done.cpu_user + done.cpu_system)
+        - (server.cpu() - server_cpu)
+        - (self_cpu() - harness_cpu)
+    )
+    row: dict[str, Any] = {
+        "round": round_no,
+        "tool": tool.name,
+        **_finished(done),
+        "server_lateness": server.lateness(),
+        "other_cores": others / done.wall,
+        "before_run": quiet,
+    }
+    parsed = _parsed(tool, done.stdout, scratch, done.returncode, done.timed_out, done.stderr)
+    latencies = parsed.pop("latencies_ms", [])
+    percentiles = parsed.pop("percentiles_ms", {})
+    beyond = sorted(parsed.pop("beyond_server_ms", []))
+    row.update(parsed)
+    d = settings.delay_ms
+    if beyond:
+        row["beyond_server_ms"] = {f"p{q}": percentile(beyond, q / 100) for q in (50, 90, 99)}
+    if latencies:
+        row["timed_requests"] = len(latencies)
+        row["error_ms"] = {
+            f"p{q}": percentile(sorted(latencies), q / 100) - d for q in (50, 90, 99)
+        }
+        row["error_source"] = "every request"
+    elif percentiles:
+        row["timed_requests"] = row.get("requests", 0)
+        row["error_ms"] = {f"p{q}": percentiles[str(q)] - d for q in (50, 90, 99)}
+        row["error_source"] = "wrk's printed percentiles"
+    return row
+
+
+def _finished(done: Finished) -> dict[str, Any]:
+    return {
+        "argv": done.argv,
+        "returncode": done.returncode,
+        "timed_out": done.timed_out,
+        "wall": done.wall,
+        "cpu_user": done.cpu_user,
+        "cpu_system": done.cpu_system,
+    }
+
+
+def _parsed(
+    tool: Tool, stdout: str, workdir: Path | None, returncode: int, timed_out: bool, stderr: str
+) -> dict[str, Any]:
+    if timed_out or returncode != 0:
+        return {"failure": f"exit {returncode}, timed out: {timed_out}; {tail(stderr)}"}
+    try:
+        report = tool.parse(stdout, workdir)
+    except (ValueError, KeyError, OSError, StopIteration) as exc:
+        return {"failure": f"{type(exc).__name__}: {exc}; {tail(stdout)} {tail(stderr)}"}
+    return asdict(report)
+
+
+def _steady(samples: list[Sample]) -> dict[str, Any] | None:
+    if len(samples) != 2 or samples[0].served is None or samples[1].served is None:
+        return None
+    a, b = samples
+    seconds = b.at - a.at
+    served = b.served - a.served if b.served is not None and a.served is not None else 0
+    client = b.client_cpu - a.client_cpu
+    server = b.server_cpu - a.server_cpu
+    other = (b.system_busy - a.system_busy) - client - server - (b.harness_cpu - a.harness_cpu)
+    return {
+        "seconds": seconds,
+        "served": served,
+        "served_rps": served / seconds,
+        "client_cpu": client,
+        "server_cpu": server,
+        "other_cpu": other,
+        "client_cpu_ms_per_1k": client * 1e6 / served if served else None,
+        "server_cpu_ms_per_1k": server * 1e6 / served if served else None,
+        "client_cores": client / seconds,
+        "server_cores": server / seconds,
+        "other_cores": other / seconds,
+    }
+
+
+def bench(settings: Settings) -> dict[str, Any]:
+    """Run everything; the raw results, ready for ``results.json``."""
+    prefix = settings.servelab_command or SERVELAB
+    if not servelab_ready(prefix):
+        raise SystemExit(f"bench: {' '.join(prefix)} has no closed loop (--mode closed)")
+    servelab = Tool("servelab", "servelab", prefix=prefix)
+    wrks = [Tool(f"wrk -t{t}", "wrk", threads=t) for t in settings.wrk_threads]
+    locust = Tool("locust", "locust")
+    tools = [servelab, *wrks, locust]
+    timing_tools = [servelab, wrks[0], locust]
+    meta: dict[str, Any] = {
+        "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
+        "servelab_version": versions({"servelab": [prefix[0], "--version"]})["servelab"],
+        "servelab_command": list(prefix),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_at_start": list(os.getloadavg()),
+        "steady_window": {"after_start_s": _WINDOW_START, "before_end_s": _WINDOW_END_BEFORE},
+        "versions": versions(
+            {
+                "wrk": ["wrk", "--version"],
+                "locust": [str(LOCUST), "--version"],
+                "gunicorn": [str(ROOT / ".venv" / "bin" / "gunicorn"), "--version"],
+            }
+        ),
+    }
+    log_line(f"servelab: {' '.join(prefix)}")
+    throughput: list[dict[str, Any]] = []
+    timing: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="servelab-bench-") as tmp:
+        scratch = Path(tmp)
+        with Gunicorn(settings.workers, settings.worker_class, scratch / "gunicorn.log") as target:
+            meta["target_command"] = target.argv
+            log_line(f"target {target.url}: warm-up, {settings.warmup} s per tool")
+            for tool in tools:
+                if settings.warmup > 0:
+                    run_tool(
+                        tool.argv(target.url, settings.concurrency, settings.warmup, None),
+                        workdir=scratch,
+                        timeout=settings.warmup + _GRACE,
+                    )
+            for round_no in range(1, settings.rounds + 1):
+                for tool in tools:
+                    row = throughput_run(tool, target, settings, round_no, scratch)
+                    throughput.append(row)
+                    log_line(_progress(row))
+        with FixedDelayServer(settings.delay_ms, lifetime=_timing_budget(settings)) as fixed:
+            meta["fixed_delay_command"] = fixed.argv
+            for round_no in range(1, settings.rounds + 1):
+                for tool in timing_tools:
+                    run_dir = scratch / f"timing-{round_no}-{tool.kind}"
+                    run_dir.mkdir()
+                    row = timing_run(tool, fixed, settings, round_no, run_dir)
+                    timing.append(row)
+                    log_line(_progress(row))
+    return {"meta": meta, "throughput": throughput, "timing": timing}
+
+
+def _timing_budget(settings: Settings) -> float:
+    per_run = settings.timing_duration + _GRACE + settings.quiet_wait + 1.0
+    return settings.rounds * 3 * per_run + 60.0
+
+
+def _progress(row: dict[str, Any]) -> str:
+    head = f"round {row['round']} {row['tool']}:"
+    if "failure" in row:
+        return f"{head} FAILED {row['failure']}"
+    if "error_ms" in row:
+        return f"{head} timing error median {row['error_ms']['p50']:.3f} ms"
+    return f"{head} {row['rps']:.0f} req/s, {row.get('cpu_ms_per_1k', 0):.1f} ms CPU/1000 req"
+
+
+def _relative(value: Any) -> Any:
+    """``value`` with this checkout's absolute path cut from every string: a file to commit."""
+    if isinstance(value, str):
+        return value.replace(f"{ROOT}/", "")
+    if isinstance(value, list):
+        return [_relative(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _relative(v) for k, v in value.items()}
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_args(argv)
+    settings.out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    results = bench(settings)
+    results["meta"]["bench_seconds"] = round(time.monotonic() - started, 1)
+    results = _relative(results)
+    (settings.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    markdown = render(results)
+    (settings.out / "results.md").write_text(markdown)
+    print(markdown)
+    failed = [r for r in results["throughput"] + results["timing"] if "failure" in r]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

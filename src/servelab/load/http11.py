@@ -1,0 +1,514 @@
+"""A minimal HTTP/1.1 client on asyncio's Protocol API, for the closed and open loops.
+
+It does what a load generator needs and no more: one request at a time per connection (no
+pipelining), keep-alive by default, responses framed by ``Content-Length``, by the chunked
+transfer coding or by the connection closing; 1xx interim responses skipped; no body after
+HEAD, 204 or 304; the connection closed after a response that says ``Connection: close`` (or
+an HTTP/1.0 one without keep-alive). Request bytes are built once (``build_request``) and
+written as they are; only the first ``BODY_KEEP`` bytes of a response body are kept (records
+store ``BODY_LIMIT`` characters), so a large body costs no memory.
+
+Why a Protocol rather than asyncio streams or http.client: client CPU per request is what
+limits throughput when client and server share two cores. A thread per in-flight request
+with http.client pays for a thread switch and a Python-level header parser per request;
+``asyncio.open_connection`` streams add a StreamReader, a StreamWriter and a future per read.
+A Protocol parses in ``data_received`` and wakes the waiting coroutine once per response.
+
+Errors a request can end with (``classify`` maps them to ``records.ERROR_CLASSES``):
+
+    ConnectionRefusedError        refused: nothing listens at the address
+    ConnectionResetError, ...     reset: the peer reset the connection
+    ServerDisconnected            disconnected: closed before a whole response came
+    TimeoutError                  timeout: the request's deadline passed
+    ProtocolError                 other: the reply is not HTTP/1.x as this client reads it
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import math
+import os
+import re
+import select
+import socket
+import time
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from servelab.errors import LoadError
+from servelab.load.engine import Target, content_type_of
+
+BODY_KEEP: Final = 2048
+_MAX_HEAD: Final = 64 * 1024
+_READ_SIZE: Final = 256 * 1024
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: header names, methods
+# Set by the client from the URL, the body and --keep-alive; a user header would contradict them.
+_RESERVED = frozenset({"host", "content-length", "connection", "transfer-encoding"})
+_NO_BODY_STATUS = frozenset({204, 304})
+
+_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _UNTIL_CLOSE = range(7)
+
+
+class ProtocolError(Exception):
+    """The server's reply is not a well-formed HTTP/1.x response."""
+
+
+class ServerDisconnected(Exception):
+    """The connection closed before a whole response arrived."""
+
+
+def classify(exc: BaseException) -> str:
+    """The ``error_class`` of an exception a request ended with."""
+    if isinstance(exc, ServerDisconnected):
+        return "disconnected"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return "reset"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return "other"
+
+
+def check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """Validate extra request headers; a ``LoadError`` names a bad one (never its value)."""
+    checked: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise LoadError(f"not a valid header name: {name!r}")
+        if name.lower() in _RESERVED:
+            raise LoadError(f"header {name!r} is set by the load engine itself")
+        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+            raise LoadError(f"header {name!r} has a value that is not one line of text")
+        checked[name] = value
+    return checked
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """``"Name: value"`` -> ``("Name", "value")``; a ``LoadError`` if it is not that shape."""
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise LoadError(f"a header must look like 'Name: value', not {text!r}")
+    return name.strip(), value.strip()
+
+
+def build_request(
+    method: str,
+    target: Target,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    *,
+    keep_alive: bool = True,
+) -> bytes:
+    """The bytes of one request, ready to write. ``headers`` must be ``check_headers``'d.
+
+    A body gets ``Content-Length`` and, unless ``headers`` has one, a ``Content-Type``:
+    ``application/json`` when the body parses as JSON, else ``application/octet-stream``.
+    """
+    if not _TOKEN.fullmatch(method):
+        raise LoadError(f"not a valid HTTP method: {method!r}")
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    if target.port != 80:
+        host = f"{host}:{target.port}"
+    lines = [f"{method} {target.path} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    if body is not None:
+        if not any(name.lower() == "content-type" for name in headers):
+            lines.append(f"Content-Type: {content_type_of(body)}")
+        lines.append(f"Content-Length: {len(body)}")
+    elif method in ("POST", "PUT", "PATCH"):
+        lines.append("Content-Length: 0")
+    if not keep_alive:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + (body or b"")
+
+
+class Response:
+    """A response as the loops need it: status, headers, the body's first bytes.
+
+    The headers are parsed into a dict (lower-cased names) only when asked for: the loops
+    read just the few fields that frame the body, and only records need the rest.
+    """
+
+    __slots__ = ("_head", "body", "keep_alive", "status")
+
+    def __init__(self, status: int, head: bytes, body: bytes, keep_alive: bool) -> None:
+        self.status = status
+        self._head = head
+        self.body = body
+        self.keep_alive = keep_alive
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Every header by lower-cased name; repeated ones joined with ``", "``."""
+        fields: dict[str, str] = {}
+        for line in self._head.decode("latin-1").split("\r\n")[1:]:
+            name, sep, value = line.partition(":")
+            if sep:
+                key, value = name.strip().lower(), value.strip()
+                fields[key] = f"{fields[key]}, {value}" if key in fields else value
+        return fields
+
+
+def _field(lowered: bytes, name: bytes) -> bytes | None:
+    """The value of header ``name`` (lower-case, with its colon) in a lower-cased head."""
+    at = lowered.find(name)
+    if at < 0:
+        return None
+    start = at + len(name)
+    end = lowered.find(b"\r\n", start)
+    return lowered[start : end if end >= 0 else len(lowered)].strip()
+
+
+Callback = Callable[["Response | None", "BaseException | None", int], None]
+
+
+class Lane:
+    """The client's sockets as one descriptor of the event loop: its own epoll set.
+
+    Handing each socket to ``loop.add_reader`` costs a handle, a selector key and two
+    ``epoll_ctl`` calls per connection, and a handle dispatch per event; with a new
+    connection per request (servers that close after every response) that overhead is a
+    third of the client's CPU, which on a shared machine is the server's CPU. Here a socket
+    is registered once (closing it removes it from the set), and when any is ready the loop
+    wakes this lane once, which reads every ready socket in one ``epoll_wait`` and calls its
+    connection directly. Without epoll (not Linux) it falls back to ``add_reader``.
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._conns: dict[int, Connection] = {}
+        self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        if self._epoll is not None:
+            self._loop.add_reader(self._epoll.fileno(), self._dispatch)
+
+    def add(self, fd: int, conn: Connection) -> None:
+        self._conns[fd] = conn
+        if self._epoll is not None:
+            self._epoll.register(fd, select.EPOLLIN)
+        else:
+            self._loop.add_reader(fd, conn._on_readable)
+
+    def want_write(self, fd: int, conn: Connection, on: bool) -> None:
+        if self._epoll is not None:
+            self._epoll.modify(fd, select.EPOLLIN | select.EPOLLOUT if on else select.EPOLLIN)
+        elif on:
+            self._loop.add_writer(fd, conn._on_writable)
+        else:
+            self._loop.remove_writer(fd)
+
+    def discard(self, fd: int) -> None:
+        """Forget ``fd`` before it is closed (the close takes it out of the epoll set)."""
+        self._conns.pop(fd, None)
+        if self._epoll is None:
+            self._loop.remove_reader(fd)
+            self._loop.remove_writer(fd)
+
+    def close(self) -> None:
+        if self._epoll is not None:
+            self._loop.remove_reader(self._epoll.fileno())
+            self._epoll.close()
+
+    def _dispatch(self) -> None:
+        assert self._epoll is not None
+        conns = self._conns
+        for fd, mask in self._epoll.poll(0):
+            conn = conns.get(fd)
+            if conn is None:
+                continue  # closed by an earlier callback of this batch
+            if mask & select.EPOLLOUT:
+                conn._on_writable()
+            if mask & ~select.EPOLLOUT and fd in conns:
+                conn._on_readable()
+
+
+class Connection:
+    """One TCP connection on a non-blocking socket, driven by the event loop's callbacks.
+
+    ``send`` writes a request and calls ``callback(response, None, end)`` or ``callback(None,
+    error, end)`` exactly once, from the loop, as soon as the response is complete or the
+    request failed (``expire`` past the deadline: a ``TimeoutError``); ``end`` is the
+    ``time.perf_counter_ns()`` of that moment, taken before anything else is done (closing
+    the socket costs tens of microseconds on loopback). No future or task per request: the
+    callback starts the next request at once, as a C client would. The socket stays watched
+    for as long as it is open, so a server closing an idle kept-alive connection is noticed
+    (``closed`` turns true). A failed connection is closed; so is one whose response did not
+    allow keep-alive, at once, which a server waiting for the client's FIN needs.
+    """
+
+    def __init__(
+        self, sock: socket.socket, lane: Lane, registry: set[Connection] | None = None
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._lane = lane
+        self._registry = registry
+        if registry is not None:
+            registry.add(self)
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._pending = b""
+        self.closed = False
+        self.responses = 0
+        self.got_bytes = False
+        self._callback: Callback | None = None
+        self.deadline = math.inf
+        self._buf = bytearray()
+        self._head_only = False
+        self._state = _HEAD
+        self._remaining = 0
+        self._status = 0
+        self._head = b""
+        self._keep_alive = True
+        self._body = bytearray()
+        lane.add(self._fd, self)
+
+    def send(
+        self, data: bytes, callback: Callback, deadline: float, *, head_only: bool = False
+    ) -> None:
+        """Send ``data`` (one whole request) to be answered by ``deadline`` (``loop.time()``).
+
+        The deadline is enforced by whoever calls ``expire``: one sweep over every open
+        connection now and then costs less than a timer per request.
+        """
+        assert self._callback is None, "one request at a time"
+        self._callback = callback
+        self.deadline = deadline
+        self._head_only = head_only
+        self._state = _HEAD
+        self.got_bytes = False
+        self._body = bytearray()
+        if self.closed:
+            self._fail_soon(ServerDisconnected("the connection was already closed"))
+            return
+        try:
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0  # still connecting, or a full buffer: send when writable
+        except OSError as exc:
+            self._fail_soon(exc)
+            return
+        if sent < len(data):
+            self._pending = data[sent:]
+            self._lane.want_write(self._fd, self, True)
+
+    def expire(self, now: float) -> None:
+        """Fail the request in flight with a ``TimeoutError`` if ``now`` is past its deadline."""
+        if self._callback is not None and now >= self.deadline:
+            self._fail(TimeoutError("timed out"))
+
+    def close(self) -> None:
+        """Close the socket now, dropping anything unsent (our FIN leaves at once)."""
+        if self._fd >= 0:
+            self._lane.discard(self._fd)
+            self._pending = b""
+            self._fd = -1
+            self._sock.close()
+            if self._registry is not None:
+                self._registry.discard(self)
+        self.closed = True
+
+    # --- the loop's callbacks -------------------------------------------------------------
+
+    def _on_writable(self) -> None:
+        try:
+            sent = self._sock.send(self._pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self._pending = self._pending[sent:]
+        if not self._pending:
+            self._lane.want_write(self._fd, self, False)
+
+    def _on_readable(self) -> None:
+        try:
+            data = self._sock.recv(_READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fail(exc)
+            return
+        if not data:
+            self._lost()
+            return
+        if self._callback is None:
+            self._fail(ProtocolError("the server sent bytes no request asked for"))
+            return
+        self.got_bytes = True
+        self._buf += data
+        try:
+            self._parse()
+        except ProtocolError as exc:
+            self._fail(exc)
+
+    def _lost(self) -> None:
+        if self._callback is not None and self._state == _UNTIL_CLOSE:
+            self._finish()
+            return
+        if not self.got_bytes:
+            error = ServerDisconnected("server closed the connection without a reply")
+        else:
+            error = ServerDisconnected("server closed the connection mid-response")
+        self._fail(error)
+
+    # --- ending a request -----------------------------------------------------------------
+
+    def _done(self, response: Response | None, exc: BaseException | None, end: int) -> None:
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback(response, exc, end)
+
+    def _fail(self, exc: BaseException) -> None:
+        end = time.perf_counter_ns()
+        self.close()
+        self._done(None, exc, end)
+
+    def _fail_soon(self, exc: BaseException) -> None:
+        # Never call back from inside send(): a caller that sends again from its callback
+        # would recurse once per request against a dead server.
+        end = time.perf_counter_ns()
+        self.close()
+        self._loop.call_soon(self._done, None, exc, end)
+
+    def _finish(self) -> None:
+        end = time.perf_counter_ns()
+        self.responses += 1
+        if self._buf:  # bytes after the response: no pipelining here, so the framing is off
+            self._keep_alive = False
+        if not self._keep_alive:
+            # Close now, before the callback runs anything else: a server that lingers for
+            # the client's FIN (gunicorn's sync worker does) sits idle until it comes.
+            self.close()
+        response = Response(self._status, self._head, bytes(self._body), self._keep_alive)
+        self._done(response, None, end)
+
+    def _keep(self, data: bytes | bytearray) -> None:
+        room = BODY_KEEP - len(self._body)
+        if room > 0:
+            self._body += data[:room]
+
+    def _parse(self) -> None:
+        buf = self._buf
+        while True:
+            state = self._state
+            if state == _HEAD:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(buf) > _MAX_HEAD:
+                        raise ProtocolError("response head larger than 64 KiB")
+                    return
+                head = bytes(buf[:end])
+                del buf[: end + 4]
+                if self._start_response(head):
+                    return
+            elif state == _LENGTH:
+                take = min(len(buf), self._remaining)
+                self._keep(buf[:take])
+                del buf[:take]
+                self._remaining -= take
+                if self._remaining:
+                    return
+                self._finish()
+                return
+            elif state == _CHUNK_SIZE:
+                end = buf.find(b"\r\n")
+                if end < 0:
+                    return
+                size_text = bytes(buf[:end]).split(b";", 1)[0].strip()
+                del buf[: end + 2]
+                try:
+                    self._remaining = int(size_text, 16)
+                except ValueError:
+                    raise ProtocolError(f"bad chunk size {size_text[:20]!r}") from None
+                self._state = _CHUNK_DATA if self._remaining else _TRAILER
+            elif state == _CHUNK_DATA:
+                take = min(len(buf), self._remaining)
+                self._keep(buf[:take])
+                del buf[:take]
+                self._remaining -= take
+                if self._remaining:
+                    return
+                self._state = _CHUNK_END
+            elif state == _CHUNK_END:
+                if len(buf) < 2:
+                    return
+                if buf[:2] != b"\r\n":
+                    raise ProtocolError("chunk not followed by CRLF")
+                del buf[:2]
+                self._state = _CHUNK_SIZE
+            elif state == _TRAILER:
+                end = buf.find(b"\r\n")
+                if end < 0:
+                    return
+                del buf[: end + 2]
+                if end == 0:
+                    self._finish()
+                    return
+            else:  # _UNTIL_CLOSE: the body ends when the connection does
+                self._keep(buf)
+                buf.clear()
+                return
+
+    def _start_response(self, head: bytes) -> bool:
+        """Read a status line and the framing headers; True when the response is complete."""
+        eol = head.find(b"\r\n")
+        line = head if eol < 0 else head[:eol]
+        code = line[9:12]
+        if line[:7] != b"HTTP/1." or line[8:9] != b" " or not code.isdigit():
+            raise ProtocolError(f"bad status line {line[:60]!r}")
+        status = int(code)
+        if 100 <= status < 200:
+            return False  # an interim response (100 Continue): the real one follows
+        lowered = head.lower()
+        connection = _field(lowered, b"\r\nconnection:") or b""
+        if line[7:8] == b"0":  # HTTP/1.0
+            keep_alive = b"keep-alive" in connection
+        else:
+            keep_alive = b"close" not in connection
+        self._status, self._head, self._keep_alive = status, head, keep_alive
+        if self._head_only or status in _NO_BODY_STATUS:
+            self._finish()
+            return True
+        if b"chunked" in (_field(lowered, b"\r\ntransfer-encoding:") or b""):
+            self._state = _CHUNK_SIZE
+            return False
+        length = _field(lowered, b"\r\ncontent-length:")
+        if length is None:
+            self._keep_alive = False
+            self._state = _UNTIL_CLOSE
+            return False
+        if not length.isdigit():
+            raise ProtocolError(f"bad Content-Length {length[:20]!r}")
+        self._remaining = int(length)
+        if not self._remaining:
+            self._finish()
+            return True
+        self._state = _LENGTH
+        return False
+
+
+def connect(
+    address: tuple[str, int],
+    lane: Lane,
+    family: int = socket.AF_INET,
+    registry: set[Connection] | None = None,
+) -> Connection:
+    """Open a connection to ``address`` (an IP address: resolve names once, beforehand).
+
+    ``registry`` holds the connection until it is closed, so a run can close what is left.
+
+    Returns as soon as the connect is under way: on loopback it has completed by then, and
+    elsewhere ``send`` writes once the socket turns writable.
+    """
+    sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        err = sock.connect_ex(address)
+        if err not in (0, errno.EINPROGRESS):
+            raise OSError(err, os.strerror(err))
+        return Connection(sock, lane, registry)
+    except BaseException:
+        sock.close()
+        raise

@@ -1,0 +1,371 @@
+"""Closed and open loops: how many requests per second a deployment holds, and its p99 then.
+
+Closed loop (``run_closed``): ``concurrency`` users, each with its own connection, send a
+request, wait for the response, think (optionally) and send the next, so exactly that many
+requests are in flight. It answers "what do C busy users get". Its latency is the service
+time: a slow server slows the users down and is asked less, which is what a closed loop is,
+not a flaw to correct; ask the open loop what happens when requests keep arriving.
+
+Open loop (``run_open``): requests arrive on a schedule, a constant rate or a linear ramp
+from one rate to another, whatever the server does. Each request's latency is measured from
+its *intended* send time, so a server that stalls cannot hide its stall by holding the
+client back (coordinated omission). In-flight requests are bounded (``max_in_flight``, each
+holds one connection of a pool of at most that many): a request due while the bound is
+reached waits, is counted in ``held_back`` (and in ``late_sends`` when it leaves more than
+``late_after`` late), and still carries its wait in its latency. None is dropped silently:
+requests still waiting when the drain time after the schedule runs out are recorded as
+``unsent``. Both loops stop by themselves: after ``duration`` or ``requests`` no request is
+sent (the open loop's held-back ones until the drain time), and each request ends within
+``timeout``.
+
+Both run one asyncio event loop in the calling thread (``driver``) with the ``http11``
+client, and stream each finished request to a ``Recorder`` (records to disk, latencies into
+a compact array).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from servelab.errors import LoadError
+from servelab.load.driver import Driver, RequestSpec, run
+from servelab.load.engine import Target, describe_exception
+from servelab.load.http11 import Connection, Response
+from servelab.load.recorder import LATE_AFTER, LoadSummary, Recorder
+from servelab.load.records import RequestRecord
+from servelab.load.schedule import Rate
+
+DEFAULT_TIMEOUT: Final = 10.0
+DEFAULT_MAX_IN_FLIGHT: Final = 1000
+# When the schedule is behind, let responses in between dispatches: every this many requests.
+_YIELD_EVERY: Final = 16
+
+
+def run_closed(
+    url: str,
+    *,
+    concurrency: int = 10,
+    requests: int | None = None,
+    duration: float | None = None,
+    think_time: float = 0.0,
+    request: RequestSpec | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    keep_alive: bool = True,
+    records_path: Path | None = None,
+    on_record: Callable[[RequestRecord], None] | None = None,
+) -> LoadSummary:
+    """``concurrency`` users send requests back to back for ``duration`` s or ``requests``.
+
+    At least one of ``duration`` and ``requests`` must be given; the run stops at whichever
+    comes first. ``think_time`` seconds pass between a user's response and its next request.
+    Records are appended to ``records_path`` and passed to ``on_record`` as requests end.
+    """
+    if concurrency < 1:
+        raise LoadError(f"concurrency must be >= 1, not {concurrency}")
+    _check_bounds(requests, duration)
+    if not (math.isfinite(think_time) and think_time >= 0):
+        raise LoadError(f"think time must be >= 0 seconds, not {think_time}")
+    spec = request or RequestSpec()
+    recorder = Recorder(records_path=records_path, on_record=on_record, scheduled=False)
+    try:
+        driver = Driver(
+            url=url, request=spec, timeout=timeout, keep_alive=keep_alive, recorder=recorder
+        )
+        run(driver, _closed(driver, concurrency, requests, duration, think_time))
+    finally:
+        recorder.close()
+    parameters = {
+        "concurrency": concurrency,
+        "requests": requests,
+        "duration": duration,
+        "think_time": think_time,
+        "timeout": timeout,
+        "keep_alive": keep_alive,
+    }
+    return driver.summary("closed", url, spec.method, parameters)
+
+
+class _User:
+    """One closed-loop user: sends the next request from the callback of the last one."""
+
+    def __init__(self, run: _ClosedRun) -> None:
+        self.run = run
+        self.conn: Connection | None = None
+        self.index = 0
+        self.area = 0.0
+        self.start = 0
+
+    def next(self) -> None:
+        run = self.run
+        driver = run.driver
+        index = run.next_index
+        start = time.perf_counter_ns()
+        if index >= run.limit or start >= run.end_ns or driver.failure is not None:
+            if self.conn is not None:
+                self.conn.close()
+                self.conn = None
+            run.user_done()
+            return
+        run.next_index = index + 1
+        self.index = index
+        self.start = start
+        self.area, data = driver.payloads[index % len(driver.payloads)]
+        driver.started()
+        driver.send(self.conn, data, self.done)
+
+    def done(
+        self,
+        response: Response | None,
+        exc: BaseException | None,
+        conn: Connection | None,
+        end: int,
+    ) -> None:
+        run = self.run
+        run.driver.in_flight -= 1
+        self.conn = conn
+        try:
+            run.driver.recorder.add(
+                self.index, self.area, self.start, self.start, end, response, exc
+            )
+        except BaseException as error:
+            run.driver.fail(error)
+        if run.think_time:
+            asyncio.get_running_loop().call_later(run.think_time, self.next)
+        else:
+            self.next()
+
+
+class _ClosedRun:
+    def __init__(self, driver: Driver, limit: float, end_ns: float, think_time: float) -> None:
+        self.driver = driver
+        self.limit = limit
+        self.end_ns = end_ns
+        self.think_time = think_time
+        self.next_index = 0
+        self.running = 0
+
+    def user_done(self) -> None:
+        self.running -= 1
+        if self.running == 0:
+            self.driver.wake()
+
+
+async def _closed(
+    driver: Driver,
+    concurrency: int,
+    requests: int | None,
+    duration: float | None,
+    think_time: float,
+) -> None:
+    await driver.resolve()
+    driver.start()
+    recorder = driver.recorder
+    recorder.restart_clock()
+    limit = requests if requests is not None else math.inf
+    end_ns = recorder.start_ns + duration * 1e9 if duration is not None else math.inf
+    run = _ClosedRun(driver, limit, end_ns, think_time)
+    users = [_User(run) for _ in range(concurrency)]
+    run.running = len(users)
+    waiting = driver.arm()
+    for user in users:
+        user.next()
+    await waiting
+    if driver.failure is not None:
+        raise driver.failure
+
+
+def run_open(
+    url: str,
+    *,
+    rate: float | str | Rate,
+    duration: float | None = None,
+    requests: int | None = None,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    drain: float | None = None,
+    request: RequestSpec | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    keep_alive: bool = True,
+    late_after: float = LATE_AFTER,
+    records_path: Path | None = None,
+    on_record: Callable[[RequestRecord], None] | None = None,
+) -> LoadSummary:
+    """Send requests at ``rate`` (``Rate``, a number, or ``"R1:R2"``) for ``duration`` s.
+
+    ``requests`` caps how many are sent; with a constant rate and no ``duration`` it sets the
+    duration (``requests / rate``). At most ``max_in_flight`` requests are in flight; a
+    request held back by that bound may still leave until ``drain`` seconds (default:
+    ``timeout``) after the schedule's end, and is recorded ``unsent`` after that.
+    """
+    schedule = Rate.parse(rate)
+    _check_bounds(requests, duration)
+    if duration is None:
+        if schedule.start != schedule.end:
+            raise LoadError("a ramp of rates needs a duration")
+        assert requests is not None
+        duration = requests / schedule.start
+    if max_in_flight < 1:
+        raise LoadError(f"max in flight must be >= 1, not {max_in_flight}")
+    drain = timeout if drain is None else drain
+    if not (math.isfinite(drain) and drain >= 0):
+        raise LoadError(f"drain must be >= 0 seconds, not {drain}")
+    count = schedule.count(duration)
+    if requests is not None:
+        count = min(count, requests)
+    spec = request or RequestSpec()
+    recorder = Recorder(records_path=records_path, on_record=on_record, late_after=late_after)
+    try:
+        driver = Driver(
+            url=url, request=spec, timeout=timeout, keep_alive=keep_alive, recorder=recorder
+        )
+        run(driver, _open(driver, schedule, duration, count, max_in_flight, drain), precise=True)
+    finally:
+        recorder.close()
+    parameters = {
+        "rate": str(schedule),
+        "rate_start": schedule.start,
+        "rate_end": schedule.end,
+        "duration": duration,
+        "requests": count,
+        "max_in_flight": max_in_flight,
+        "drain": drain,
+        "timeout": timeout,
+        "keep_alive": keep_alive,
+    }
+    return driver.summary("open", url, spec.method, parameters)
+
+
+async def _open(
+    driver: Driver,
+    schedule: Rate,
+    duration: float,
+    count: int,
+    max_in_flight: int,
+    drain: float,
+) -> None:
+    await driver.resolve()
+    driver.start()
+    loop = asyncio.get_running_loop()
+    recorder = driver.recorder
+    recorder.restart_clock()
+    t0 = recorder.start_ns
+    give_up_ns = t0 + int((duration + drain) * 1e9)
+    payloads = driver.payloads
+    idle: list[Connection] = []
+    slot: list[asyncio.Future[None]] = []
+    clock = time.perf_counter_ns
+
+    def dispatch(index: int, due: int, area: float, data: bytes) -> None:
+        start = clock()
+        conn = None
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                break
+            conn = None
+
+        def done(
+            response: Response | None,
+            exc: BaseException | None,
+            conn: Connection | None,
+            end: int,
+        ) -> None:
+            driver.in_flight -= 1
+            if conn is not None:
+                idle.append(conn)
+            if slot and not slot[0].done():
+                slot[0].set_result(None)
+            try:
+                recorder.add(index, area, due, start, end, response, exc)
+            except BaseException as error:
+                driver.fail(error)
+            if driver.in_flight == 0:
+                driver.wake()
+
+        driver.started()
+        driver.send(conn, data, done)
+
+    behind = 0
+    for index, offset in enumerate(schedule.offsets_ns(duration, count)):
+        if driver.failure is not None:
+            break
+        due = t0 + offset
+        now = clock()
+        if due > now:
+            behind = 0
+            await asyncio.sleep((due - now) * 1e-9)
+        else:
+            behind += 1
+            if behind % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        if driver.in_flight >= max_in_flight:
+            recorder.held_back += 1
+            while driver.in_flight >= max_in_flight and clock() < give_up_ns:
+                waiter = loop.create_future()
+                slot[:] = [waiter]
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter, max(0.0, (give_up_ns - clock()) * 1e-9))
+            if driver.in_flight >= max_in_flight:
+                _give_up(driver, schedule, duration, count, index, max_in_flight, drain)
+                break
+        area, data = payloads[index % len(payloads)]
+        dispatch(index, due, area, data)
+    while driver.in_flight and driver.failure is None:
+        await driver.arm()
+    if driver.failure is not None:
+        raise driver.failure
+
+
+def _give_up(
+    driver: Driver,
+    schedule: Rate,
+    duration: float,
+    count: int,
+    first: int,
+    max_in_flight: int,
+    drain: float,
+) -> None:
+    """Record requests ``first`` and after as unsent: the drain time ran out."""
+    why = (
+        f"not sent: {max_in_flight} requests (the in-flight bound) were still in flight "
+        f"{drain:g} s after the schedule ended"
+    )
+    recorder = driver.recorder
+    now = time.perf_counter_ns()
+    for index, offset in enumerate(schedule.offsets_ns(duration, count)):
+        if index >= first:
+            area = driver.payloads[index % len(driver.payloads)][0]
+            recorder.add_unsent(index, area, recorder.start_ns + offset, now, why)
+
+
+def check_reachable(url: str, timeout: float) -> None:
+    """Raise a one-line ``LoadError`` at once when ``url``'s host and port take no connection.
+
+    A loop against a dead target would otherwise run its whole duration of refused requests.
+    """
+    target = Target.parse(url)
+    wait = min(timeout, 5.0)
+    try:
+        with socket.create_connection((target.host, target.port), timeout=wait):
+            pass
+    except ConnectionRefusedError:
+        raise LoadError(f"nothing is listening at {url}: connection refused") from None
+    except TimeoutError:
+        raise LoadError(f"{url} did not take a connection within {wait:g} s") from None
+    except OSError as exc:
+        raise LoadError(f"cannot connect to {url}: {describe_exception(exc)}") from None
+
+
+def _check_bounds(requests: int | None, duration: float | None) -> None:
+    if requests is None and duration is None:
+        raise LoadError("give a duration, a number of requests, or both: a run must end")
+    if requests is not None and requests < 1:
+        raise LoadError(f"requests must be >= 1, not {requests}")
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise LoadError(f"duration must be > 0 seconds, not {duration}")
