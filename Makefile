@@ -24,8 +24,8 @@ study: $(STAMP)
 	$(BIN)/servelab study --out results --lang all --memory-budget auto
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests test
-	$(BIN)/ruff format --check src tests test
+	$(BIN)/ruff check src tests test bench
+	$(BIN)/ruff format --check src tests test bench
 	$(BIN)/mypy
 
 browser:

@@ -41,7 +41,6 @@ from .load import (
     run_open,
     summarize,
 )
-from .report import build_report
 from .report.i18n import LANGUAGES
 from .sandbox import format_size, parse_size
 from .servers import ServerSpec, launch
@@ -115,6 +114,13 @@ LANG_OPTION = click.option(
 
 def _languages(lang: str) -> tuple[str, ...]:
     return LANGUAGES if lang == "all" else (lang,)
+
+
+def _build_report(results: Path, langs: tuple[str, ...]) -> list[Path]:
+    # Imported here: drawing needs matplotlib, which `servelab load` should not pay for.
+    from .report.build import build_report
+
+    return build_report(results, langs)
 
 
 def _split(value: str) -> list[str]:
@@ -252,7 +258,7 @@ def study(
             memory_budget=budget,
             compare_guard=memory_budget is not None,
         )
-    reports = build_report(out, _languages(lang))
+    reports = _build_report(out, _languages(lang))
     console.print(
         f"done in {time.monotonic() - began:.1f} s; report: "
         + ", ".join(f"[bold]{path}[/bold]" for path in reports)
@@ -563,7 +569,7 @@ def _run_loop(
 @LANG_OPTION
 def report(results: Path, lang: str) -> None:
     """Rebuild the reports and plots of RESULTS from its files alone (runs nothing)."""
-    for path in build_report(results, _languages(lang)):
+    for path in _build_report(results, _languages(lang)):
         click.echo(path)
 
 

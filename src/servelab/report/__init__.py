@@ -1,7 +1,27 @@
-"""Reports built from a results folder's files alone."""
+"""Reports built from a results folder's files alone.
 
-from .build import build_report, render_markdown
-from .files import load_study
-from .html import build_html, render_html
+The names load on first use, so a command that never draws (``servelab load``) does not
+pay for importing matplotlib.
+"""
 
-__all__ = ["build_html", "build_report", "load_study", "render_html", "render_markdown"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "build_html": "servelab.report.html",
+    "build_report": "servelab.report.build",
+    "load_study": "servelab.report.files",
+    "render_html": "servelab.report.html",
+    "render_markdown": "servelab.report.build",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'servelab.report' has no attribute {name!r}")
