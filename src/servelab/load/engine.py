@@ -97,7 +97,7 @@ def run_burst(
     body at all for a method other than POST without one (e.g. GET).
     """
     target = Target.parse(url)
-    extra_headers = _check_headers(headers)
+    extra_headers = check_header_fields(headers)
     if not _TOKEN.fullmatch(method):
         raise LoadError(f"not a valid HTTP method: {method!r}")
     if requests < 0:
@@ -290,12 +290,18 @@ def content_type_of(body: bytes) -> str:
     return "application/json"
 
 
-def _check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+def check_header_fields(
+    headers: Mapping[str, str] | None, reserved: frozenset[str] = _ENGINE_HEADERS
+) -> dict[str, str]:
+    """Validate extra request headers; ``reserved`` (lower case) are the sender's own.
+
+    A ``LoadError`` names a bad header, never its value (it may be a token).
+    """
     checked: dict[str, str] = {}
     for name, value in (headers or {}).items():
         if not isinstance(name, str) or not _TOKEN.fullmatch(name):
             raise LoadError(f"not a valid header name: {name!r}")
-        if name.lower() in _ENGINE_HEADERS:
+        if name.lower() in reserved:
             raise LoadError(f"header {name!r} is set by the load engine itself")
         if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
             # The value may be a secret (a token): name the header, never show the value.

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from servelab.errors import LoadError
-from servelab.load.engine import Target, content_type_of
+from servelab.load.engine import Target, check_header_fields, content_type_of
 
 BODY_KEEP: Final = 2048
 _MAX_HEAD: Final = 64 * 1024
@@ -73,16 +73,7 @@ def classify(exc: BaseException) -> str:
 
 def check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     """Validate extra request headers; a ``LoadError`` names a bad one (never its value)."""
-    checked: dict[str, str] = {}
-    for name, value in (headers or {}).items():
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-            raise LoadError(f"not a valid header name: {name!r}")
-        if name.lower() in _RESERVED:
-            raise LoadError(f"header {name!r} is set by the load engine itself")
-        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
-            raise LoadError(f"header {name!r} has a value that is not one line of text")
-        checked[name] = value
-    return checked
+    return check_header_fields(headers, _RESERVED)
 
 
 def parse_header(text: str) -> tuple[str, str]:
