@@ -98,6 +98,54 @@ def run(driver: Driver, main: Coroutine[Any, Any, None], *, precise: bool = Fals
 Done = Callable[[Response | None, BaseException | None, Connection | None, int], None]
 
 
+class _Attempt:
+    """One request on its way: what ``Driver.send`` needs to finish it or retry it once.
+
+    An object rather than a closure: a closure that passes itself on for the retry is a
+    reference cycle, so every request left garbage for the cycle collector, whose passes
+    then took a few percent of the client's CPU.
+    """
+
+    __slots__ = ("data", "deadline", "done", "driver", "reused", "used")
+
+    def __init__(
+        self,
+        driver: Driver,
+        data: bytes,
+        done: Done,
+        deadline: float,
+        used: Connection,
+        reused: bool,
+    ) -> None:
+        self.driver = driver
+        self.data = data
+        self.done = done
+        self.deadline = deadline
+        self.used = used
+        self.reused = reused
+
+    def finished(self, response: Response | None, exc: BaseException | None, end: int) -> None:
+        driver = self.driver
+        if exc is not None:
+            if self.reused and isinstance(exc, _RETRYABLE) and not self.used.got_bytes:
+                self.reused = False
+                try:
+                    self.used = driver._connect()
+                except OSError as error:
+                    self.done(None, error, None, time.perf_counter_ns())
+                    return
+                self.used.send(self.data, self.finished, self.deadline, head_only=driver.head_only)
+                return
+            self.done(None, exc, None, end)
+            return
+        assert response is not None
+        if driver.keep_alive and response.keep_alive:
+            self.done(response, None, self.used, end)
+        else:
+            self.used.close()
+            self.done(response, None, None, end)
+
+
 class Driver:
     """Sends requests over pooled connections and hands each outcome to the recorder."""
 
@@ -156,39 +204,16 @@ class Driver:
         request ended. A kept-alive connection the server closed just as we
         reused it (nothing came back on it) is retried once on a new one, as browsers do.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
         reused = conn is not None and not conn.closed
         try:
             if conn is None or not reused:
                 conn = self._connect()
         except OSError as exc:
-            loop.call_soon(done, None, exc, None, time.perf_counter_ns())
+            asyncio.get_running_loop().call_soon(done, None, exc, None, time.perf_counter_ns())
             return
-        used = conn
-
-        def finished(response: Response | None, exc: BaseException | None, end: int) -> None:
-            nonlocal used, reused
-            if exc is not None:
-                if reused and isinstance(exc, _RETRYABLE) and not used.got_bytes:
-                    reused = False
-                    try:
-                        used = self._connect()
-                    except OSError as error:
-                        done(None, error, None, time.perf_counter_ns())
-                        return
-                    used.send(data, finished, deadline, head_only=self.head_only)
-                    return
-                done(None, exc, None, end)
-                return
-            assert response is not None
-            if self.keep_alive and response.keep_alive:
-                done(response, None, used, end)
-            else:
-                used.close()
-                done(response, None, None, end)
-
-        conn.send(data, finished, deadline, head_only=self.head_only)
+        # time.monotonic() is the asyncio loop's clock (``_sweep`` compares with loop.time()).
+        attempt = _Attempt(self, data, done, time.monotonic() + self.timeout, conn, reused)
+        conn.send(data, attempt.finished, attempt.deadline, head_only=self.head_only)
 
     def _connect(self) -> Connection:
         self.connections += 1

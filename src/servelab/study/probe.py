@@ -29,7 +29,6 @@ from ..monitor import Monitor
 from ..sandbox import MechanismChoice, MemoryCap, open_cap
 from ..servers import RunningServer, ServerSpec, launch
 from ..service.config import ServiceConfig
-from ..service.workloads import IO_PRICE_PER_M2
 from ..verdict import Verdict, judge
 
 # After the first OOM kill a probe has its answer. The lab waits this long for gunicorn to
@@ -99,6 +98,10 @@ def expected_price(workload: str, area: float, n: int) -> int | None:
     if workload == "cpu" or (workload == "numpy" and n * (n - 1) // 2 < 2**53):
         return int(area * ((n - 1) / 2))
     if workload == "io":
+        # Imported here: the workloads module imports numpy, which every CLI command would
+        # then pay for (and ``servelab load`` would run OpenBLAS's idle threads beside it).
+        from ..service.workloads import IO_PRICE_PER_M2
+
         return int(area * IO_PRICE_PER_M2)
     return None
 
