@@ -236,8 +236,8 @@ class Lane:
                     callback(response, exc, end)
                 except BaseException:
                     # Each request must still be called back once: the rest go to the loop.
-                    for rest in batch[at + 1 :]:
-                        self.loop.call_soon(*rest)
+                    for later, response, exc, end in batch[at + 1 :]:
+                        self.loop.call_soon(later, response, exc, end)
                     raise
 
 
