@@ -7,6 +7,7 @@ SIGTERM is turned into KeyboardInterrupt so every server the lab started is stop
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -418,6 +419,9 @@ def load(
     Exit status: 0 the run was made (and every --slo held), 3 some --slo failed, 2 bad usage,
     1 the run could not be made (e.g. nothing listens at URL).
     """
+    # The summary's percentiles import numpy after the run; OpenBLAS would start a thread
+    # per core for it that spins a while (70 ms of CPU here) and is never used for a sort.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     for name, modes in _MODE_OPTIONS.items():
         source = ctx.get_parameter_source(name)
         if source is not None and source.name == "COMMANDLINE" and mode not in modes:

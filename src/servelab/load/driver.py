@@ -1,20 +1,19 @@
-"""What the closed and open loops share: the event loop, and a driver that sends requests.
+"""What the closed and open loops share: running a reactor, and a driver that sends requests.
 
 The driver turns a URL and a ``RequestSpec`` into request bytes once, opens connections
 (``http11``) to an address resolved once, sends each request on a reused or new connection,
-and retries once a kept-alive connection the server had closed as it was reused.
+retries once a kept-alive connection the server had closed as it was reused, and fails
+requests past their deadline (one sweep over the open connections now and then costs less
+than a timer per request).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import select
-import selectors
 import socket
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -22,16 +21,15 @@ from servelab.errors import LoadError
 from servelab.load.engine import Target, default_area
 from servelab.load.http11 import (
     Connection,
-    Lane,
     Response,
     ServerDisconnected,
     build_request,
     check_headers,
     connect,
 )
+from servelab.load.reactor import Reactor, Timer
 from servelab.load.recorder import LoadSummary, Recorder
 
-_FD_SETSIZE: Final = 1024  # select(2) takes no higher descriptor
 _SWEEP_EVERY: Final = 0.05
 _RETRYABLE = (ServerDisconnected, ConnectionResetError, BrokenPipeError)
 
@@ -57,42 +55,24 @@ class RequestSpec:
         return [(0.0, self.body)]
 
 
-class _PreciseEpollSelector(selectors.EpollSelector):
-    """epoll with timeouts kept to microseconds instead of rounded up to milliseconds.
+def run(driver: Driver, begin: Callable[[Reactor], None], *, precise: bool = False) -> None:
+    """Resolve the target, call ``begin`` in a new reactor and run it until the driver stops.
 
-    ``epoll_wait`` takes whole milliseconds, so a timer due in 0.3 ms fires up to 1 ms late
-    and an open loop's sends would leave half a millisecond late on average. Waiting on the
-    epoll descriptor itself with ``select(2)``, which takes microseconds, then collecting the
-    events without waiting keeps that error to tens of microseconds, for one more syscall
-    per idle wait only.
+    Whatever the run left open is closed after it, and a failure (``Driver.fail``) is
+    re-raised. ``precise`` timers cost a system call per timer: only an open loop's
+    schedule needs them (a closed loop's only timers are think times and the sweep).
     """
-
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if timeout is not None and timeout > 0 and self.fileno() < _FD_SETSIZE:
-            select.select([self.fileno()], [], [], timeout)
-            timeout = 0
-        return super().select(timeout)
-
-
-def precise_event_loop() -> asyncio.AbstractEventLoop:
-    """An event loop whose timers fire within tens of microseconds (for a schedule)."""
-    if hasattr(selectors, "EpollSelector"):
-        return asyncio.SelectorEventLoop(_PreciseEpollSelector())
-    return asyncio.new_event_loop()
-
-
-def run(driver: Driver, main: Coroutine[Any, Any, None], *, precise: bool = False) -> None:
-    """Run ``main`` in a new event loop, closing whatever ``driver`` left open after it.
-
-    ``precise`` timers cost an extra syscall per idle wait: only an open loop's schedule
-    needs them (a closed loop's only timers are think times and the deadline sweep).
-    """
-    factory = precise_event_loop if precise else asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        try:
-            runner.run(main)
-        finally:
-            driver.close_all()
+    reactor = Reactor(precise=precise)
+    try:
+        driver.resolve()
+        driver.start(reactor)
+        begin(reactor)
+        reactor.run()
+    finally:
+        driver.close_all()
+        reactor.close()
+    if driver.failure is not None:
+        raise driver.failure
 
 
 Done = Callable[[Response | None, BaseException | None, Connection | None, int], None]
@@ -142,7 +122,8 @@ class _Attempt:
         if driver.keep_alive and response.keep_alive:
             self.done(response, None, self.used, end)
         else:
-            self.used.close()
+            if not self.used.closed:  # the client asked to close; the server kept it open
+                self.used.close()
             self.done(response, None, None, end)
 
 
@@ -177,19 +158,20 @@ class Driver:
         self.connections = 0
         self.failure: BaseException | None = None
         self.open_connections: set[Connection] = set()
-        self._finished: asyncio.Future[None] | None = None
         # Deadlines are checked this often: a timeout fires up to this late.
         self.sweep_every = min(_SWEEP_EVERY, timeout / 10)
-        self._sweeper: asyncio.TimerHandle | None = None
-        self._lane: Lane | None = None
+        self._sweeper: Timer | None = None
+        self._reactor: Reactor | None = None
 
-    async def resolve(self) -> None:
-        """Look the host up once, so no request waits for a resolver."""
-        loop = asyncio.get_running_loop()
+    @property
+    def reactor(self) -> Reactor:
+        assert self._reactor is not None, "start() first"
+        return self._reactor
+
+    def resolve(self) -> None:
+        """Look the host up once, before the run, so no request waits for a resolver."""
         try:
-            infos = await loop.getaddrinfo(
-                self.target.host, self.target.port, type=socket.SOCK_STREAM
-            )
+            infos = socket.getaddrinfo(self.target.host, self.target.port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise LoadError(f"cannot resolve {self.target.host!r}: {exc}") from None
         family, _, _, _, sockaddr = infos[0]
@@ -199,7 +181,7 @@ class Driver:
     def send(self, conn: Connection | None, data: bytes, done: Done) -> None:
         """Send ``data`` on ``conn`` if it is still open, else on a new connection.
 
-        ``done(response, error, connection, end)`` is called once, from the loop;
+        ``done(response, error, connection, end)`` is called once, from the reactor;
         ``connection`` is the one to reuse, or None; ``end`` the ``perf_counter_ns`` when the
         request ended. A kept-alive connection the server closed just as we
         reused it (nothing came back on it) is retried once on a new one, as browsers do.
@@ -207,30 +189,30 @@ class Driver:
         reused = conn is not None and not conn.closed
         try:
             if conn is None or not reused:
-                conn = self._connect()
+                self.connections += 1
+                conn = connect(self.address, self.reactor, self.family, self.open_connections)
         except OSError as exc:
-            asyncio.get_running_loop().call_soon(done, None, exc, None, time.perf_counter_ns())
+            self.reactor.call_soon(done, None, exc, None, time.perf_counter_ns())
             return
-        # time.monotonic() is the asyncio loop's clock (``_sweep`` compares with loop.time()).
-        attempt = _Attempt(self, data, done, time.monotonic() + self.timeout, conn, reused)
+        # perf_counter is the reactor's clock, which ``_sweep`` compares deadlines with.
+        attempt = _Attempt(self, data, done, time.perf_counter() + self.timeout, conn, reused)
         conn.send(data, attempt.finished, attempt.deadline, head_only=self.head_only)
 
     def _connect(self) -> Connection:
         self.connections += 1
-        assert self._lane is not None, "start() first"
-        return connect(self.address, self._lane, self.family, self.open_connections)
+        return connect(self.address, self.reactor, self.family, self.open_connections)
 
-    def start(self) -> None:
-        """Start enforcing deadlines (call in the running loop, before the first send)."""
-        loop = asyncio.get_running_loop()
-        self._lane = Lane()
-        self._sweeper = loop.call_later(self.sweep_every, self._sweep, loop)
+    def start(self, reactor: Reactor) -> None:
+        """Send through ``reactor`` and enforce deadlines there (before the first send)."""
+        self._reactor = reactor
+        self._sweeper = reactor.call_later(self.sweep_every, self._sweep)
 
-    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        now = loop.time()
+    def _sweep(self) -> None:
+        reactor = self.reactor
+        now = reactor.time()
         for conn in list(self.open_connections):
             conn.expire(now)
-        self._sweeper = loop.call_later(self.sweep_every, self._sweep, loop)
+        self._sweeper = reactor.call_later(self.sweep_every, self._sweep)
 
     def close_all(self) -> None:
         """Stop the deadline sweep; close every connection still open (after an early stop)."""
@@ -239,9 +221,6 @@ class Driver:
             self._sweeper = None
         for conn in list(self.open_connections):
             conn.close()
-        if self._lane is not None:
-            self._lane.close()
-            self._lane = None
 
     def started(self) -> None:
         self.in_flight += 1
@@ -254,14 +233,10 @@ class Driver:
             self.failure = error
         self.wake()
 
-    def arm(self) -> asyncio.Future[None]:
-        """A future that ``wake`` (the run's end, or a failure) will complete."""
-        self._finished = asyncio.get_running_loop().create_future()
-        return self._finished
-
     def wake(self) -> None:
-        if self._finished is not None and not self._finished.done():
-            self._finished.set_result(None)
+        """End the run: the reactor stops after the current callback."""
+        if self._reactor is not None:
+            self._reactor.stop()
 
     def summary(self, mode: str, url: str, method: str, parameters: dict[str, Any]) -> LoadSummary:
         return self.recorder.summary(

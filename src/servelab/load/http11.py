@@ -1,4 +1,4 @@
-"""A minimal HTTP/1.1 client on asyncio's Protocol API, for the closed and open loops.
+"""A minimal HTTP/1.1 client on non-blocking sockets, for the closed and open loops.
 
 It does what a load generator needs and no more: one request at a time per connection (no
 pipelining), keep-alive by default, responses framed by ``Content-Length``, by the chunked
@@ -8,11 +8,12 @@ an HTTP/1.0 one without keep-alive). Request bytes are built once (``build_reque
 written as they are; only the first ``BODY_KEEP`` bytes of a response body are kept (records
 store ``BODY_LIMIT`` characters), so a large body costs no memory.
 
-Why a Protocol rather than asyncio streams or http.client: client CPU per request is what
-limits throughput when client and server share two cores. A thread per in-flight request
-with http.client pays for a thread switch and a Python-level header parser per request;
-``asyncio.open_connection`` streams add a StreamReader, a StreamWriter and a future per read.
-A Protocol parses in ``data_received`` and wakes the waiting coroutine once per response.
+Why its own client rather than asyncio streams or http.client: client CPU per request is
+what limits throughput when client and server share two cores. A thread per in-flight
+request with http.client pays for a thread switch and a Python-level header parser per
+request; ``asyncio.open_connection`` streams add a StreamReader, a StreamWriter and a future
+per read. Here a ``Connection`` is called by the ``reactor`` when its socket is ready,
+parses what it read in place and calls the request's callback once per response.
 
 Errors a request can end with (``classify`` maps them to ``records.ERROR_CLASSES``):
 
@@ -25,26 +26,26 @@ Errors a request can end with (``classify`` maps them to ``records.ERROR_CLASSES
 
 from __future__ import annotations
 
-import asyncio
+import _socket
 import errno
 import math
 import os
 import re
-import select
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Final
 
 from servelab.errors import LoadError
 from servelab.load.engine import Target, check_header_fields, content_type_of
+from servelab.load.reactor import Callback, Reactor
 
 BODY_KEEP: Final = 2048
 _MAX_HEAD: Final = 64 * 1024
-# Every read lands in one buffer per lane, allocated once. A fresh ``recv(256 KiB)`` per read
-# is above glibc's mmap threshold: each read cost an mmap, an mremap and a munmap (and page
-# faults), which on loopback put the client at 0.77x wrk's requests/s instead of ~0.95x.
-_READ_SIZE: Final = 256 * 1024
+# The C socket type, not ``socket.socket``: its Python-level __init__ and close() cost a
+# microsecond per connection, which a client opening thousands a second feels.
+_NONBLOCK: Final = getattr(socket, "SOCK_NONBLOCK", 0)  # Linux: non-blocking from the start
+_STREAM_NONBLOCK: Final = socket.SOCK_STREAM | _NONBLOCK
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: header names, methods
 # Set by the client from the URL, the body and --keep-alive; a user header would contradict them.
 _RESERVED = frozenset({"host", "content-length", "connection", "transfer-encoding"})
@@ -155,94 +156,8 @@ def _field(lowered: bytes, name: bytes) -> bytes | None:
     return lowered[start : end if end >= 0 else len(lowered)].strip()
 
 
-Callback = Callable[["Response | None", "BaseException | None", int], None]
-# A request that ended during a batch, waiting to be called back: (callback, its arguments).
-_Ended = tuple[Callback, "Response | None", "BaseException | None", int]
-
-
-class Lane:
-    """The client's sockets as one descriptor of the event loop: its own epoll set.
-
-    Handing each socket to ``loop.add_reader`` costs a handle, a selector key and two
-    ``epoll_ctl`` calls per connection, and a handle dispatch per event; with a new
-    connection per request (servers that close after every response) that overhead is a
-    third of the client's CPU, which on a shared machine is the server's CPU. Here a socket
-    is registered once (closing it removes it from the set), and when any is ready the loop
-    wakes this lane once, which reads every ready socket in one ``epoll_wait`` and calls its
-    connection directly. Without epoll (not Linux) it falls back to ``add_reader``.
-
-    Requests that end in one such batch are called back after the whole batch has been
-    read, not one by one: each response's connection is closed as it is read, so a server
-    waiting for the client's FIN (gunicorn's sync worker) is released before the client
-    spends time recording the others and opening their next connections.
-    """
-
-    def __init__(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._conns: dict[int, Connection] = {}
-        self.batch: list[tuple[Callback, Response | None, BaseException | None, int]] | None = None
-        # One connection reads at a time (one thread), so all of them share this buffer.
-        self.scratch = bytearray(_READ_SIZE)
-        self.scratch_view = memoryview(self.scratch)
-        self._epoll = select.epoll() if hasattr(select, "epoll") else None
-        if self._epoll is not None:
-            self.loop.add_reader(self._epoll.fileno(), self._dispatch)
-
-    def add(self, fd: int, conn: Connection) -> None:
-        self._conns[fd] = conn
-        if self._epoll is not None:
-            self._epoll.register(fd, select.EPOLLIN)
-        else:
-            self.loop.add_reader(fd, conn._on_readable)
-
-    def want_write(self, fd: int, conn: Connection, on: bool) -> None:
-        if self._epoll is not None:
-            self._epoll.modify(fd, select.EPOLLIN | select.EPOLLOUT if on else select.EPOLLIN)
-        elif on:
-            self.loop.add_writer(fd, conn._on_writable)
-        else:
-            self.loop.remove_writer(fd)
-
-    def discard(self, fd: int) -> None:
-        """Forget ``fd`` before it is closed (the close takes it out of the epoll set)."""
-        self._conns.pop(fd, None)
-        if self._epoll is None:
-            self.loop.remove_reader(fd)
-            self.loop.remove_writer(fd)
-
-    def close(self) -> None:
-        if self._epoll is not None:
-            self.loop.remove_reader(self._epoll.fileno())
-            self._epoll.close()
-
-    def _dispatch(self) -> None:
-        assert self._epoll is not None
-        conns = self._conns
-        batch: list[_Ended] = []
-        self.batch = batch
-        try:
-            for fd, mask in self._epoll.poll(0):
-                conn = conns.get(fd)
-                if conn is None:
-                    continue  # closed earlier in this batch
-                if mask & select.EPOLLOUT:
-                    conn._on_writable()
-                if mask & ~select.EPOLLOUT and fd in conns:
-                    conn._on_readable()
-        finally:
-            self.batch = None
-            for at, (callback, response, exc, end) in enumerate(batch):
-                try:
-                    callback(response, exc, end)
-                except BaseException:
-                    # Each request must still be called back once: the rest go to the loop.
-                    for later, response, exc, end in batch[at + 1 :]:
-                        self.loop.call_soon(later, response, exc, end)
-                    raise
-
-
 class Connection:
-    """One TCP connection on a non-blocking socket, driven by the event loop's callbacks.
+    """One TCP connection on a non-blocking socket, driven by the ``Reactor``.
 
     ``send`` writes a request and calls ``callback(response, None, end)`` or ``callback(None,
     error, end)`` exactly once, from the loop, as soon as the response is complete or the
@@ -263,8 +178,8 @@ class Connection:
         "_head",
         "_head_only",
         "_keep_alive",
-        "_lane",
         "_pending",
+        "_reactor",
         "_registry",
         "_remaining",
         "_sock",
@@ -277,9 +192,9 @@ class Connection:
     )
 
     def __init__(
-        self, sock: socket.socket, lane: Lane, registry: set[Connection] | None = None
+        self, sock: _socket.socket, reactor: Reactor, registry: set[Connection] | None = None
     ) -> None:
-        self._lane = lane
+        self._reactor = reactor
         self._registry = registry
         if registry is not None:
             registry.add(self)
@@ -299,12 +214,12 @@ class Connection:
         self._head = b""
         self._keep_alive = True
         self._body = b""
-        lane.add(self._fd, self)
+        reactor.add(self._fd, self)
 
     def send(
         self, data: bytes, callback: Callback, deadline: float, *, head_only: bool = False
     ) -> None:
-        """Send ``data`` (one whole request) to be answered by ``deadline`` (``loop.time()``).
+        """Send ``data`` (one whole request) to be answered by ``deadline`` (``Reactor.time``).
 
         The deadline is enforced by whoever calls ``expire``: one sweep over every open
         connection now and then costs less than a timer per request.
@@ -328,7 +243,7 @@ class Connection:
             return
         if sent < len(data):
             self._pending = data[sent:]
-            self._lane.want_write(self._fd, self, True)
+            self._reactor.want_write(self._fd, True)
 
     def expire(self, now: float) -> None:
         """Fail the request in flight with a ``TimeoutError`` if ``now`` is past its deadline."""
@@ -338,7 +253,7 @@ class Connection:
     def close(self) -> None:
         """Close the socket now, dropping anything unsent (our FIN leaves at once)."""
         if self._fd >= 0:
-            self._lane.discard(self._fd)
+            self._reactor.discard(self._fd)
             self._pending = b""
             self._fd = -1
             self._sock.close()
@@ -358,11 +273,11 @@ class Connection:
             return
         self._pending = self._pending[sent:]
         if not self._pending:
-            self._lane.want_write(self._fd, self, False)
+            self._reactor.want_write(self._fd, False)
 
     def _on_readable(self) -> None:
         try:
-            size = self._sock.recv_into(self._lane.scratch)
+            size = self._sock.recv_into(self._reactor.scratch)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -375,7 +290,7 @@ class Connection:
             self._fail(ProtocolError("the server sent bytes no request asked for"))
             return
         self.got_bytes = True
-        self._buf += self._lane.scratch_view[:size]
+        self._buf += self._reactor.scratch_view[:size]
         try:
             self._parse()
         except ProtocolError as exc:
@@ -397,7 +312,7 @@ class Connection:
         callback, self._callback = self._callback, None
         if callback is None:
             return
-        batch = self._lane.batch
+        batch = self._reactor.batch
         if batch is None:
             callback(response, exc, end)
         else:
@@ -413,7 +328,7 @@ class Connection:
         # would recurse once per request against a dead server.
         end = time.perf_counter_ns()
         self.close()
-        self._lane.loop.call_soon(self._done, None, exc, end)
+        self._reactor.call_soon(self._done, None, exc, end)
 
     def _finish(self) -> None:
         end = time.perf_counter_ns()
@@ -542,7 +457,7 @@ class Connection:
 
 def connect(
     address: tuple[str, int],
-    lane: Lane,
+    reactor: Reactor,
     family: int = socket.AF_INET,
     registry: set[Connection] | None = None,
 ) -> Connection:
@@ -553,13 +468,15 @@ def connect(
     Returns as soon as the connect is under way: on loopback it has completed by then, and
     elsewhere ``send`` writes once the socket turns writable.
     """
-    sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+    sock = _socket.socket(family, _STREAM_NONBLOCK)
     try:
+        if not _STREAM_NONBLOCK & _NONBLOCK:
+            sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         err = sock.connect_ex(address)
         if err not in (0, errno.EINPROGRESS):
             raise OSError(err, os.strerror(err))
-        return Connection(sock, lane, registry)
+        return Connection(sock, reactor, registry)
     except BaseException:
         sock.close()
         raise

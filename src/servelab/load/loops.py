@@ -18,15 +18,13 @@ requests still waiting when the drain time after the schedule runs out are recor
 sent (the open loop's held-back ones until the drain time), and each request ends within
 ``timeout``.
 
-Both run one asyncio event loop in the calling thread (``driver``) with the ``http11``
-client, and stream each finished request to a ``Recorder`` (records to disk, latencies into
-a compact array).
+Both run one ``reactor`` (an epoll loop, no coroutines) in the calling thread, through the
+``driver`` and its ``http11`` client, and stream each finished request to a ``Recorder``
+(records to disk, latencies into a compact array).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
 import socket
 import time
@@ -38,6 +36,7 @@ from servelab.errors import LoadError
 from servelab.load.driver import Driver, RequestSpec, run
 from servelab.load.engine import Target, describe_exception
 from servelab.load.http11 import Connection, Response
+from servelab.load.reactor import Timer
 from servelab.load.recorder import LATE_AFTER, LoadSummary, Recorder
 from servelab.load.records import RequestRecord
 from servelab.load.schedule import Rate
@@ -78,7 +77,7 @@ def run_closed(
         driver = Driver(
             url=url, request=spec, timeout=timeout, keep_alive=keep_alive, recorder=recorder
         )
-        run(driver, _closed(driver, concurrency, requests, duration, think_time))
+        run(driver, lambda reactor: _closed(driver, concurrency, requests, duration, think_time))
     finally:
         recorder.close()
     parameters = {
@@ -117,7 +116,9 @@ class _User:
         self.index = index
         self.start = start
         self.area, data = driver.payloads[index % len(driver.payloads)]
-        driver.started()
+        driver.in_flight += 1
+        if driver.in_flight > driver.max_in_flight_seen:
+            driver.max_in_flight_seen = driver.in_flight
         driver.send(self.conn, data, self.done)
 
     def done(
@@ -137,7 +138,7 @@ class _User:
         except BaseException as error:
             run.driver.fail(error)
         if run.think_time:
-            asyncio.get_running_loop().call_later(run.think_time, self.next)
+            run.driver.reactor.call_later(run.think_time, self.next)
         else:
             self.next()
 
@@ -157,15 +158,14 @@ class _ClosedRun:
             self.driver.wake()
 
 
-async def _closed(
+def _closed(
     driver: Driver,
     concurrency: int,
     requests: int | None,
     duration: float | None,
     think_time: float,
 ) -> None:
-    await driver.resolve()
-    driver.start()
+    """Start the users; the last one to finish stops the reactor."""
     recorder = driver.recorder
     recorder.restart_clock()
     limit = requests if requests is not None else math.inf
@@ -173,12 +173,8 @@ async def _closed(
     run = _ClosedRun(driver, limit, end_ns, think_time)
     users = [_User(run) for _ in range(concurrency)]
     run.running = len(users)
-    waiting = driver.arm()
     for user in users:
         user.next()
-    await waiting
-    if driver.failure is not None:
-        raise driver.failure
 
 
 def run_open(
@@ -224,7 +220,13 @@ def run_open(
         driver = Driver(
             url=url, request=spec, timeout=timeout, keep_alive=keep_alive, recorder=recorder
         )
-        run(driver, _open(driver, schedule, duration, count, max_in_flight, drain), precise=True)
+        run(
+            driver,
+            lambda reactor: _OpenRun(
+                driver, schedule, duration, count, max_in_flight, drain
+            ).tick(),
+            precise=True,
+        )
     finally:
         recorder.close()
     parameters = {
@@ -241,31 +243,101 @@ def run_open(
     return driver.summary("open", url, spec.method, parameters)
 
 
-async def _open(
-    driver: Driver,
-    schedule: Rate,
-    duration: float,
-    count: int,
-    max_in_flight: int,
-    drain: float,
-) -> None:
-    await driver.resolve()
-    driver.start()
-    loop = asyncio.get_running_loop()
-    recorder = driver.recorder
-    recorder.restart_clock()
-    t0 = recorder.start_ns
-    give_up_ns = t0 + int((duration + drain) * 1e9)
-    payloads = driver.payloads
-    idle: list[Connection] = []
-    slot: list[asyncio.Future[None]] = []
-    clock = time.perf_counter_ns
+class _OpenRun:
+    """Sends each request of the schedule at its time, from the reactor's timers.
 
-    def dispatch(index: int, due: int, area: float, data: bytes) -> None:
-        start = clock()
+    One tick is pending at any time (``_tick_at``): at a request's due time, or at once
+    when the schedule is behind (after ``_YIELD_EVERY`` sends in a row, so that responses
+    get in between), or when a request ends while the in-flight bound holds one back, or
+    at the give-up time of a held-back request.
+    """
+
+    def __init__(
+        self,
+        driver: Driver,
+        schedule: Rate,
+        duration: float,
+        count: int,
+        max_in_flight: int,
+        drain: float,
+    ) -> None:
+        self.driver = driver
+        self.schedule = schedule
+        self.duration = duration
+        self.count = count
+        self.max_in_flight = max_in_flight
+        self.drain = drain
+        recorder = driver.recorder
+        recorder.restart_clock()
+        self.t0 = recorder.start_ns
+        self.give_up_ns = self.t0 + int((duration + drain) * 1e9)
+        self.offsets = iter(schedule.offsets_ns(duration, count))
+        self.index = 0
+        self.due: int | None = None
+        self.held = False  # the request at ``index`` has been counted as held back
+        self.waiting_for_slot = False
+        self.sending = True
+        self.idle: list[Connection] = []
+        self.pending: Timer | None = None
+        self._advance()
+
+    def _advance(self) -> None:
+        offset = next(self.offsets, None)
+        self.due = None if offset is None else self.t0 + offset
+
+    def _tick_at(self, due_ns: int | None) -> None:
+        """Make the one pending tick happen at ``due_ns`` (perf_counter_ns), or at once."""
+        reactor = self.driver.reactor
+        if self.pending is not None:
+            self.pending.cancel()
+        when = reactor.time() if due_ns is None else due_ns * 1e-9
+        self.pending = reactor.call_at(when, self.tick)
+
+    def tick(self) -> None:
+        self.pending = None
+        driver = self.driver
+        clock = time.perf_counter_ns
+        for _ in range(_YIELD_EVERY):
+            due = self.due
+            if due is None or driver.failure is not None:
+                self._stop_sending()
+                return
+            now = clock()
+            if due > now:
+                self._tick_at(due)
+                return
+            if driver.in_flight >= self.max_in_flight:
+                if not self.held:
+                    self.held = True
+                    driver.recorder.held_back += 1
+                if now >= self.give_up_ns:
+                    _give_up(
+                        driver,
+                        self.schedule,
+                        self.duration,
+                        self.count,
+                        self.index,
+                        self.max_in_flight,
+                        self.drain,
+                    )
+                    self._stop_sending()
+                    return
+                self.waiting_for_slot = True  # a request's end ticks again
+                self._tick_at(self.give_up_ns)
+                return
+            self.held = False
+            self._dispatch(self.index, due)
+            self.index += 1
+            self._advance()
+        self._tick_at(None)  # behind schedule: let responses in, then go on
+
+    def _dispatch(self, index: int, due: int) -> None:
+        driver = self.driver
+        area, data = driver.payloads[index % len(driver.payloads)]
+        start = time.perf_counter_ns()
         conn = None
-        while idle:
-            conn = idle.pop()
+        while self.idle:
+            conn = self.idle.pop()
             if not conn.closed:
                 break
             conn = None
@@ -278,48 +350,27 @@ async def _open(
         ) -> None:
             driver.in_flight -= 1
             if conn is not None:
-                idle.append(conn)
-            if slot and not slot[0].done():
-                slot[0].set_result(None)
+                self.idle.append(conn)
+            if self.waiting_for_slot:
+                self.waiting_for_slot = False
+                self._tick_at(None)
             try:
-                recorder.add(index, area, due, start, end, response, exc)
+                driver.recorder.add(index, area, due, start, end, response, exc)
             except BaseException as error:
                 driver.fail(error)
-            if driver.in_flight == 0:
+            if driver.in_flight == 0 and not self.sending:
                 driver.wake()
 
         driver.started()
         driver.send(conn, data, done)
 
-    behind = 0
-    for index, offset in enumerate(schedule.offsets_ns(duration, count)):
-        if driver.failure is not None:
-            break
-        due = t0 + offset
-        now = clock()
-        if due > now:
-            behind = 0
-            await asyncio.sleep((due - now) * 1e-9)
-        else:
-            behind += 1
-            if behind % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)
-        if driver.in_flight >= max_in_flight:
-            recorder.held_back += 1
-            while driver.in_flight >= max_in_flight and clock() < give_up_ns:
-                waiter = loop.create_future()
-                slot[:] = [waiter]
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter, max(0.0, (give_up_ns - clock()) * 1e-9))
-            if driver.in_flight >= max_in_flight:
-                _give_up(driver, schedule, duration, count, index, max_in_flight, drain)
-                break
-        area, data = payloads[index % len(payloads)]
-        dispatch(index, due, area, data)
-    while driver.in_flight and driver.failure is None:
-        await driver.arm()
-    if driver.failure is not None:
-        raise driver.failure
+    def _stop_sending(self) -> None:
+        self.sending = False
+        if self.pending is not None:
+            self.pending.cancel()
+            self.pending = None
+        if self.driver.in_flight == 0 or self.driver.failure is not None:
+            self.driver.wake()
 
 
 def _give_up(
