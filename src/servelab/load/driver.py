@@ -27,7 +27,7 @@ from servelab.load.http11 import (
     check_headers,
     connect,
 )
-from servelab.load.reactor import Reactor, Timer
+from servelab.load.reactor import Callback, Reactor, Timer
 from servelab.load.recorder import LoadSummary, Recorder
 
 _SWEEP_EVERY: Final = 0.05
@@ -75,56 +75,38 @@ def run(driver: Driver, begin: Callable[[Reactor], None], *, precise: bool = Fal
         raise driver.failure
 
 
-Done = Callable[[Response | None, BaseException | None, Connection | None, int], None]
+class _Retry:
+    """A request on a kept-alive connection: sent again, once, on a new one if the server
+    had closed the old one as it was reused (nothing came back on it), as browsers do."""
 
-
-class _Attempt:
-    """One request on its way: what ``Driver.send`` needs to finish it or retry it once.
-
-    An object rather than a closure: a closure that passes itself on for the retry is a
-    reference cycle, so every request left garbage for the cycle collector, whose passes
-    then took a few percent of the client's CPU.
-    """
-
-    __slots__ = ("data", "deadline", "done", "driver", "reused", "used")
+    __slots__ = ("data", "deadline", "done", "driver", "used")
 
     def __init__(
-        self,
-        driver: Driver,
-        data: bytes,
-        done: Done,
-        deadline: float,
-        used: Connection,
-        reused: bool,
+        self, driver: Driver, data: bytes, done: Callback, deadline: float, used: Connection
     ) -> None:
         self.driver = driver
         self.data = data
         self.done = done
         self.deadline = deadline
         self.used = used
-        self.reused = reused
 
-    def finished(self, response: Response | None, exc: BaseException | None, end: int) -> None:
-        driver = self.driver
-        if exc is not None:
-            if self.reused and isinstance(exc, _RETRYABLE) and not self.used.got_bytes:
-                self.reused = False
-                try:
-                    self.used = driver._connect()
-                except OSError as error:
-                    self.done(None, error, None, time.perf_counter_ns())
-                    return
-                self.used.send(self.data, self.finished, self.deadline, head_only=driver.head_only)
+    def finished(
+        self,
+        response: Response | None,
+        exc: BaseException | None,
+        conn: Connection | None,
+        end: int,
+    ) -> None:
+        if exc is not None and isinstance(exc, _RETRYABLE) and not self.used.got_bytes:
+            driver = self.driver
+            try:
+                fresh = driver._connect()
+            except OSError as error:
+                self.done(None, error, None, time.perf_counter_ns())
                 return
-            self.done(None, exc, None, end)
+            fresh.send(self.data, self.done, self.deadline, head_only=driver.head_only)
             return
-        assert response is not None
-        if driver.keep_alive and response.keep_alive:
-            self.done(response, None, self.used, end)
-        else:
-            if not self.used.closed:  # the client asked to close; the server kept it open
-                self.used.close()
-            self.done(response, None, None, end)
+        self.done(response, exc, conn, end)
 
 
 class Driver:
@@ -178,7 +160,7 @@ class Driver:
         self.family = family
         self.address = (str(sockaddr[0]), int(sockaddr[1]))
 
-    def send(self, conn: Connection | None, data: bytes, done: Done) -> None:
+    def send(self, conn: Connection | None, data: bytes, done: Callback) -> None:
         """Send ``data`` on ``conn`` if it is still open, else on a new connection.
 
         ``done(response, error, connection, end)`` is called once, from the reactor;
@@ -186,21 +168,26 @@ class Driver:
         request ended. A kept-alive connection the server closed just as we
         reused it (nothing came back on it) is retried once on a new one, as browsers do.
         """
-        reused = conn is not None and not conn.closed
+        # perf_counter is the reactor's clock, which ``_sweep`` compares deadlines with.
+        deadline = time.perf_counter() + self.timeout
+        if conn is not None and not conn.closed:
+            # An object, not a closure: a closure that passes itself on for the retry is
+            # a reference cycle, garbage for the cycle collector at every request.
+            retry = _Retry(self, data, done, deadline, conn)
+            conn.send(data, retry.finished, deadline, head_only=self.head_only)
+            return
         try:
-            if conn is None or not reused:
-                self.connections += 1
-                conn = connect(self.address, self.reactor, self.family, self.open_connections)
+            conn = self._connect()
         except OSError as exc:
             self.reactor.call_soon(done, None, exc, None, time.perf_counter_ns())
             return
-        # perf_counter is the reactor's clock, which ``_sweep`` compares deadlines with.
-        attempt = _Attempt(self, data, done, time.perf_counter() + self.timeout, conn, reused)
-        conn.send(data, attempt.finished, attempt.deadline, head_only=self.head_only)
+        conn.send(data, done, deadline, head_only=self.head_only)
 
     def _connect(self) -> Connection:
         self.connections += 1
-        return connect(self.address, self.reactor, self.family, self.open_connections)
+        return connect(
+            self.address, self.reactor, self.family, self.open_connections, reuse=self.keep_alive
+        )
 
     def start(self, reactor: Reactor) -> None:
         """Send through ``reactor`` and enforce deadlines there (before the first send)."""

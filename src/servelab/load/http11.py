@@ -159,15 +159,17 @@ def _field(lowered: bytes, name: bytes) -> bytes | None:
 class Connection:
     """One TCP connection on a non-blocking socket, driven by the ``Reactor``.
 
-    ``send`` writes a request and calls ``callback(response, None, end)`` or ``callback(None,
-    error, end)`` exactly once, from the loop, as soon as the response is complete or the
-    request failed (``expire`` past the deadline: a ``TimeoutError``); ``end`` is the
-    ``time.perf_counter_ns()`` of that moment, taken before anything else is done (closing
-    the socket costs tens of microseconds on loopback). No future or task per request: the
-    callback starts the next request at once, as a C client would. The socket stays watched
-    for as long as it is open, so a server closing an idle kept-alive connection is noticed
-    (``closed`` turns true). A failed connection is closed; so is one whose response did not
-    allow keep-alive, at once, which a server waiting for the client's FIN needs.
+    ``send`` writes a request and calls ``callback(response, None, conn, end)`` or
+    ``callback(None, error, None, end)`` exactly once, from the reactor, as soon as the
+    response is complete or the request failed (``expire`` past the deadline: a
+    ``TimeoutError``). ``conn`` is this connection when it may carry the next request, else
+    None; ``end`` is the ``time.perf_counter_ns()`` of that moment, taken before anything
+    else is done (closing the socket costs tens of microseconds on loopback). No future or
+    task per request: the callback starts the next request at once, as a C client would.
+    The socket stays watched for as long as it is open, so a server closing an idle
+    kept-alive connection is noticed (``closed`` turns true). A failed connection is closed;
+    so is one whose response did not allow keep-alive (or ``reuse=False``), at once, which
+    a server waiting for the client's FIN needs.
     """
 
     __slots__ = (
@@ -182,6 +184,7 @@ class Connection:
         "_reactor",
         "_registry",
         "_remaining",
+        "_reuse",
         "_sock",
         "_state",
         "_status",
@@ -192,9 +195,15 @@ class Connection:
     )
 
     def __init__(
-        self, sock: _socket.socket, reactor: Reactor, registry: set[Connection] | None = None
+        self,
+        sock: _socket.socket,
+        reactor: Reactor,
+        registry: set[Connection] | None = None,
+        *,
+        reuse: bool = True,
     ) -> None:
         self._reactor = reactor
+        self._reuse = reuse
         self._registry = registry
         if registry is not None:
             registry.add(self)
@@ -308,39 +317,46 @@ class Connection:
 
     # --- ending a request -----------------------------------------------------------------
 
-    def _done(self, response: Response | None, exc: BaseException | None, end: int) -> None:
+    def _done(
+        self,
+        response: Response | None,
+        exc: BaseException | None,
+        conn: Connection | None,
+        end: int,
+    ) -> None:
         callback, self._callback = self._callback, None
         if callback is None:
             return
         batch = self._reactor.batch
         if batch is None:
-            callback(response, exc, end)
+            callback(response, exc, conn, end)
         else:
-            batch.append((callback, response, exc, end))
+            batch.append((callback, response, exc, conn, end))
 
     def _fail(self, exc: BaseException) -> None:
         end = time.perf_counter_ns()
         self.close()
-        self._done(None, exc, end)
+        self._done(None, exc, None, end)
 
     def _fail_soon(self, exc: BaseException) -> None:
         # Never call back from inside send(): a caller that sends again from its callback
         # would recurse once per request against a dead server.
         end = time.perf_counter_ns()
         self.close()
-        self._reactor.call_soon(self._done, None, exc, end)
+        self._reactor.call_soon(self._done, None, exc, None, end)
 
     def _finish(self) -> None:
         end = time.perf_counter_ns()
         self.responses += 1
         if self._buf:  # bytes after the response: no pipelining here, so the framing is off
             self._keep_alive = False
-        if not self._keep_alive:
+        reusable = self._keep_alive and self._reuse
+        if not reusable:
             # Close now, before the callback runs anything else: a server that lingers for
             # the client's FIN (gunicorn's sync worker does) sits idle until it comes.
             self.close()
         response = Response(self._status, self._head, self._body, self._keep_alive)
-        self._done(response, None, end)
+        self._done(response, None, self if reusable else None, end)
 
     def _keep(self, data: bytes | bytearray) -> None:
         room = BODY_KEEP - len(self._body)
@@ -460,10 +476,13 @@ def connect(
     reactor: Reactor,
     family: int = socket.AF_INET,
     registry: set[Connection] | None = None,
+    *,
+    reuse: bool = True,
 ) -> Connection:
     """Open a connection to ``address`` (an IP address: resolve names once, beforehand).
 
     ``registry`` holds the connection until it is closed, so a run can close what is left.
+    ``reuse=False`` closes it after its first response, whatever the server allows.
 
     Returns as soon as the connect is under way: on loopback it has completed by then, and
     elsewhere ``send`` writes once the socket turns writable.
@@ -476,7 +495,7 @@ def connect(
         err = sock.connect_ex(address)
         if err not in (0, errno.EINPROGRESS):
             raise OSError(err, os.strerror(err))
-        return Connection(sock, reactor, registry)
+        return Connection(sock, reactor, registry, reuse=reuse)
     except BaseException:
         sock.close()
         raise

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 if TYPE_CHECKING:
-    from servelab.load.http11 import Response
+    from servelab.load.http11 import Connection, Response
 
 READ_SIZE: Final = 256 * 1024
 _READABLE: Final = 0x001  # select.EPOLLIN
@@ -47,9 +47,10 @@ _FD_SETSIZE: Final = 1024  # select(2) takes no higher descriptor
 _PRECISE_BELOW: Final = 0.002  # seconds: waits this short go to select(2)
 _EPOLL_TICK: Final = 0.001
 
-Callback = Callable[["Response | None", "BaseException | None", int], None]
+# How a request ends: callback(response, error, the connection to reuse or None, end time).
+Callback = Callable[["Response | None", "BaseException | None", "Connection | None", int], None]
 # A request that ended during a batch: its callback and the arguments to call it with.
-Ended = tuple[Callback, "Response | None", "BaseException | None", int]
+Ended = tuple[Callback, "Response | None", "BaseException | None", "Connection | None", int]
 
 
 class Handler(Protocol):
@@ -213,8 +214,8 @@ class Reactor:
                         handler._on_readable()
             finally:
                 self.batch = None
-            for callback, response, exc, end in batch:
-                callback(response, exc, end)
+            for callback, response, exc, conn, end in batch:
+                callback(response, exc, conn, end)
         timers = self._timers
         if timers:
             now = time.perf_counter()
