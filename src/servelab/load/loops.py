@@ -246,10 +246,10 @@ def run_open(
 class _OpenRun:
     """Sends each request of the schedule at its time, from the reactor's timers.
 
-    One tick is pending at any time (``_tick_at``): at a request's due time, or at once
-    when the schedule is behind (after ``_YIELD_EVERY`` sends in a row, so that responses
-    get in between), or when a request ends while the in-flight bound holds one back, or
-    at the give-up time of a held-back request.
+    At most one tick is pending (``_tick_at``): at a request's due time, or at once when
+    the schedule is behind (after ``_YIELD_EVERY`` sends in a row, so that responses get in
+    between), or when a request ends while the in-flight bound holds one back. One timer,
+    armed the first time a request is held back, ticks at the give-up time.
     """
 
     def __init__(
@@ -279,6 +279,7 @@ class _OpenRun:
         self.sending = True
         self.idle: list[Connection] = []
         self.pending: Timer | None = None
+        self.give_up_timer: Timer | None = None
         self._advance()
 
     def _advance(self) -> None:
@@ -323,7 +324,10 @@ class _OpenRun:
                     self._stop_sending()
                     return
                 self.waiting_for_slot = True  # a request's end ticks again
-                self._tick_at(self.give_up_ns)
+                if self.give_up_timer is None:
+                    self.give_up_timer = driver.reactor.call_at(
+                        self.give_up_ns * 1e-9, self._tick_at, None
+                    )
                 return
             self.held = False
             self._dispatch(self.index, due)
@@ -366,9 +370,10 @@ class _OpenRun:
 
     def _stop_sending(self) -> None:
         self.sending = False
-        if self.pending is not None:
-            self.pending.cancel()
-            self.pending = None
+        for timer in (self.pending, self.give_up_timer):
+            if timer is not None:
+                timer.cancel()
+        self.pending = self.give_up_timer = None
         if self.driver.in_flight == 0 or self.driver.failure is not None:
             self.driver.wake()
 
