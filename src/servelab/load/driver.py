@@ -55,26 +55,6 @@ class RequestSpec:
         return [(0.0, self.body)]
 
 
-def run(driver: Driver, begin: Callable[[Reactor], None], *, precise: bool = False) -> None:
-    """Resolve the target, call ``begin`` in a new reactor and run it until the driver stops.
-
-    Whatever the run left open is closed after it, and a failure (``Driver.fail``) is
-    re-raised. ``precise`` timers cost a system call per timer: only an open loop's
-    schedule needs them (a closed loop's only timers are think times and the sweep).
-    """
-    reactor = Reactor(precise=precise)
-    try:
-        driver.resolve()
-        driver.start(reactor)
-        begin(reactor)
-        reactor.run()
-    finally:
-        driver.close_all()
-        reactor.close()
-    if driver.failure is not None:
-        raise driver.failure
-
-
 class _Retry:
     """A request on a kept-alive connection: sent again, once, on a new one if the server
     had closed the old one as it was reused (nothing came back on it), as browsers do."""
@@ -120,7 +100,10 @@ class Driver:
         timeout: float,
         keep_alive: bool,
         recorder: Recorder,
+        precise: bool = False,
     ) -> None:
+        """``precise`` timers cost a system call per timer: only an open loop's schedule
+        needs them (a closed loop's only timers are think times and the deadline sweep)."""
         if not (math.isfinite(timeout) and timeout > 0):
             raise LoadError(f"timeout must be > 0 seconds, not {timeout}")
         self.target = Target.parse(url)
@@ -143,12 +126,25 @@ class Driver:
         # Deadlines are checked this often: a timeout fires up to this late.
         self.sweep_every = min(_SWEEP_EVERY, timeout / 10)
         self._sweeper: Timer | None = None
-        self._reactor: Reactor | None = None
+        self.reactor = Reactor(precise=precise)  # last: nothing above may fail after it
 
-    @property
-    def reactor(self) -> Reactor:
-        assert self._reactor is not None, "start() first"
-        return self._reactor
+    def run(self, begin: Callable[[], None]) -> None:
+        """Resolve the target, call ``begin`` and run the reactor until the run ends.
+
+        Whatever the run left open is closed after it, and a failure (``fail``) is
+        re-raised.
+        """
+        reactor = self.reactor
+        try:
+            self.resolve()
+            self._sweeper = reactor.call_later(self.sweep_every, self._sweep)
+            begin()
+            reactor.run()
+        finally:
+            self.close_all()
+            reactor.close()
+        if self.failure is not None:
+            raise self.failure
 
     def resolve(self) -> None:
         """Look the host up once, before the run, so no request waits for a resolver."""
@@ -189,11 +185,6 @@ class Driver:
             self.address, self.reactor, self.family, self.open_connections, reuse=self.keep_alive
         )
 
-    def start(self, reactor: Reactor) -> None:
-        """Send through ``reactor`` and enforce deadlines there (before the first send)."""
-        self._reactor = reactor
-        self._sweeper = reactor.call_later(self.sweep_every, self._sweep)
-
     def _sweep(self) -> None:
         reactor = self.reactor
         now = reactor.time()
@@ -222,8 +213,7 @@ class Driver:
 
     def wake(self) -> None:
         """End the run: the reactor stops after the current callback."""
-        if self._reactor is not None:
-            self._reactor.stop()
+        self.reactor.stop()
 
     def summary(self, mode: str, url: str, method: str, parameters: dict[str, Any]) -> LoadSummary:
         return self.recorder.summary(

@@ -193,6 +193,13 @@ class Connection:
         "got_bytes",
         "responses",
     )
+    # Set per response, by send() and _start_response(), not in __init__.
+    _body: bytes
+    _head: bytes
+    _head_only: bool
+    _keep_alive: bool
+    _remaining: int
+    _status: int
 
     def __init__(
         self,
@@ -216,13 +223,8 @@ class Connection:
         self._callback: Callback | None = None
         self.deadline = math.inf
         self._buf = bytearray()
-        self._head_only = False
         self._state = _HEAD
-        self._remaining = 0
-        self._status = 0
-        self._head = b""
-        self._keep_alive = True
-        self._body = b""
+        # The rest of a response's state is set by send() and _start_response().
         reactor.add(self._fd, self)
 
     def send(
@@ -433,17 +435,16 @@ class Connection:
 
     def _start_response(self, head: bytes) -> bool:
         """Read a status line and the framing headers; True when the response is complete."""
-        eol = head.find(b"\r\n")
-        line = head if eol < 0 else head[:eol]
-        code = line[9:12]
-        if line[:7] != b"HTTP/1." or line[8:9] != b" " or not code.isdigit():
-            raise ProtocolError(f"bad status line {line[:60]!r}")
+        code = head[9:12]  # "HTTP/1.1 200 OK": the status line comes first
+        if head[:7] != b"HTTP/1." or head[8:9] != b" " or not code.isdigit():
+            first_line = head.split(b"\r\n", 1)[0]
+            raise ProtocolError(f"bad status line {first_line[:60]!r}")
         status = int(code)
         if 100 <= status < 200:
             return False  # an interim response (100 Continue): the real one follows
         lowered = head.lower()
         connection = _field(lowered, b"\r\nconnection:") or b""
-        if line[7:8] == b"0":  # HTTP/1.0
+        if head[7:8] == b"0":  # HTTP/1.0
             keep_alive = b"keep-alive" in connection
         else:
             keep_alive = b"close" not in connection

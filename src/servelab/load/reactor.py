@@ -217,7 +217,7 @@ class Reactor:
             for callback, response, exc, conn, end in batch:
                 callback(response, exc, conn, end)
         timers = self._timers
-        if timers:
+        if timers and timers[0][0] <= time.perf_counter():
             now = time.perf_counter()
             ready = self._ready
             while timers and timers[0][0] <= now:
@@ -225,8 +225,9 @@ class Reactor:
                 if not timer.cancelled:
                     ready.append((timer.callback, timer.args))
         ready = self._ready
-        for _ in range(len(ready)):
-            if self._stopped:
-                return
-            function, args = ready.popleft()
-            function(*args)
+        if ready:
+            for _ in range(len(ready)):
+                if self._stopped:
+                    return
+                function, args = ready.popleft()
+                function(*args)

@@ -129,6 +129,7 @@ class Recorder:
     ) -> None:
         self._writer = _RecordWriter(records_path) if records_path is not None else None
         self._on_record = on_record
+        self._keeps_records = self._writer is not None or on_record is not None
         self._late_ns = int(late_after * 1e9)
         self.late_after = late_after
         self.latencies: array[float] = array("d")
@@ -191,24 +192,26 @@ class Recorder:
         if end_ns > self._last_end_ns:
             self._last_end_ns = end_ns
         error_class: str | None
+        status: int | None
         if response is not None:
-            status: int | None = response.status
+            code = status = response.status
             statuses = self._statuses
-            statuses[response.status] = statuses.get(response.status, 0) + 1
-            ok = 200 <= response.status < 300
-            error_class = None if ok else classify_status(response.status)
+            statuses[code] = statuses.get(code, 0) + 1
+            ok = 200 <= code < 300
         else:
             status, ok = None, False
-            error_class = classify(exc) if exc is not None else "other"
         if ok:
             self.ok += 1
+            error_class = None
         else:
-            assert error_class is not None
+            if status is not None:
+                error_class = classify_status(status)
+            else:
+                error_class = classify(exc) if exc is not None else "other"
             self._errors[error_class] = self._errors.get(error_class, 0) + 1
-        self.series.add(
-            (start_ns - self.start_ns) * _NS, (end_ns - self.start_ns) * _NS, ok, latency
-        )
-        if self._writer is None and self._on_record is None:
+        start = self.start_ns
+        self.series.add((start_ns - start) * _NS, (end_ns - start) * _NS, ok, latency)
+        if not self._keeps_records:
             return
         text = response.body.decode("utf-8", "replace")[:BODY_LIMIT] if response else None
         if exc is not None:

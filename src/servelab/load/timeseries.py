@@ -30,77 +30,69 @@ class SecondRow(TypedDict):
     latency_max: float | None
 
 
+# A second's counters: one small list per second, so that a request touches one of them.
+_SENT, _COMPLETED, _OK, _ERRORS, _LAT_SUM, _LAT_MAX = range(6)
+
+
 class TimeSeries:
     """Per-second counters, grown as the run goes."""
 
-    __slots__ = ("_completed", "_errors", "_lat_max", "_lat_sum", "_ok", "_sent")
+    __slots__ = ("_seconds",)
 
     def __init__(self) -> None:
-        self._sent: list[int] = []
-        self._completed: list[int] = []
-        self._ok: list[int] = []
-        self._errors: list[int] = []
-        self._lat_sum: list[float] = []
-        self._lat_max: list[float] = []
+        self._seconds: list[list[float]] = []
 
-    def _grow(self, second: int) -> None:
-        extra = second + 1 - len(self._sent)
-        if extra > 0:
-            for column in (self._sent, self._completed, self._ok, self._errors):
-                column.extend([0] * extra)
-            self._lat_sum.extend([0.0] * extra)
-            self._lat_max.extend([0.0] * extra)
+    def _second(self, at: float) -> list[float]:
+        second = int(at) if at > 0 else 0
+        seconds = self._seconds
+        while second >= len(seconds):
+            seconds.append([0, 0, 0, 0, 0.0, 0.0])
+        return seconds[second]
 
     def sent(self, at: float) -> None:
         """Count a request sent ``at`` seconds after the start."""
-        second = max(0, int(at))
-        if second >= len(self._sent):
-            self._grow(second)
-        self._sent[second] += 1
+        self._second(at)[_SENT] += 1
 
     def completed(self, at: float, ok: bool, latency: float) -> None:
         """Count a request that ended ``at`` seconds after the start."""
-        second = max(0, int(at))
-        if second >= len(self._sent):
-            self._grow(second)
-        self._completed[second] += 1
-        if ok:
-            self._ok[second] += 1
-        else:
-            self._errors[second] += 1
-        self._lat_sum[second] += latency
-        if latency > self._lat_max[second]:
-            self._lat_max[second] = latency
+        row = self._second(at)
+        row[_COMPLETED] += 1
+        row[_OK if ok else _ERRORS] += 1
+        row[_LAT_SUM] += latency
+        if latency > row[_LAT_MAX]:
+            row[_LAT_MAX] = latency
 
     def add(self, sent_at: float, ended_at: float, ok: bool, latency: float) -> None:
         """``sent`` and ``completed`` in one call (the loops' hot path: one call per request)."""
-        sent_second = int(sent_at) if sent_at > 0 else 0
-        second = int(ended_at) if ended_at > 0 else 0
-        if second >= len(self._sent) or sent_second >= len(self._sent):
-            self._grow(max(second, sent_second))
-        self._sent[sent_second] += 1
-        self._completed[second] += 1
-        if ok:
-            self._ok[second] += 1
+        seconds = self._seconds
+        second = int(ended_at)  # >= 0: nothing ends before the run's start
+        if second >= len(seconds):
+            self._second(ended_at)
+        row = seconds[second]
+        sent_second = int(sent_at)
+        if sent_second == second:
+            row[_SENT] += 1
         else:
-            self._errors[second] += 1
-        self._lat_sum[second] += latency
-        if latency > self._lat_max[second]:
-            self._lat_max[second] = latency
+            seconds[sent_second][_SENT] += 1
+        row[_COMPLETED] += 1
+        row[_OK if ok else _ERRORS] += 1
+        row[_LAT_SUM] += latency
+        if latency > row[_LAT_MAX]:
+            row[_LAT_MAX] = latency
 
     def rows(self) -> list[SecondRow]:
         """One row per second, from second 0 to the last one anything happened in."""
         rows: list[SecondRow] = []
-        for t, done in enumerate(self._completed):
+        for t, (sent, done, ok, errors, lat_sum, lat_max) in enumerate(self._seconds):
             rows.append(
                 SecondRow(
                     t=t,
-                    sent=self._sent[t],
-                    completed=done,
-                    ok=self._ok[t],
-                    errors=self._errors[t],
-                    latency_mean=self._lat_sum[t] / done if done else None,
-                    latency_max=self._lat_max[t] if done else None,
+                    sent=int(sent),
+                    completed=int(done),
+                    ok=int(ok),
+                    errors=int(errors),
+                    latency_mean=lat_sum / done if done else None,
+                    latency_max=lat_max if done else None,
                 )
             )
         return rows
