@@ -46,6 +46,8 @@ _MAX_HEAD: Final = 64 * 1024
 # microsecond per connection, which a client opening thousands a second feels.
 _NONBLOCK: Final = getattr(socket, "SOCK_NONBLOCK", 0)  # Linux: non-blocking from the start
 _STREAM_NONBLOCK: Final = socket.SOCK_STREAM | _NONBLOCK
+# The headers that frame a response body, read from a lower-cased head in one pass.
+_FRAMING = re.compile(rb"\r\n(connection|content-length|transfer-encoding)[ \t]*:[ \t]*([^\r\n]*)")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: header names, methods
 # Set by the client from the URL, the body and --keep-alive; a user header would contradict them.
 _RESERVED = frozenset({"host", "content-length", "connection", "transfer-encoding"})
@@ -144,16 +146,6 @@ class Response:
                 key, value = name.strip().lower(), value.strip()
                 fields[key] = f"{fields[key]}, {value}" if key in fields else value
         return fields
-
-
-def _field(lowered: bytes, name: bytes) -> bytes | None:
-    """The value of header ``name`` (lower-case, with its colon) in a lower-cased head."""
-    at = lowered.find(name)
-    if at < 0:
-        return None
-    start = at + len(name)
-    end = lowered.find(b"\r\n", start)
-    return lowered[start : end if end >= 0 else len(lowered)].strip()
 
 
 class Connection:
@@ -442,8 +434,8 @@ class Connection:
         status = int(code)
         if 100 <= status < 200:
             return False  # an interim response (100 Continue): the real one follows
-        lowered = head.lower()
-        connection = _field(lowered, b"\r\nconnection:") or b""
+        fields = dict(_FRAMING.findall(head.lower()))
+        connection = fields.get(b"connection", b"")
         if head[7:8] == b"0":  # HTTP/1.0
             keep_alive = b"keep-alive" in connection
         else:
@@ -452,16 +444,15 @@ class Connection:
         if self._head_only or status in _NO_BODY_STATUS:
             self._finish()
             return True
-        if b"chunked" in lowered and b"chunked" in (
-            _field(lowered, b"\r\ntransfer-encoding:") or b""
-        ):
+        if b"chunked" in fields.get(b"transfer-encoding", b""):
             self._state = _CHUNK_SIZE
             return False
-        length = _field(lowered, b"\r\ncontent-length:")
+        length = fields.get(b"content-length")
         if length is None:
             self._keep_alive = False
             self._state = _UNTIL_CLOSE
             return False
+        length = length.strip()
         if not length.isdigit():
             raise ProtocolError(f"bad Content-Length {length[:20]!r}")
         self._remaining = int(length)
