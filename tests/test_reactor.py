@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +144,17 @@ def test_the_loops_run_on_selectors_where_there_is_no_epoll(
     assert (closed.ok, closed.errors, closed.connections_opened) == (30, 0, 3)
     assert (opened.ok, opened.errors) == (20, 0)
     assert server.requests == 50
+
+
+SLACK = Path("/proc/self/timerslack_ns")
+
+
+@pytest.mark.skipif(not SLACK.exists(), reason="timer slack is a Linux (4.6+) setting")
+def test_a_precise_reactor_runs_without_timer_slack_and_restores_it() -> None:
+    before = SLACK.read_text()
+    reactor = Reactor(precise=True)
+    assert SLACK.read_text().strip() == "1"
+    reactor.close()
+    assert SLACK.read_text() == before
+    Reactor().close()  # a closed loop's reactor leaves the slack alone
+    assert SLACK.read_text() == before

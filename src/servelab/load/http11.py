@@ -183,7 +183,6 @@ class Connection:
         "closed",
         "deadline",
         "got_bytes",
-        "responses",
     )
     # Set per response, by send() and _start_response(), not in __init__.
     _body: bytes
@@ -210,7 +209,6 @@ class Connection:
         self._fd = sock.fileno()
         self._pending = b""
         self.closed = False
-        self.responses = 0
         self.got_bytes = False
         self._callback: Callback | None = None
         self.deadline = math.inf
@@ -341,7 +339,6 @@ class Connection:
 
     def _finish(self) -> None:
         end = time.perf_counter_ns()
-        self.responses += 1
         if self._buf:  # bytes after the response: no pipelining here, so the framing is off
             self._keep_alive = False
         reusable = self._keep_alive and self._reuse

@@ -116,7 +116,8 @@ class _User:
         run.next_index = index + 1
         self.index = index
         self.start = start
-        self.area, data = driver.payloads[index % len(driver.payloads)]
+        payloads = run.payloads
+        self.area, data = payloads[index % len(payloads)]
         driver.in_flight += 1
         if driver.in_flight > driver.max_in_flight_seen:
             driver.max_in_flight_seen = driver.in_flight
@@ -152,6 +153,7 @@ class _ClosedRun:
         self.think_time = think_time
         self.next_index = 0
         self.running = 0
+        self.payloads = driver.payloads
 
     def user_done(self) -> None:
         self.running -= 1
