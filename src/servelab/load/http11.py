@@ -452,10 +452,15 @@ class Connection:
         length = length.strip()
         if not length.isdigit():
             raise ProtocolError(f"bad Content-Length {length[:20]!r}")
-        self._remaining = int(length)
-        if not self._remaining:
+        remaining = int(length)
+        buf = self._buf
+        if len(buf) >= remaining:  # the whole body came with the head, as it usually does
+            if remaining:
+                self._body = bytes(buf[: min(remaining, BODY_KEEP)])
+                del buf[:remaining]
             self._finish()
             return True
+        self._remaining = remaining
         self._state = _LENGTH
         return False
 

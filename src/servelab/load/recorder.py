@@ -1,11 +1,11 @@
 """Where the closed and open loops put each finished request, and what they say at the end.
 
 Memory stays flat however long a run lasts. A record (about 1 KB as a Python object with its
-body text) is written to ``records.jsonl`` and dropped; what stays is what the summary needs:
-counters, the per-second ``TimeSeries``, and an ``array('d')`` of every latency, plus one of
-every service time in an open loop (in a closed loop they are the same). Exact percentiles
-need every value, so that part grows: 8 bytes per request in a closed loop, 16 in an open
-one (160 MB for ten million requests), against ~1 KB per request for kept records.
+body text) is written to ``records.jsonl`` and dropped; what stays is what the summary needs,
+in compact arrays: every request's latency, end time and status, plus its service time in
+an open loop (in a closed loop it is the latency). Exact percentiles need every value, so
+that part grows: 18 bytes per request in a closed loop, 26 in an open one (260 MB for ten
+million requests), against ~1 KB per request for kept records.
 Re-reading the file for percentiles would make memory constant, but it needs ``--out`` and
 a second pass over a file that can be gigabytes; a histogram would make memory constant and
 the percentiles approximate, which is what this engine exists not to do.
@@ -112,11 +112,15 @@ class _RecordWriter:
 
 
 class Recorder:
-    """Takes each finished request once; keeps counters and latencies, streams records.
+    """Takes each finished request once; keeps its numbers in compact arrays, streams records.
 
     Times come in as ``time.perf_counter_ns()`` values; ``start_ns`` is the run's start.
     ``scheduled=False`` (a closed loop, where a request's intended start is its start)
-    keeps one array of latencies instead of two.
+    keeps no service times: they equal the latencies.
+
+    ``add`` runs once per request at thousands a second, on the client's share of the CPU,
+    so it only appends to arrays: the counts by status and error class, the time series
+    and the send rate are computed from them once, by ``summary``.
     """
 
     def __init__(
@@ -132,31 +136,32 @@ class Recorder:
         self._keeps_records = self._writer is not None or on_record is not None
         self._late_ns = int(late_after * 1e9)
         self.late_after = late_after
-        self.latencies: array[float] = array("d")
-        # Without a schedule (a closed loop) every latency is its service time: one array.
+        # One entry per request sent, in the order they ended:
+        self.latencies: array[float] = array("d")  # from the intended send time, s
+        self.ends: array[float] = array("d")  # end, s after the start
+        self.statuses: array[int] = array("H")  # HTTP status, 0 when none came
         self.service_times: array[float] | None = array("d") if scheduled else None
-        self.series = TimeSeries()
-        self.ok = 0
-        self.sent = 0
-        self.unsent = 0
-        self.late = 0
+        self.unsent_latencies: array[float] = array("d")
         self.held_back = 0
-        self._statuses: dict[int, int] = {}
-        self._errors: dict[str, int] = {}
+        self.late = 0
+        self._failures: dict[str, int] = {}  # requests that got no response, by class
         self._delay_sum_ns = 0
         self._delay_max_ns = 0
-        self._first_send_ns: int | None = None
-        self._last_send_ns = 0
-        self._last_end_ns = 0
+        self._last_unsent_ns = 0
         self.start_ns = time.perf_counter_ns()
         self._wall0 = time.time()
         self._cpu0 = _cpu_seconds()
+        self._cpu_used: float | None = None
 
     def restart_clock(self) -> None:
         """Make now the run's start (after setup such as resolving the host)."""
         self.start_ns = time.perf_counter_ns()
         self._wall0 = time.time()
         self._cpu0 = _cpu_seconds()
+
+    @property
+    def sent(self) -> int:
+        return len(self.statuses)
 
     def _epoch(self, ns: int) -> float:
         return self._wall0 + (ns - self.start_ns) * _NS
@@ -172,47 +177,44 @@ class Recorder:
         exc: BaseException | None,
     ) -> None:
         """One request that was sent and ended: with ``response``, or failed with ``exc``."""
-        # Called once per request at thousands a second: plain comparisons, no helpers.
         latency = (end_ns - intended_ns) * _NS
         self.latencies.append(latency)
+        self.ends.append((end_ns - self.start_ns) * _NS)
         if self.service_times is not None:
             self.service_times.append((end_ns - start_ns) * _NS)
-        self.sent += 1
-        if start_ns != intended_ns:
-            delay = start_ns - intended_ns
-            self._delay_sum_ns += delay
-            if delay > self._delay_max_ns:
-                self._delay_max_ns = delay
-            if delay > self._late_ns:
-                self.late += 1
-        if self._first_send_ns is None:
-            self._first_send_ns = start_ns
-        if start_ns > self._last_send_ns:
-            self._last_send_ns = start_ns
-        if end_ns > self._last_end_ns:
-            self._last_end_ns = end_ns
-        error_class: str | None
-        status: int | None
+            if start_ns != intended_ns:
+                delay = start_ns - intended_ns
+                self._delay_sum_ns += delay
+                if delay > self._delay_max_ns:
+                    self._delay_max_ns = delay
+                if delay > self._late_ns:
+                    self.late += 1
         if response is not None:
-            code = status = response.status
-            statuses = self._statuses
-            statuses[code] = statuses.get(code, 0) + 1
-            ok = 200 <= code < 300
+            self.statuses.append(response.status)
         else:
-            status, ok = None, False
-        if ok:
-            self.ok += 1
-            error_class = None
+            self.statuses.append(0)
+            failure = classify(exc) if exc is not None else "other"
+            self._failures[failure] = self._failures.get(failure, 0) + 1
+        if self._keeps_records:
+            self._record(index, area, intended_ns, start_ns, end_ns, latency, response, exc)
+
+    def _record(
+        self,
+        index: int,
+        area: float,
+        intended_ns: int,
+        start_ns: int,
+        end_ns: int,
+        latency: float,
+        response: Response | None,
+        exc: BaseException | None,
+    ) -> None:
+        status = response.status if response is not None else None
+        ok = status is not None and 200 <= status < 300
+        if status is None:
+            error_class: str | None = classify(exc) if exc is not None else "other"
         else:
-            if status is not None:
-                error_class = classify_status(status)
-            else:
-                error_class = classify(exc) if exc is not None else "other"
-            self._errors[error_class] = self._errors.get(error_class, 0) + 1
-        start = self.start_ns
-        self.series.add((start_ns - start) * _NS, (end_ns - start) * _NS, ok, latency)
-        if not self._keeps_records:
-            return
+            error_class = None if ok else classify_status(status)
         text = response.body.decode("utf-8", "replace")[:BODY_LIMIT] if response else None
         if exc is not None:
             error: str | None = describe_exception(exc)
@@ -252,11 +254,9 @@ class Recorder:
     def add_unsent(self, index: int, area: float, intended_ns: int, now_ns: int, why: str) -> None:
         """A request given up on before it could be sent, at ``now_ns``."""
         latency = (now_ns - intended_ns) * _NS
-        self.latencies.append(latency)
-        self.unsent += 1
-        self._errors[UNSENT] = self._errors.get(UNSENT, 0) + 1
-        self._last_end_ns = max(self._last_end_ns, now_ns)
-        if self._writer is None and self._on_record is None:
+        self.unsent_latencies.append(latency)
+        self._last_unsent_ns = max(self._last_unsent_ns, now_ns)
+        if not self._keeps_records:
             return
         epoch = self._epoch(now_ns)
         self._emit(
@@ -282,7 +282,9 @@ class Recorder:
             self._on_record(RequestRecord(**row))
 
     def close(self) -> None:
-        """Flush and close the records file."""
+        """The run is over: flush and close the records file, and note the CPU it took."""
+        if self._cpu_used is None:
+            self._cpu_used = _cpu_seconds() - self._cpu0
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -297,42 +299,76 @@ class Recorder:
         max_in_flight_seen: int,
         connections_opened: int,
     ) -> LoadSummary:
-        """The run in numbers, from what was counted and kept."""
-        requests = self.sent + self.unsent
-        errors = requests - self.ok
-        elapsed = max(0.0, (self._last_end_ns - self.start_ns) * _NS)
-        completed = self.sent
-        sending = (self._last_send_ns - (self._first_send_ns or 0)) * _NS
+        """The run in numbers, from what was kept."""
+        import numpy as np  # after the run: see ``stats.distribution``
+
+        statuses = np.frombuffer(self.statuses, dtype=np.uint16) if self.statuses else None
+        ends = np.frombuffer(self.ends) if self.ends else np.zeros(0)
+        latencies = np.frombuffer(self.latencies) if self.latencies else np.zeros(0)
+        service = latencies
+        if self.service_times is not None and self.service_times:
+            service = np.frombuffer(self.service_times)
+        sent = len(self.statuses)
+        unsent = len(self.unsent_latencies)
+        by_status: dict[str, int] = {}
+        errors_by_class = dict(self._failures)
+        ok = 0
+        if statuses is not None:
+            codes, counts = np.unique(statuses, return_counts=True)
+            for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
+                if code == 0:
+                    continue
+                by_status[str(code)] = count
+                if 200 <= code < 300:
+                    ok += count
+                else:
+                    error_class = classify_status(code)
+                    errors_by_class[error_class] = errors_by_class.get(error_class, 0) + count
+        if unsent:
+            errors_by_class[UNSENT] = unsent
+        requests = sent + unsent
+        errors = requests - ok
+        last_end = float(ends.max()) if sent else 0.0
+        if unsent:
+            last_end = max(last_end, (self._last_unsent_ns - self.start_ns) * _NS)
+        elapsed = max(0.0, last_end)
+        starts = ends - service
+        sending = float(starts.max() - starts.min()) if sent else 0.0
+        if self._cpu_used is None:
+            self._cpu_used = _cpu_seconds() - self._cpu0
+        ok_mask = (statuses >= 200) & (statuses < 300) if statuses is not None else np.zeros(0)
+        series = TimeSeries.from_arrays(starts, ends, ok_mask, latencies)
+        every_latency = self.latencies + self.unsent_latencies if unsent else self.latencies
         return LoadSummary(
             mode=mode,
             url=url,
             method=method,
             parameters=parameters,
             requests=requests,
-            sent=self.sent,
-            ok=self.ok,
+            sent=sent,
+            ok=ok,
             errors=errors,
             error_rate=errors / requests if requests else None,
-            errors_by_class=dict(sorted(self._errors.items())),
-            by_status={str(s): self._statuses[s] for s in sorted(self._statuses)},
+            errors_by_class=dict(sorted(errors_by_class.items())),
+            by_status=by_status,
             elapsed=elapsed,
-            throughput=completed / elapsed if elapsed > 0 else None,
-            ok_throughput=self.ok / elapsed if elapsed > 0 else None,
-            send_rate=(self.sent - 1) / sending if self.sent > 1 and sending > 0 else None,
-            latency=distribution(self.latencies),
+            throughput=sent / elapsed if elapsed > 0 else None,
+            ok_throughput=ok / elapsed if elapsed > 0 else None,
+            send_rate=(sent - 1) / sending if sent > 1 and sending > 0 else None,
+            latency=distribution(every_latency),
             service_time=distribution(
                 self.latencies if self.service_times is None else self.service_times
             ),
             late_sends=self.late,
             late_threshold=self.late_after,
-            send_delay_mean=self._delay_sum_ns * _NS / self.sent if self.sent else None,
-            send_delay_max=self._delay_max_ns * _NS if self.sent else None,
+            send_delay_mean=self._delay_sum_ns * _NS / sent if sent else None,
+            send_delay_max=self._delay_max_ns * _NS if sent else None,
             held_back=self.held_back,
-            unsent=self.unsent,
+            unsent=unsent,
             max_in_flight_seen=max_in_flight_seen,
             connections_opened=connections_opened,
-            client_cpu_seconds=round(_cpu_seconds() - self._cpu0, 4),
-            series=tuple(self.series.rows()),
+            client_cpu_seconds=round(self._cpu_used, 4),
+            series=tuple(series.rows()),
         )
 
 

@@ -13,9 +13,12 @@ column. Memory is a few numbers per second of run, not per request.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from servelab.load.records import UNSENT, RequestRecord
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 
 class SecondRow(TypedDict):
@@ -62,24 +65,6 @@ class TimeSeries:
         if latency > row[_LAT_MAX]:
             row[_LAT_MAX] = latency
 
-    def add(self, sent_at: float, ended_at: float, ok: bool, latency: float) -> None:
-        """``sent`` and ``completed`` in one call (the loops' hot path: one call per request)."""
-        seconds = self._seconds
-        second = int(ended_at)  # >= 0: nothing ends before the run's start
-        if second >= len(seconds):
-            self._second(ended_at)
-        row = seconds[second]
-        sent_second = int(sent_at)
-        if sent_second == second:
-            row[_SENT] += 1
-        else:
-            seconds[sent_second][_SENT] += 1
-        row[_COMPLETED] += 1
-        row[_OK if ok else _ERRORS] += 1
-        row[_LAT_SUM] += latency
-        if latency > row[_LAT_MAX]:
-            row[_LAT_MAX] = latency
-
     def rows(self) -> list[SecondRow]:
         """One row per second, from second 0 to the last one anything happened in."""
         rows: list[SecondRow] = []
@@ -96,6 +81,33 @@ class TimeSeries:
                 )
             )
         return rows
+
+    @classmethod
+    def from_arrays(
+        cls, sent_at: NDArray[Any], ended_at: NDArray[Any], ok: NDArray[Any], latency: NDArray[Any]
+    ) -> TimeSeries:
+        """The series of requests given as numpy arrays: sent and end times (s after the
+        start), whether each was ok, and its latency; one entry per request sent."""
+        import numpy as np
+
+        series = cls()
+        if len(ended_at) == 0:
+            return series
+        sent_second = np.maximum(sent_at, 0).astype(np.int64)
+        end_second = np.maximum(ended_at, 0).astype(np.int64)
+        seconds = int(max(sent_second.max(), end_second.max())) + 1
+        sent = np.bincount(sent_second, minlength=seconds)
+        completed = np.bincount(end_second, minlength=seconds)
+        oks = np.bincount(end_second, weights=ok.astype(np.float64), minlength=seconds)
+        lat_sum = np.bincount(end_second, weights=latency, minlength=seconds)
+        lat_max = np.zeros(seconds)
+        np.maximum.at(lat_max, end_second, latency)
+        for t in range(seconds):
+            done, good = int(completed[t]), int(oks[t])
+            series._seconds.append(
+                [int(sent[t]), done, good, done - good, float(lat_sum[t]), float(lat_max[t])]
+            )
+        return series
 
     @classmethod
     def from_records(cls, records: Iterable[RequestRecord], start: float) -> TimeSeries:
