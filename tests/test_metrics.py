@@ -43,9 +43,10 @@ def server(
         yield running
 
 
-def scrape(port: int) -> tuple[int, Samples]:
-    """One scrape on a fresh connection: the pid that answered and every sample."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+def scrape(port: int, conn: http.client.HTTPConnection | None = None) -> tuple[int, Samples]:
+    """One scrape on ``conn`` (else a fresh connection): the pid that answered, every sample."""
+    if conn is None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.request("GET", "/metrics")
         response = conn.getresponse()
@@ -88,10 +89,18 @@ def scrape_every_worker(
     scrapes = 0
     while not workers <= seen:
         assert scrapes < 80, f"workers {workers - seen} never answered a scrape"
-        pid, samples = scrape(port)
-        check(scrapes, samples)
-        seen.add(pid)
-        scrapes += 1
+        # One connection per worker, all open before any request: a sync worker that took
+        # one waits on it for its request, so the next is taken by another worker. (One
+        # connection at a time is taken by whichever worker the kernel wakes, which can be
+        # the same one scrape after scrape.) The requests still go one after the other.
+        conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in workers]
+        for conn in conns:
+            conn.connect()
+        for conn in conns:
+            pid, samples = scrape(port, conn)
+            check(scrapes, samples)
+            seen.add(pid)
+            scrapes += 1
 
 
 def workers_of(server: RunningServer) -> set[int]:
@@ -163,9 +172,10 @@ def test_killed_worker_keeps_its_counts_and_leaves_no_request_in_flight(tmp_path
         served: dict[int, int] = {}
         while len(served) < 2:
             assert sum(served.values()) < 60, "one worker never served a request"
-            (record,) = run_burst(f"{server.url}/predict?workload=cpu&n=1000", requests=1)
-            assert record.status == 200 and record.served_pid is not None
-            served[record.served_pid] = served.get(record.served_pid, 0) + 1
+            # Two at once: one request at a time can go to the same worker every time.
+            for record in run_burst(f"{server.url}/predict?workload=cpu&n=1000", requests=2):
+                assert record.status == 200 and record.served_pid is not None
+                served[record.served_pid] = served.get(record.served_pid, 0) + 1
         sent = sum(served.values())
 
         # A slow request occupies one sync worker; scrapes can only reach the other one.
