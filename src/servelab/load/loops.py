@@ -118,9 +118,7 @@ class _User:
         self.start = start
         payloads = run.payloads
         self.area, data = payloads[index % len(payloads)]
-        driver.in_flight += 1
-        if driver.in_flight > driver.max_in_flight_seen:
-            driver.max_in_flight_seen = driver.in_flight
+        driver.started()
         driver.send(self.conn, data, self.on_done)
 
     def done(
