@@ -19,7 +19,13 @@ from . import auth, headers, metrics, openapi
 from .config import ServiceConfig
 from .guard import MemoryGuard, Rejected
 from .model import default_model
-from .validation import InvalidInput, PredictRequest, parse_predict, parse_request
+from .validation import (
+    InvalidInput,
+    PredictRequest,
+    check_query_length,
+    parse_predict,
+    parse_request,
+)
 from .workloads import predict_cpu, predict_io, predict_numpy
 
 
@@ -72,7 +78,11 @@ def create_app(config: ServiceConfig | Mapping[str, Any] | None = None) -> Flask
             )
         return response
 
-    # Order matters only for before_request hooks: timing first, then auth, then metrics.
+    @app.before_request
+    def _refuse_long_queries() -> None:
+        check_query_length(request.query_string)
+
+    # Order matters only for before_request hooks: timing, the query's length, auth, metrics.
     auth.init_app(app, settings)
     metrics.init_app(app, settings)
     openapi.init_app(app, settings)

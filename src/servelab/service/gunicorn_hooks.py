@@ -19,6 +19,10 @@ from typing import Any
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
+# gunicorn answers a request line over 4094 bytes (its default) with its own HTML 414; at
+# its maximum, every query the service refuses (over 2 KiB) reaches the service's JSON 414.
+limit_request_line = 8190
+
 # The directory ensure_multiproc_dir made, which on_exit removes; never one it was given.
 _created: str | None = None
 

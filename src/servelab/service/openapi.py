@@ -16,7 +16,15 @@ from flask import Flask, Response, jsonify
 
 from . import headers
 from .config import WORKLOADS, ServiceConfig
-from .validation import BODY_FIELDS, JSON_MEDIA_TYPE, MAX_AREA, MAX_FLOORS, QUERY_PARAMETERS
+from .gunicorn_hooks import limit_request_line as GUNICORN_REQUEST_LINE
+from .validation import (
+    BODY_FIELDS,
+    JSON_MEDIA_TYPE,
+    MAX_AREA,
+    MAX_FLOORS,
+    MAX_QUERY_BYTES,
+    QUERY_PARAMETERS,
+)
 
 OPENAPI_VERSION = "3.0.3"
 PATH = "/openapi.json"
@@ -164,6 +172,10 @@ def _predict(settings: ServiceConfig) -> dict[str, Any]:
                 else ""
             )
         ),
+        "414": _error(
+            f"The query string is over {MAX_QUERY_BYTES} bytes (field query). A request line"
+            f" over {GUNICORN_REQUEST_LINE} bytes is refused by gunicorn itself, before the app."
+        ),
         "415": _error(
             f"Content-Type is not {JSON_MEDIA_TYPE} (charset absent or utf-8), or the body is"
             " compressed (Content-Encoding)."
@@ -230,7 +242,8 @@ def openapi_document(settings: ServiceConfig) -> dict[str, Any]:
             "version": version,
             "description": (
                 "Predicts the price of a Moscow flat. Unknown routes answer 404 and methods a"
-                " route does not take answer 405 with Allow; every error body is an Error."
+                " route does not take answer 405 with Allow, a query string over"
+                f" {MAX_QUERY_BYTES} bytes answers 414; every error body is an Error."
             ),
         },
         "paths": {

@@ -2,6 +2,7 @@
 
 The checks, in the order they run, and what each failure answers (``field`` in the JSON error):
 
+- a query string over ``MAX_QUERY_BYTES`` bytes, on any route: 414, field ``query``.
 - Content-Type other than ``application/json`` (charset absent or utf-8), or a
   Content-Encoding other than identity: 415, field ``Content-Type``/``Content-Encoding``.
 - a body over ``max_body_bytes`` (Flask's ``MAX_CONTENT_LENGTH``), declared in Content-Length
@@ -39,6 +40,9 @@ JSON_MEDIA_TYPE = "application/json"
 # No number in the contract needs more; and Python refuses int literals over 4300 digits with
 # a bare ValueError, which must not reach the client as a 500.
 MAX_INT_DIGITS = 64
+# Every parameter of the contract fits in a few dozen bytes; this leaves room for clients that
+# add their own (tracking, cache busting) and refuses the rest before anything parses it.
+MAX_QUERY_BYTES = 2048
 _READ_SIZE = 64 * 1024
 # Error messages quote what the client sent; a quote is for recognising it, not for echoing it.
 _QUOTE = 40
@@ -90,6 +94,14 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
                 raise InvalidInput(key[:_QUOTE], f"{_quote(key)} is given more than once")
             seen.add(key)
     return data
+
+
+def check_query_length(query_string: bytes) -> None:
+    """InvalidInput (414) for a query string over ``MAX_QUERY_BYTES`` bytes."""
+    if len(query_string) > MAX_QUERY_BYTES:
+        raise InvalidInput(
+            "query", f"the query string must be at most {MAX_QUERY_BYTES} bytes", 414
+        )
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
