@@ -93,6 +93,19 @@ def summarize_timing(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def round_ratios(runs: list[dict[str, Any]], tool: str, ref: str) -> list[float]:
+    """``tool``'s requests/s over ``ref``'s, round by round: the two ran minutes apart at
+    most, so each ratio is a paired comparison that a drift of the machine touches less."""
+    rates: dict[tuple[str, int], float] = {
+        (r["tool"], r["round"]): r["rps"] for r in runs if "failure" not in r and r.get("rps")
+    }
+    return [
+        rates[tool, n] / rates[ref, n]
+        for n in sorted({n for _, n in rates})
+        if (tool, n) in rates and (ref, n) in rates
+    ]
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
@@ -172,7 +185,8 @@ def render(results: dict[str, Any]) -> str:
             f" | {row['source'] or '—'} |"
         )
     lines += ["", "Goals of the issue, as measured here:", ""]
-    lines += _goals(by_name, ref_name, {row["tool"]: row for row in timing})
+    paired = round_ratios(results["throughput"], "servelab", ref_name) if ref_name else []
+    lines += _goals(by_name, ref_name, {row["tool"]: row for row in timing}, paired)
     lines += [
         "",
         f"Raw runs: `results.json` beside this file. Bench took {meta.get('bench_seconds')} s.",
@@ -209,7 +223,10 @@ def _short(argv: list[str]) -> list[str]:
 
 
 def _goals(
-    tput: dict[str, dict[str, Any]], ref_name: str | None, timing: dict[str, dict[str, Any]]
+    tput: dict[str, dict[str, Any]],
+    ref_name: str | None,
+    timing: dict[str, dict[str, Any]],
+    paired: list[float],
 ) -> list[str]:
     mine, locust = tput.get("servelab"), tput.get("locust")
     ref = tput.get(ref_name) if ref_name else None
@@ -227,6 +244,9 @@ def _goals(
         line("servelab req/s ÷ Locust req/s", _ratio(mine["rps_mean"], locust["rps_mean"]), 1.0)
     if mine and ref:
         line(f"servelab req/s ÷ {ref_name} req/s", _ratio(mine["rps_mean"], ref["rps_mean"]), 0.85)
+        if paired:
+            rounds = ", ".join(f"{ratio:.3f}" for ratio in paired)
+            out.append(f"  - the same ratio round by round: {rounds}")
     if mine and locust:
         line(
             "servelab client CPU per request ÷ Locust's (steady)",
