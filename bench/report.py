@@ -247,6 +247,12 @@ def _goals(
         if paired:
             rounds = ", ".join(f"{ratio:.3f}" for ratio in paired)
             out.append(f"  - the same ratio round by round: {rounds}")
+        cpu = _ratio(ref["steady_cpu_ms_per_1k"], mine["steady_cpu_ms_per_1k"])
+        if cpu is not None:
+            out.append(
+                f"  - {ref_name}'s client CPU per request ÷ servelab's (steady) = {cpu:.3f}:"
+                " where client and server share the cores, the two ratios go together"
+            )
     if mine and locust:
         line(
             "servelab client CPU per request ÷ Locust's (steady)",
