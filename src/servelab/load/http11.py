@@ -37,7 +37,12 @@ from collections.abc import Mapping
 from typing import Final
 
 from servelab.errors import LoadError
-from servelab.load.engine import Target, check_header_fields, content_type_of
+from servelab.load.engine import (
+    Target,
+    check_header_fields,
+    classify_exception,
+    content_type_of,
+)
 from servelab.load.reactor import Callback, Reactor
 
 BODY_KEEP: Final = 2048
@@ -65,16 +70,11 @@ class ServerDisconnected(Exception):
 
 
 def classify(exc: BaseException) -> str:
-    """The ``error_class`` of an exception a request ended with."""
+    """The ``error_class`` of an exception a request ended with: the burst's classes, plus
+    this client's own ``ServerDisconnected``."""
     if isinstance(exc, ServerDisconnected):
         return "disconnected"
-    if isinstance(exc, ConnectionRefusedError):
-        return "refused"
-    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
-        return "reset"
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    return "other"
+    return classify_exception(exc)
 
 
 def check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
