@@ -518,6 +518,32 @@ def test_requests_carry_method_headers_and_body() -> None:
     assert b"Content-Length: 8" in lines and body == b'{"a": 1}'
 
 
+def test_a_body_larger_than_the_socket_buffer_is_sent_whole_on_each_request() -> None:
+    body = bytes(range(256)) * (8 * 4096)  # 8 MiB: several times the loopback send buffer
+    received: list[bytes] = []
+
+    def read_body(conn: socket.socket) -> None:
+        for _ in range(2):  # two requests on the kept-alive connection
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            _, _, got = data.partition(b"\r\n\r\n")
+            while len(got) < len(body):
+                chunk = conn.recv(1 << 20)
+                if not chunk:
+                    break
+                got += chunk
+            received.append(got)
+            conn.sendall(OK)
+
+    spec = RequestSpec(method="POST", body=body)
+    with _scripted(read_body) as url:
+        s = run_closed(url, concurrency=1, requests=2, request=spec)
+
+    assert s.ok == 2 and s.connections_opened == 1
+    assert [len(got) for got in received] == [len(body)] * 2 and received[1] == body
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -14,7 +14,7 @@ import pytest
 from servelab.load import driver as driver_module
 from servelab.load import run_closed, run_open
 from servelab.load.driver import RequestSpec
-from servelab.load.http11 import Connection, Response, connect
+from servelab.load.http11 import Connection, Response
 from servelab.load.reactor import Reactor
 from tests.test_load_modes import AsyncServer
 
@@ -123,7 +123,7 @@ def test_a_batch_closes_every_finished_connection_before_any_callback(
 
     request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     for _ in range(2):
-        conn = connect(("127.0.0.1", port), reactor)
+        conn = Connection(("127.0.0.1", port), reactor)
         conns.append(conn)
         conn.send(request, done, reactor.time() + 5)
     assert both_answered.wait(5.0)

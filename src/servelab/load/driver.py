@@ -25,7 +25,6 @@ from servelab.load.http11 import (
     ServerDisconnected,
     build_request,
     check_headers,
-    connect,
 )
 from servelab.load.reactor import Callback, Reactor, Timer
 from servelab.load.recorder import LoadSummary, Recorder
@@ -84,7 +83,7 @@ class _Retry:
             except OSError as error:
                 self.done(None, error, None, time.perf_counter_ns())
                 return
-            fresh.send(self.data, self.done, self.deadline, head_only=driver.head_only)
+            fresh.send(self.data, self.done, self.deadline)
             return
         self.done(response, exc, conn, end)
 
@@ -122,7 +121,6 @@ class Driver:
         self.max_in_flight_seen = 0
         self.connections = 0
         self.failure: BaseException | None = None
-        self.open_connections: set[Connection] = set()
         # Deadlines are checked this often: a timeout fires up to this late.
         self.sweep_every = min(_SWEEP_EVERY, timeout / 10)
         self._sweeper: Timer | None = None
@@ -170,25 +168,33 @@ class Driver:
             # An object, not a closure: a closure that passes itself on for the retry is
             # a reference cycle, garbage for the cycle collector at every request.
             retry = _Retry(self, data, done, deadline, conn)
-            conn.send(data, retry.finished, deadline, head_only=self.head_only)
+            conn.send(data, retry.finished, deadline)
             return
         try:
             conn = self._connect()
         except OSError as exc:
             self.reactor.call_soon(done, None, exc, None, time.perf_counter_ns())
             return
-        conn.send(data, done, deadline, head_only=self.head_only)
+        conn.send(data, done, deadline)
 
     def _connect(self) -> Connection:
         self.connections += 1
-        return connect(
-            self.address, self.reactor, self.family, self.open_connections, reuse=self.keep_alive
+        return Connection(
+            self.address,
+            self.reactor,
+            self.family,
+            reuse=self.keep_alive,
+            head_only=self.head_only,
         )
+
+    def open_connections(self) -> list[Connection]:
+        """Every connection still open: all the reactor watches are this driver's."""
+        return [h for h in self.reactor.handlers() if isinstance(h, Connection)]
 
     def _sweep(self) -> None:
         reactor = self.reactor
         now = reactor.time()
-        for conn in list(self.open_connections):
+        for conn in self.open_connections():
             conn.expire(now)
         self._sweeper = reactor.call_later(self.sweep_every, self._sweep)
 
@@ -197,7 +203,7 @@ class Driver:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        for conn in list(self.open_connections):
+        for conn in self.open_connections():
             conn.close()
 
     def started(self) -> None:

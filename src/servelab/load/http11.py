@@ -27,8 +27,8 @@ Errors a request can end with (``classify`` maps them to ``records.ERROR_CLASSES
 from __future__ import annotations
 
 import _socket
+import contextlib
 import errno
-import math
 import os
 import re
 import socket
@@ -57,6 +57,16 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: header na
 # Set by the client from the URL, the body and --keep-alive; a user header would contradict them.
 _RESERVED = frozenset({"host", "content-length", "connection", "transfer-encoding"})
 _NO_BODY_STATUS = frozenset({204, 304})
+# A response head's (status, keep-alive, body length or one of these), by the head's bytes.
+Framing = tuple[int, bool, int]
+_CHUNKED: Final = -1
+_UNTIL_CLOSE_LENGTH: Final = -2
+# Servers send the same head, byte for byte, for the same kind of response (within the
+# second of its Date header), so reading each distinct head once saves the per-response
+# lower-casing and regex search. Cleared when full: a server whose every head differs
+# costs one dict store per response and no memory.
+_FRAMINGS: dict[bytes, Framing] = {}
+_FRAMINGS_KEPT: Final = 256
 
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _UNTIL_CLOSE = range(7)
 
@@ -151,6 +161,10 @@ class Response:
 class Connection:
     """One TCP connection on a non-blocking socket, driven by the ``Reactor``.
 
+    Made by connecting to ``address`` (an IP address: resolve names once, beforehand); it
+    returns as soon as the connect is under way: on loopback it has completed by then, and
+    elsewhere ``send`` writes once the socket turns writable.
+
     ``send`` writes a request and calls ``callback(response, None, conn, end)`` or
     ``callback(None, error, None, end)`` exactly once, from the reactor, as soon as the
     response is complete or the request failed (``expire`` past the deadline: a
@@ -158,10 +172,12 @@ class Connection:
     None; ``end`` is the ``time.perf_counter_ns()`` of that moment, taken before anything
     else is done (closing the socket costs tens of microseconds on loopback). No future or
     task per request: the callback starts the next request at once, as a C client would.
-    The socket stays watched for as long as it is open, so a server closing an idle
-    kept-alive connection is noticed (``closed`` turns true). A failed connection is closed;
-    so is one whose response did not allow keep-alive (or ``reuse=False``), at once, which
-    a server waiting for the client's FIN needs.
+    The socket stays registered with the reactor for as long as it is open (the reactor's
+    ``handlers()`` are the open connections), so a server closing an idle kept-alive
+    connection is noticed (``closed`` turns true). A failed connection is closed; so is one
+    whose response did not allow keep-alive (or ``reuse=False``), at once, which a server
+    waiting for the client's FIN needs. ``head_only``: the requests are HEAD requests,
+    whose responses have no body whatever their headers say.
     """
 
     __slots__ = (
@@ -172,9 +188,9 @@ class Connection:
         "_head",
         "_head_only",
         "_keep_alive",
+        "_nodelay",
         "_pending",
         "_reactor",
-        "_registry",
         "_remaining",
         "_reuse",
         "_sock",
@@ -187,39 +203,45 @@ class Connection:
     # Set per response, by send() and _start_response(), not in __init__.
     _body: bytes
     _head: bytes
-    _head_only: bool
     _keep_alive: bool
     _remaining: int
     _status: int
 
     def __init__(
         self,
-        sock: _socket.socket,
+        address: tuple[str, int],
         reactor: Reactor,
-        registry: set[Connection] | None = None,
+        family: int = socket.AF_INET,
         *,
         reuse: bool = True,
+        head_only: bool = False,
     ) -> None:
+        sock = _socket.socket(family, _STREAM_NONBLOCK)
+        try:
+            if not _NONBLOCK:
+                sock.setblocking(False)
+            err = sock.connect_ex(address)
+            if err and err != errno.EINPROGRESS:
+                raise OSError(err, os.strerror(err))
+            fd = sock.fileno()
+            reactor.add(fd, self)
+        except BaseException:
+            sock.close()
+            raise
+        self._sock = sock
+        self._fd = fd
         self._reactor = reactor
         self._reuse = reuse
-        self._registry = registry
-        if registry is not None:
-            registry.add(self)
-        self._sock = sock
-        self._fd = sock.fileno()
+        self._head_only = head_only
+        self._nodelay = False
         self._pending = b""
+        self._buf = bytearray()
+        self._callback: Callback | None = None
         self.closed = False
         self.got_bytes = False
-        self._callback: Callback | None = None
-        self.deadline = math.inf
-        self._buf = bytearray()
-        self._state = _HEAD
-        # The rest of a response's state is set by send() and _start_response().
-        reactor.add(self._fd, self)
+        # The rest of a request's state is set by send() and _start_response().
 
-    def send(
-        self, data: bytes, callback: Callback, deadline: float, *, head_only: bool = False
-    ) -> None:
+    def send(self, data: bytes, callback: Callback, deadline: float) -> None:
         """Send ``data`` (one whole request) to be answered by ``deadline`` (``Reactor.time``).
 
         The deadline is enforced by whoever calls ``expire``: one sweep over every open
@@ -228,7 +250,6 @@ class Connection:
         assert self._callback is None, "one request at a time"
         self._callback = callback
         self.deadline = deadline
-        self._head_only = head_only
         self._state = _HEAD
         self.got_bytes = False
         self._body = b""
@@ -244,7 +265,24 @@ class Connection:
             return
         if sent < len(data):
             self._pending = data[sent:]
+            self._send_rest_promptly()
             self._reactor.want_write(self._fd, True)
+
+    def _send_rest_promptly(self) -> None:
+        """Turn Nagle's algorithm off before a request's rest is sent.
+
+        Nagle holds a small segment back only while earlier data is unacknowledged. A
+        request written whole by one ``send``, on a connection that carries one request at a
+        time (the last one was answered, so acknowledged), never waits for it; the tail of a
+        request that did not fit could wait for the server's delayed ACK (40 ms on Linux).
+        Setting TCP_NODELAY here rather than on every new socket saves a system call per
+        connection, which a client opening thousands a second feels.
+        """
+        if not self._nodelay:
+            self._nodelay = True
+            # A socket already reset refuses it: the send itself will say so.
+            with contextlib.suppress(OSError):
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def expire(self, now: float) -> None:
         """Fail the request in flight with a ``TimeoutError`` if ``now`` is past its deadline."""
@@ -253,13 +291,12 @@ class Connection:
 
     def close(self) -> None:
         """Close the socket now, dropping anything unsent (our FIN leaves at once)."""
-        if self._fd >= 0:
-            self._reactor.discard(self._fd)
-            self._pending = b""
+        fd = self._fd
+        if fd >= 0:
             self._fd = -1
+            self._reactor.discard(fd)
             self._sock.close()
-            if self._registry is not None:
-                self._registry.discard(self)
+            self._pending = b""
         self.closed = True
 
     # --- the loop's callbacks -------------------------------------------------------------
@@ -277,8 +314,9 @@ class Connection:
             self._reactor.want_write(self._fd, False)
 
     def _on_readable(self) -> None:
+        reactor = self._reactor
         try:
-            size = self._sock.recv_into(self._reactor.scratch)
+            size = self._sock.recv_into(reactor.scratch)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -291,7 +329,7 @@ class Connection:
             self._fail(ProtocolError("the server sent bytes no request asked for"))
             return
         self.got_bytes = True
-        self._buf += self._reactor.scratch_view[:size]
+        self._buf += reactor.scratch_view[:size]
         try:
             self._parse()
         except ProtocolError as exc:
@@ -339,15 +377,17 @@ class Connection:
 
     def _finish(self) -> None:
         end = time.perf_counter_ns()
+        keep_alive = self._keep_alive
         if self._buf:  # bytes after the response: no pipelining here, so the framing is off
-            self._keep_alive = False
-        reusable = self._keep_alive and self._reuse
-        if not reusable:
-            # Close now, before the callback runs anything else: a server that lingers for
-            # the client's FIN (gunicorn's sync worker does) sits idle until it comes.
-            self.close()
-        response = Response(self._status, self._head, self._body, self._keep_alive)
-        self._done(response, None, self if reusable else None, end)
+            keep_alive = self._keep_alive = False
+        response = Response(self._status, self._head, self._body, keep_alive)
+        if keep_alive and self._reuse:
+            self._done(response, None, self, end)
+            return
+        # Close now, before the callback runs anything else: a server that lingers for the
+        # client's FIN (gunicorn's sync worker does) sits idle until it comes.
+        self.close()
+        self._done(response, None, None, end)
 
     def _keep(self, data: bytes | bytearray) -> None:
         room = BODY_KEEP - len(self._body)
@@ -424,72 +464,63 @@ class Connection:
 
     def _start_response(self, head: bytes) -> bool:
         """Read a status line and the framing headers; True when the response is complete."""
-        code = head[9:12]  # "HTTP/1.1 200 OK": the status line comes first
-        if head[:7] != b"HTTP/1." or head[8:9] != b" " or not code.isdigit():
-            first_line = head.split(b"\r\n", 1)[0]
-            raise ProtocolError(f"bad status line {first_line[:60]!r}")
-        status = int(code)
+        framing = _FRAMINGS.get(head)
+        if framing is None:
+            framing = read_framing(head)
+            if len(_FRAMINGS) >= _FRAMINGS_KEPT:
+                _FRAMINGS.clear()
+            _FRAMINGS[head] = framing
+        status, keep_alive, length = framing
         if 100 <= status < 200:
             return False  # an interim response (100 Continue): the real one follows
-        fields = dict(_FRAMING.findall(head.lower()))
-        connection = fields.get(b"connection", b"")
-        if head[7:8] == b"0":  # HTTP/1.0
-            keep_alive = b"keep-alive" in connection
-        else:
-            keep_alive = b"close" not in connection
         self._status, self._head, self._keep_alive = status, head, keep_alive
         if self._head_only or status in _NO_BODY_STATUS:
             self._finish()
             return True
-        if b"chunked" in fields.get(b"transfer-encoding", b""):
-            self._state = _CHUNK_SIZE
+        if length < 0:
+            if length == _CHUNKED:
+                self._state = _CHUNK_SIZE
+            else:
+                self._keep_alive = False
+                self._state = _UNTIL_CLOSE
             return False
-        length = fields.get(b"content-length")
-        if length is None:
-            self._keep_alive = False
-            self._state = _UNTIL_CLOSE
-            return False
-        length = length.strip()
-        if not length.isdigit():
-            raise ProtocolError(f"bad Content-Length {length[:20]!r}")
-        remaining = int(length)
         buf = self._buf
-        if len(buf) >= remaining:  # the whole body came with the head, as it usually does
-            if remaining:
-                self._body = bytes(buf[: min(remaining, BODY_KEEP)])
-                del buf[:remaining]
+        if len(buf) >= length:  # the whole body came with the head, as it usually does
+            if length:
+                self._body = bytes(buf[: min(length, BODY_KEEP)])
+                del buf[:length]
             self._finish()
             return True
-        self._remaining = remaining
+        self._remaining = length
         self._state = _LENGTH
         return False
 
 
-def connect(
-    address: tuple[str, int],
-    reactor: Reactor,
-    family: int = socket.AF_INET,
-    registry: set[Connection] | None = None,
-    *,
-    reuse: bool = True,
-) -> Connection:
-    """Open a connection to ``address`` (an IP address: resolve names once, beforehand).
+def read_framing(head: bytes) -> Framing:
+    """A response head's status, whether it allows keep-alive, and its body's length.
 
-    ``registry`` holds the connection until it is closed, so a run can close what is left.
-    ``reuse=False`` closes it after its first response, whatever the server allows.
-
-    Returns as soon as the connect is under way: on loopback it has completed by then, and
-    elsewhere ``send`` writes once the socket turns writable.
+    The length is ``_CHUNKED`` for the chunked transfer coding and ``_UNTIL_CLOSE_LENGTH``
+    when nothing frames the body; a ``ProtocolError`` says what is malformed.
     """
-    sock = _socket.socket(family, _STREAM_NONBLOCK)
-    try:
-        if not _STREAM_NONBLOCK & _NONBLOCK:
-            sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        err = sock.connect_ex(address)
-        if err not in (0, errno.EINPROGRESS):
-            raise OSError(err, os.strerror(err))
-        return Connection(sock, reactor, registry, reuse=reuse)
-    except BaseException:
-        sock.close()
-        raise
+    code = head[9:12]  # "HTTP/1.1 200 OK": the status line comes first
+    if head[:7] != b"HTTP/1." or head[8:9] != b" " or not code.isdigit():
+        first_line = head.split(b"\r\n", 1)[0]
+        raise ProtocolError(f"bad status line {first_line[:60]!r}")
+    status = int(code)
+    fields = dict(_FRAMING.findall(head.lower()))
+    # ``find`` rather than ``in``: bytes' ``in`` first tries its operand as an integer,
+    # and raising and clearing that TypeError costs more than the search.
+    connection = fields.get(b"connection", b"")
+    if head[7:8] == b"0":  # HTTP/1.0
+        keep_alive = connection.find(b"keep-alive") >= 0
+    else:
+        keep_alive = connection.find(b"close") < 0
+    if fields.get(b"transfer-encoding", b"").find(b"chunked") >= 0:
+        return status, keep_alive, _CHUNKED
+    length = fields.get(b"content-length")
+    if length is None:
+        return status, keep_alive, _UNTIL_CLOSE_LENGTH
+    length = length.strip()
+    if not length.isdigit():
+        raise ProtocolError(f"bad Content-Length {length[:20]!r}")
+    return status, keep_alive, int(length)

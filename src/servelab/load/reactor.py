@@ -149,6 +149,10 @@ class Reactor:
         """Also watch ``fd`` for writing (``on``), or stop."""
         self._poller.modify(fd, _READABLE | _WRITABLE if on else _READABLE)
 
+    def handlers(self) -> list[Handler]:
+        """The handlers of every watched socket, as a list (safe to close them while looping)."""
+        return list(self._handlers.values())
+
     def discard(self, fd: int) -> None:
         """Forget ``fd``; call before closing it (closing takes it out of an epoll set)."""
         if self._handlers.pop(fd, None) is not None and not self._epoll:
