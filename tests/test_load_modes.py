@@ -462,6 +462,42 @@ def test_chunked_and_close_delimited_bodies_are_read_whole(tmp_path: Path) -> No
     assert s.ok == 1 and read_jsonl(path)[-1]["body"] == "until the end"
 
 
+def test_responses_cut_anywhere_across_reads_are_read_whole(tmp_path: Path) -> None:
+    # Each piece is sent on its own after a pause, so the client reads it on its own:
+    # cuts inside the status line, a header, the blank line, a chunk line, a chunk's CRLF,
+    # the trailer and a Content-Length body.
+    pieces = [
+        b"HTTP/1.1 2",
+        b"00 OK\r\nTransfer-Enc",
+        b"oding: chunked\r\n\r",
+        b"\n5;ext",
+        b"=1\r\nhel",
+        b"lo\r",
+        b"\n6\r\n world\r\n0\r\nX-Trailer: 1\r",
+        b"\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234",
+        b"56789",
+    ]
+
+    def in_pieces(conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _read_request(conn)
+        for piece in pieces[:8]:
+            conn.sendall(piece)
+            time.sleep(0.01)
+        _read_request(conn)
+        for piece in pieces[8:]:
+            conn.sendall(piece)
+            time.sleep(0.01)
+
+    path = tmp_path / "records.jsonl"
+    with _scripted(in_pieces) as url:
+        s = run_closed(url, concurrency=1, requests=2, request=GET, records_path=path)
+
+    assert s.ok == 2 and s.connections_opened == 1
+    assert [row["body"] for row in read_jsonl(path)] == ["hello world", "0123456789"]
+
+
 def test_a_kept_alive_connection_the_server_closed_is_retried_once() -> None:
     def one_then_close(conn: socket.socket) -> None:
         _read_request(conn)

@@ -46,6 +46,9 @@ from servelab.load.engine import (
 from servelab.load.reactor import Callback, Reactor
 
 BODY_KEEP: Final = 2048
+# Bytes asked for per read: one allocation that is shrunk to what came. Below glibc's mmap
+# threshold (128 KiB), so it never costs an mmap and a munmap per read.
+READ_SIZE: Final = 64 * 1024
 _MAX_HEAD: Final = 64 * 1024
 # The C socket type, not ``socket.socket``: its Python-level __init__ and close() cost a
 # microsecond per connection, which a client opening thousands a second feels.
@@ -182,7 +185,6 @@ class Connection:
 
     __slots__ = (
         "_body",
-        "_buf",
         "_callback",
         "_fd",
         "_head",
@@ -192,6 +194,7 @@ class Connection:
         "_pending",
         "_reactor",
         "_remaining",
+        "_rest",
         "_reuse",
         "_sock",
         "_state",
@@ -200,7 +203,7 @@ class Connection:
         "deadline",
         "got_bytes",
     )
-    # Set per response, by send() and _start_response(), not in __init__.
+    # Set per response, by send() and _parse(), not in __init__.
     _body: bytes
     _head: bytes
     _keep_alive: bool
@@ -235,11 +238,11 @@ class Connection:
         self._head_only = head_only
         self._nodelay = False
         self._pending = b""
-        self._buf = bytearray()
+        self._rest = b""
         self._callback: Callback | None = None
         self.closed = False
         self.got_bytes = False
-        # The rest of a request's state is set by send() and _start_response().
+        # The rest of a request's state is set by send() and _parse().
 
     def send(self, data: bytes, callback: Callback, deadline: float) -> None:
         """Send ``data`` (one whole request) to be answered by ``deadline`` (``Reactor.time``).
@@ -314,24 +317,25 @@ class Connection:
             self._reactor.want_write(self._fd, False)
 
     def _on_readable(self) -> None:
-        reactor = self._reactor
         try:
-            size = self._sock.recv_into(reactor.scratch)
+            data = self._sock.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self._fail(exc)
             return
-        if not size:
+        if not data:
             self._lost()
             return
         if self._callback is None:
             self._fail(ProtocolError("the server sent bytes no request asked for"))
             return
         self.got_bytes = True
-        self._buf += reactor.scratch_view[:size]
+        if self._rest:
+            data = self._rest + data
+            self._rest = b""
         try:
-            self._parse()
+            self._parse(data)
         except ProtocolError as exc:
             self._fail(exc)
 
@@ -375,10 +379,11 @@ class Connection:
         self.close()
         self._reactor.call_soon(self._done, None, exc, None, end)
 
-    def _finish(self) -> None:
+    def _finish(self, extra: bool = False) -> None:
+        """The response is whole; ``extra``: more bytes came after it."""
         end = time.perf_counter_ns()
         keep_alive = self._keep_alive
-        if self._buf:  # bytes after the response: no pipelining here, so the framing is off
+        if extra:  # bytes after the response: no pipelining here, so the framing is off
             keep_alive = self._keep_alive = False
         response = Response(self._status, self._head, self._body, keep_alive)
         if keep_alive and self._reuse:
@@ -389,111 +394,112 @@ class Connection:
         self.close()
         self._done(response, None, None, end)
 
-    def _keep(self, data: bytes | bytearray) -> None:
+    def _keep(self, data: bytes, start: int, size: int) -> None:
+        """Keep the body's ``size`` bytes at ``data[start:]``, up to ``BODY_KEEP`` in all."""
         room = BODY_KEEP - len(self._body)
         if room > 0:
-            self._body += bytes(data[:room])
+            self._body += data[start : start + min(size, room)]
 
-    def _parse(self) -> None:
-        buf = self._buf
+    def _wait_for_more(self, data: bytes, start: int) -> None:
+        """Keep ``data[start:]``, an unfinished head or line, to read on with the next bytes."""
+        if len(data) - start > _MAX_HEAD:
+            raise ProtocolError("response head or chunk line larger than 64 KiB")
+        self._rest = data[start:]
+
+    def _parse(self, data: bytes) -> None:
+        """Read ``data`` (with what was left unfinished before it) as far as it goes.
+
+        A position moves through ``data`` rather than bytes being cut off a buffer: a
+        response that arrives whole in one read, as most do, costs two slices (its head, to
+        look its framing up, and its body's first bytes) and no copy of what is skipped.
+        """
+        pos = 0
         while True:
             state = self._state
             if state == _HEAD:
-                end = buf.find(b"\r\n\r\n")
+                end = data.find(b"\r\n\r\n", pos)
                 if end < 0:
-                    if len(buf) > _MAX_HEAD:
-                        raise ProtocolError("response head larger than 64 KiB")
+                    self._wait_for_more(data, pos)
                     return
-                head = bytes(buf[:end])
-                del buf[: end + 4]
-                if self._start_response(head):
+                head = data[pos:end]
+                pos = end + 4
+                framing = _FRAMINGS.get(head)
+                if framing is None:
+                    framing = _remember_framing(head)
+                status, keep_alive, length = framing
+                if 100 <= status < 200:
+                    continue  # an interim response (100 Continue): the real one follows
+                self._status, self._head, self._keep_alive = status, head, keep_alive
+                if self._head_only or status in _NO_BODY_STATUS:
+                    length = 0
+                elif length < 0:
+                    if length == _CHUNKED:
+                        self._state = _CHUNK_SIZE
+                    else:
+                        self._keep_alive = False
+                        self._state = _UNTIL_CLOSE
+                    continue
+                if len(data) - pos >= length:  # the whole body came with the head, as usual
+                    if length:
+                        self._body = data[pos : pos + min(length, BODY_KEEP)]
+                        pos += length
+                    self._finish(pos < len(data))
                     return
-            elif state == _LENGTH:
-                remaining = self._remaining
-                if len(buf) >= remaining and not self._body:  # the whole body is here
-                    self._body = bytes(buf[: min(remaining, BODY_KEEP)])
-                    del buf[:remaining]
-                    self._finish()
-                    return
-                take = min(len(buf), remaining)
-                self._keep(buf[:take])
-                del buf[:take]
-                self._remaining = remaining - take
+                self._remaining = length
+                self._state = _LENGTH
+            elif state in (_LENGTH, _CHUNK_DATA):
+                take = min(len(data) - pos, self._remaining)
+                self._keep(data, pos, take)
+                pos += take
+                self._remaining -= take
                 if self._remaining:
+                    return  # all of data is read
+                if state == _LENGTH:
+                    self._finish(pos < len(data))
                     return
-                self._finish()
-                return
+                self._state = _CHUNK_END
             elif state == _CHUNK_SIZE:
-                end = buf.find(b"\r\n")
+                end = data.find(b"\r\n", pos)
                 if end < 0:
+                    self._wait_for_more(data, pos)
                     return
-                size_text = bytes(buf[:end]).split(b";", 1)[0].strip()
-                del buf[: end + 2]
+                size_text = data[pos:end].split(b";", 1)[0].strip()
+                pos = end + 2
                 try:
                     self._remaining = int(size_text, 16)
                 except ValueError:
                     raise ProtocolError(f"bad chunk size {size_text[:20]!r}") from None
                 self._state = _CHUNK_DATA if self._remaining else _TRAILER
-            elif state == _CHUNK_DATA:
-                take = min(len(buf), self._remaining)
-                self._keep(buf[:take])
-                del buf[:take]
-                self._remaining -= take
-                if self._remaining:
-                    return
-                self._state = _CHUNK_END
             elif state == _CHUNK_END:
-                if len(buf) < 2:
+                if len(data) - pos < 2:
+                    self._wait_for_more(data, pos)
                     return
-                if buf[:2] != b"\r\n":
+                if data[pos : pos + 2] != b"\r\n":
                     raise ProtocolError("chunk not followed by CRLF")
-                del buf[:2]
+                pos += 2
                 self._state = _CHUNK_SIZE
             elif state == _TRAILER:
-                end = buf.find(b"\r\n")
+                end = data.find(b"\r\n", pos)
                 if end < 0:
+                    self._wait_for_more(data, pos)
                     return
-                del buf[: end + 2]
-                if end == 0:
-                    self._finish()
+                blank = end == pos  # the empty line that ends the trailer
+                pos = end + 2
+                if blank:
+                    self._finish(pos < len(data))
                     return
             else:  # _UNTIL_CLOSE: the body ends when the connection does
-                self._keep(buf)
-                buf.clear()
+                self._keep(data, pos, len(data) - pos)
                 return
 
-    def _start_response(self, head: bytes) -> bool:
-        """Read a status line and the framing headers; True when the response is complete."""
-        framing = _FRAMINGS.get(head)
-        if framing is None:
-            framing = read_framing(head)
-            if len(_FRAMINGS) >= _FRAMINGS_KEPT:
-                _FRAMINGS.clear()
-            _FRAMINGS[head] = framing
-        status, keep_alive, length = framing
-        if 100 <= status < 200:
-            return False  # an interim response (100 Continue): the real one follows
-        self._status, self._head, self._keep_alive = status, head, keep_alive
-        if self._head_only or status in _NO_BODY_STATUS:
-            self._finish()
-            return True
-        if length < 0:
-            if length == _CHUNKED:
-                self._state = _CHUNK_SIZE
-            else:
-                self._keep_alive = False
-                self._state = _UNTIL_CLOSE
-            return False
-        buf = self._buf
-        if len(buf) >= length:  # the whole body came with the head, as it usually does
-            if length:
-                self._body = bytes(buf[: min(length, BODY_KEEP)])
-                del buf[:length]
-            self._finish()
-            return True
-        self._remaining = length
-        self._state = _LENGTH
-        return False
+
+def _remember_framing(head: bytes) -> Framing:
+    """``read_framing(head)``, remembered for the next response with the same head."""
+    framing = read_framing(head)
+    if len(_FRAMINGS) >= _FRAMINGS_KEPT:
+        _FRAMINGS.clear()
+    _FRAMINGS[head] = framing
+    return framing
 
 
 def read_framing(head: bytes) -> Framing:

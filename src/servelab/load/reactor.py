@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 if TYPE_CHECKING:
     from servelab.load.http11 import Connection, Response
 
-READ_SIZE: Final = 256 * 1024
 _READABLE: Final = 0x001  # select.EPOLLIN
 _WRITABLE: Final = 0x004  # select.EPOLLOUT
 _FD_SETSIZE: Final = 1024  # select(2) takes no higher descriptor
@@ -132,11 +131,6 @@ class Reactor:
         self._ready: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
         self._stopped = False
         self.batch: list[Ended] | None = None
-        # One socket is read at a time (one thread), so all of them read into this buffer,
-        # allocated once. A fresh ``recv(256 KiB)`` per read is above glibc's mmap
-        # threshold: each read cost an mmap, an mremap and a munmap, and page faults.
-        self.scratch = bytearray(READ_SIZE)
-        self.scratch_view = memoryview(self.scratch)
 
     # --- sockets --------------------------------------------------------------------------
 
