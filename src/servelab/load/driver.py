@@ -179,13 +179,7 @@ class Driver:
 
     def _connect(self) -> Connection:
         self.connections += 1
-        return Connection(
-            self.address,
-            self.reactor,
-            self.family,
-            reuse=self.keep_alive,
-            head_only=self.head_only,
-        )
+        return Connection(self.address, self.reactor, self.family, self.keep_alive, self.head_only)
 
     def open_connections(self) -> list[Connection]:
         """Every connection still open: all the reactor watches are this driver's."""

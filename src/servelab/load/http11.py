@@ -215,7 +215,6 @@ class Connection:
         address: tuple[str, int],
         reactor: Reactor,
         family: int = socket.AF_INET,
-        *,
         reuse: bool = True,
         head_only: bool = False,
     ) -> None:
@@ -382,17 +381,23 @@ class Connection:
     def _finish(self, extra: bool = False) -> None:
         """The response is whole; ``extra``: more bytes came after it."""
         end = time.perf_counter_ns()
-        keep_alive = self._keep_alive
         if extra:  # bytes after the response: no pipelining here, so the framing is off
-            keep_alive = self._keep_alive = False
+            self._keep_alive = False
+        keep_alive = self._keep_alive
         response = Response(self._status, self._head, self._body, keep_alive)
-        if keep_alive and self._reuse:
-            self._done(response, None, self, end)
-            return
-        # Close now, before the callback runs anything else: a server that lingers for the
-        # client's FIN (gunicorn's sync worker does) sits idle until it comes.
-        self.close()
-        self._done(response, None, None, end)
+        callback, self._callback = self._callback, None
+        assert callback is not None, "a response is only read while a request waits for it"
+        conn: Connection | None = self
+        if not (keep_alive and self._reuse):
+            # Close now, before the callback runs anything else: a server that lingers for
+            # the client's FIN (gunicorn's sync worker does) sits idle until it comes.
+            self.close()
+            conn = None
+        batch = self._reactor.batch
+        if batch is None:
+            callback(response, None, conn, end)
+        else:
+            batch.append((callback, response, None, conn, end))
 
     def _keep(self, data: bytes, start: int, size: int) -> None:
         """Keep the body's ``size`` bytes at ``data[start:]``, up to ``BODY_KEEP`` in all."""

@@ -45,6 +45,7 @@ DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_MAX_IN_FLIGHT: Final = 1000
 # When the schedule is behind, let responses in between dispatches: every this many requests.
 _YIELD_EVERY: Final = 16
+_UNBOUNDED: Final = 2**63  # no limit on requests or time, as an int
 
 
 def run_closed(
@@ -94,8 +95,12 @@ def run_closed(
 class _User:
     """One closed-loop user: sends the next request from the callback of the last one."""
 
+    __slots__ = ("area", "conn", "driver", "index", "on_done", "recorder", "run", "start")
+
     def __init__(self, run: _ClosedRun) -> None:
         self.run = run
+        self.driver = run.driver
+        self.recorder = run.driver.recorder
         self.conn: Connection | None = None
         self.index = 0
         self.area = 0.0
@@ -104,10 +109,9 @@ class _User:
 
     def next(self) -> None:
         run = self.run
-        driver = run.driver
         index = run.next_index
         start = time.perf_counter_ns()
-        if index >= run.limit or start >= run.end_ns or driver.failure is not None:
+        if index >= run.limit or start >= run.end_ns or self.driver.failure is not None:
             if self.conn is not None:
                 self.conn.close()
                 self.conn = None
@@ -116,9 +120,9 @@ class _User:
         run.next_index = index + 1
         self.index = index
         self.start = start
-        payloads = run.payloads
-        self.area, data = payloads[index % len(payloads)]
-        driver.started()
+        self.area, data = run.payloads[index % run.cycle]
+        driver = self.driver
+        driver.in_flight += 1  # at most one per user: the loop's maximum is set at its start
         driver.send(self.conn, data, self.on_done)
 
     def done(
@@ -128,23 +132,20 @@ class _User:
         conn: Connection | None,
         end: int,
     ) -> None:
-        run = self.run
-        run.driver.in_flight -= 1
+        self.driver.in_flight -= 1
         self.conn = conn
         try:
-            run.driver.recorder.add(
-                self.index, self.area, self.start, self.start, end, response, exc
-            )
+            self.recorder.add(self.index, self.area, self.start, self.start, end, response, exc)
         except BaseException as error:
-            run.driver.fail(error)
-        if run.think_time:
-            run.driver.reactor.call_later(run.think_time, self.next)
+            self.driver.fail(error)
+        if self.run.think_time:
+            self.driver.reactor.call_later(self.run.think_time, self.next)
         else:
             self.next()
 
 
 class _ClosedRun:
-    def __init__(self, driver: Driver, limit: float, end_ns: float, think_time: float) -> None:
+    def __init__(self, driver: Driver, limit: int, end_ns: int, think_time: float) -> None:
         self.driver = driver
         self.limit = limit
         self.end_ns = end_ns
@@ -152,6 +153,7 @@ class _ClosedRun:
         self.next_index = 0
         self.running = 0
         self.payloads = driver.payloads
+        self.cycle = len(driver.payloads)
 
     def user_done(self) -> None:
         self.running -= 1
@@ -169,13 +171,16 @@ def _closed(
     """Start the users; the last one to finish stops the reactor."""
     recorder = driver.recorder
     recorder.restart_clock()
-    limit = requests if requests is not None else math.inf
-    end_ns = recorder.start_ns + duration * 1e9 if duration is not None else math.inf
+    # Integers, even when unbounded: a user compares both at every request.
+    limit = requests if requests is not None else _UNBOUNDED
+    end_ns = recorder.start_ns + round(duration * 1e9) if duration is not None else _UNBOUNDED
     run = _ClosedRun(driver, limit, end_ns, think_time)
     users = [_User(run) for _ in range(concurrency)]
     run.running = len(users)
     for user in users:
         user.next()
+    # Every user has its first request in flight now, and no user ever has two.
+    driver.max_in_flight_seen = max(driver.max_in_flight_seen, driver.in_flight)
 
 
 def run_open(

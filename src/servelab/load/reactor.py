@@ -182,11 +182,18 @@ class Reactor:
         timers = self._timers
         ready = self._ready
         clock = time.perf_counter
+        poll = self._poller.poll
+        precise = self._precise
         while not self._stopped:
             if ready:
-                events = self._wait(0.0)
+                events = poll(0)
+            elif not timers:
+                events = poll(-1)
+            elif precise:
+                events = self._wait_precisely(timers[0][0] - clock())
             else:
-                events = self._wait(timers[0][0] - clock() if timers else None)
+                timeout = timers[0][0] - clock()
+                events = poll(timeout if timeout > 0 else 0)
             if events:
                 batch: list[Ended] = []
                 self.batch = batch
@@ -195,6 +202,9 @@ class Reactor:
                         handler = handlers.get(fd)
                         if handler is None:
                             continue  # closed earlier in this batch
+                        if mask == _READABLE:  # nearly always: a response, or a close
+                            handler._on_readable()
+                            continue
                         if mask & _WRITABLE:
                             handler._on_writable()
                             if fd not in handlers:
@@ -225,19 +235,16 @@ class Reactor:
             _set_timer_slack(self._slack)
             self._slack = None
 
-    def _wait(self, timeout: float | None) -> list[tuple[int, int]]:
-        """The events within ``timeout`` seconds (None: until there are some)."""
-        if timeout is None:
-            return self._poller.poll(-1)  # type: ignore[no-any-return]
+    def _wait_precisely(self, timeout: float) -> list[tuple[int, int]]:
+        """The events within ``timeout`` seconds, waking on time to the microsecond."""
         if timeout <= 0:
             return self._poller.poll(0)  # type: ignore[no-any-return]
-        if self._precise:
-            if timeout >= _PRECISE_BELOW:
-                return self._poller.poll(timeout - _EPOLL_TICK)  # type: ignore[no-any-return]
-            epoll_fd = self._poller.fileno()
-            if epoll_fd < _FD_SETSIZE:
-                select.select([epoll_fd], [], [], timeout)
-                return self._poller.poll(0)  # type: ignore[no-any-return]
+        if timeout >= _PRECISE_BELOW:
+            return self._poller.poll(timeout - _EPOLL_TICK)  # type: ignore[no-any-return]
+        epoll_fd = self._poller.fileno()
+        if epoll_fd < _FD_SETSIZE:
+            select.select([epoll_fd], [], [], timeout)
+            return self._poller.poll(0)  # type: ignore[no-any-return]
         return self._poller.poll(timeout)  # type: ignore[no-any-return]
 
 
