@@ -2,6 +2,7 @@
 # make test: lint, types, the suite (installs Debian's Chromium for the report's browser test).
 # Both bootstrap .venv from a fresh clone.
 # make bench: servelab's load engine vs wrk and Locust (bench/README.md); not part of make test.
+# make bench-instructions: servelab's user-space instructions per request (valgrind).
 #   Installs wrk (Debian) and Locust into its own .venv-bench, away from the project's venv.
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +13,7 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 LOCUST ?= locust==2.47.0
 BENCH_ARGS ?=
 
-.PHONY: study test lint browser clean bench
+.PHONY: study test lint browser clean bench bench-instructions
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,5 +48,10 @@ $(BENCH_STAMP):
 	touch $(BENCH_STAMP)
 
 bench: $(STAMP) $(BENCH_STAMP)
-	scripts/install-wrk
+	scripts/install-tool wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The client's user-space instructions per request, counted by valgrind (bench/instructions.py).
+bench-instructions: $(STAMP)
+	scripts/install-tool valgrind
+	$(BIN)/python -m bench.instructions $(BENCH_ARGS)
