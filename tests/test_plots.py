@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,12 +24,14 @@ from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
+from matplotlib.text import Text
 from PIL import Image
 
 from servelab.errors import ResultsError
 from servelab.load.records import RequestRecord
 from servelab.report import plots
 from servelab.report.plots import (
+    Words,
     plot_critical,
     plot_memory,
     plot_runs_overview,
@@ -37,6 +40,7 @@ from servelab.report.plots import (
     render_plots,
     timeline_segments,
 )
+from servelab.report.plots.words import TEXT
 
 T0 = 1_800_000_000.0
 MIB = 2**20
@@ -328,6 +332,77 @@ def test_drawing_needs_no_display_and_no_pyplot(results: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) > 0
+
+
+# --- the figures speak the report's language ----------------------------------------------
+
+# Words of the English figures that a Russian figure must not show.
+_ENGLISH_WORDS = re.compile(
+    r"\b(seconds?|requests?|latency|makespan|memory|worker|thread|waiting|failed|passed|"
+    r"trials?|peak|cap|model|band|sample[sd]?|usage|mean|workload|predicted|elements?|"
+    r"largest|smallest|where|label|process|alive|runs?|first|ok)\b",
+    re.IGNORECASE,
+)
+
+
+def _texts(figure: Figure) -> list[str]:
+    """Every text a reader sees: titles, axis labels, tick labels, legends, annotations."""
+    found = [t.get_text() for t in figure.findobj(Text)]
+    return [text for text in found if text.strip()]
+
+
+def test_a_russian_figure_shows_no_english_words(tmp_path: Path) -> None:
+    ru = Words("ru")
+    study = {
+        "plan": {"runs": []},
+        "runs": [
+            _run("io_bounded_dev", "dev", "io", 0.2),
+            {**_run("io_prod", "prod_w1", "io", 1.0), "status": "failed"},
+        ],
+    }
+    figures = {
+        "timeline": plot_timeline(with_failures(), title="t", path=tmp_path / "t.png", words=ru),
+        "overview": plot_runs_overview(study, path=tmp_path / "o.png", words=ru),
+        "memory": plot_memory(
+            samples(kills_at=(10,)),
+            title="m",
+            path=tmp_path / "m.png",
+            limit_bytes=MIB * 90,
+            words=ru,
+        ),
+        "critical": plot_critical(search(), path=tmp_path / "c.png", words=ru),
+    }
+    for name, figure in figures.items():
+        texts = _texts(figure)
+        assert any(re.search("[а-яА-Я]", text) for text in texts), name
+        english = [text for text in texts if _ENGLISH_WORDS.search(text)]
+        assert english == [], name
+    # The same figures in English do say those words: the check above can fail.
+    english = _texts(plot_critical(search(), path=tmp_path / "c-en.png"))
+    assert any(_ENGLISH_WORDS.search(text) for text in english)
+
+
+def test_render_plots_draws_each_language_into_its_own_folder(results: Path) -> None:
+    english, russian = render_plots(results), render_plots(results, "ru")
+    assert set(english) == set(russian)
+    for key, relative in russian.items():
+        assert relative == english[key].replace("plots/", "plots/ru/", 1)
+        _assert_png(results / relative)
+        assert (results / relative).read_bytes() != (results / english[key]).read_bytes()
+    assert set(russian.skipped) == set(english.skipped)
+
+
+def test_every_figure_text_has_both_languages() -> None:
+    assert set(TEXT["ru"]) == set(TEXT["en"])
+    ru = Words("ru")
+    assert (ru.seconds(12.34), ru.seconds(0.5), ru.seconds(0.012)) == ("12.3 с", "0.50 с", "12 мс")
+    assert (ru.count(2_350_000), ru.count(950_000), ru.mib(3 * MIB)) == (
+        "2.35 млн",
+        "950 тыс.",
+        "3 МиБ",
+    )
+    with pytest.raises(ValueError, match="de"):
+        Words("de")
 
 
 # --- the timeline draws the records -------------------------------------------------------

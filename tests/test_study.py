@@ -352,6 +352,11 @@ def test_the_report_comes_in_russian_with_the_seminars_headings(
         assert line in ru
     for run in study["runs"]:
         assert f"Общее время {lang.seconds(run['summary']['makespan'])} с" in ru
+    # Its figures are drawn in Russian, beside the English ones.
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", ru)
+    assert pictures and all(picture.startswith("plots/ru/") for picture in pictures)
+    for picture in pictures:
+        assert (study_dir / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", picture
 
 
 def test_every_picture_the_report_shows_exists(study_dir: Path, study: dict[str, Any]) -> None:

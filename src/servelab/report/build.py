@@ -171,12 +171,15 @@ def render_markdown(
 
 
 def build_report(results: Path, langs: Sequence[str] = ("en",)) -> list[Path]:
-    """Draw the plots once; write report.md and the self-contained report.html in every
-    language of ``langs``. Returns the files written."""
+    """Draw the plots and write report.md and the self-contained report.html in every
+    language of ``langs``, each with its figures in its language. Returns the files
+    written."""
     load_study(results)  # fail early, with a clear message, on a folder that is not a study
-    plots, skipped = _draw(results)
     written = []
     for lang in langs:
+        if lang not in LANGUAGES:
+            raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {lang!r}")
+        plots, skipped = _draw(results, lang)
         text = render_markdown(results, lang, plots, skipped)
         path = results / report_name(lang)
         atomic_write_text(path, text)
@@ -185,7 +188,7 @@ def build_report(results: Path, langs: Sequence[str] = ("en",)) -> list[Path]:
     return written
 
 
-def _draw(results: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """Every plot the folder's files allow, and why the others could not be drawn."""
-    drawn = render_plots(results)
+def _draw(results: Path, lang: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Every plot the folder's files allow, in ``lang``, and why the others could not be drawn."""
+    drawn = render_plots(results, lang)
     return dict(drawn), dict(drawn.skipped)

@@ -1,6 +1,7 @@
 """The figures of a report, drawn from a results folder's files alone.
 
     plots = render_plots(results)  # {"overview": "plots/overview.png", ...}
+    russian = render_plots(results, "ru")  # {"overview": "plots/ru/overview.png", ...}
     plots.skipped  # {"memory/io_bounded_dev": "the samples file ... is missing"}
 
 Each drawing function takes plain data (rows of a JSONL file, entries of study.json),
@@ -16,11 +17,13 @@ from .memory import MemoryEvents, memory_events, memory_source, plot_memory
 from .overview import plot_runs_overview, server_colours
 from .render import Plots, figure_path, probe_to_show, render_plots
 from .timeline import Segment, Worker, plot_timeline, timeline_segments
+from .words import Words
 
 __all__ = [
     "MemoryEvents",
     "Plots",
     "Segment",
+    "Words",
     "Worker",
     "figure_path",
     "memory_events",

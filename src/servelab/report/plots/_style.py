@@ -20,6 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from PIL import Image
 
+from .words import Words
+
 # About 1000 px wide: sharp on a laptop, still legible when a phone shrinks it.
 WIDTH: Final = 9.5
 DPI: Final = 110
@@ -111,30 +113,6 @@ def save_png(figure: Figure, path: Path) -> None:
         raise
 
 
-def mib(value: float) -> str:
-    return f"{value / MIB:,.0f} MiB"
-
-
-def count(value: float) -> str:
-    """An element count for an axis or a label: 2.35 M, 132.5 M, 950 k, 120.
-
-    Up to two decimals of the unit and never fewer than needed for that: ticks 2.5 M apart
-    must not both round to the same label.
-    """
-    for unit, suffix in ((1e6, " M"), (1e3, " k")):
-        if abs(value) >= unit:
-            return f"{value / unit:,.2f}".rstrip("0").rstrip(".") + suffix
-    return f"{value:.0f}"
-
-
-def seconds(value: float) -> str:
-    if value >= 10:
-        return f"{value:.1f} s"
-    if value >= 0.1:
-        return f"{value:.2f} s"
-    return f"{value * 1000:.0f} ms"
-
-
-def count_axis() -> FuncFormatter:
+def count_axis(words: Words) -> FuncFormatter:
     """Tick labels for an axis of element counts (a formatter belongs to one axis)."""
-    return FuncFormatter(lambda value, _pos: count(value))
+    return FuncFormatter(lambda value, _pos: words.count(value))

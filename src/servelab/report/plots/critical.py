@@ -21,22 +21,23 @@ from ._style import (
     PREDICTED,
     count_axis,
     legend_outside,
-    mib,
     new_figure,
     outcome_colour,
     save_png,
 )
+from .words import ENGLISH, Words
 
 _MIXED: Final = "#ff7f0e"
+# A trial's outcome, and the legend entry (``words`` key) of its dots.
 _OUTCOME_LABELS: Final = {
-    "ok": "passed",
-    "oom": "failed: OOM-killed",
-    "memory-error": "failed: MemoryError (rlimit)",
-    "failed": "failed: other",
+    "ok": "trial_ok",
+    "oom": "trial_oom",
+    "memory-error": "trial_memory-error",
+    "failed": "trial_failed",
 }
 
 
-def plot_critical(search: Mapping[str, Any], *, path: Path) -> Figure:
+def plot_critical(search: Mapping[str, Any], *, path: Path, words: Words = ENGLISH) -> Figure:
     """Draw one search (an entry of study.json's ``critical``) into ``path``; returns it.
 
     Top: the share of trials that failed at each n, the model's predicted n, and the
@@ -54,29 +55,40 @@ def plot_critical(search: Mapping[str, Any], *, path: Path) -> Figure:
 
     figure = new_figure(height=7.6)
     rate_ax, memory_ax = figure.subplots(2, 1, sharex=True)
-    cap_text = f", cap {mib(limit)}" if limit else ""
+    cap_text = words.t("critical_cap", cap=words.mib(limit)) if limit else ""
     figure.suptitle(
-        f"Critical n of {search['name']}: {search.get('server_description', '?')}, "
-        f"{search.get('workload', '?')} workload{cap_text}",
+        words.t(
+            "critical_title",
+            name=search["name"],
+            server=words.server(search),
+            workload=search.get("workload", "?"),
+            cap=cap_text,
+        ),
         fontweight="bold",
         wrap=True,
     )
     handles: list[Line2D | Patch] = []
-    handles += _band_and_prediction(rate_ax, passing, failing, predicted, legend=True)
-    _band_and_prediction(memory_ax, passing, failing, predicted, legend=False)
-    handles += _rates(rate_ax, per_n)
-    handles += _peaks(memory_ax, search, trials, limit, (low - pad, high + pad))
+    handles += _band_and_prediction(rate_ax, passing, failing, predicted, words, legend=True)
+    _band_and_prediction(memory_ax, passing, failing, predicted, words, legend=False)
+    handles += _rates(rate_ax, per_n, words)
+    handles += _peaks(memory_ax, search, trials, limit, (low - pad, high + pad), words)
 
     memory_ax.set_xlim(low - pad, high + pad)
-    memory_ax.xaxis.set_major_formatter(count_axis())
-    memory_ax.set_xlabel("n (elements per request)")
+    memory_ax.xaxis.set_major_formatter(count_axis(words))
+    memory_ax.set_xlabel(words.t("n_axis"))
     legend_outside(rate_ax, handles)
     save_png(figure, path)
     return figure
 
 
 def _band_and_prediction(
-    ax: Axes, passing: int | None, failing: int | None, predicted: int | None, *, legend: bool
+    ax: Axes,
+    passing: int | None,
+    failing: int | None,
+    predicted: int | None,
+    words: Words,
+    *,
+    legend: bool,
 ) -> list[Line2D | Patch]:
     handles: list[Line2D | Patch] = []
     if passing is not None and failing is not None:
@@ -85,20 +97,16 @@ def _band_and_prediction(
             Patch(
                 color=BAND,
                 alpha=0.45,
-                label=f"measured band: {passing:,} passed,\n{failing:,} failed",
+                label=words.t(
+                    "band", passing=words.integer(passing), failing=words.integer(failing)
+                ),
             )
         )
     else:
-        for value, text in (
-            (passing, "largest n that passed"),
-            (failing, "smallest n that failed"),
-        ):
+        for value, key in ((passing, "largest_passed"), (failing, "smallest_failed")):
             if value is not None:
-                handles.append(
-                    ax.axvline(
-                        value, color=BAND, linewidth=2, label=f"{text}: {value:,}", gid="band"
-                    )
-                )
+                label = words.t(key, n=words.integer(value))
+                handles.append(ax.axvline(value, color=BAND, linewidth=2, label=label, gid="band"))
     if predicted is not None:
         handles.append(
             ax.axvline(
@@ -106,14 +114,14 @@ def _band_and_prediction(
                 color=PREDICTED,
                 linestyle="--",
                 linewidth=1.4,
-                label=f"model's predicted n: {predicted:,}",
+                label=words.t("predicted", n=words.integer(predicted)),
                 gid="predicted",
             )
         )
     return handles if legend else []
 
 
-def _rates(ax: Axes, per_n: Sequence[Mapping[str, Any]]) -> list[Line2D | Patch]:
+def _rates(ax: Axes, per_n: Sequence[Mapping[str, Any]], words: Words) -> list[Line2D | Patch]:
     handles: list[Line2D | Patch] = []
     kinds = {
         "all passed": OUTCOMES["ok"],
@@ -156,13 +164,13 @@ def _rates(ax: Axes, per_n: Sequence[Mapping[str, Any]]) -> list[Line2D | Patch]
         )
     for kind, colour in kinds.items():
         if kind in drawn:
-            handles.append(_dot(colour, f"n where {kind}", size=8))
-    handles.append(Patch(color="white", label="label: failed/trials;\nbigger dot = more trials"))
+            handles.append(_dot(colour, words.t(kind), size=8))
+    handles.append(Patch(color="white", label=words.t("rate_key")))
     ax.set_ylim(-0.22, 1.22)
     ax.set_yticks([0, 0.25, 0.5, 0.75, 1])
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_ylabel("trials that failed")
-    ax.set_title("failure rate by n", fontsize="small", loc="left")
+    ax.set_ylabel(words.t("rate_axis"))
+    ax.set_title(words.t("rate_title"), fontsize="small", loc="left")
     ax.grid(alpha=0.3)
     ax.set_axisbelow(True)
     return handles
@@ -174,6 +182,7 @@ def _peaks(
     trials: Sequence[Mapping[str, Any]],
     limit: int | None,
     xrange: tuple[float, float],
+    words: Words,
 ) -> list[Line2D | Patch]:
     handles: list[Line2D | Patch] = []
     for outcome, label in _OUTCOME_LABELS.items():
@@ -191,24 +200,28 @@ def _peaks(
             zorder=3,
             gid=f"trials-{outcome}",
         )
-        handles.append(_dot(outcome_colour(outcome), f"trial {label}"))
+        handles.append(_dot(outcome_colour(outcome), words.t(label)))
     tops = [t["peak_bytes"] / MIB for t in trials if t.get("peak_bytes")]
     if limit:
         cap = ax.axhline(limit / MIB, color=CAP, linestyle="--", linewidth=1.3, gid="cap")
-        cap.set_label(f"cap {mib(limit)}")
+        cap.set_label(words.t("cap", cap=words.mib(limit)))
         handles.append(cap)
         tops.append(limit / MIB)
     model = _model_line(search, xrange)
     if model is not None:
         (line,) = ax.plot(*model, color=PREDICTED, linewidth=1.2, linestyle=":", gid="model")
         line.set_label(
-            f"model: idle {mib(search['idle_bytes'])} + {search['bytes_per_element']:g} B\n"
-            f"x {search['in_memory_at_once']} in memory at once x n"
+            words.t(
+                "model",
+                idle=words.mib(search["idle_bytes"]),
+                bpe=f"{search['bytes_per_element']:g}",
+                at_once=search["in_memory_at_once"],
+            )
         )
         handles.append(line)
     ax.set_ylim(0, max(tops, default=1.0) * 1.12)
-    ax.set_ylabel("peak memory (MiB)")
-    ax.set_title("peak memory of each trial (cgroup max usage)", fontsize="small", loc="left")
+    ax.set_ylabel(words.t("peak_axis"))
+    ax.set_title(words.t("peak_title"), fontsize="small", loc="left")
     ax.grid(alpha=0.3)
     ax.set_axisbelow(True)
     return handles

@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ._style import CAP, FAILED, MIB, NEW_PROCESS, legend_outside, mib, new_figure, save_png
+from ._style import CAP, FAILED, MIB, NEW_PROCESS, legend_outside, new_figure, save_png
+from .words import ENGLISH, Words
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def plot_memory(
     title: str,
     path: Path,
     limit_bytes: int | None = None,
+    words: Words = ENGLISH,
 ) -> Figure:
     """Draw the memory of a server over time into ``path`` (PNG); returns the figure.
 
@@ -86,26 +88,25 @@ def plot_memory(
     figure = new_figure(height=4.2)
     ax = figure.add_subplot()
     figure.suptitle(title, fontweight="bold", wrap=True)
-    what = "memory cgroup usage" if source == "cgroup_bytes" else "RSS summed over the tree"
-    ax.set_title(f"{what}, sampled every ~{_interval(times)}", fontsize="small", loc="left")
+    what = words.t("cgroup_usage_title" if source == "cgroup_bytes" else "rss_title")
+    interval = words.t("ms", value=f"{_step(times) * 1000:.0f}")
+    ax.set_title(words.t("sampled", what=what, interval=interval), fontsize="small", loc="left")
     handles: list[Line2D | Patch] = []
     marker = "o" if len(values) < 40 else None
     (line,) = ax.plot(
         times, values, color="#1f77b4", marker=marker, markersize=3, linewidth=1.4, gid="memory"
     )
-    line.set_label(
-        "cgroup usage" if source == "cgroup_bytes" else "RSS (shared pages counted twice)"
-    )
+    line.set_label(words.t("cgroup_usage" if source == "cgroup_bytes" else "rss"))
     handles.append(line)
     top = max([*values, (limit_bytes or 0) / MIB, 1.0])
     if limit_bytes is not None:
         cap = ax.axhline(limit_bytes / MIB, color=CAP, linestyle="--", linewidth=1.3, gid="cap")
-        cap.set_label(f"memory cap {mib(limit_bytes)}")
+        cap.set_label(words.t("memory_cap", cap=words.mib(limit_bytes)))
         handles.append(cap)
     for i, (t, kills) in enumerate(events.oom_kills):
         kill = ax.axvline(t, color=FAILED, linewidth=1.2, alpha=0.8, gid="oom-kill")
         if i == 0:
-            kill.set_label("OOM kill (cgroup counter stepped up)")
+            kill.set_label(words.t("oom_kill"))
             handles.append(kill)
         if kills > 1:
             ax.annotate(f"x{kills}", (t, top * 1.02), fontsize="small", color=FAILED, ha="center")
@@ -116,22 +117,22 @@ def plot_memory(
             linestyle="none",
             marker="v",
             color=NEW_PROCESS,
-            label="new process in the tree (e.g. a worker rebooted)",
+            label=words.t("new_process"),
             gid="new-process",
         )
         handles.append(born)
     if source == "cgroup_bytes" and all(s.get("oom_kills") is None for s in rows):
-        handles.append(Patch(color="white", label="no OOM-kill counter in these samples"))
+        handles.append(Patch(color="white", label=words.t("no_kill_counter")))
     if events.no_process:
         step = _step(times)
         for t in events.no_process:
             ax.axvspan(t - step / 2, t + step / 2, color="#dddddd", linewidth=0)
-        handles.append(Patch(color="#dddddd", label="no server process alive"))
+        handles.append(Patch(color="#dddddd", label=words.t("no_process")))
 
     ax.set_ylim(0, top * 1.12)
     ax.set_xlim(left=0, right=max(times, default=1.0) * 1.02 or 1.0)
-    ax.set_ylabel("memory (MiB)")
-    ax.set_xlabel("seconds since the first sample")
+    ax.set_ylabel(words.t("memory_axis"))
+    ax.set_xlabel(words.t("memory_x"))
     ax.grid(alpha=0.3)
     ax.set_axisbelow(True)
     legend_outside(ax, handles)
@@ -142,7 +143,3 @@ def plot_memory(
 def _step(times: Sequence[float]) -> float:
     gaps = sorted(b - a for a, b in itertools.pairwise(times) if b > a)
     return gaps[len(gaps) // 2] if gaps else 0.05
-
-
-def _interval(times: Sequence[float]) -> str:
-    return f"{_step(times) * 1000:.0f} ms"

@@ -11,11 +11,11 @@ from typing import Any, Final
 
 from ..._io import read_jsonl
 from ...errors import ResultsError
-from ._style import mib
 from .critical import plot_critical
 from .memory import plot_memory
 from .overview import plot_runs_overview
 from .timeline import plot_timeline
+from .words import Words
 
 PLOTS_DIR: Final = "plots"
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -38,13 +38,15 @@ class _Skip(Exception):
     """A figure cannot be drawn; the message says why."""
 
 
-def figure_path(key: str) -> str:
-    """Where a figure key is written, relative to the results folder."""
-    return f"{PLOTS_DIR}/{_UNSAFE.sub('-', key.replace('/', '--'))}.png"
+def figure_path(key: str, lang: str = "en") -> str:
+    """Where a figure key is written, relative to the results folder: ``plots/`` for
+    English, ``plots/<lang>/`` for the figures of another language."""
+    folder = PLOTS_DIR if lang == "en" else f"{PLOTS_DIR}/{lang}"
+    return f"{folder}/{_UNSAFE.sub('-', key.replace('/', '--'))}.png"
 
 
-def render_plots(results: Path) -> Plots:
-    """Draw every figure the files of ``results`` allow into ``results/plots/``.
+def render_plots(results: Path, lang: str = "en") -> Plots:
+    """Draw every figure the files of ``results`` allow, in ``lang``, under ``results/plots/``.
 
     Reads ``study.json`` (a ResultsError when it is missing or damaged) and the files it
     names. Keys: ``overview``; ``timeline/<run>`` and ``memory/<run>`` per run;
@@ -52,11 +54,12 @@ def render_plots(results: Path) -> Plots:
     (memory over time of the passing probe at ``max_passing_n`` with the highest peak,
     and the first failing probe at ``min_failing_n``). Rebuilding gives the same bytes.
     """
+    words = Words(lang)
     study = _load_study(results)
     plots = Plots()
 
     def draw(key: str, make: Callable[[Path], object]) -> None:
-        relative = figure_path(key)
+        relative = figure_path(key, lang)
         try:
             make(results / relative)
         except _Skip as why:
@@ -69,7 +72,7 @@ def render_plots(results: Path) -> Plots:
     def overview(path: Path) -> None:
         if not any(r.get("status") == "done" for r in study["runs"]):
             raise _Skip("no run finished")
-        plot_runs_overview(study, path=path)
+        plot_runs_overview(study, path=path, words=words)
 
     draw("overview", overview)
     done = {run.get("name") for run in study["runs"]}
@@ -78,49 +81,55 @@ def render_plots(results: Path) -> Plots:
             for kind in ("timeline", "memory"):
                 plots.skipped[f"{kind}/{planned.get('name')}"] = "the run is not in study.json"
     for run in study["runs"]:
-        _draw_run(draw, results, run)
+        _draw_run(draw, results, run, words)
     for search in study.get("critical", []):
-        _draw_search(draw, results, search)
+        _draw_search(draw, results, search, words)
     return plots
 
 
 _Draw = Callable[[str, Callable[[Path], object]], None]
 
 
-def _draw_run(draw: _Draw, results: Path, run: Any) -> None:
+def _draw_run(draw: _Draw, results: Path, run: Any, words: Words) -> None:
     name = run.get("name", "?")
     files = run.get("files") or {}
-    who = f"{name}: {run.get('server_description', '?')}, {run.get('workload', '?')} workload"
+    who = words.t(
+        "run_title", name=name, server=words.server(run), workload=run.get("workload", "?")
+    )
     if run.get("n"):
-        who += f", n = {run['n']:,}"
+        who += f", n = {words.integer(run['n'])}"
     draw(
         f"timeline/{name}",
         lambda path: plot_timeline(
-            _rows(results, files.get("records"), "records"), title=who, path=path
+            _rows(results, files.get("records"), "records"), title=who, path=path, words=words
         ),
     )
     draw(
         f"memory/{name}",
         lambda path: plot_memory(
             _rows(results, files.get("samples"), "samples"),
-            title=f"Memory of {who}",
+            title=words.t("memory_title", who=who),
             path=path,
             limit_bytes=_limit(run),
+            words=words,
         ),
     )
 
 
-def _draw_search(draw: _Draw, results: Path, search: Any) -> None:
+def _draw_search(draw: _Draw, results: Path, search: Any, words: Words) -> None:
     name = search.get("name", "?")
 
     def critical(path: Path) -> None:
         if "error" in search:
             raise _Skip(f"the search failed: {search['error']}")
-        plot_critical(search, path=path)
+        plot_critical(search, path=path, words=words)
 
     draw(f"critical/{name}", critical)
     for which in ("pass", "fail"):
-        draw(f"critical-memory/{name}/{which}", partial(_probe_memory, results, search, which))
+        draw(
+            f"critical-memory/{name}/{which}",
+            partial(_probe_memory, results, search, which, words),
+        )
 
 
 def probe_to_show(search: Mapping[str, Any], which: str) -> Mapping[str, Any] | None:
@@ -140,24 +149,31 @@ def probe_to_show(search: Mapping[str, Any], which: str) -> Mapping[str, Any] | 
     return min(failed, key=lambda t: t.get("probe", 0), default=None)
 
 
-def _probe_memory(results: Path, search: Mapping[str, Any], which: str, path: Path) -> None:
+def _probe_memory(
+    results: Path, search: Mapping[str, Any], which: str, words: Words, path: Path
+) -> None:
     if "error" in search:
         raise _Skip(f"the search failed: {search['error']}")
     chosen = probe_to_show(search, which)
     if chosen is None:
         raise _Skip(f"no {'passing' if which == 'pass' else 'failing'} probe in the search")
-    verdict = "passed" if which == "pass" else f"failed ({chosen.get('outcome')})"
+    if which == "pass":
+        verdict = words.t("probe_passed")
+    else:
+        verdict = words.t("probe_failed", outcome=chosen.get("outcome"))
     folder = search.get("folder") or ""
     samples = _rows(results, _join(folder, (chosen.get("files") or {}).get("samples")), "samples")
     peak = chosen.get("peak_bytes")
-    peak_text = f", peak {mib(peak)}" if peak else ""
-    plot_memory(
-        samples,
-        title=f"{search.get('name', '?')}, probe {chosen.get('probe')}: n = {chosen['n']:,}, "
-        f"{verdict}{peak_text}",
-        path=path,
-        limit_bytes=search.get("limit_bytes"),
+    title = words.t(
+        "probe_title",
+        search=search.get("name", "?"),
+        probe=chosen.get("probe"),
+        n=words.integer(chosen["n"]),
+        verdict=verdict,
     )
+    if peak:
+        title += words.t("probe_peak", peak=words.mib(peak))
+    plot_memory(samples, title=title, path=path, limit_bytes=search.get("limit_bytes"), words=words)
 
 
 def _join(folder: str, name: str | None) -> str | None:

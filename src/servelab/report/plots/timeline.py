@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ._style import FAILED, WAITING, legend_outside, new_figure, save_png, series_colour
+from .words import ENGLISH, Words
 
 # Rows beyond this get no per-row tick labels or error texts: they would overprint.
 _LABELLED_ROWS: Final = 40
@@ -90,14 +91,16 @@ def _has_timing(record: Mapping[str, Any]) -> bool:
     return record.get("handler_start") is not None and record.get("handler_duration") is not None
 
 
-def _worker_label(worker: Worker, workers: Sequence[Worker]) -> str:
+def _worker_label(worker: Worker, workers: Sequence[Worker], words: Words) -> str:
     shared = sum(1 for w in workers if w.pid == worker.pid) > 1
     if shared and worker.thread is not None:
-        return f"worker {worker.number} (pid {worker.pid}, thread {worker.thread})"
-    return f"worker {worker.number} (pid {worker.pid})"
+        return words.t("worker_thread", number=worker.number, pid=worker.pid, thread=worker.thread)
+    return words.t("worker", number=worker.number, pid=worker.pid)
 
 
-def plot_timeline(records: Sequence[Mapping[str, Any]], *, title: str, path: Path) -> Figure:
+def plot_timeline(
+    records: Sequence[Mapping[str, Any]], *, title: str, path: Path, words: Words = ENGLISH
+) -> Figure:
     """Draw the request timeline of one load run into ``path`` (PNG); returns the figure.
 
     ``records`` are rows of a ``records.jsonl``. The axes hold one BarContainer per kind
@@ -108,7 +111,7 @@ def plot_timeline(records: Sequence[Mapping[str, Any]], *, title: str, path: Pat
     figure = new_figure(height=min(10.0, max(3.4, 1.5 + 0.3 * n_rows)))
     ax = figure.add_subplot()
     figure.suptitle(title, fontweight="bold", wrap=True)
-    ax.set_title("one bar per request, top = sent first", fontsize="small", loc="left")
+    ax.set_title(words.t("timeline_subtitle"), fontsize="small", loc="left")
 
     for kind, style in (
         ("waiting", {"color": WAITING}),
@@ -141,7 +144,7 @@ def plot_timeline(records: Sequence[Mapping[str, Any]], *, title: str, path: Pat
     if labelled:
         for s in failed:
             ax.annotate(
-                s.error_class or "failed",
+                s.error_class or words.t("failed"),
                 (s.start + s.width, s.row),
                 xytext=(4, 0),
                 textcoords="offset points",
@@ -156,28 +159,26 @@ def plot_timeline(records: Sequence[Mapping[str, Any]], *, title: str, path: Pat
     if labelled and segments:
         by_row = {s.row: s.index for s in segments}
         ax.set_yticks(list(by_row), [f"#{by_row[row]}" for row in by_row])
-    ax.set_xlabel("seconds since the first request was sent")
-    ax.set_ylabel("request (#index), in send order" if labelled else "request, in send order")
+    ax.set_xlabel(words.t("timeline_x"))
+    ax.set_ylabel(words.t("timeline_y_labelled" if labelled else "timeline_y"))
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
 
     handles: list[Patch] = []
     if any(s.kind == "waiting" and s.width > 0 for s in segments):
-        handles.append(Patch(color=WAITING, label="waiting for a handler"))
+        handles.append(Patch(color=WAITING, label=words.t("waiting")))
     handles += [
-        Patch(color=series_colour(w.number - 1), label=_worker_label(w, workers))
+        Patch(color=series_colour(w.number - 1), label=_worker_label(w, workers, words))
         for w in workers[:_LEGEND_WORKERS]
     ]
     if len(workers) > _LEGEND_WORKERS:
         extra = len(workers) - _LEGEND_WORKERS
-        handles.append(Patch(color="white", label=f"... {extra} more workers (colours repeat)"))
+        handles.append(Patch(color="white", label=words.t("more_workers", extra=extra)))
     if any(s.kind == "request" for s in segments):
-        handles.append(Patch(color="#6f6f6f", label="ok, no handler timing sent"))
+        handles.append(Patch(color="#6f6f6f", label=words.t("no_timing")))
     if failed:
         handles.append(
-            Patch(
-                facecolor="#fbe3e3", edgecolor=FAILED, hatch="///", label="failed (send to error)"
-            )
+            Patch(facecolor="#fbe3e3", edgecolor=FAILED, hatch="///", label=words.t("failed_span"))
         )
     legend_outside(ax, handles)
     save_png(figure, path)
