@@ -4,6 +4,9 @@ real memory cap that the guard keeps alive at the n where they are OOM-killed wi
 from __future__ import annotations
 
 import json
+import platform
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,6 +155,45 @@ def test_threads_never_hold_more_than_the_budget() -> None:
     assert stats.in_flight_bytes == 0 and stats.in_flight_requests == 0
     assert {"ok", "busy"} <= set(outcomes)
     assert stats.admitted + stats.rejected_busy == len(outcomes) == 6 * 300
+
+
+_FREED_ARRAYS_CODE = """
+import sys
+import numpy as np, psutil
+from servelab.service import create_app
+budget = None if sys.argv[1] == "off" else 10**9
+create_app({"workload": "numpy", "memory_budget": budget})
+process = psutil.Process()
+np.arange(10)
+before = process.memory_info().rss
+for _ in range(3):  # one prediction's array (n = 3.5 M, 27 MiB), made and freed
+    array = np.arange(3_500_000)
+    array += 1
+    del array
+print(process.memory_info().rss - before)
+"""
+
+
+def _resident_growth(guard: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", _FREED_ARRAYS_CODE, guard],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(
+    platform.libc_ver()[0] != "glibc", reason="the mmap threshold is glibc's; others differ"
+)
+def test_a_guarded_process_gives_a_freed_prediction_array_back_at_once() -> None:
+    # Unguarded, glibc raises its mmap threshold after the first big free and keeps the
+    # next arrays resident once freed: memory the guard's sum would not see.
+    assert _resident_growth("off") > 20 * MiB
+    assert _resident_growth("on") < 4 * MiB
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 1000, 100_001, 3_350_000])

@@ -66,10 +66,11 @@ _CHUNKED: Final = -1
 _UNTIL_CLOSE_LENGTH: Final = -2
 # Servers send the same head, byte for byte, for the same kind of response (within the
 # second of its Date header), so reading each distinct head once saves the per-response
-# lower-casing and regex search. Cleared when full: a server whose every head differs
-# costs one dict store per response and no memory.
+# lower-casing and regex search. Cleared when full, and heads over 2 KiB are not kept: a
+# server whose every head differs costs a dict store per response and at most 512 KiB.
 _FRAMINGS: dict[bytes, Framing] = {}
 _FRAMINGS_KEPT: Final = 256
+_FRAMING_HEAD_MAX: Final = 2048
 
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _UNTIL_CLOSE = range(7)
 
@@ -501,9 +502,10 @@ class Connection:
 def _remember_framing(head: bytes) -> Framing:
     """``read_framing(head)``, remembered for the next response with the same head."""
     framing = read_framing(head)
-    if len(_FRAMINGS) >= _FRAMINGS_KEPT:
-        _FRAMINGS.clear()
-    _FRAMINGS[head] = framing
+    if len(head) <= _FRAMING_HEAD_MAX:
+        if len(_FRAMINGS) >= _FRAMINGS_KEPT:
+            _FRAMINGS.clear()
+        _FRAMINGS[head] = framing
     return framing
 
 

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import auth, headers, metrics, openapi
 from .config import ServiceConfig
-from .guard import MemoryGuard, Rejected
+from .guard import MemoryGuard, Rejected, return_freed_arrays
 from .model import default_model
 from .validation import (
     InvalidInput,
@@ -57,6 +57,8 @@ def create_app(config: ServiceConfig | Mapping[str, Any] | None = None) -> Flask
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     memory_guard = MemoryGuard(settings.memory_budget)
     app.extensions["servelab.guard"] = memory_guard
+    if settings.memory_budget is not None:
+        return_freed_arrays()  # else freed arrays stay resident beyond the guard's sum
     if settings.workload == "model":
         default_model()  # train now, not inside the first request's latency
 
