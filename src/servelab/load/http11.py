@@ -394,6 +394,7 @@ class Connection:
             # the client's FIN (gunicorn's sync worker does) sits idle until it comes.
             self.close()
             conn = None
+        # _done's hand-over, inlined: this runs once per response, _done once per failure.
         batch = self._reactor.batch
         if batch is None:
             callback(response, None, conn, end)
