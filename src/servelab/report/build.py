@@ -175,10 +175,11 @@ def build_report(results: Path, langs: Sequence[str] = ("en",)) -> list[Path]:
     language of ``langs``, each with its figures in its language. Returns the files
     written."""
     load_study(results)  # fail early, with a clear message, on a folder that is not a study
+    unknown = [lang for lang in langs if lang not in LANGUAGES]
+    if unknown:  # before any drawing: a bad language must not leave half a report
+        raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {unknown[0]!r}")
     written = []
     for lang in langs:
-        if lang not in LANGUAGES:
-            raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {lang!r}")
         plots, skipped = _draw(results, lang)
         text = render_markdown(results, lang, plots, skipped)
         path = results / report_name(lang)
