@@ -22,7 +22,7 @@ def test_importing_the_service_does_not_import_the_lab() -> None:
     ).stdout.split()
     lab = (
         "servelab.servers",
-        "servelab.sandbox",
+        "servelab.cli",
         "servelab.load",
         "servelab.study",
         "servelab.report",

@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "CriticalSpec": "servelab.study.critical_run",
-    "Monitor": "servelab.monitor",
+    "Monitor": "servelab.servers",
     "RequestRecord": "servelab.load",
     "ServelabError": "servelab.errors",
     "ServerSpec": "servelab.servers",
@@ -26,7 +26,7 @@ _EXPORTS = {
     "create_app": "servelab.service",
     "find_critical_n": "servelab.study.critical_run",
     "launch": "servelab.servers",
-    "open_cap": "servelab.sandbox",
+    "open_cap": "servelab.servers",
     "run_burst": "servelab.load",
     "run_study": "servelab.study",
     "seed_plan": "servelab.study",

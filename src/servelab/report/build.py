@@ -1,6 +1,6 @@
 """Build the reports from a results folder, reading its files and nothing else.
 
-This package never imports the engine, the servers or the sandbox: a report can be
+This package never imports the engine, the servers or the caps: a report can be
 rebuilt anywhere from the folder alone (``servelab report RESULTS_DIR``). It writes
 ``report.md`` (English) or ``report.<lang>.md``, and the plots they show under ``plots/``.
 """

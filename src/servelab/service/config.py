@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
+
+from servelab.errors import ConfigError
+from servelab.units import parse_size
 
 WORKLOADS = ("model", "io", "cpu", "numpy")
 DEFAULT_N = 5_000_000
@@ -90,38 +92,16 @@ class ServiceConfig:
         }
 
 
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
-
-
-def parse_bytes(text: str) -> int:
-    """``268435456``, ``256MiB``, ``1.5GiB``, ``500MB`` -> bytes (MiB = 2**20, MB = 10**6)."""
-    match = _SIZE.fullmatch(text.replace("_", ""))
-    unit = match.group(2).lower() if match else ""
-    if match is None or unit not in _UNITS:
-        raise ValueError(f"not a size: {text!r} (e.g. 256MiB)")
-    return int(float(match.group(1)) * _UNITS[unit])
-
-
 def _parse(name: str, raw: str, kind: Any) -> Any:
     env_name = ENV_PREFIX + name.upper()
+    if name == "memory_budget":
+        try:
+            return parse_size(raw)
+        except ConfigError:
+            raise ServiceConfigError(
+                f"{env_name} must be a size such as 256MiB, not {raw!r}"
+            ) from None
     try:
-        if name == "memory_budget":
-            try:
-                return parse_bytes(raw)
-            except ValueError:
-                raise ServiceConfigError(
-                    f"{env_name} must be a size such as 256MiB, not {raw!r}"
-                ) from None
         if kind in ("int", int):
             return int(raw.replace("_", ""))
         if kind in ("float", float):

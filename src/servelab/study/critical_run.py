@@ -26,9 +26,10 @@ from typing import Any
 
 from .._io import atomic_write_json
 from ..errors import ConfigError
-from ..sandbox import MechanismChoice, format_size
 from ..servers import ServerSpec
+from ..servers.cap import MechanismChoice
 from ..service.guard import estimate_bytes
+from ..units import format_size
 from .critical import CriticalSearch, SearchPolicy, in_memory_at_once, predict_critical_n
 from .naming import SEED_FUNCTION_NAMES
 from .probe import ProbeLoad, ProbeResult, run_probe

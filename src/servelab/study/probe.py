@@ -4,7 +4,7 @@ Used by the critical-n search (one probe per n) and by the calibration that pred
 Files, under ``folder`` with stem ``name``:
 
     <name>.records.jsonl   one record per request (servelab.load.records)
-    <name>.samples.jsonl   memory and CPU of the server's process tree (servelab.monitor)
+    <name>.samples.jsonl   memory and CPU of the server's process tree (servelab.servers.monitor)
     <name>.log             what the server printed
 """
 
@@ -25,11 +25,10 @@ import psutil
 
 from ..errors import ConfigError, ServerStartError
 from ..load import RequestRecord, run_burst, summarize
-from ..monitor import Monitor
-from ..sandbox import MechanismChoice, MemoryCap, open_cap
-from ..servers import RunningServer, ServerSpec, launch
+from ..servers import Monitor, RunningServer, ServerSpec, launch
+from ..servers.cap import MechanismChoice, MemoryCap, open_cap
 from ..service.config import ServiceConfig
-from ..verdict import Verdict, judge
+from .verdict import Verdict, judge
 
 # After the first OOM kill a probe has its answer. The lab waits this long for gunicorn to
 # log the kill and the reboot (the report quotes those lines), then stops the server rather

@@ -35,14 +35,13 @@ from .._io import atomic_write_json
 from ..errors import ServelabError, ServerError
 from ..load import RequestRecord, run_burst, summarize, write_seed_log
 from ..machine import describe_machine
-from ..monitor import Monitor
-from ..servers import launch
+from ..servers import Monitor, launch
 from ..service.config import ServiceConfig
-from ..verdict import is_rejection
 from .critical_run import GUARD_BUDGET_RULE, CriticalSpec, compare_with_guard, find_critical_n
 from .naming import SEED_FUNCTIONS
 from .plan import RunSpec, StudyPlan
 from .probe import ProbeResult
+from .verdict import is_rejection
 
 STUDY_FILE = "study.json"
 

@@ -7,7 +7,7 @@
 Each drawing function takes plain data (rows of a JSONL file, entries of study.json),
 writes one PNG and returns the matplotlib Figure, so a test can read what was drawn.
 Figures use an Agg canvas of their own: no display, no pyplot, no global backend.
-Like the rest of ``report``, this never imports the engine, the servers or the sandbox.
+Like the rest of ``report``, this never imports the engine, the servers or the caps.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import pytest
 
 from servelab.servers import ServerSpec, launch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "test" / "test_parallel.py"
 SEED_OK = re.compile(r'^Waited (\d+\.\d{2}) sec (\{"price": \d+\})$')
 REFUSED = re.compile(r"^Waited \d+\.\d{2} sec ConnectionRefusedError: \[Errno 111\] .+$")

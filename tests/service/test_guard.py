@@ -16,7 +16,6 @@ import pytest
 from flask.testing import FlaskClient
 
 from servelab.report.i18n import Lang
-from servelab.sandbox import parse_size
 from servelab.servers import ServerSpec
 from servelab.service import create_app
 from servelab.service.guard import (
@@ -30,8 +29,9 @@ from servelab.service.guard import (
 from servelab.service.workloads import predict_cpu, predict_numpy
 from servelab.study.critical_run import derived_budget
 from servelab.study.probe import ProbeResult, expected_price, run_probe
+from servelab.units import parse_size
 
-from .helpers import servelab_cli
+from ..helpers import servelab_cli
 
 CAP = parse_size("200MiB")
 MiB = 2**20

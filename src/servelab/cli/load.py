@@ -1,33 +1,19 @@
-"""The ``servelab`` command line: study, load, report, serve.
-
-User mistakes become a one-line ``Error: ...`` and a non-zero exit, never a traceback.
-SIGTERM is turned into KeyboardInterrupt so every server the lab started is stopped.
-"""
+"""``servelab load URL``: a burst, a closed loop or an open loop against any HTTP endpoint."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import sys
-import time
 from pathlib import Path
-from types import FrameType
-from typing import Any, NoReturn
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import __version__
-from ._io import atomic_write_json, atomic_write_text
-from .cli_critical import critical_n
-from .errors import ConfigError, LoadError, ServelabError
-from .load import (
+from .._io import atomic_write_json, atomic_write_text
+from ..errors import ConfigError, LoadError
+from ..load import (
     DEFAULT_MAX_IN_FLIGHT,
     LoadSummary,
     Rate,
-    RequestRecord,
     RequestSpec,
     Slo,
     TimeSeries,
@@ -42,229 +28,7 @@ from .load import (
     run_open,
     summarize,
 )
-from .report.i18n import LANGUAGES
-from .sandbox import format_size, parse_size
-from .servers import ServerSpec, launch
-from .service.config import ServiceConfig, ServiceConfigError
-from .study import RunSpec, run_study, seed_plan
-from .study.critical_run import CriticalSpec
-from .study.plan import SEED_WORKLOADS
-from .study.probe import ProbeResult
-from .study.runner import StudyProgress
-
-console = Console(stderr=True)
-
-
-class _RichProgress(StudyProgress):
-    """Draws the study on the terminal: one bar per run, filled as requests complete."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task: Any = None
-
-    def run_started(self, run: RunSpec, requests: int) -> None:
-        self.task = self.progress.add_task(run.name, total=requests)
-
-    def request_done(self, run: RunSpec, record: RequestRecord) -> None:
-        self.progress.advance(self.task)
-
-    def run_finished(self, run: RunSpec, result: dict[str, Any]) -> None:
-        self.progress.remove_task(self.task)
-        if result["status"] != "done":
-            self.progress.console.print(f"[red]x {run.name}: {result['error']}[/red]")
-            return
-        s = result["summary"]
-        mark = "[green]v[/green]" if s["ok"] == s["requests"] else "[yellow]![/yellow]"
-        self.progress.console.print(
-            f"{mark} {run.name:<24} makespan {s['makespan']:6.2f} s  "
-            f"{s['ok']}/{s['requests']} ok  max {s['max_concurrent']} at once"
-        )
-
-    def search_started(self, spec: CriticalSpec) -> None:
-        self.task = self.progress.add_task(
-            f"critical n: {spec.name} under {format_size(spec.limit_bytes)}", total=None
-        )
-
-    def probe_done(self, spec: CriticalSpec, label: str, n: int, probe: ProbeResult) -> None:
-        self.progress.update(
-            self.task,
-            description=f"critical n: {spec.name}  {label} n={n:,} {probe.verdict.outcome}",
-        )
-
-    def search_finished(self, spec: CriticalSpec, result: dict[str, Any]) -> None:
-        self.progress.remove_task(self.task)
-        if "error" in result:
-            self.progress.console.print(f"[red]x {spec.name}: {result['error']}[/red]")
-            return
-        passing, failing = result["max_passing_n"], result["min_failing_n"]
-        band = f"{passing or 0:,} .. {failing or 0:,}"
-        self.progress.console.print(
-            f"[green]v[/green] critical n {spec.name:<24} predicted {result['predicted_n']:,}, "
-            f"measured {band} ({result['probes']} probes, {result['wall_seconds']} s)"
-        )
-
-
-LANG_OPTION = click.option(
-    "--lang",
-    type=click.Choice(["en", "ru", "all"]),
-    default="en",
-    show_default=True,
-    help="Report language: en (report.md), ru (report.ru.md, the seminar's headings), or all.",
-)
-
-
-def _languages(lang: str) -> tuple[str, ...]:
-    return LANGUAGES if lang == "all" else (lang,)
-
-
-def _build_report(results: Path, langs: tuple[str, ...]) -> list[Path]:
-    # Imported here: drawing needs matplotlib, which `servelab load` should not pay for.
-    from .report.build import build_report
-
-    return build_report(results, langs)
-
-
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="servelab")
-def cli() -> None:
-    """How an ML prediction service behaves under load on different web servers."""
-
-
-@cli.command()
-@LANG_OPTION
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Results folder (created; runs in it are replaced).",
-)
-@click.option(
-    "--memory",
-    default="1GiB",
-    show_default=True,
-    help="Memory cap for the critical-n searches (server and everything it forks).",
-)
-@click.option(
-    "--critical/--no-critical",
-    default=True,
-    show_default=True,
-    help="Search the critical n of each server for cpu and numpy.",
-)
-@click.option(
-    "--repeats",
-    type=int,
-    default=3,
-    show_default=True,
-    help="Critical-n trials per n near the boundary.",
-)
-@click.option(
-    "--servers",
-    default="flask-dev,gunicorn:w1",
-    show_default=True,
-    help="Comma-separated server specs: flask-dev, gunicorn, gunicorn:w2, "
-    "gunicorn:w2:gthread:t4, gunicorn:w1:gevent.",
-)
-@click.option(
-    "--workloads",
-    default=",".join(SEED_WORKLOADS),
-    show_default=True,
-    help="Comma-separated workloads: io, cpu, numpy, model.",
-)
-@click.option(
-    "--requests", "requests_", type=int, default=10, show_default=True, help="Requests per run."
-)
-@click.option(
-    "--concurrency", type=int, default=10, show_default=True, help="Parallel clients per run."
-)
-@click.option(
-    "--n",
-    "n",
-    type=int,
-    default=5_000_000,
-    show_default=True,
-    help="Elements for the cpu and numpy workloads.",
-)
-@click.option(
-    "--io-delay", type=float, default=1.0, show_default=True, help="Seconds the io workload sleeps."
-)
-@click.option(
-    "--timeout",
-    type=float,
-    default=120.0,
-    show_default=True,
-    help="Seconds a client waits for one response.",
-)
-@click.option(
-    "--memory-budget",
-    "memory_budget",
-    default=None,
-    metavar="SIZE|auto",
-    help="Turn on the service's memory guard in every run's server (bytes per process, e.g. "
-    "150MiB) and, after each critical-n search (run without it), probe its smallest failing n "
-    "with the guard on. 'auto': only that probe, with a budget of (cap - idle - 10% of the "
-    "cap) / worker processes from the search's own measurements.",
-)
-def study(
-    out: Path,
-    lang: str,
-    memory: str,
-    critical: bool,
-    repeats: int,
-    servers: str,
-    workloads: str,
-    requests_: int,
-    concurrency: int,
-    n: int,
-    io_delay: float,
-    timeout: float,
-    memory_budget: str | None,
-) -> None:
-    """Run the seminar's study: every server x every workload, one burst each; the critical n
-    of every server for the cpu and numpy workloads under a memory cap; and the report."""
-    budget = None if memory_budget in (None, "auto") else parse_size(memory_budget)
-    if budget is not None and budget < 1:
-        raise click.BadParameter("--memory-budget must be more than 0 bytes")
-    plan = seed_plan(
-        critical_memory=parse_size(memory) if critical else None,
-        repeats=repeats,
-        servers=tuple(ServerSpec.parse(text) for text in _split(servers)),
-        workloads=tuple(_split(workloads)),
-        requests=requests_,
-        concurrency=concurrency,
-        n=n,
-        io_delay=io_delay,
-        timeout=timeout,
-    )
-    console.print(
-        f"servelab study: {len(plan.runs)} runs and {len(plan.critical)} critical-n searches "
-        f"into [bold]{out}[/bold]"
-    )
-    began = time.monotonic()
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
-        run_study(
-            plan,
-            out,
-            _RichProgress(progress),
-            memory_budget=budget,
-            compare_guard=memory_budget is not None,
-        )
-    reports = _build_report(out, _languages(lang))
-    console.print(
-        f"done in {time.monotonic() - began:.1f} s; report: "
-        + ", ".join(f"[bold]{path}[/bold]" for path in reports)
-    )
-
+from .options import console
 
 LOAD_MODES = ("burst", "closed", "open")
 _LOOP_TIMEOUT = 10.0
@@ -286,7 +50,7 @@ class SloFailed(click.ClickException):
     exit_code = 3
 
 
-@cli.command()
+@click.command()
 @click.argument("url")
 @click.option(
     "--mode",
@@ -566,71 +330,3 @@ def _run_loop(
     if result.sent and result.errors_by_class.get("refused") == result.sent:
         raise click.ClickException(f"nothing is listening at {url}: every connection was refused")
     return result
-
-
-@cli.command()
-@click.argument("results", type=click.Path(file_okay=False, path_type=Path))
-@LANG_OPTION
-def report(results: Path, lang: str) -> None:
-    """Rebuild the reports and plots of RESULTS from its files alone (runs nothing)."""
-    for path in _build_report(results, _languages(lang)):
-        click.echo(path)
-
-
-@cli.command()
-@click.option(
-    "--server",
-    "server_text",
-    default="flask-dev",
-    show_default=True,
-    help="Server spec: flask-dev, gunicorn, gunicorn:w2, gunicorn:w2:gthread:t4 ...",
-)
-@click.option("--workload", default="model", show_default=True, help="io, cpu, numpy or model.")
-@click.option("--n", "n", type=int, default=5_000_000, show_default=True)
-@click.option("--io-delay", type=float, default=1.0, show_default=True)
-@click.option(
-    "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results/serve"),
-    show_default=True,
-    help="Where its log goes.",
-)
-def serve(server_text: str, workload: str, n: int, io_delay: float, run_dir: Path) -> None:
-    """Start one server on a free loopback port and keep it up until Ctrl-C."""
-    try:
-        service = ServiceConfig(workload=workload, n=n, io_delay=io_delay)
-    except ServiceConfigError as error:
-        raise click.BadParameter(str(error)) from None
-    with launch(ServerSpec.parse(server_text), run_dir=run_dir, env=service.to_env()) as server:
-        console.print(
-            f"{server.spec.describe()} serving {workload} at [bold]{server.url}[/bold]"
-            f" (log: {server.log_path}); Ctrl-C stops it"
-        )
-        while server.poll() is None:
-            time.sleep(0.5)
-        console.print(f"[red]the server ended on its own: {server.poll()}[/red]")
-
-
-cli.add_command(critical_n)
-
-
-def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
-    raise KeyboardInterrupt
-
-
-def main() -> None:
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        console.print("interrupted; every server started was stopped")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        console.print("interrupted; every server started was stopped")
-        sys.exit(130)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
-    except ServelabError as error:
-        console.print(f"Error: {error}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(1)

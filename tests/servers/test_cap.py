@@ -1,4 +1,4 @@
-"""servelab.sandbox: real cgroups, real OOM kills, real servers; nothing left behind."""
+"""servelab.servers.cap: real cgroups, real OOM kills, real servers; nothing left behind."""
 
 from __future__ import annotations
 
@@ -15,19 +15,12 @@ from typing import Any
 
 import pytest
 
-from servelab import sandbox
 from servelab.errors import ConfigError, SandboxError
 from servelab.load import run_burst
-from servelab.sandbox import (
-    MIN_LIMIT,
-    MemoryCap,
-    available_mechanism,
-    cleanup_stale,
-    format_size,
-    open_cap,
-    parse_size,
-)
 from servelab.servers import RunningServer, ServerSpec, launch
+from servelab.servers import cap as sandbox
+from servelab.servers.cap import MIN_LIMIT, MemoryCap, available_mechanism, cleanup_stale, open_cap
+from servelab.units import format_size, parse_size
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -283,7 +276,7 @@ def test_plain_process_under_the_limit_is_not_killed(caps: OpenCap) -> None:
 
 @needs_cgroup
 def test_atexit_removes_a_cap_the_program_forgot_to_close(tmp_path: Path) -> None:
-    code = "from servelab.sandbox import open_cap; print(open_cap(2**26, label='forgot').path)"
+    code = "from servelab.servers.cap import open_cap; print(open_cap(2**26, label='forgot').path)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
     )

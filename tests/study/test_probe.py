@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from servelab.sandbox import parse_size
 from servelab.servers import ServerSpec
 from servelab.study.probe import ProbeLoad, run_probe
+from servelab.units import parse_size
 
 CAP = parse_size("200MiB")
 

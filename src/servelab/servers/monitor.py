@@ -68,7 +68,7 @@ _JOIN_TIMEOUT = 10.0
 
 
 class UsageSource(Protocol):
-    """Anything that knows the memory use of a cap, e.g. ``servelab.sandbox.MemoryCap``."""
+    """Anything that knows the memory use of a cap, e.g. ``servelab.servers.cap.MemoryCap``."""
 
     def usage_bytes(self) -> int | None:
         """Bytes in use now, or None when unknown."""

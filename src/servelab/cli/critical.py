@@ -10,11 +10,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .sandbox import format_size, parse_size
-from .servers import ServerSpec
-from .study.critical import SearchPolicy
-from .study.critical_run import CriticalSpec, find_critical_n
-from .study.probe import ProbeLoad, ProbeResult
+from ..servers import ServerSpec
+from ..study.critical import SearchPolicy
+from ..study.critical_run import CriticalSpec, find_critical_n
+from ..study.probe import ProbeLoad, ProbeResult
+from ..units import format_size, parse_size
 
 console = Console(stderr=True)
 

@@ -16,7 +16,7 @@ from servelab.load import run_closed, run_open
 from servelab.load.driver import RequestSpec
 from servelab.load.http11 import Connection, Response
 from servelab.load.reactor import Reactor
-from tests.test_load_modes import AsyncServer
+from tests.load.test_loops import AsyncServer
 
 
 def test_timers_run_in_time_order_and_cancelled_ones_never() -> None:

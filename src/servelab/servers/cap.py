@@ -28,7 +28,6 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, get_args
@@ -36,6 +35,7 @@ from typing import Any, Literal, get_args
 import psutil
 
 from servelab.errors import ConfigError, SandboxError
+from servelab.units import format_size
 
 Mechanism = Literal["cgroup-v2", "cgroup-v1", "rlimit-as"]
 MechanismChoice = Literal["auto", "cgroup", "rlimit"]
@@ -51,62 +51,6 @@ _RETRY_INTERVAL = 0.05
 # psutil's create_time is exact only to about a clock tick plus boot-time rounding.
 _OWNER_SLACK = 1.0
 _COUNTER = itertools.count()
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 10**3,
-    "kb": 10**3,
-    "m": 10**6,
-    "mb": 10**6,
-    "g": 10**9,
-    "gb": 10**9,
-    "t": 10**12,
-    "tb": 10**12,
-    "ki": 2**10,
-    "kib": 2**10,
-    "mi": 2**20,
-    "mib": 2**20,
-    "gi": 2**30,
-    "gib": 2**30,
-    "ti": 2**40,
-    "tib": 2**40,
-}
-_SIZE = re.compile(r"(\d[\d_]*(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)")
-
-
-def parse_size(text: str | int) -> int:
-    """Bytes from ``"384MiB"``, ``"1.5GiB"``, ``"300M"``, ``"1073741824"`` or an int.
-
-    Units are case-insensitive. ``K``/``M``/``G``/``T`` (and ``KB``...) are powers of 1000;
-    ``KiB``/``MiB``/``GiB``/``TiB`` (and ``Ki``...) are powers of 1024. Unlike docker's
-    ``--memory 300m``, ``300M`` here is 300,000,000 bytes. Fractions round to whole bytes.
-    """
-    if isinstance(text, bool) or not isinstance(text, int | str):
-        raise ConfigError(f"bad size {text!r}: expected text like 384MiB or a number of bytes")
-    if isinstance(text, int):
-        if text < 0:
-            raise ConfigError(f"bad size {text!r}: must not be negative")
-        return text
-    match = _SIZE.fullmatch(text.strip())
-    unit = match.group(2).lower() if match else ""
-    if match is None or unit not in _UNITS or "__" in match.group(1):
-        raise ConfigError(
-            f"bad size {text!r}: expected a number and a unit, e.g. 384MiB, 1.5GiB,"
-            " 300M (M = 10^6 bytes, MiB = 2^20) or 1073741824"
-        )
-    return round(Fraction(match.group(1).replace("_", "")) * _UNITS[unit])
-
-
-def format_size(n: int) -> str:
-    """For people: ``512 B``, ``384 MiB``, ``300.5 MiB``, ``1.0 GiB``."""
-    sign, n = ("-", -n) if n < 0 else ("", n)
-    if n >= 2**30:
-        return f"{sign}{n / 2**30:.1f} GiB"
-    for unit, size in (("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            text = f"{n // size}" if n % size == 0 else f"{n / size:.1f}"
-            return f"{sign}{text} {unit}"
-    return f"{sign}{n} B"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from servelab.report import build_report
 from servelab.report.i18n import Lang
 from servelab.study.critical_run import derived_budget
 
-from .helpers import servelab_cli
+from ..helpers import servelab_cli
 
 SEED_LOGS = [
     "io_bounded_dev",

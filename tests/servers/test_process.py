@@ -21,9 +21,9 @@ from typing import Any
 import psutil
 import pytest
 
-from servelab import servers
 from servelab.errors import ConfigError, ServerStartError
 from servelab.servers import RunningServer, ServerExit, ServerSpec, launch
+from servelab.servers import process as servers
 
 Start = Callable[..., RunningServer]
 

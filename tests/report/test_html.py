@@ -320,7 +320,7 @@ def test_the_html_report_imports_no_engine_server_or_sandbox() -> None:
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout.split()
-    forbidden = ("servelab.load", "servelab.servers", "servelab.sandbox", "servelab.study")
+    forbidden = ("servelab.load", "servelab.servers", "servelab.study", "servelab.cli")
     assert [module for module in loaded if module.startswith(forbidden)] == []
 
 

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from .load.records import RequestRecord
+from ..load.records import RequestRecord
 
 Outcome = Literal["ok", "oom", "memory-error", "rejected", "failed"]
 OUT_OF_MEMORY_TEXT = "out of memory"

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from servelab.load import RequestRecord
-from servelab.verdict import failure_lines, judge
+from servelab.study.verdict import failure_lines, judge
 
 OOM_LOG = """\
 [2026-11-25 17:07:44 +0000] [8279] [INFO] Booting worker with pid: 8279

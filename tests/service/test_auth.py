@@ -20,12 +20,12 @@ from servelab.servers import RunningServer, ServerSpec, launch
 from servelab.service import ServiceConfig
 from servelab.service.auth import check_authorization
 
-from .helpers import servelab_cli
+from ..helpers import servelab_cli
 
 TOKEN = "s3cret-T0ken_for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SPECS = ["flask-dev", "gunicorn:w2"]
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SEED_OK = re.compile(r'^Waited \d+\.\d{2} sec \{"price": \d+\}$')
 
 

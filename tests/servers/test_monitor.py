@@ -1,4 +1,4 @@
-"""servelab.monitor: real process trees sampled while they work, grow, lose workers and die."""
+"""servelab.servers.monitor: real process trees sampled as they work, grow, lose workers, die."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import pytest
 
 from servelab.errors import ConfigError, ServerCrashedError
 from servelab.load import run_burst
-from servelab.monitor import Monitor, MonitorSummary, load_samples, tree_cpu_seconds
 from servelab.servers import RunningServer, ServerSpec, launch
+from servelab.servers.monitor import Monitor, MonitorSummary, load_samples, tree_cpu_seconds
 
 MB = 1 << 20
 COLUMNS = {

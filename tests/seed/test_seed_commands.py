@@ -19,7 +19,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from .conftest import REPO
+from ..conftest import REPO
 
 BIN = Path(sys.executable).parent
 

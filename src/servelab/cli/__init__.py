@@ -1,0 +1,55 @@
+"""The ``servelab`` command line: one module per command (study, load, critical-n, serve, report).
+
+User mistakes become a one-line ``Error: ...`` and a non-zero exit, never a traceback.
+SIGTERM is turned into KeyboardInterrupt so every server the lab started is stopped.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+from typing import NoReturn
+
+import click
+
+from .. import __version__
+from ..errors import ServelabError
+from .critical import critical_n
+from .load import load
+from .options import console
+from .report import report
+from .serve import serve
+from .study import study
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="servelab")
+def cli() -> None:
+    """How an ML prediction service behaves under load on different web servers."""
+
+
+for command in (study, load, critical_n, serve, report):
+    cli.add_command(command)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        console.print("interrupted; every server started was stopped")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        console.print("interrupted; every server started was stopped")
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except ServelabError as error:
+        console.print(f"Error: {error}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)

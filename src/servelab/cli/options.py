@@ -1,0 +1,35 @@
+"""What the commands share: the error console, the --lang option, the report builder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from ..report.i18n import LANGUAGES
+
+console = Console(stderr=True)
+
+LANG_OPTION = click.option(
+    "--lang",
+    type=click.Choice(["en", "ru", "all"]),
+    default="en",
+    show_default=True,
+    help="Report language: en (report.md), ru (report.ru.md, the seminar's headings), or all.",
+)
+
+
+def languages(lang: str) -> tuple[str, ...]:
+    return LANGUAGES if lang == "all" else (lang,)
+
+
+def build_report(results: Path, langs: tuple[str, ...]) -> list[Path]:
+    # Imported here: drawing needs matplotlib, which `servelab load` should not pay for.
+    from ..report.build import build_report
+
+    return build_report(results, langs)
+
+
+def split_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
