@@ -74,7 +74,7 @@ class ServiceConfig:
     ) -> ServiceConfig:
         """Defaults, then ``config`` (keys as field names), then ``SERVELAB_<FIELD>`` variables."""
         environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {}  # field name -> value of that field's own type
         for field in fields(cls):
             if config is not None and field.name in config:
                 values[field.name] = config[field.name]

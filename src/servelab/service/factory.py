@@ -40,7 +40,7 @@ def _predict(req: PredictRequest, config: ServiceConfig) -> int:
 
 
 def _error(status: int, message: str, field: str | None = None) -> tuple[Response, int]:
-    payload: dict[str, Any] = {"error": message}
+    payload: dict[str, str] = {"error": message}
     if field is not None:
         payload["field"] = field
     return jsonify(payload), status

@@ -10,7 +10,6 @@ themselves live in ``validation.py``; this module only describes them, and
 from __future__ import annotations
 
 from importlib import metadata
-from typing import Any
 
 from flask import Flask, Response, jsonify
 
@@ -37,6 +36,10 @@ _WHO_HEADERS = {
 }
 _METRICS_TYPES = ("text/plain", "application/openmetrics-text")
 
+# The document is JSON: every part of it is one of these (no ``Any``: a typo of a type shows).
+Json = None | bool | int | float | str | list["Json"] | dict[str, "Json"]
+JsonObject = dict[str, Json]
+
 
 def init_app(app: Flask, settings: ServiceConfig) -> None:
     """Serve /openapi.json describing exactly what this app does under ``settings``."""
@@ -47,15 +50,15 @@ def init_app(app: Flask, settings: ServiceConfig) -> None:
         return jsonify(document)
 
 
-def _ref(kind: str, name: str) -> dict[str, str]:
+def _ref(kind: str, name: str) -> JsonObject:
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
+def _json(schema: JsonObject) -> JsonObject:
     return {JSON_MEDIA_TYPE: {"schema": schema}}
 
 
-def _ok(description: str, content: dict[str, Any]) -> dict[str, Any]:
+def _ok(description: str, content: JsonObject) -> JsonObject:
     return {
         "description": description,
         "headers": {name: _ref("headers", name) for name in _WHO_HEADERS},
@@ -63,8 +66,8 @@ def _ok(description: str, content: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _error(description: str, extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
-    response: dict[str, Any] = {
+def _error(description: str, extra_headers: dict[str, str] | None = None) -> JsonObject:
+    response: JsonObject = {
         "description": description,
         "content": _json(_ref("schemas", "Error")),
     }
@@ -76,8 +79,8 @@ def _error(description: str, extra_headers: dict[str, str] | None = None) -> dic
     return response
 
 
-def _schemas(settings: ServiceConfig) -> dict[str, Any]:
-    floor = {"type": "integer", "minimum": 1, "maximum": MAX_FLOORS}
+def _schemas(settings: ServiceConfig) -> JsonObject:
+    floor: JsonObject = {"type": "integer", "minimum": 1, "maximum": MAX_FLOORS}
     return {
         "PredictRequest": {
             "type": "object",
@@ -134,8 +137,8 @@ def _schemas(settings: ServiceConfig) -> dict[str, Any]:
     }
 
 
-def _predict(settings: ServiceConfig) -> dict[str, Any]:
-    parameters = [
+def _predict(settings: ServiceConfig) -> JsonObject:
+    parameters: list[Json] = [
         {
             "name": "workload",
             "in": "query",
@@ -156,7 +159,7 @@ def _predict(settings: ServiceConfig) -> dict[str, Any]:
             },
         },
     ]
-    responses: dict[str, Any] = {
+    responses: JsonObject = {
         "200": _ok("The predicted price.", _json(_ref("schemas", "Price"))),
         "400": _error(
             "The body or the query is outside the contract: not one JSON object, NaN or"
@@ -194,7 +197,7 @@ def _predict(settings: ServiceConfig) -> dict[str, Any]:
             "The memory guard: the predictions running now leave no room for this one; retry.",
             {"Retry-After": "Seconds to wait before retrying."},
         )
-    operation: dict[str, Any] = {
+    operation: JsonObject = {
         "operationId": "predict",
         "summary": "Predict the price of a flat.",
         "description": (
@@ -214,13 +217,13 @@ def _predict(settings: ServiceConfig) -> dict[str, Any]:
     return operation
 
 
-def openapi_document(settings: ServiceConfig) -> dict[str, Any]:
+def openapi_document(settings: ServiceConfig) -> JsonObject:
     """The OpenAPI 3.0 document of an app built with ``settings``."""
     try:
         version = metadata.version("servelab")
     except metadata.PackageNotFoundError:  # the service copied out of the lab
         version = "0"
-    components: dict[str, Any] = {
+    components: JsonObject = {
         "schemas": _schemas(settings),
         "headers": {
             name: {"description": text, "required": True, "schema": {"type": "string"}}

@@ -23,7 +23,6 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from flask import Request
 from werkzeug.datastructures import MultiDict
@@ -70,7 +69,7 @@ class PredictRequest:
     n: int
 
 
-def _quote(value: Any) -> str:
+def _quote(value: object) -> str:
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     return text if len(text) <= _QUOTE else text[: _QUOTE - 3] + "..."
 
@@ -85,7 +84,7 @@ def _parse_int(literal: str) -> int:
     return int(literal)
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     data = dict(pairs)
     if len(data) != len(pairs):
         seen: set[str] = set()
@@ -104,7 +103,7 @@ def check_query_length(query_string: bytes) -> None:
         )
 
 
-def parse_body(raw: bytes) -> dict[str, Any]:
+def parse_body(raw: bytes) -> dict[str, object]:
     """The JSON object in ``raw``; InvalidInput (400) for anything else."""
     try:
         text = raw.decode("utf-8")
@@ -175,7 +174,7 @@ def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def parse_request(request: Request) -> dict[str, Any]:
+def parse_request(request: Request) -> dict[str, object]:
     """The JSON object of a ``POST /predict`` request: type (415), size (413), then JSON (400)."""
     check_content_type(request)
     try:
@@ -188,7 +187,7 @@ def parse_request(request: Request) -> dict[str, Any]:
     return parse_body(raw)
 
 
-def _number(data: Mapping[str, Any], field: str) -> float | None:
+def _number(data: Mapping[str, object], field: str) -> float | None:
     value = data.get(field)
     if value is None:
         return None
@@ -203,7 +202,7 @@ def _number(data: Mapping[str, Any], field: str) -> float | None:
     return number
 
 
-def _whole(data: Mapping[str, Any], field: str) -> int | None:
+def _whole(data: Mapping[str, object], field: str) -> int | None:
     if field not in data:
         return None
     value = data[field]
@@ -251,7 +250,7 @@ def parse_query(args: MultiDict[str, str], config: ServiceConfig) -> tuple[str, 
 
 
 def parse_predict(
-    body: Mapping[str, Any], args: MultiDict[str, str], config: ServiceConfig
+    body: Mapping[str, object], args: MultiDict[str, str], config: ServiceConfig
 ) -> PredictRequest:
     """Check the JSON body and the ``workload``/``n`` query parameters against ``config``."""
     unknown = [name for name in body if name not in BODY_FIELDS]
