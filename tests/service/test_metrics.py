@@ -301,3 +301,17 @@ def test_apps_in_one_process_count_separately() -> None:
         samples = parse(app.test_client().get("/metrics").get_data(as_text=True))
         assert requests_of(samples, "io", "200") == expected
         assert value(samples, "process_resident_memory_bytes") > 0
+
+
+def test_a_worker_still_making_its_files_does_not_break_a_scrape(tmp_path: Path) -> None:
+    """A new worker's value file exists empty for a moment before prometheus_client sizes it;
+    a scrape in that moment must still answer 200 with everyone else's counts."""
+    env = _env(workload="io", io_delay=0.01)
+    with launch(ServerSpec.parse("gunicorn:w2"), run_dir=tmp_path, env=env) as server:
+        assert all(r.ok for r in run_burst(f"{server.url}/predict", requests=2))
+        (directory,) = tmp_path.glob("*.prometheus")
+        for kind in ("counter", "histogram", "gauge_livesum"):
+            (directory / f"{kind}_999999.db").touch()  # a booting worker, caught mid-create
+        for _ in range(4):  # whichever worker answers
+            _, samples = scrape(server.port)
+            assert requests_of(samples, "io", "200") == 2

@@ -29,8 +29,10 @@ emptied between server runs; do not use it for two servers at once.
 from __future__ import annotations
 
 import functools
+import glob
 import os
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask, Response, g, request, request_finished, request_started
@@ -45,6 +47,7 @@ from prometheus_client import (
     values,
 )
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from .config import ServiceConfig, ServiceConfigError
@@ -57,6 +60,33 @@ UNMATCHED = "unmatched"
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _START = "_servelab_metrics_start"
 _IN_FLIGHT = "_servelab_metrics_in_flight"
+# A worker's file starts with an 8-byte header (4 bytes: bytes used, 4 of padding).
+_FILE_HEADER = 8
+
+
+class WorkerFiles:
+    """The multiprocess collector, minus the files a worker is still creating.
+
+    prometheus_client creates a worker's ``*.db`` file empty and sizes it a moment later; its
+    own collector reads every file it globs and fails on an empty one (``struct.error``,
+    prometheus/client_python#1199), so a scrape that lands while a new worker boots (gunicorn
+    replacing a killed worker) answered 500. A file without its header holds no values yet:
+    skipping it loses nothing.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def collect(self) -> Iterable[Metric]:
+        files = [f for f in glob.glob(os.path.join(self.path, "*.db")) if _has_header(f)]
+        return MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call,no-any-return]
+
+
+def _has_header(path: str) -> bool:
+    try:
+        return os.path.getsize(path) >= _FILE_HEADER
+    except FileNotFoundError:  # a dead worker's live gauge, removed since the glob
+        return False
 
 
 class ServiceMetrics:
@@ -72,7 +102,7 @@ class ServiceMetrics:
         else:
             # The metric objects write to this process's files; the registry reads everyone's.
             owner = None
-            MultiProcessCollector(self.registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+            self.registry.register(WorkerFiles(multiprocess_dir))
         labels = ("endpoint", "workload", "status")
         self.requests = Counter("servelab_requests", "HTTP responses sent.", labels, registry=owner)
         self.duration = Histogram(
