@@ -178,6 +178,8 @@ class _Request:
         run = self.run
         driver = run.driver
         driver.in_flight -= 1
+        if driver.failure is not None:
+            return  # on_record raised for a request that ended in the same batch: stopping
         try:
             driver.recorder.add(self.index, self.area, run.t0, self.start, end, response, exc)
         except BaseException as error:
