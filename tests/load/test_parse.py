@@ -1,8 +1,8 @@
 """The sans-IO response parser alone: bytes in, events out, no sockets and no sleeps.
 
 Every well-formed response is fed whole, split in two at every byte position, and one
-byte at a time, and must give the same events (body bytes may come in more ``Data``
-events, so consecutive ones are joined before comparing). Every malformed one must raise
+byte at a time, and must give the same events (body bytes may come in more pieces, so
+consecutive ones are joined before comparing). Every malformed one must raise
 the parser's error, fed whole or byte by byte: never a hang, never a buffer that grows
 without bound.
 """
@@ -18,7 +18,6 @@ from servelab.load.http11.parse import (
     MAX_HEAD,
     MAX_HEADERS,
     BadStatusLine,
-    Data,
     Event,
     Head,
     IncompleteRead,
@@ -31,11 +30,11 @@ CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked"
 
 
 def _joined(events: list[Event]) -> list[Event]:
-    """``events`` with consecutive ``Data`` joined: how the body was cut is the sender's."""
+    """``events`` with consecutive body bytes joined: how the body was cut is the sender's."""
     out: list[Event] = []
     for event in events:
-        if isinstance(event, Data) and out and isinstance(out[-1], Data):
-            out[-1] = Data(out[-1].data + event.data)
+        if isinstance(event, bytes) and out and isinstance(out[-1], bytes):
+            out[-1] += event
         else:
             out.append(event)
     return out
@@ -65,14 +64,14 @@ WELL_FORMED = {
         False,
         False,
         [Head(200, True, b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nX-Servelab-Pid: 7"),
-         Data(b"hello world"), END],
+         b"hello world", END],
     ),
     "content-length repeated, the same value": (
         b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\ncontent-length:2\r\n\r\nok",
         False,
         False,
         [Head(200, True, b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\ncontent-length:2"),
-         Data(b"ok"), END],
+         b"ok", END],
     ),
     "empty body": (
         b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
@@ -85,47 +84,47 @@ WELL_FORMED = {
         b"0\r\nX-Trailer: yes\r\nServer-Timing: handler;dur=1\r\n\r\n",
         False,
         False,
-        [Head(200, True, CHUNKED_HEAD), Data(b"hello 0123456\r\n"), END],
+        [Head(200, True, CHUNKED_HEAD), b"hello 0123456\r\n", END],
     ),
     "chunked, upper-case hex and no trailer": (
         CHUNKED_HEAD + b"\r\n\r\n1A\r\n" + b"z" * 26 + b"\r\n0\r\n\r\n",
         False,
         False,
-        [Head(200, True, CHUNKED_HEAD), Data(b"z" * 26), END],
+        [Head(200, True, CHUNKED_HEAD), b"z" * 26, END],
     ),
     "close-delimited": (
         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
         False,
         True,
         [Head(200, False, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain"),
-         Data(b"until the end"), END],
+         b"until the end", END],
     ),
     "an unknown coding ends at the close": (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nzz",
         False,
         True,
         [Head(200, False, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip"),
-         Data(b"zz"), END],
+         b"zz", END],
     ),
     "HTTP/1.0 without keep-alive": (
         b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
         False,
         False,
-        [Head(200, False, b"HTTP/1.0 200 OK\r\nContent-Length: 2"), Data(b"ok"), END],
+        [Head(200, False, b"HTTP/1.0 200 OK\r\nContent-Length: 2"), b"ok", END],
     ),
     "HTTP/1.0 with keep-alive": (
         b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok",
         False,
         False,
         [Head(200, True, b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2"),
-         Data(b"ok"), END],
+         b"ok", END],
     ),
     "Connection: close": (
         b"HTTP/1.1 503 Busy\r\nConnection: close\r\nContent-Length: 4\r\n\r\nbusy",
         False,
         False,
         [Head(503, False, b"HTTP/1.1 503 Busy\r\nConnection: close\r\nContent-Length: 4"),
-         Data(b"busy"), END],
+         b"busy", END],
     ),
     "204 has no body": (
         b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
@@ -149,13 +148,13 @@ WELL_FORMED = {
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\n!",
         False,
         False,
-        [Head(201, True, b"HTTP/1.1 201 Created\r\nContent-Length: 1"), Data(b"!"), END],
+        [Head(201, True, b"HTTP/1.1 201 Created\r\nContent-Length: 1"), b"!", END],
     ),
     "a status line without a reason": (
         b"HTTP/1.1 200\r\nContent-Length: 1\r\n\r\n.",
         False,
         False,
-        [Head(200, True, b"HTTP/1.1 200\r\nContent-Length: 1"), Data(b"."), END],
+        [Head(200, True, b"HTTP/1.1 200\r\nContent-Length: 1"), b".", END],
     ),
 }  # fmt: skip
 
@@ -180,11 +179,11 @@ def test_bytes_after_a_response_wait_for_the_next_feed() -> None:
     parser = ResponseParser()
     assert parser.feed(first + second[:10]) == [
         Head(200, True, first[:-6]),
-        Data(b"ok"),
+        b"ok",
         END,
     ]
     assert parser.buffered == 10
-    assert _joined(parser.feed(second[10:])) == [Head(404, True, second[:-5]), Data(b"?"), END]
+    assert _joined(parser.feed(second[10:])) == [Head(404, True, second[:-5]), b"?", END]
     assert parser.buffered == 0
 
 
@@ -307,8 +306,8 @@ def test_a_large_body_streams_through_without_being_kept() -> None:
     seen = 0
     for _ in range(size // len(piece)):
         for event in parser.feed(piece):
-            if isinstance(event, Data):
-                seen += len(event.data)
+            if isinstance(event, bytes):
+                seen += len(event)
             events.append(event)
         assert parser.buffered == 0
     assert seen == size and events[-1] is END

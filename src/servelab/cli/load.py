@@ -54,7 +54,7 @@ class SloFailed(click.ClickException):
     type=click.Choice(LOAD_MODES),
     default="burst",
     show_default=True,
-    help="burst: --requests from --concurrency threads released at once, each on its own "
+    help="burst: --requests all due at once, at most --concurrency in flight, each on its own "
     "connection (the seed's test; prints its log lines). closed: --concurrency users send "
     "back to back. open: requests arrive at --rate whatever the server does, and latency "
     "counts from each one's intended send time, so a stalled server cannot hide its stall.",
@@ -86,7 +86,7 @@ class SloFailed(click.ClickException):
     type=int,
     default=10,
     show_default=True,
-    help="burst: threads. closed: users, each with its own connection.",
+    help="burst: most requests in flight at once. closed: users, each with its own connection.",
 )
 @click.option(
     "--duration",

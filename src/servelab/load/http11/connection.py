@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from servelab.load.http11.parse import Data, Head, ProtocolError, ResponseParser, ServerDisconnected
+from servelab.load.http11.parse import Head, ProtocolError, ResponseParser, ServerDisconnected
 from servelab.load.reactor import Reactor
 
 BODY_KEEP: Final = 2048
@@ -233,10 +233,10 @@ class Connection:
             self._fail(exc)
             return
         for event in events:
-            if type(event) is Data:
+            if type(event) is bytes:
                 room = BODY_KEEP - len(self._body)
                 if room > 0:
-                    self._body += event.data[:room]
+                    self._body += event[:room]
             elif type(event) is Head:
                 self._head = event
             else:  # END, always the last event

@@ -6,7 +6,7 @@ completes, in order, and keeps what it could not use yet (an unfinished head or 
 for the next call:
 
     Head(status, keep_alive, raw)   the final response's head (1xx interim ones are skipped)
-    Data(data)                      some bytes of the body, as they came (never empty)
+    bytes                           some bytes of the body, as they came (never empty)
     END                             the response is whole
 
 A response ends at ``Content-Length`` bytes, at the chunked coding's last chunk and trailer,
@@ -32,9 +32,11 @@ Errors (``outcome.classify`` maps them to ``records.ERROR_CLASSES``):
       IncompleteRead          part of it had come
 
 Fast path: a server sends the same head, byte for byte, for the same kind of response
-(within the second of its Date header), so each distinct head is read once and its framing
-remembered; a response that arrives whole in one read, as most do, costs two slices (its
-head and its body) and three small event objects.
+(within the second of its Date header), so each distinct head is read once and its ``Head``
+(immutable) remembered with its framing; a response that arrives whole in one read, as most
+do, costs two slices (its head and its body), a dict lookup and a list of three events. A
+client makes a connection per request against servers that close them (gunicorn's sync
+worker), so a parser is cheap to make too: body bytes are events as they are, no wrapper.
 """
 
 from __future__ import annotations
@@ -59,11 +61,11 @@ _CHUNKED: Final = -1
 _UNTIL_CLOSE: Final = -2
 # A head's (status, keep-alive, body length or _CHUNKED or _UNTIL_CLOSE).
 Framing = tuple[int, bool, int]
-_FRAMINGS: dict[bytes, Framing] = {}
-# Cleared when full, and long heads are not kept: a server whose every head differs costs a
-# dict store per response and at most 512 KiB.
-_FRAMINGS_KEPT: Final = 256
-_FRAMING_HEAD_MAX: Final = 2048
+# Heads read before, by their bytes: for GET/POST... responses, and for HEAD ones (whose
+# body length is 0). Cleared when full, and long heads are not kept: a server whose every
+# head differs costs a dict store per response and at most 1 MiB.
+_HEADS_KEPT: Final = 256
+_HEAD_KEPT_MAX: Final = 2048
 
 _HEAD, _BODY, _CHUNK_LINE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _UNTIL_CLOSE_STATE = range(7)
 
@@ -88,10 +90,13 @@ class IncompleteRead(ServerDisconnected):
     """The connection closed with part of the response read."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Head:
     """A final response's head: its status, whether the connection may carry the next
-    request, and its bytes (status line and header lines, without the blank line)."""
+    request, and its bytes (status line and header lines, without the blank line).
+
+    Immutable: the same instance comes back for every response with the same head bytes.
+    """
 
     status: int
     keep_alive: bool
@@ -113,13 +118,6 @@ class Head:
         return fields
 
 
-@dataclass(slots=True)
-class Data:
-    """Bytes of the body, in the order they came."""
-
-    data: bytes
-
-
 class End:
     """The response is whole; ``END`` is the one instance."""
 
@@ -130,7 +128,12 @@ class End:
 
 
 END: Final = End()
-Event = Head | Data | End
+# Body bytes are events as they are: no wrapper object per read.
+Event = Head | bytes | End
+# A head read before: its Head, and its body's length (_CHUNKED, _UNTIL_CLOSE or >= 0).
+_Framed = tuple[Head, int]
+_HEADS: dict[bytes, _Framed] = {}
+_HEADS_HEAD_ONLY: dict[bytes, _Framed] = {}
 
 
 class ResponseParser:
@@ -140,16 +143,22 @@ class ResponseParser:
     their headers say.
     """
 
-    __slots__ = ("_got", "_length", "_remaining", "_rest", "_state", "_trailer", "head_only")
+    __slots__ = ("_got", "_heads", "_length", "_remaining", "_rest", "_state", "_trailer")
+    # Set when their state begins, not here: a parser is made per connection.
+    _length: int  # a Content-Length body's length
+    _remaining: int  # bytes left of that body, or of the current chunk
+    _trailer: int  # trailer lines read so far
 
     def __init__(self, *, head_only: bool = False) -> None:
-        self.head_only = head_only
+        self._heads = _HEADS_HEAD_ONLY if head_only else _HEADS
         self._state = _HEAD
         self._rest = b""  # unread bytes: an unfinished line, or what came after END
         self._got = False  # any byte of the current response has come
-        self._length = 0  # a Content-Length body's length
-        self._remaining = 0  # bytes left of that body, or of the current chunk
-        self._trailer = 0  # trailer lines read so far
+
+    @property
+    def head_only(self) -> bool:
+        """The requests are HEAD requests: no response has a body."""
+        return self._heads is _HEADS_HEAD_ONLY
 
     @property
     def buffered(self) -> int:
@@ -177,24 +186,26 @@ class ResponseParser:
                 if end < 0 or end - pos > MAX_HEAD:
                     self._keep(data, pos, MAX_HEAD, "response head")
                     return events
-                head = data[pos:end]
+                raw = data[pos:end]
                 pos = end + 4
-                framing = _FRAMINGS.get(head)
-                if framing is None:
-                    framing = _remember_framing(head)
-                status, keep_alive, length = framing
-                if status < 200:
+                framed = self._heads.get(raw)
+                if framed is None:
+                    framed = self._read_head(raw)
+                head, length = framed
+                if head.status < 200:
                     continue  # an interim response (100 Continue): the final one follows
-                if self.head_only or status in _NO_BODY_STATUS:
-                    length = 0
-                elif length == _UNTIL_CLOSE:
-                    keep_alive = False
-                events.append(Head(status, keep_alive, head))
+                events.append(head)
                 if length >= 0:
                     if size - pos >= length:  # the whole body came with the head, as usual
                         if length:
-                            events.append(Data(data[pos : pos + length]))
-                        return self._end(events, data, pos + length)
+                            events.append(data[pos : pos + length])
+                            pos += length
+                        events.append(END)  # _end, inlined: this is the common case
+                        if pos < size:
+                            self._rest = data[pos:]
+                        else:
+                            self._got = False
+                        return events
                     self._length = self._remaining = length
                     self._state = _BODY
                 elif length == _CHUNKED:
@@ -203,7 +214,7 @@ class ResponseParser:
                     self._state = _UNTIL_CLOSE_STATE
             elif state in (_BODY, _CHUNK_DATA):
                 take = min(size - pos, self._remaining)
-                events.append(Data(data[pos : pos + take]))
+                events.append(data[pos : pos + take])
                 pos += take
                 self._remaining -= take
                 if self._remaining:
@@ -248,7 +259,7 @@ class ResponseParser:
                     raise ProtocolError(f"bad trailer field {data[pos:end][:40]!r}")
                 pos = end + 2
             else:  # _UNTIL_CLOSE_STATE: the body ends when the connection does
-                events.append(Data(data[pos:] if pos else data))
+                events.append(data[pos:] if pos else data)
                 return events
         return events
 
@@ -280,21 +291,25 @@ class ResponseParser:
             self._got = False
         return events
 
+    def _read_head(self, raw: bytes) -> _Framed:
+        """A head not seen before: its ``Head`` and body length, remembered for next time."""
+        status, keep_alive, length = read_framing(raw)
+        if status < 200 or self._heads is _HEADS_HEAD_ONLY or status in _NO_BODY_STATUS:
+            length = 0
+        elif length == _UNTIL_CLOSE:
+            keep_alive = False  # the close ends the body: nothing can follow it
+        framed = (Head(status, keep_alive, raw), length)
+        if len(raw) <= _HEAD_KEPT_MAX:
+            if len(self._heads) >= _HEADS_KEPT:
+                self._heads.clear()
+            self._heads[raw] = framed
+        return framed
+
     def _keep(self, data: bytes, pos: int, bound: int, what: str) -> None:
         """Keep ``data[pos:]``, an unfinished line, to read on with the next bytes."""
         if len(data) - pos > bound:
             raise ProtocolError(f"{what} longer than {bound} bytes")
         self._rest = data[pos:]
-
-
-def _remember_framing(head: bytes) -> Framing:
-    """``read_framing(head)``, remembered for the next response with the same head."""
-    framing = read_framing(head)
-    if len(head) <= _FRAMING_HEAD_MAX:
-        if len(_FRAMINGS) >= _FRAMINGS_KEPT:
-            _FRAMINGS.clear()
-        _FRAMINGS[head] = framing
-    return framing
 
 
 def read_framing(head: bytes) -> Framing:
