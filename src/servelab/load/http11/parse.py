@@ -174,6 +174,19 @@ class ResponseParser:
         if self._rest:
             data = self._rest + data
             self._rest = b""
+        elif self._state == _HEAD:
+            # The common case first: a whole response, with a head seen before, in one read.
+            end = data.find(b"\r\n\r\n")
+            framed = self._heads.get(data[:end]) if 0 <= end <= MAX_HEAD else None
+            if framed is not None:
+                head, length = framed
+                start = end + 4
+                stop = start + length
+                if head.status >= 200 and length >= 0 and stop <= len(data):
+                    if stop < len(data):
+                        self._rest = data[stop:]
+                        self._got = True
+                    return [head, data[start:stop], END] if length else [head, END]
         if data:
             self._got = True
         events: list[Event] = []
