@@ -223,6 +223,24 @@ def test_cancel_sends_nothing_more_and_returns_what_completed(gunicorn_1: str) -
     assert all(record.ok for record in records)
 
 
+def test_cancel_from_another_thread_is_noticed_while_requests_are_in_flight(
+    gunicorn_1: str,
+) -> None:
+    # As the study's OOM watch does: set from its own thread, mid-burst.
+    cancel = threading.Event()
+    timer = threading.Timer(2.5 * D, cancel.set)
+    timer.start()
+    try:
+        records = run_burst(
+            f"{gunicorn_1}/predict?workload=io", requests=20, concurrency=2, cancel=cancel
+        )
+    finally:
+        timer.cancel()
+    # One worker answers every D seconds; the two in flight at the cancel still end.
+    assert 2 <= len(records) <= 5
+    assert all(record.ok for record in records)
+
+
 def test_an_error_in_on_record_stops_the_burst_and_propagates(
     flask_dev: str, tmp_path: Path
 ) -> None:
