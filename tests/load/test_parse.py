@@ -224,6 +224,8 @@ HOSTILE = {
     "chunk size with a sign": (_chunked(b"+10"), "bad chunk size"),
     "chunk size with an underscore": (_chunked(b"1_0"), "bad chunk size"),
     "chunk size with a blank inside": (_chunked(b"1 0"), "bad chunk size"),
+    "chunk size before a blank": (_chunked(b"10 "), "bad chunk size"),
+    "chunk size after a tab": (_chunked(b"\t10"), "bad chunk size"),
     "empty chunk size": (_chunked(b""), "bad chunk size"),
     "chunk size of 16 hex digits": (_chunked(b"1" * 16), "bad chunk size"),
     "huge chunk size": (_chunked(b"f" * 40), "bad chunk size"),

@@ -18,9 +18,10 @@ never pipelines, so the connection takes leftover bytes as a sign the framing is
 Strict about what it accepts, and every buffer has a bound: a head (and a trailer) of at
 most ``MAX_HEAD`` bytes and ``MAX_HEADERS`` lines; ``Content-Length`` only digits, at most
 ``MAX_LENGTH_DIGITS`` of them, the same value when repeated; a chunk size only hex digits
-(no sign, no ``0x``, no leading blank), at most ``MAX_CHUNK_DIGITS`` of them, on a line of at
-most ``MAX_CHUNK_LINE`` bytes with its extensions. Anything else raises a ``ProtocolError``
-naming what is wrong; after an error the parser is not used again.
+(no sign, no ``0x``, no blank but before an extension's ``;``), at most
+``MAX_CHUNK_DIGITS`` of them, on a line of at most ``MAX_CHUNK_LINE`` bytes with its
+extensions. Anything else raises a ``ProtocolError`` naming what is wrong; after an error
+the parser is not used again.
 
 Errors (``outcome.classify`` maps them to ``records.ERROR_CLASSES``):
 
@@ -54,8 +55,8 @@ MAX_CHUNK_DIGITS: Final = 15  # below 2**60
 # The headers that frame a response body, read from a lower-cased head in one pass.
 _FRAMING = re.compile(rb"\r\n(connection|content-length|transfer-encoding)[ \t]*:[ \t]*([^\r\n]*)")
 _LENGTH = re.compile(rb"[0-9]{1,%d}" % MAX_LENGTH_DIGITS)
-# Hex digits, then optional blanks before extensions (RFC 9112's BWS), then extensions.
-_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,%d})[ \t]*(?:;[^\r\n]*)?" % MAX_CHUNK_DIGITS)
+# Hex digits, then extensions if any; blanks only before an extension's ";" (RFC 9112's BWS).
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,%d})(?:[ \t]*;[^\r\n]*)?" % MAX_CHUNK_DIGITS)
 _NO_BODY_STATUS: Final = frozenset({204, 304})
 _CHUNKED: Final = -1
 _UNTIL_CLOSE: Final = -2
