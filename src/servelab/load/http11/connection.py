@@ -32,7 +32,12 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from servelab.load.http11.parse import Head, ProtocolError, ResponseParser, ServerDisconnected
+from servelab.load.http11.parse import (
+    Head,
+    ProtocolError,
+    ResponseParser,
+    ServerDisconnected,
+)
 from servelab.load.reactor import Reactor
 
 BODY_KEEP: Final = 2048
@@ -105,6 +110,10 @@ class Connection:
         "deadline",
         "got_bytes",
     )
+    # Set per request by send(), not in __init__.
+    _body: bytes
+    _head: Head | None
+    deadline: float
 
     def __init__(
         self,
@@ -134,11 +143,9 @@ class Connection:
         self._nodelay = False
         self._pending = b""
         self._callback: Callback | None = None
-        self._head: Head | None = None
-        self._body = b""
         self.closed = False
         self.got_bytes = False
-        self.deadline = 0.0
+        # The rest of a request's state is set by send(): a connection per request is common.
 
     def send(self, data: bytes, callback: Callback, deadline: float) -> None:
         """Send ``data`` (one whole request) to be answered by ``deadline`` (``Reactor.time``).
@@ -232,11 +239,13 @@ class Connection:
         except ProtocolError as exc:
             self._fail(exc)
             return
-        for event in events:
+        for event in events:  # most often [Head, bytes, END]
             if type(event) is bytes:
-                room = BODY_KEEP - len(self._body)
-                if room > 0:
-                    self._body += event[:room]
+                body = self._body
+                if not body:
+                    self._body = event[:BODY_KEEP]
+                elif len(body) < BODY_KEEP:
+                    self._body = body + event[: BODY_KEEP - len(body)]
             elif type(event) is Head:
                 self._head = event
             else:  # END, always the last event
@@ -275,6 +284,8 @@ class Connection:
     def _fail(self, exc: BaseException) -> None:
         end = time.perf_counter_ns()
         self.close()
+        if self._callback is None:
+            return  # no request waits (a server's stray bytes): the close is all
         head = self._head
         self._done(None if head is None else Response(head, b"", False), exc, None, end)
 
