@@ -30,6 +30,7 @@ from PIL import Image
 from servelab.errors import ResultsError
 from servelab.load.records import RequestRecord
 from servelab.report import plots
+from servelab.report import rows as report_rows
 from servelab.report.lang import CATALOGS
 from servelab.report.plots import (
     Words,
@@ -41,6 +42,7 @@ from servelab.report.plots import (
     render_plots,
     timeline_segments,
 )
+from servelab.report.rows import Record, Sample
 from servelab.results import RunEntry, Study
 
 from . import folders
@@ -153,6 +155,15 @@ def samples(
     return rows
 
 
+def typed_records(rows: list[dict[str, Any]]) -> list[Record]:
+    """File rows as the report reads them."""
+    return [report_rows.record(row) for row in rows]
+
+
+def typed_samples(rows: list[dict[str, Any]]) -> list[Sample]:
+    return [report_rows.sample(row) for row in rows]
+
+
 def _study(*runs: RunEntry) -> Study:
     return folders.study(runs)
 
@@ -207,10 +218,15 @@ def test_each_plot_function_writes_a_png_on_an_agg_canvas(tmp_path: Path) -> Non
         folders.run("io_bounded_dev", DEV, "io", 0.2), folders.run("io_prod", PROD, "io", 1.0)
     )
     figures = {
-        "timeline": plot_timeline(with_failures(), title="t", path=tmp_path / "timeline.png"),
+        "timeline": plot_timeline(
+            typed_records(with_failures()), title="t", path=tmp_path / "timeline.png"
+        ),
         "overview": plot_runs_overview(study, path=tmp_path / "overview.png"),
         "memory": plot_memory(
-            samples(kills_at=(10,)), title="m", path=tmp_path / "memory.png", limit_bytes=MIB * 90
+            typed_samples(samples(kills_at=(10,))),
+            title="m",
+            path=tmp_path / "memory.png",
+            limit_bytes=MIB * 90,
         ),
         "critical": plot_critical(folders.search(), path=tmp_path / "critical.png"),
     }
@@ -266,10 +282,12 @@ def test_a_russian_figure_shows_no_english_words(tmp_path: Path) -> None:
         folders.run("io_bounded_dev", DEV, "io", 0.2), folders.failed_run("io_prod", PROD, "io")
     )
     figures = {
-        "timeline": plot_timeline(with_failures(), title="t", path=tmp_path / "t.png", words=ru),
+        "timeline": plot_timeline(
+            typed_records(with_failures()), title="t", path=tmp_path / "t.png", words=ru
+        ),
         "overview": plot_runs_overview(study, path=tmp_path / "o.png", words=ru),
         "memory": plot_memory(
-            samples(kills_at=(10,)),
+            typed_samples(samples(kills_at=(10,))),
             title="m",
             path=tmp_path / "m.png",
             limit_bytes=MIB * 90,
@@ -318,7 +336,7 @@ def test_the_timeline_bars_are_the_waiting_and_served_times_of_the_records(
     tmp_path: Path,
 ) -> None:
     records = staircase(n=4, service=0.25)
-    ax = _axes(plot_timeline(records, title="staircase", path=tmp_path / "t.png"))
+    ax = _axes(plot_timeline(typed_records(records), title="staircase", path=tmp_path / "t.png"))
     by_send = sorted(records, key=lambda r: r["start"])
     origin = by_send[0]["start"]
     waiting = _bars(ax, "waiting")
@@ -335,12 +353,16 @@ def test_the_timeline_bars_are_the_waiting_and_served_times_of_the_records(
 def test_the_timeline_shows_gunicorns_staircase_and_the_dev_servers_overlap(
     tmp_path: Path,
 ) -> None:
-    stairs = _bars(_axes(plot_timeline(staircase(), title="s", path=tmp_path / "s.png")), "served")
+    stairs = _bars(
+        _axes(plot_timeline(typed_records(staircase()), title="s", path=tmp_path / "s.png")),
+        "served",
+    )
     # One worker: each request is served after the one before it ends.
     for (_, left, width), (_, next_left, _) in itertools.pairwise(stairs):
         assert next_left >= left + width - 1e-6  # epoch floats: about 0.2 us of precision
     overlap = _bars(
-        _axes(plot_timeline(overlapping(), title="o", path=tmp_path / "o.png")), "served"
+        _axes(plot_timeline(typed_records(overlapping()), title="o", path=tmp_path / "o.png")),
+        "served",
     )
     # Threads: every request is being served at the moment the first one is.
     first_end = overlap[0][1] + overlap[0][2]
@@ -348,10 +370,10 @@ def test_the_timeline_shows_gunicorns_staircase_and_the_dev_servers_overlap(
 
 
 def test_the_timeline_colours_and_names_each_worker(tmp_path: Path) -> None:
-    segments, workers = timeline_segments(overlapping(n=3))
+    segments, workers = timeline_segments(typed_records(overlapping(n=3)))
     assert [w.number for w in workers] == [1, 2, 3]
     assert {(w.pid, w.thread) for w in workers} == {(4343, 5000), (4343, 5001), (4343, 5002)}
-    ax = _axes(plot_timeline(overlapping(n=3), title="o", path=tmp_path / "o.png"))
+    ax = _axes(plot_timeline(typed_records(overlapping(n=3)), title="o", path=tmp_path / "o.png"))
     (container,) = [c for c in ax.containers if c.get_label() == "served"]
     assert len({tuple(p.get_facecolor()) for p in container}) == 3
     legend = ax.get_legend()
@@ -366,7 +388,7 @@ def test_failed_requests_are_drawn_from_send_to_failure_with_their_error_class(
     tmp_path: Path,
 ) -> None:
     records = with_failures()
-    ax = _axes(plot_timeline(records, title="f", path=tmp_path / "f.png"))
+    ax = _axes(plot_timeline(typed_records(records), title="f", path=tmp_path / "f.png"))
     failed = _bars(ax, "failed")
     origin = min(r["start"] for r in records)
     expected = sorted((r["start"] - origin, r["end"] - r["start"]) for r in records if not r["ok"])
@@ -383,7 +405,9 @@ def test_failed_requests_are_drawn_from_send_to_failure_with_their_error_class(
 
 def test_memory_marks_each_oom_kill_where_the_counter_steps_up(tmp_path: Path) -> None:
     rows = samples(kills_at=(10, 20))
-    ax = _axes(plot_memory(rows, title="m", path=tmp_path / "m.png", limit_bytes=100 * MIB))
+    ax = _axes(
+        plot_memory(typed_samples(rows), title="m", path=tmp_path / "m.png", limit_bytes=100 * MIB)
+    )
     kills = sorted(line.get_xdata()[0] for line in _by_gid(ax, "oom-kill"))
     assert kills == pytest.approx([0.5, 1.0])
     (cap,) = _by_gid(ax, "cap")
@@ -396,7 +420,7 @@ def test_memory_marks_each_oom_kill_where_the_counter_steps_up(tmp_path: Path) -
 
 def test_memory_without_a_cap_or_an_oom_column_draws_rss_and_no_kills(tmp_path: Path) -> None:
     rows = samples(cap=False, oom_column=False)
-    ax = _axes(plot_memory(rows, title="m", path=tmp_path / "m.png"))
+    ax = _axes(plot_memory(typed_samples(rows), title="m", path=tmp_path / "m.png"))
     assert not _by_gid(ax, "oom-kill") and not _by_gid(ax, "cap")
     (memory,) = _by_gid(ax, "memory")
     assert list(memory.get_ydata()) == pytest.approx([r["rss_bytes"] / MIB for r in rows])
@@ -511,7 +535,9 @@ def test_a_missing_samples_file_is_reported_and_the_rest_still_drawn(results: Pa
 def test_damaged_rows_skip_that_figure_with_the_reason(results: Path) -> None:
     folders.write_jsonl(results / "samples/io_bounded_dev.jsonl", [{"rss_bytes": 1}])
     drawn = render_plots(results)
-    assert "cannot draw it: KeyError" in drawn.skipped["memory/io_bounded_dev"]
+    assert drawn.skipped["memory/io_bounded_dev"] == (
+        "cannot draw it: io_bounded_dev.jsonl: line 1: field t is missing"
+    )
     assert "timeline/io_bounded_dev" in drawn
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from .._io import read_jsonl
 from ..results import RunEntry, SearchEntry, Server, Study, Trial
 from . import comments
 from .i18n import Lang, Scalar
 from .names import function_name
+from .rows import RowError, read_records
 
 # The seed's headings: the servers by their seminar names.
 SERVER_HEADINGS: Final = {"flask-dev": "dev", "gunicorn": "prod"}
@@ -29,15 +29,18 @@ ERRORS_SHOWN: Final = 3
 
 def first_errors(results: Path, run: RunEntry, limit: int = ERRORS_SHOWN) -> list[str]:
     """The first distinct client-side error texts of a run, from its records."""
-    records = run.files.get("records")
-    path = results / records if records else None
+    relative = run.files.get("records")
+    path = results / relative if relative else None
     if path is None or not path.is_file():
         return []
+    try:
+        records = read_records(path)
+    except (OSError, UnicodeDecodeError, RowError):
+        return []  # the run's timeline figure says why the file cannot be read
     seen: list[str] = []
-    for row in read_jsonl(path):
-        text = row.get("error")
-        if isinstance(text, str) and text and text not in seen:
-            seen.append(text)
+    for record in records:
+        if record.error and record.error not in seen:
+            seen.append(record.error)
         if len(seen) == limit:
             break
     return seen

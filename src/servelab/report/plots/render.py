@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
-from ..._io import read_jsonl
 from ...results import RunEntry, SearchEntry, Study, Trial, read_study
+from ..rows import Record, RowError, Sample, read_records, read_samples
 from .critical import plot_critical
 from .memory import plot_memory
 from .overview import plot_runs_overview
@@ -18,8 +18,7 @@ from .words import Words
 
 PLOTS_DIR: Final = "plots"
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.-]+")
-# A row of a records or samples file, as JSON holds it.
-Row = Mapping[str, object]
+_T = TypeVar("_T")
 
 
 class Plots(dict[str, str]):
@@ -102,13 +101,13 @@ def _draw_run(draw: _Draw, results: Path, run: RunEntry, words: Words) -> None:
     draw(
         f"timeline/{run.name}",
         lambda path: plot_timeline(
-            _rows(results, run.files.get("records"), "records"), title=who, path=path, words=words
+            _records(results, run.files.get("records")), title=who, path=path, words=words
         ),
     )
     draw(
         f"memory/{run.name}",
         lambda path: plot_memory(
-            _rows(results, run.files.get("samples"), "samples"),
+            _samples(results, run.files.get("samples")),
             title=words.t("memory_title", who=who),
             path=path,
             limit_bytes=None,  # a run has no memory cap; only a search's probes do
@@ -157,7 +156,7 @@ def _probe_memory(results: Path, search: SearchEntry, which: str, words: Words, 
         verdict = words.t("probe_passed")
     else:
         verdict = words.t("probe_failed", outcome=words.outcome(chosen.outcome))
-    samples = _rows(results, _join(search.folder, chosen.files.get("samples")), "samples")
+    samples = _samples(results, _join(search.folder, chosen.files.get("samples")))
     title = words.t(
         "probe_title",
         search=search.name,
@@ -174,16 +173,28 @@ def _join(folder: str, name: str | None) -> str | None:
     return None if name is None else f"{folder}/{name}" if folder else name
 
 
-def _rows(results: Path, relative: str | None, what: str) -> Sequence[Row]:
+def _records(results: Path, relative: str | None) -> list[Record]:
+    return _rows(results, relative, "records", read_records)
+
+
+def _samples(results: Path, relative: str | None) -> list[Sample]:
+    return _rows(results, relative, "samples", read_samples)
+
+
+def _rows(
+    results: Path, relative: str | None, what: str, read: Callable[[Path], list[_T]]
+) -> list[_T]:
     if not relative:
         raise _Skip(f"study.json names no {what} file")
     path = results / relative
     if not path.is_file():
         raise _Skip(f"the {what} file {relative} is missing")
     try:
-        rows = read_jsonl(path)
+        rows = read(path)
     except (OSError, UnicodeDecodeError) as error:
         raise _Skip(f"cannot read {relative}: {error}") from None
+    except RowError as error:
+        raise _Skip(f"cannot draw it: {error}") from None
     if not rows:
         raise _Skip(f"the {what} file {relative} is empty")
     return rows
