@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -172,3 +173,16 @@ def test_a_search_error_quotes_an_unforeseen_message(tmp_path: Path) -> None:
     failed = replace(folders.failed_search(), error=Failure("error", detail="OSError: disk full"))
     study = folders.study([folders.run("cpu_bounded_prod_w1", PROD, "cpu", 1.5)], [failed])
     assert "| failed: OSError: disk full |" in _build(tmp_path, study)
+
+
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference-study"
+
+
+def test_the_committed_reference_study_rebuilds_its_english_report_byte_for_byte(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "reference"
+    shutil.copytree(REFERENCE, folder, ignore=shutil.ignore_patterns("report*", "plots"))
+    build_report(folder, ("en",))
+    for name in ("report.md", "report.html"):
+        assert (folder / name).read_bytes() == (REFERENCE / name).read_bytes(), name
