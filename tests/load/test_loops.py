@@ -240,6 +240,7 @@ def test_closed_loop_against_gunicorn_counts_every_request(gunicorn_2: str, tmp_
     assert s.elapsed >= 40 / 4 * 0.02 * 0.8
 
 
+@pytest.mark.slow
 def test_open_loop_stalled_server_shows_in_latency_not_service_time(gunicorn_slow: str) -> None:
     # 20 requests/s at a server that takes 5: with 2 in flight at most, the rest wait. The
     # wait is the stall, and it must show in latency (from the intended send time).
