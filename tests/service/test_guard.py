@@ -345,6 +345,7 @@ def test_critical_n_with_the_guard_finds_where_it_starts_refusing(tmp_path: Path
 # --- a study with the guard on in its runs ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_study_with_a_budget_guards_every_run_and_the_report_says_so(tmp_path: Path) -> None:
     result = servelab_cli(
         "study", "--out", str(tmp_path), "--servers", "flask-dev", "--workloads", "io,numpy",
