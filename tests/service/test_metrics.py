@@ -195,8 +195,10 @@ def test_killed_worker_keeps_its_counts_and_leaves_no_request_in_flight(tmp_path
         assert not slow.is_alive()
 
         def replaced() -> bool:
-            # One look at the processes: a victim already gone from one look and a
-            # replacement not yet forked in the next would pass two looks too early.
+            # gunicorn forks the replacement only after reaping the victim, logging its
+            # SIGKILL and running child_exit (which drops its in-flight gauge): a replacement
+            # seen means all three are done. One look at the processes, not two: the victim
+            # gone in a second look, with no replacement yet, would pass too early.
             workers = workers_of(server)
             return len(workers) == 2 and victim not in workers
 
