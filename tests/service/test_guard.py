@@ -298,7 +298,7 @@ def test_the_guard_keeps_the_dev_server_alive_where_it_is_oom_killed(tmp_path: P
 
 @pytest.mark.cgroup
 def test_a_request_bigger_than_the_budget_gets_413_and_the_server_lives(tmp_path: Path) -> None:
-    # tests/test_probe.py: at 20M the unguarded dev server is OOM-killed
+    # tests/study, the capped trials: at 20M the unguarded dev server is OOM-killed
     probe = _probe(tmp_path, "flask-dev", 20_000_000, "too_big", 150 * MiB)
     v = probe.verdict
     assert v.outcome == "rejected" and v.oom_kills == 0 and not v.server_died
@@ -308,7 +308,7 @@ def test_a_request_bigger_than_the_budget_gets_413_and_the_server_lives(tmp_path
 
 @pytest.mark.cgroup
 def test_gunicorn_at_its_failing_n_with_the_guard_has_no_oom_kill(tmp_path: Path) -> None:
-    # tests/test_probe.py: at 30M one sync worker is OOM-killed again and again
+    # tests/study, the capped trials: at 30M one sync worker is OOM-killed again and again
     probe = _probe(tmp_path, "gunicorn:w1", 30_000_000, "gunicorn", 150 * MiB)
     v = probe.verdict
     assert v.oom_kills == 0 and v.worker_sigkills == 0 and v.outcome == "rejected"
