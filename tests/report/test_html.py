@@ -379,6 +379,7 @@ return {
 """
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
 def test_the_page_in_headless_chromium(browser: WebDriver, results: Path, viewport: str) -> None:
     began = time.monotonic()

@@ -236,6 +236,7 @@ def test_each_plot_function_writes_a_png_on_an_agg_canvas(tmp_path: Path) -> Non
     assert "matplotlib.pyplot" not in sys.modules
 
 
+@pytest.mark.slow
 def test_drawing_needs_no_display_and_no_pyplot(results: Path) -> None:
     """An interactive backend in the environment and no DISPLAY must not matter."""
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
@@ -305,6 +306,7 @@ def test_a_russian_figure_shows_no_english_words(tmp_path: Path) -> None:
     assert any(_ENGLISH_WORDS.search(text) for text in english)
 
 
+@pytest.mark.slow
 def test_render_plots_draws_each_language_into_its_own_folder(results: Path) -> None:
     english, russian = render_plots(results), render_plots(results, "ru")
     assert set(english) == set(russian)
@@ -541,6 +543,7 @@ def test_damaged_rows_skip_that_figure_with_the_reason(results: Path) -> None:
     assert "timeline/io_bounded_dev" in drawn
 
 
+@pytest.mark.slow
 def test_rebuilding_gives_the_same_bytes(results: Path) -> None:
     first = {key: (results / path).read_bytes() for key, path in render_plots(results).items()}
     second = {key: (results / path).read_bytes() for key, path in render_plots(results).items()}

@@ -22,7 +22,7 @@ from servelab.servers import cap as sandbox
 from servelab.servers.cap import MIN_LIMIT, MemoryCap, available_mechanism, cleanup_stale, open_cap
 from servelab.units import format_size, parse_size
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.cgroup]
 
 MiB = 2**20
 MECHANISM = available_mechanism()

@@ -130,6 +130,7 @@ def test_gunicorn_worker_killed_master_boots_another(start: Start) -> None:
     assert not group_exists(server.pgid)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 def test_gunicorn_master_killed_its_workers_are_stopped_too(start: Start) -> None:
     server = start("gunicorn:w2")

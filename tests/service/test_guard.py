@@ -276,6 +276,7 @@ def _prices(folder: Path, probe: ProbeResult) -> list[tuple[int | None, Any]]:
     ]
 
 
+@pytest.mark.cgroup
 def test_the_guard_keeps_the_dev_server_alive_where_it_is_oom_killed(tmp_path: Path) -> None:
     # 10 parallel requests of 96 MB (n = 12M int64) in a 200 MiB cap: two at once kill it
     n = 12_000_000
@@ -295,8 +296,9 @@ def test_the_guard_keeps_the_dev_server_alive_where_it_is_oom_killed(tmp_path: P
     assert guarded.peak_bytes is not None and guarded.peak_bytes < CAP
 
 
+@pytest.mark.cgroup
 def test_a_request_bigger_than_the_budget_gets_413_and_the_server_lives(tmp_path: Path) -> None:
-    # tests/test_probe.py: at 20M the unguarded dev server is OOM-killed
+    # tests/study, the capped trials: at 20M the unguarded dev server is OOM-killed
     probe = _probe(tmp_path, "flask-dev", 20_000_000, "too_big", 150 * MiB)
     v = probe.verdict
     assert v.outcome == "rejected" and v.oom_kills == 0 and not v.server_died
@@ -304,14 +306,16 @@ def test_a_request_bigger_than_the_budget_gets_413_and_the_server_lives(tmp_path
     assert all(status == 413 for status, _ in _prices(tmp_path, probe))
 
 
+@pytest.mark.cgroup
 def test_gunicorn_at_its_failing_n_with_the_guard_has_no_oom_kill(tmp_path: Path) -> None:
-    # tests/test_probe.py: at 30M one sync worker is OOM-killed again and again
+    # tests/study, the capped trials: at 30M one sync worker is OOM-killed again and again
     probe = _probe(tmp_path, "gunicorn:w1", 30_000_000, "gunicorn", 150 * MiB)
     v = probe.verdict
     assert v.oom_kills == 0 and v.worker_sigkills == 0 and v.outcome == "rejected"
     assert v.rejected_by_status == {413: 10}
 
 
+@pytest.mark.cgroup
 def test_gthread_workers_share_one_budget_per_process(tmp_path: Path) -> None:
     # four threads of one worker: 64 MB requests, two fit 140 MiB, the rest are told to retry
     probe = _probe(tmp_path, "gunicorn:w1:gthread:t4", 8_000_000, "gthread", 140 * MiB)
@@ -321,6 +325,8 @@ def test_gthread_workers_share_one_budget_per_process(tmp_path: Path) -> None:
     assert probe.summary["ok"] >= 1
 
 
+@pytest.mark.cgroup
+@pytest.mark.slow
 def test_critical_n_with_the_guard_finds_where_it_starts_refusing(tmp_path: Path) -> None:
     budget = 150 * MiB
     result = servelab_cli(
@@ -339,6 +345,7 @@ def test_critical_n_with_the_guard_finds_where_it_starts_refusing(tmp_path: Path
 # --- a study with the guard on in its runs ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_study_with_a_budget_guards_every_run_and_the_report_says_so(tmp_path: Path) -> None:
     result = servelab_cli(
         "study", "--out", str(tmp_path), "--servers", "flask-dev", "--workloads", "io,numpy",

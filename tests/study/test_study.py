@@ -25,7 +25,7 @@ SEED_LOGS = [
     "cpu_bounded_prod_w1",
     "cpu_multithread_prod_w1",
 ]
-pytestmark = pytest.mark.timeout(400)  # the module's study, searches included, runs once
+pytestmark = [pytest.mark.timeout(400), pytest.mark.slow, pytest.mark.cgroup]  # one capped study
 seconds = Lang("en").seconds
 SEED_LINE = re.compile(r'^Waited \d+\.\d\d sec \{"price": \d+\}$')
 DELAY = 0.1
