@@ -178,6 +178,7 @@ def test_a_search_error_quotes_an_unforeseen_message(tmp_path: Path) -> None:
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference-study"
 
 
+@pytest.mark.slow
 def test_the_committed_reference_study_rebuilds_its_english_report_byte_for_byte(
     tmp_path: Path,
 ) -> None:
