@@ -70,10 +70,10 @@ class Burst:
     timeout: float = 300.0
 
     def __post_init__(self) -> None:
-        if self.requests < 1:
-            raise ConfigError(f"--requests must be at least 1, not {self.requests}")
         if self.concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1, not {self.concurrency}")
+        if self.requests < 1:
+            raise ConfigError(f"--requests must be at least 1, not {self.requests}")
         if not self.timeout > 0:
             raise ConfigError(f"--timeout must be > 0 seconds, not {self.timeout}")
 
