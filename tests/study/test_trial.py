@@ -15,14 +15,11 @@ from servelab.units import parse_size
 CAP = CapSetup(parse_size("200MiB"))
 
 
-def _setup(server: str, workload: str, n: int, **options: object) -> TrialSetup:
-    return TrialSetup(ServerSpec.parse(server), workload, n, **options)  # type: ignore[arg-type]
-
-
 def test_the_dev_server_dies_of_oom_and_the_client_sees_disconnects(tmp_path: Path) -> None:
     # ten parallel requests of 20M int64 (160 MB each) in a 200 MiB cap
     result = run_trial(
-        _setup("flask-dev", "numpy", 20_000_000, cap=CAP), TrialFiles.for_probe(tmp_path, "dev")
+        TrialSetup(ServerSpec.parse("flask-dev"), "numpy", 20_000_000, cap=CAP),
+        TrialFiles.for_probe(tmp_path, "dev"),
     )
     v = result.verdict
     assert v.outcome == "oom" and v.oom_kills >= 1
@@ -35,7 +32,8 @@ def test_the_dev_server_dies_of_oom_and_the_client_sees_disconnects(tmp_path: Pa
 
 def test_gunicorn_loses_its_worker_to_oom_but_the_master_lives(tmp_path: Path) -> None:
     result = run_trial(
-        _setup("gunicorn:w1", "numpy", 30_000_000, cap=CAP), TrialFiles.for_probe(tmp_path, "prod")
+        TrialSetup(ServerSpec.parse("gunicorn:w1"), "numpy", 30_000_000, cap=CAP),
+        TrialFiles.for_probe(tmp_path, "prod"),
     )
     v = result.verdict
     assert v.outcome == "oom" and v.oom_kills >= 1
@@ -49,7 +47,9 @@ def test_gunicorn_loses_its_worker_to_oom_but_the_master_lives(tmp_path: Path) -
 
 def test_a_small_n_passes_with_its_memory_measured(tmp_path: Path) -> None:
     files = TrialFiles.for_probe(tmp_path, "small")
-    result = run_trial(_setup("gunicorn:w1", "numpy", 2_000_000, cap=CAP), files)
+    result = run_trial(
+        TrialSetup(ServerSpec.parse("gunicorn:w1"), "numpy", 2_000_000, cap=CAP), files
+    )
     assert result.verdict.outcome == "ok" and result.verdict.oom_kills == 0
     assert result.summary.ok == 10
     assert result.cap is not None and result.cap.memory_source == "cgroup"
@@ -65,8 +65,8 @@ def test_a_small_n_passes_with_its_memory_measured(tmp_path: Path) -> None:
 
 
 def test_a_worker_killed_for_time_is_not_labelled_oom(tmp_path: Path) -> None:
-    setup = _setup(
-        "gunicorn:w1:timeout1",
+    setup = TrialSetup(
+        ServerSpec.parse("gunicorn:w1:timeout1"),
         "io",
         1,
         cap=CAP,
@@ -83,7 +83,7 @@ def test_a_worker_killed_for_time_is_not_labelled_oom(tmp_path: Path) -> None:
 
 def test_a_run_without_a_cap_writes_the_seed_log_where_a_study_keeps_it(tmp_path: Path) -> None:
     files = TrialFiles.for_run(tmp_path, "io_bounded_dev")
-    setup = _setup("flask-dev", "io", 1, io_delay=0.1, load=Burst(4, 4, 30))
+    setup = TrialSetup(ServerSpec.parse("flask-dev"), "io", 1, io_delay=0.1, load=Burst(4, 4, 30))
     result = run_trial(setup, files)
     assert result.cap is None and result.verdict.outcome == "ok"
     assert files.as_json() == {
@@ -99,8 +99,8 @@ def test_a_run_without_a_cap_writes_the_seed_log_where_a_study_keeps_it(tmp_path
 
 @pytest.mark.parametrize("server", ["flask-dev"])
 def test_under_rlimit_memory_runs_out_as_memory_error_not_oom(tmp_path: Path, server: str) -> None:
-    setup = _setup(
-        server,
+    setup = TrialSetup(
+        ServerSpec.parse(server),
         "numpy",
         50_000_000,
         cap=CapSetup(parse_size("512MiB"), mechanism="rlimit"),
