@@ -44,6 +44,7 @@ from ..results import (
     RunGuard,
     SearchEntry,
     Study,
+    write_search,
     write_study,
 )
 from .critical_run import (
@@ -148,6 +149,7 @@ def run_search(
             entry = replace(entry, guarded=guarded)
         except ServelabError as error:
             entry = replace(entry, guard_error=_failure(error))
+        write_search(folder, entry)  # search.json: the same search as study.json keeps
     return entry
 
 
