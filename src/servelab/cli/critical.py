@@ -18,7 +18,7 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from ..results import SearchEntry
-from ..servers import ServerSpec
+from ..servers import WORKER_CLASSES, ServerSpec
 from ..servers.cap import MECHANISM_CHOICES, MechanismChoice
 from ..study.critical import SearchPolicy
 from ..study.critical_run import CriticalSpec, find_critical_n
@@ -42,9 +42,10 @@ def _servers(
             f"{_OLD_FLAGS} complete one bare --server gunicorn; for several servers write"
             " each as a spec, e.g. --server gunicorn:w2:gthread:t4"
         )
-    if texts[0].strip() != "gunicorn":
-        raise ConfigError(f"{texts[0].strip()} takes no {_OLD_FLAGS}")
-    text = f"gunicorn:w{workers or 1}:{worker_class or 'sync'}"
+    kind = ServerSpec.parse(texts[0])
+    if not kind.kind_info.takes_settings:
+        raise ConfigError(f"{kind.kind} takes no {_OLD_FLAGS}")
+    text = f"{kind.kind}:w{workers or 1}:{worker_class or 'sync'}"
     if threads is not None:
         text += f":t{threads}"
     return (ServerSpec.parse(text),)
@@ -116,7 +117,7 @@ def _on_probe(label: str, probe: TrialResult) -> None:
 @click.option("--workers", type=int, default=None, help="gunicorn workers [1] (older form).")
 @click.option(
     "--worker-class",
-    type=click.Choice(["sync", "gthread", "gevent"]),
+    type=click.Choice(WORKER_CLASSES),
     default=None,
     help="gunicorn worker class [sync] (older form).",
 )

@@ -114,8 +114,8 @@ class ServerSpec:
 
     def describe(self) -> str:
         """For people: ``gunicorn, 2 gthread workers x 4 threads``."""
-        if self.kind == "flask-dev":
-            return "Flask dev server (threaded)"
+        if not self.kind_info.takes_settings:
+            return self.kind_info.title
         text = f"gunicorn, {_count(self.workers, f'{self.worker_class} worker')}"
         if self.worker_class == "gthread":
             text += f" x {_count(self.threads, 'thread')}"
@@ -264,6 +264,7 @@ class Kind:
     forks_workers: a master forks worker processes, which then count their metrics in
       prometheus_client's multiprocess directory.
     label: the stem of its runs' file names (``dev``, ``prod``).
+    title: its name for people (``Flask dev server (threaded)``).
     command(spec, port, app): its argv.
     answering(spec): processes that must each answer ``/health`` before it is ready; they are
       also the processes that run predictions.
@@ -274,6 +275,7 @@ class Kind:
     takes_settings: bool
     forks_workers: bool
     label: str
+    title: str
     command: Callable[[ServerSpec, int, str], list[str]]
     answering: Callable[[ServerSpec], int]
     at_once: Callable[[ServerSpec, int], int]
@@ -287,6 +289,7 @@ KIND_TABLE: Final[dict[str, Kind]] = {
         takes_settings=False,
         forks_workers=False,
         label="dev",
+        title="Flask dev server (threaded)",
         command=_flask_dev_command,
         answering=lambda spec: 1,
         at_once=lambda spec, concurrency: concurrency,
@@ -296,6 +299,7 @@ KIND_TABLE: Final[dict[str, Kind]] = {
         takes_settings=True,
         forks_workers=True,
         label="prod",
+        title="gunicorn",
         command=_gunicorn_command,
         answering=lambda spec: spec.workers,
         at_once=_gunicorn_at_once,

@@ -45,6 +45,7 @@ from ..servers.cap import MECHANISM_CHOICES, MIN_LIMIT, MechanismChoice, MemoryC
 from ..service.config import ServiceConfig
 from ..units import format_size
 from .verdict import judge
+from .workloads import WORKLOADS
 
 # After the first OOM kill a trial has its answer. The lab waits this long for gunicorn to
 # log the kill and the reboot (the report quotes those lines), then stops the server.
@@ -323,10 +324,13 @@ def expected_price(workload: str, area: float, n: int) -> int | None:
     exactly ``(n - 1) / 2``: ``cpu`` sums Python ints exactly and divides with correct
     rounding; numpy sums in float64, exact while the total ``n(n-1)/2`` stays below 2**53
     (n up to about 134 million). Beyond that numpy's sum may round, so no price is claimed.
-    ``model`` is a fitted model: None."""
-    if workload == "cpu" or (workload == "numpy" and n * (n - 1) // 2 < 2**53):
-        return int(area * ((n - 1) / 2))
-    if workload == "io":
+    ``model`` is a fitted model: None. (The rules are the workloads table's.)"""
+    row = WORKLOADS[workload]
+    if row.price_rule == "mean-of-n":
+        if row.exact_total_below is None or n * (n - 1) // 2 < row.exact_total_below:
+            return int(area * ((n - 1) / 2))
+        return None
+    if row.price_rule == "per-m2":
         # Imported here: the workloads module imports numpy, which every CLI command would
         # then pay for (and ``servelab load`` would run OpenBLAS's idle threads beside it).
         from ..service.workloads import IO_PRICE_PER_M2

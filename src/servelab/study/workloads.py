@@ -17,6 +17,9 @@ from typing import Final, Literal
 from ..errors import ConfigError
 
 Measures = Literal["waiting", "python-cpu", "numpy-cpu", "model"]
+# How a correct server prices an area: int(area x mean(0..n-1)), area x a price per square
+# metre, or a fitted model the lab cannot check.
+PriceRule = Literal["mean-of-n", "per-m2", "model"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ class Workload:
       size the critical-n calibration well inside the cap (the model uses the measured
       value); None: it holds no array of n, so it has no critical n.
     calibration_n_max: the largest n the calibration request uses.
+    price_rule: how a correct server prices an area, so the lab can check every answer.
+    exact_total_below: ``mean-of-n`` is exact only while the sum ``n(n-1)/2`` stays below
+      this (numpy sums in float64: 2**53); None: always exact (Python's ints).
     """
 
     code: str
@@ -43,6 +49,8 @@ class Workload:
     takes_delay: bool = False
     guessed_bytes_per_element: int | None = None
     calibration_n_max: int | None = None
+    price_rule: PriceRule = "model"
+    exact_total_below: int | None = None
 
     @property
     def has_critical_n(self) -> bool:
@@ -53,7 +61,14 @@ class Workload:
 WORKLOADS: Final[dict[str, Workload]] = {
     w.code: w
     for w in (
-        Workload("io", "io_bounded", "predict_io_bounded", "waiting", takes_delay=True),
+        Workload(
+            "io",
+            "io_bounded",
+            "predict_io_bounded",
+            "waiting",
+            takes_delay=True,
+            price_rule="per-m2",
+        ),
         Workload(
             "cpu",
             "cpu_bounded",
@@ -62,6 +77,7 @@ WORKLOADS: Final[dict[str, Workload]] = {
             takes_n=True,
             guessed_bytes_per_element=40,  # an 8-byte pointer + a 28-32-byte int
             calibration_n_max=4_000_000,
+            price_rule="mean-of-n",
         ),
         Workload(
             "numpy",
@@ -71,6 +87,8 @@ WORKLOADS: Final[dict[str, Workload]] = {
             takes_n=True,
             guessed_bytes_per_element=8,  # one int64
             calibration_n_max=20_000_000,
+            price_rule="mean-of-n",
+            exact_total_below=2**53,
         ),
         Workload("model", "model", "model.predict", "model"),
     )
@@ -106,6 +124,7 @@ __all__ = [
     "SEED_WORKLOADS",
     "WORKLOADS",
     "Measures",
+    "PriceRule",
     "Workload",
     "critical_workload",
     "workload",
