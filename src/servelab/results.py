@@ -3,6 +3,8 @@ writer of ``study.json``.
 
     study = read_study(Path("results"))        # a Study, whatever version wrote the folder
     write_study(Path("results"), study)        # atomically, schema SCHEMA_VERSION
+    search = read_search(Path("results/critical/cpu_bounded_dev"))   # its search.json
+    comparison = read_guarded(Path("results/critical/cpu_bounded_dev"))  # its guarded.json
 
 Measurement stores codes and numbers, never sentences: an outcome is ``"oom"``, a search
 stopped for ``StopReason("band-resolved", low=..., high=..., band=4)``, a server ended as
@@ -22,7 +24,7 @@ The shape of a folder
 Versions
     1  written before this module (no ``schema`` key), e.g. ``docs/reference-study``: read
        by converting (flat burst summaries, English reasons, which are dropped).
-    2  this module's shape.
+    2  this module's shape; ``search.json`` and ``guarded.json`` carry the version too.
 A folder written by a newer servelab is refused with a message saying so. A damaged file
 gives a ``ResultsError`` of one line naming the file and the field.
 
