@@ -56,16 +56,11 @@ class StudyPlan:
         names = [run.name for run in self.runs]
         if len(set(names)) != len(names):
             raise ConfigError(f"two runs of the plan share a name: {names}")
-        if self.requests < 1:
-            raise ConfigError(f"--requests must be at least 1, not {self.requests}")
-        if self.concurrency < 1:
-            raise ConfigError(f"--concurrency must be at least 1, not {self.concurrency}")
+        Burst(self.requests, self.concurrency, self.timeout)  # checks all three
         if not 1 <= self.n <= DEFAULT_MAX_N:
             raise ConfigError(f"--n must be between 1 and {DEFAULT_MAX_N}, not {self.n}")
         if not (math.isfinite(self.io_delay) and self.io_delay >= 0):
             raise ConfigError(f"--io-delay must be >= 0 seconds, not {self.io_delay}")
-        if not self.timeout > 0:
-            raise ConfigError(f"--timeout must be > 0 seconds, not {self.timeout}")
 
     @property
     def load(self) -> Burst:
