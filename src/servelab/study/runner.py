@@ -75,14 +75,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def run_one(
+def run_entry(
     run: RunSpec,
     plan: StudyPlan,
     out: Path,
     progress: StudyProgress,
     memory_budget: int | None = None,
 ) -> RunEntry:
-    """One trial for ``run`` (no cap); returns its entry, ``failed`` if the server failed.
+    """``run`` as one trial (no cap), as the study keeps it: ``failed`` if the server failed.
 
     ``memory_budget`` turns on the service's memory guard (bytes per server process)."""
     files = TrialFiles.for_run(out, run.name)
@@ -189,7 +189,7 @@ def run_study(
     began = time.monotonic()
     path = write_study(out, study)
     for run in plan.runs:
-        entry = run_one(run, plan, out, progress, memory_budget)
+        entry = run_entry(run, plan, out, progress, memory_budget)
         study = study.with_run(entry, round(time.monotonic() - began, 2))
         write_study(out, study)
         progress.run_finished(run, entry)
