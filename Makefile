@@ -1,6 +1,11 @@
 # make study: the seed study (six runs, four critical-n searches) and its report in results/.
-# make test: lint, types, the suite (installs Debian's Chromium for the report's browser test).
-# Both bootstrap .venv from a fresh clone.
+# make test: lint, types (src, tests, bench), the whole suite; what CI runs. Installs Debian's
+#   Chromium for the browser tests. About 4-5 min on 2 cores.
+# make test-fast: lint, types, and the suite without the tests marked slow (over about 3 s),
+#   cgroup (real OOM kills in a memory cgroup) or browser (Chromium): under 90 s on 2 cores,
+#   for the edit-test loop; needs no cgroup and no browser. Markers are declared in
+#   pyproject.toml; run one group alone with e.g. `.venv/bin/python -m pytest -m cgroup`.
+# All of them bootstrap .venv from a fresh clone.
 # make bench: servelab's load engine vs wrk and Locust (bench/README.md); not part of make test.
 # make bench-instructions: servelab's user-space instructions per request (valgrind).
 #   Installs wrk (Debian) and Locust into its own .venv-bench, away from the project's venv.
@@ -13,7 +18,7 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 LOCUST ?= locust==2.47.0
 BENCH_ARGS ?=
 
-.PHONY: study test lint browser clean bench bench-instructions
+.PHONY: study test test-fast lint browser clean bench bench-instructions
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +39,9 @@ browser:
 
 test: lint browser
 	$(BIN)/python -m pytest
+
+test-fast: lint
+	$(BIN)/python -m pytest -m "not slow and not cgroup and not browser"
 
 clean:
 	rm -rf $(VENV) results .mypy_cache .pytest_cache .ruff_cache

@@ -1,4 +1,8 @@
-"""Shared fixtures. Tests start real servers; each one must leave nothing behind."""
+"""Shared fixtures. Tests start real servers; each one must leave nothing behind.
+
+Plain helpers (launching the service, a scripted server, waiting, HTTP) are in helpers.py.
+Markers (pyproject.toml): ``slow``, ``cgroup``, ``browser``; ``make test-fast`` leaves them out.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ from typing import TYPE_CHECKING
 import psutil
 import pytest
 
+from .helpers import REPO
+
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")

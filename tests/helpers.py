@@ -1,12 +1,40 @@
-"""Helpers the tests share."""
+"""Helpers the tests share: run the CLI, start the service or a seed command, talk HTTP, wait.
+
+Every wait here is bounded by a ``time.monotonic()`` deadline and every socket, process and
+server is closed or stopped on the way out, also when an assertion fails inside the block.
+
+- ``servelab_cli``: the ``servelab`` command in a subprocess, as a user runs it.
+- ``launch_service``: the service on a server spec, configured by a ``ServiceConfig``.
+- ``process_group``: any command in its own session, stopped TERM -> grace -> KILL.
+- ``http_request``: one request on a fresh connection, closed after the response.
+- ``scripted_server``: a loopback listener whose connections a test script answers,
+  for what a real server cannot be made to do on cue (a lie, a stall, a hang-up).
+- ``wait_for``: poll a condition until it holds or a deadline passes.
+- ``free_port``: a loopback port nothing listened on a moment ago.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
+
+from servelab.servers import HOST, RunningServer, ServerSpec, launch
+from servelab.service import ServiceConfig
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def servelab_cli(
@@ -38,3 +66,178 @@ def servelab_cli(
                 process.communicate()
             raise
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+# --- servers ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def launch_service(
+    spec: str, run_dir: Path, config: ServiceConfig, *, name: str | None = None
+) -> Iterator[RunningServer]:
+    """The service on ``spec`` (e.g. ``gunicorn:w2``) with exactly ``config``'s settings.
+
+    Without a token in ``config``, auth is off even if the test's own environment has
+    ``SERVELAB_TOKEN`` set: ``launch`` adds ``env`` on top of the inherited environment.
+    """
+    env = config.to_env()
+    env.setdefault("SERVELAB_TOKEN", "")
+    with launch(ServerSpec.parse(spec), run_dir=run_dir, env=env, name=name) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def process_group(
+    command: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdout: int | IO[Any] | None = subprocess.DEVNULL,
+    stderr: int | IO[Any] | None = subprocess.STDOUT,
+    grace: float = 10.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` in its own session; on the way out TERM its group, then KILL.
+
+    ``env`` is the whole environment. After the block, ``returncode`` says how it ended.
+    """
+    process = subprocess.Popen(
+        list(command),
+        cwd=cwd,
+        env=dict(env),
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def free_port() -> int:
+    """A loopback port free a moment ago (another process may take it before it is used)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP response, read to its end."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> Reply:
+    """One request to ``127.0.0.1:port`` on a connection of its own, closed whatever happens."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=dict(headers or {}))
+        response = conn.getresponse()
+        return Reply(response.status, response.msg, response.read())
+    finally:
+        conn.close()
+
+
+def read_request(conn: socket.socket) -> bytes:
+    """Read one request's head and its Content-Length body from ``conn``; return the head.
+
+    Returns what came if the client closes first.
+    """
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    match = re.search(rb"content-length:\s*(\d+)", head, re.IGNORECASE)
+    length = int(match.group(1)) if match else 0
+    while len(body) < length:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    return head
+
+
+Script = Callable[[socket.socket], None]
+
+
+@contextlib.contextmanager
+def scripted_server(script: Script, connections: int = 1, path: str = "/x") -> Iterator[str]:
+    """A loopback server that treats each of its first ``connections`` clients with ``script``.
+
+    Yields the URL of ``path`` on it. Each connection is closed after its script; a script's
+    socket errors (the client hung up) end that connection only. Sockets time out after 5 s,
+    so a client that never comes or never sends cannot hang the test.
+    """
+    listener = socket.create_server((HOST, 0))
+    listener.settimeout(5.0)
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        for _ in range(connections):
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.settimeout(5.0)
+            try:
+                script(conn)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{HOST}:{port}{path}"
+    finally:
+        thread.join(timeout=6.0)
+        listener.close()
+
+
+# --- waiting --------------------------------------------------------------------------------
+
+
+def wait_for(
+    condition: Callable[[], bool], what: str, timeout: float = 20.0, interval: float = 0.05
+) -> None:
+    """Call ``condition`` until it returns true; fail naming ``what`` after ``timeout`` s.
+
+    ``condition`` is called once per round, so one with side effects (a scrape that records
+    what it saw) sees each state once.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
+        time.sleep(interval)

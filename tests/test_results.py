@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from servelab.errors import ResultsError
-from servelab.results import SCHEMA_VERSION, STUDY_FILE, read_study, write_study
+from servelab.results import (
+    SCHEMA_VERSION,
+    SEARCH_FILE,
+    STUDY_FILE,
+    ServerEnd,
+    StopReason,
+    Verdict,
+    read_guarded,
+    read_search,
+    read_study,
+    write_guarded,
+    write_search,
+    write_study,
+)
 
 REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "reference-study"
 
@@ -90,3 +104,59 @@ def test_a_file_that_is_no_study_says_so(tmp_path: Path, text: str) -> None:
 def test_a_folder_without_a_study_says_so(tmp_path: Path) -> None:
     with pytest.raises(ResultsError, match="not a servelab results folder"):
         read_study(tmp_path)
+
+
+def test_a_run_keeps_its_verdict_through_the_file(tmp_path: Path) -> None:
+    study = read_study(REFERENCE)
+    assert all(run.verdict is None for run in study.runs)  # version 1 judged no run
+    verdict = Verdict(
+        outcome="rejected",
+        rejected_by_status={413: 10},
+        server_end=ServerEnd(returncode=-9, signal="SIGKILL", stopped_by_lab=False),
+        client_errors=("memory guard: too big",),
+    )
+    judged = replace(study, runs=(replace(study.runs[0], verdict=verdict), *study.runs[1:]))
+    write_study(tmp_path, judged)
+    back = read_study(tmp_path)
+    assert back.runs[0].verdict == verdict and back == judged
+
+
+def test_a_search_and_its_guard_comparison_read_back_from_their_own_files(tmp_path: Path) -> None:
+    search = read_study(REFERENCE).critical[0]
+    assert search.guarded is not None
+    write_search(tmp_path, search)
+    write_guarded(tmp_path, search.guarded)
+    assert json.loads((tmp_path / SEARCH_FILE).read_text())["schema"] == SCHEMA_VERSION
+    assert read_search(tmp_path) == search
+    assert read_guarded(tmp_path) == search.guarded
+
+
+def test_a_search_written_before_the_schema_reads_with_its_numbers() -> None:
+    folder = REFERENCE / "critical" / "cpu_bounded_prod_w1"
+    raw = json.loads((folder / SEARCH_FILE).read_text())
+    search = read_search(folder)
+    assert (search.max_passing_n, search.min_failing_n) == (
+        raw["max_passing_n"],
+        raw["min_failing_n"],
+    )
+    assert search.stop == StopReason("within-tolerance", tolerance=0.05)
+    assert [t.n for t in search.trials] == [t["n"] for t in raw["trials"]]
+    guarded = read_guarded(folder)
+    assert guarded.n == search.min_failing_n
+    assert guarded.with_guard.verdict.rejected_by_status == {413: 10}
+
+
+def test_a_damaged_search_file_is_named(tmp_path: Path) -> None:
+    search = read_study(REFERENCE).critical[0]
+    write_search(tmp_path, search)
+    data = json.loads((tmp_path / SEARCH_FILE).read_text())
+    data["trials"][1]["verdict"]["outcome"] = "exploded"
+    (tmp_path / SEARCH_FILE).write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match=r"search\.json: field trials\[1\]\.verdict\.outcome"):
+        read_search(tmp_path)
+    data["schema"] = SCHEMA_VERSION + 1
+    (tmp_path / SEARCH_FILE).write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match="upgrade servelab"):
+        read_search(tmp_path)
+    with pytest.raises(ResultsError, match=r"no guarded\.json"):
+        read_guarded(tmp_path)

@@ -6,9 +6,10 @@ import os
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import psutil
+
+from servelab.results import Machine
 
 PACKAGES = ("servelab", "flask", "werkzeug", "gunicorn", "gevent", "numpy")
 
@@ -30,13 +31,13 @@ def _version(package: str) -> str | None:
         return None
 
 
-def describe_machine() -> dict[str, Any]:
+def describe_machine() -> Machine:
     """CPU, cores, memory, OS, Python and the versions of the packages under test."""
-    return {
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "memory_bytes": psutil.virtual_memory().total,
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "packages": {name: _version(name) for name in PACKAGES},
-    }
+    return Machine(
+        cpu=_cpu_model(),
+        cores=os.cpu_count(),
+        memory_bytes=psutil.virtual_memory().total,
+        os=f"{platform.system()} {platform.release()}",
+        python=platform.python_version(),
+        packages={name: _version(name) for name in PACKAGES},
+    )

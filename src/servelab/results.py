@@ -3,6 +3,8 @@ writer of ``study.json``.
 
     study = read_study(Path("results"))        # a Study, whatever version wrote the folder
     write_study(Path("results"), study)        # atomically, schema SCHEMA_VERSION
+    search = read_search(Path("results/critical/cpu_bounded_dev"))   # its search.json
+    comparison = read_guarded(Path("results/critical/cpu_bounded_dev"))  # its guarded.json
 
 Measurement stores codes and numbers, never sentences: an outcome is ``"oom"``, a search
 stopped for ``StopReason("band-resolved", low=..., high=..., band=4)``, a server ended as
@@ -22,7 +24,7 @@ The shape of a folder
 Versions
     1  written before this module (no ``schema`` key), e.g. ``docs/reference-study``: read
        by converting (flat burst summaries, English reasons, which are dropped).
-    2  this module's shape.
+    2  this module's shape; ``search.json`` and ``guarded.json`` carry the version too.
 A folder written by a newer servelab is refused with a message saying so. A damaged file
 gives a ``ResultsError`` of one line naming the file and the field.
 
@@ -372,7 +374,8 @@ class Trial:
     """One probe of a critical-n search (or its calibration, or the guarded probe): a fresh
     server at one n inside a fresh cap, under the search's load.
 
-    probe: its number in the search (0 for the calibration); name: the file stem of its
+    probe: its number in the search (0 for the calibration and the guarded probe); name:
+    the file stem of its
     records, samples and log under the search's folder. idle_bytes / peak_bytes: the cap's
     usage before the load and its peak during it. stopped_early: the lab stopped the server
     after the first OOM kill rather than let every queued request kill it again.
@@ -758,6 +761,7 @@ class RunEntry:
 
     status ``failed``: the run could not be made (``error`` says why); the measured fields
     are then None. server_survived: the server was still up when the burst ended.
+    verdict: how the run ended, judged as a search's probes are (None in version 1).
     files: the run's log, records, samples and server log, relative to the study's folder.
     """
 
@@ -777,6 +781,7 @@ class RunEntry:
     server_survived: bool | None = None
     guard: RunGuard | None = None
     error: Failure | None = None
+    verdict: Verdict | None = None
 
     @property
     def done(self) -> bool:
@@ -800,12 +805,14 @@ class RunEntry:
             "server_survived": self.server_survived,
             "guard": self.guard.to_json() if self.guard else None,
             "error": self.error.to_json() if self.error else None,
+            "verdict": self.verdict.to_json() if self.verdict else None,
         }
 
     @classmethod
     def from_json(cls, f: _Field) -> RunEntry:
         usage, end = f.opt_obj_field("usage"), f.opt_obj_field("server_end")
         guard, error = f.opt_obj_field("guard"), f.opt_obj_field("error")
+        verdict = f.opt_obj_field("verdict")
         return cls(
             name=f.text("name"),
             server=Server.from_json(f.obj("server")),
@@ -831,6 +838,7 @@ class RunEntry:
                 else None
             ),
             error=Failure.from_json(error) if error else None,
+            verdict=Verdict.from_json(verdict) if verdict else None,
         )
 
 
@@ -1002,11 +1010,46 @@ def write_study(folder: Path, study: Study) -> Path:
 
 def write_search(folder: Path, search: SearchEntry) -> None:
     """Save a search as it stands (``folder/search.json``), after every probe."""
-    atomic_write_json(folder / SEARCH_FILE, search.to_json())
+    atomic_write_json(folder / SEARCH_FILE, {"schema": SCHEMA_VERSION, **search.to_json()})
 
 
 def write_guarded(folder: Path, comparison: GuardComparison) -> None:
-    atomic_write_json(folder / GUARDED_FILE, comparison.to_json())
+    """Save a guard comparison (``folder/guarded.json``)."""
+    atomic_write_json(folder / GUARDED_FILE, {"schema": SCHEMA_VERSION, **comparison.to_json()})
+
+
+def read_search(folder: Path) -> SearchEntry:
+    """``folder/search.json`` (a critical-n search's folder) as a ``SearchEntry``, from any
+    schema version this servelab knows."""
+    return SearchEntry.from_json(_read_object(folder / SEARCH_FILE, _v1_search))
+
+
+def read_guarded(folder: Path) -> GuardComparison:
+    """``folder/guarded.json`` as a ``GuardComparison``, from any schema version."""
+    return GuardComparison.from_json(_read_object(folder / GUARDED_FILE, _v1_guarded))
+
+
+def _read_object(path: Path, upgrade_v1: Callable[[dict[str, JsonValue]], JsonObject]) -> _Field:
+    """A JSON object from ``path`` in this version's shape, to read field by field."""
+    if not path.is_file():
+        raise ResultsError(f"no {path.name} in {path.parent}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ResultsError(f"cannot read {path}: {error}") from None
+    except json.JSONDecodeError as error:
+        raise ResultsError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: expected a JSON object")
+    version = data.get("schema", 1)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ResultsError(f"{path}: field schema: expected a whole number, got {version!r}")
+    if version > SCHEMA_VERSION:
+        raise ResultsError(
+            f"{path} was written with results schema {version}; this servelab reads up to "
+            f"{SCHEMA_VERSION}: upgrade servelab to read it"
+        )
+    return _Field(upgrade_v1(data) if version == 1 else data, path.name, "")
 
 
 def read_study(folder: Path) -> Study:
@@ -1190,6 +1233,16 @@ def _v1_error(text: object) -> JsonValue:
     return {"code": "error", "detail": text}
 
 
+def _v1_guarded(guarded: dict[str, JsonValue]) -> JsonObject:
+    n = guarded.get("n")
+    return {
+        **{k: v for k, v in guarded.items() if k not in ("budget_rule",)},
+        "margin": 0.10 if guarded.get("budget_source") == "derived" else None,
+        "without_guard": _v1_trial(guarded.get("without_guard"), n),
+        "with_guard": _v1_trial(guarded.get("with_guard"), n),
+    }
+
+
 def _v1_search(search: dict[str, JsonValue]) -> JsonObject:
     load = search.get("load") if isinstance(search.get("load"), dict) else {}
     assert isinstance(load, dict)
@@ -1200,13 +1253,7 @@ def _v1_search(search: dict[str, JsonValue]) -> JsonObject:
         if "error" in guarded:
             guard_error = _v1_error(guarded["error"])
         else:
-            n = guarded.get("n")
-            comparison = {
-                **{k: v for k, v in guarded.items() if k not in ("budget_rule",)},
-                "margin": 0.10 if guarded.get("budget_source") == "derived" else None,
-                "without_guard": _v1_trial(guarded.get("without_guard"), n),
-                "with_guard": _v1_trial(guarded.get("with_guard"), n),
-            }
+            comparison = _v1_guarded(guarded)
     error = _v1_error(search.get("error"))
     trials = search.get("trials")
     return {
@@ -1458,6 +1505,8 @@ __all__ = [
     "Trial",
     "Usage",
     "Verdict",
+    "read_guarded",
+    "read_search",
     "read_study",
     "write_guarded",
     "write_search",

@@ -243,6 +243,7 @@ def test_closed_loop_against_gunicorn_counts_every_request(gunicorn_2: str, tmp_
     assert s.elapsed >= 40 / 4 * 0.02 * 0.8
 
 
+@pytest.mark.slow
 def test_open_loop_stalled_server_shows_in_latency_not_service_time(gunicorn_slow: str) -> None:
     # 20 requests/s at a server that takes 5: with 2 in flight at most, the rest wait. The
     # wait is the stall, and it must show in latency (from the intended send time).
@@ -315,6 +316,7 @@ def test_open_loop_reuses_idle_connections() -> None:
     assert server.accepted <= 10  # a fast server: one or a few connections carry them all
 
 
+@pytest.mark.slow
 def test_open_loop_rate_is_kept() -> None:
     with AsyncServer() as server:
         s = run_open(server.url, rate=300, duration=2.5, request=GET)
@@ -337,6 +339,7 @@ def test_open_loop_ramp_rises_linearly() -> None:
     assert second == pytest.approx(200, rel=0.15)  # of 150..250
 
 
+@pytest.mark.slow
 def test_a_stall_hides_in_a_closed_loop_and_shows_in_an_open_one() -> None:
     """Coordinated omission: during a 0.5 s stall a closed loop's users wait instead of
     sending, so only their few requests are slow; an open loop's schedule keeps going."""

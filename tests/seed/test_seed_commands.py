@@ -7,8 +7,6 @@ import http.client
 import importlib.util
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,66 +17,41 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from ..conftest import REPO
+from servelab.servers import HOST
+
+from ..helpers import REPO, free_port, http_request, process_group, wait_for
 
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _post(port: int, body: dict[str, object]) -> tuple[int, dict[str, object]]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("POST", "/predict", json.dumps(body), {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        conn.close()
+    headers = {"Content-Type": "application/json"}
+    reply = http_request(port, "POST", "/predict", body=json.dumps(body).encode(), headers=headers)
+    return reply.status, reply.json()
 
 
 @contextlib.contextmanager
 def _seed_server(command: list[str], port: int, env: dict[str, str]) -> Iterator[None]:
     """Run a seed command from the repository root until /health answers; stop its group."""
-    proc = subprocess.Popen(
-        command,
-        cwd=REPO,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            with contextlib.suppress(OSError):
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                conn.request("GET", "/health")
-                if conn.getresponse().status == 200:
-                    break
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"{command} was not ready within 20 s")
+    with process_group(
+        command, cwd=REPO, env={**os.environ, **env}, stderr=subprocess.PIPE
+    ) as process:
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                stderr = process.stderr.read().decode() if process.stderr else ""
+                pytest.fail(f"{command} exited with {process.returncode}: {stderr}")
+            try:
+                return http_request(port, "GET", "/health", timeout=1).status == 200
+            except (OSError, http.client.HTTPException):
+                return False
+
+        wait_for(healthy, f"{command} to answer /health on {HOST}:{port}", timeout=20, interval=0.1)
         yield
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
 
 
 def test_python_src_predict_app_runs_the_dev_server() -> None:
-    port = _free_port()
+    port = free_port()
     env = {"SERVELAB_PORT": str(port), "SERVELAB_WORKLOAD": "io", "SERVELAB_IO_DELAY": "0.01"}
     with _seed_server([sys.executable, "src/predict_app.py"], port, env):
         assert _post(port, {"area": 42}) == (200, {"price": 8_400_000})
@@ -86,7 +59,7 @@ def test_python_src_predict_app_runs_the_dev_server() -> None:
 
 
 def test_gunicorn_src_predict_app_app() -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{port}",
         "SERVELAB_WORKLOAD": "numpy",

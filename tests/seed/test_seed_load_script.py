@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import sysconfig
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from servelab.servers import ServerSpec, launch
+from servelab.service import ServiceConfig
 
-REPO = Path(__file__).resolve().parents[2]
+from ..helpers import REPO, free_port, launch_service
+
 SCRIPT = REPO / "test" / "test_parallel.py"
 SEED_OK = re.compile(r'^Waited (\d+\.\d{2}) sec (\{"price": \d+\})$')
 REFUSED = re.compile(r"^Waited \d+\.\d{2} sec ConnectionRefusedError: \[Errno 111\] .+$")
@@ -25,16 +24,13 @@ D = 0.1
 
 @pytest.fixture(scope="module")
 def flask_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = {"SERVELAB_WORKLOAD": "io", "SERVELAB_IO_DELAY": str(D)}
-    run_dir = tmp_path_factory.mktemp("servers")
-    with launch(ServerSpec.parse("flask-dev"), run_dir=run_dir, env=env) as server:
+    config = ServiceConfig(workload="io", io_delay=D)
+    with launch_service("flask-dev", tmp_path_factory.mktemp("servers"), config) as server:
         yield server.url
 
 
 def _closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}/predict"
+    return f"http://127.0.0.1:{free_port()}/predict"
 
 
 def _run(

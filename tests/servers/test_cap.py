@@ -17,12 +17,13 @@ import pytest
 
 from servelab.errors import ConfigError, SandboxError
 from servelab.load import run_burst
+from servelab.results import Cap
 from servelab.servers import RunningServer, ServerSpec, launch
 from servelab.servers import cap as sandbox
 from servelab.servers.cap import MIN_LIMIT, MemoryCap, available_mechanism, cleanup_stale, open_cap
 from servelab.units import format_size, parse_size
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.cgroup]
 
 MiB = 2**20
 MECHANISM = available_mechanism()
@@ -207,13 +208,13 @@ def test_cap_is_a_child_of_our_cgroup_with_the_limit_and_is_gone_after_close() -
             if memsw.exists():
                 assert memsw.read_text().strip() == str(64 * MiB)
         assert cap.describe() == f"cgroup {cap.mechanism[-2:]} memory cap of 64 MiB"
-        assert cap.to_dict() == {
-            "mechanism": cap.mechanism,
-            "limit_bytes": 64 * MiB,
-            "path": str(cap.path),
-            "description": cap.describe(),
-            "fallback_reason": None,
-        }
+        assert cap.to_cap("cgroup") == Cap(
+            mechanism=cap.mechanism,
+            limit_bytes=64 * MiB,
+            path=str(cap.path),
+            fallback_reason=None,
+            memory_source="cgroup",
+        )
         assert cap.pids() == [] and cap.oom_kills() == 0
         assert cap in sandbox._OPEN
         prefix = cap.command_prefix()
@@ -363,7 +364,7 @@ def test_rlimit_fallback_gives_memory_errors_and_the_server_lives(
     cap = caps("512MiB", mechanism="rlimit", label="rlimit")
     assert cap.mechanism == "rlimit-as" and cap.path is None
     assert cap.describe().startswith("RLIMIT_AS of 512 MiB per process (fallback:")
-    assert cap.to_dict()["path"] is None and cap.fallback_reason is None
+    assert cap.to_cap().path is None and cap.fallback_reason is None
     assert cap.command_prefix()[2] == f'ulimit -v {512 * 1024} && exec "$@"'
     server = start("flask-dev", cap, SERVELAB_WORKLOAD="numpy")
     small = run_burst(numpy_url(server, 1_000_000), requests=10, concurrency=10, timeout=30)

@@ -14,7 +14,6 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
@@ -22,7 +21,13 @@ import pytest
 from servelab.errors import ConfigError, ServerCrashedError
 from servelab.load import run_burst
 from servelab.servers import RunningServer, ServerSpec, launch
-from servelab.servers.monitor import Monitor, MonitorSummary, load_samples, tree_cpu_seconds
+from servelab.servers.monitor import (
+    Monitor,
+    MonitorSummary,
+    Sample,
+    load_samples,
+    tree_cpu_seconds,
+)
 
 MB = 1 << 20
 COLUMNS = {
@@ -79,7 +84,7 @@ def gone(pid: int) -> bool:
         return True
 
 
-def check_file(path: Path, summary: MonitorSummary) -> list[dict[str, Any]]:
+def check_file(path: Path, summary: MonitorSummary) -> list[Sample]:
     """Every sample is on disk, with every column, in time order, CPU never going down."""
     rows = load_samples(path)
     assert len(rows) == summary.samples
@@ -120,7 +125,7 @@ def test_gunicorn_burst_is_sampled_at_20_hz_with_the_cpu_psutil_sees(
     assert summary.cpu_seconds == pytest.approx(after - before, abs=0.05, rel=0.1)
     assert summary.mean_cores == pytest.approx(summary.cpu_seconds / summary.duration)
     assert summary.max_cgroup_bytes is None
-    assert json.loads(json.dumps(summary.to_dict()))["pids_seen"] == list(summary.pids_seen)
+    assert json.loads(json.dumps(summary.to_json()))["pids_seen"] == list(summary.pids_seen)
 
     rows = check_file(path, summary)
     assert all(row["processes"] == 3 and sorted(tree) == row["pids"] for row in rows)
@@ -213,7 +218,7 @@ def test_the_root_exiting_leaves_its_orphan_monitored_then_nothing(tmp_path: Pat
         try:
             root.wait(10)  # the root ends; its child lives on, re-parented
 
-            def last() -> dict[str, Any]:
+            def last() -> Sample:
                 return load_samples(path)[-1]
 
             wait_for(lambda: not last()["root_alive"] and last()["pids"] == [orphan])

@@ -22,6 +22,7 @@ import psutil
 import pytest
 
 from servelab.errors import ConfigError, ServerStartError
+from servelab.results import Server, ServerEnd
 from servelab.servers import RunningServer, ServerExit, ServerSpec, launch
 from servelab.servers import process as servers
 
@@ -130,6 +131,7 @@ def test_gunicorn_worker_killed_master_boots_another(start: Start) -> None:
     assert not group_exists(server.pgid)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 def test_gunicorn_master_killed_its_workers_are_stopped_too(start: Start) -> None:
     server = start("gunicorn:w2")
@@ -327,8 +329,8 @@ def test_spec_parse_label_describe(
     assert ServerSpec.parse(text) == spec
     assert spec.label == label
     assert spec.describe() == description
-    assert ServerSpec.from_dict(spec.to_dict()) == spec
-    assert spec.to_dict()["label"] == label
+    assert ServerSpec.from_server(spec.to_server()) == spec
+    assert spec.to_server().label == label
 
 
 @pytest.mark.parametrize(
@@ -367,11 +369,44 @@ def test_spec_validation(kwargs: dict[str, Any], message: str) -> None:
         ServerSpec(**kwargs)
 
 
-def test_spec_from_dict_rejects_unknown_keys() -> None:
-    with pytest.raises(ConfigError, match="unknown server setting"):
-        ServerSpec.from_dict({"kind": "gunicorn", "wrokers": 2})
-    with pytest.raises(ConfigError, match="needs a 'kind'"):
-        ServerSpec.from_dict({"workers": 2})
+def test_spec_from_a_results_file_rejects_what_it_does_not_know() -> None:
+    with pytest.raises(ConfigError, match="server kind must be one of"):
+        ServerSpec.from_server(Server(kind="uwsgi"))
+    with pytest.raises(ConfigError, match="worker_class must be one of"):
+        ServerSpec.from_server(Server(kind="gunicorn", worker_class="eventlet"))
+    with pytest.raises(ConfigError, match="flask-dev takes no gunicorn settings"):
+        ServerSpec.from_server(Server(kind="flask-dev", workers=2))
+
+
+@pytest.mark.parametrize(
+    ("text", "concurrency", "expected"),
+    [
+        ("gunicorn", 10, 1),  # one sync worker serves them one after another
+        ("gunicorn:w4", 10, 4),
+        ("gunicorn:w16", 10, 10),  # more workers than requests
+        ("gunicorn:w2:gthread:t4", 10, 8),
+        ("gunicorn:w4:gthread:t4", 10, 10),
+        ("gunicorn:w1:gevent", 10, 10),
+        ("gunicorn:w3:gevent", 10, 10),
+        ("flask-dev", 10, 10),  # a thread per request
+        ("flask-dev", 1, 1),
+    ],
+)
+def test_requests_in_memory_at_once(text: str, concurrency: int, expected: int) -> None:
+    assert ServerSpec.parse(text).in_memory_at_once(concurrency) == expected
+
+
+@pytest.mark.parametrize("text", ["gunicorn", "flask-dev"])
+def test_in_memory_at_once_needs_a_concurrency(text: str) -> None:
+    with pytest.raises(ConfigError, match="concurrency"):
+        ServerSpec.parse(text).in_memory_at_once(0)
+
+
+def test_the_kind_table_says_which_processes_must_answer() -> None:
+    assert ServerSpec.parse("flask-dev").answering_processes == 1
+    assert ServerSpec.parse("gunicorn:w3").answering_processes == 3
+    assert ServerSpec.parse("gunicorn:w3").worker_processes == 3
+    assert ServerSpec.parse("gunicorn:w2").command_line(8000)[-1] == "servelab.service:app"
 
 
 def test_launch_rejects_a_name_that_is_not_a_file_name(tmp_path: Path) -> None:
@@ -400,4 +435,4 @@ def test_launch_rejects_a_name_that_is_not_a_file_name(tmp_path: Path) -> None:
 )
 def test_exit_describe(end: ServerExit, text: str) -> None:
     assert end.describe() == text
-    assert end.to_dict()["description"] == text
+    assert end.to_end() == ServerEnd(end.returncode, end.signal, end.stopped_by_lab, end.forced)

@@ -2,53 +2,46 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from servelab.errors import LoadError
 from servelab.load import run_burst
-from servelab.servers import RunningServer, ServerSpec, launch
+from servelab.servers import RunningServer
 from servelab.service import ServiceConfig
 from servelab.service.auth import check_authorization
 
-from ..helpers import servelab_cli
+from ..helpers import REPO, Reply, http_request, launch_service, servelab_cli
 
 TOKEN = "s3cret-T0ken_for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SPECS = ["flask-dev", "gunicorn:w2"]
-REPO = Path(__file__).resolve().parents[2]
 SEED_OK = re.compile(r'^Waited \d+\.\d{2} sec \{"price": \d+\}$')
-
-
-def _serve(tmp: Path, spec: str, token: str | None) -> Iterator[RunningServer]:
-    env = ServiceConfig(workload="io", io_delay=0.01, token=token).to_env()
-    # An inherited SERVELAB_TOKEN must not turn auth on in the servers meant without it.
-    env.setdefault("SERVELAB_TOKEN", "")
-    with launch(ServerSpec.parse(spec), run_dir=tmp, env=env) as server:
-        yield server
 
 
 @pytest.fixture(scope="module", params=SPECS)
 def locked(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    yield from _serve(tmp_path_factory.mktemp("locked"), request.param, TOKEN)
+    config = ServiceConfig(workload="io", io_delay=0.01, token=TOKEN)
+    with launch_service(request.param, tmp_path_factory.mktemp("locked"), config) as server:
+        yield server
 
 
 @pytest.fixture(scope="module", params=SPECS)
 def open_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    yield from _serve(tmp_path_factory.mktemp("open"), request.param, None)
+    # No token: auth off, also when the environment running the tests has SERVELAB_TOKEN.
+    config = ServiceConfig(workload="io", io_delay=0.01)
+    with launch_service(request.param, tmp_path_factory.mktemp("open"), config) as server:
+        yield server
 
 
 def _request(
@@ -57,17 +50,10 @@ def _request(
     path: str,
     headers: dict[str, str] | None = None,
     body: object = None,
-) -> tuple[int, http.client.HTTPMessage, bytes]:
-    parts = urlsplit(server.url)
-    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
-        conn.request(method, path, body=data, headers=all_headers)
-        response = conn.getresponse()
-        return response.status, response.msg, response.read()
-    finally:
-        conn.close()
+) -> Reply:
+    data = json.dumps(body).encode() if body is not None else None
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    return http_request(server.port, method, path, body=data, headers=all_headers)
 
 
 @pytest.mark.parametrize(
@@ -78,48 +64,44 @@ def test_predict_without_the_right_token_is_401_with_a_challenge(
     locked: RunningServer, authorization: str | None
 ) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
-    status, msg, body = _request(locked, "POST", "/predict", headers, {"area": 10})
+    reply = _request(locked, "POST", "/predict", headers, {"area": 10})
 
-    assert status == 401
-    assert msg.get_content_type() == "application/json"
-    assert msg["WWW-Authenticate"].startswith("Bearer")
-    payload = json.loads(body)
+    assert reply.status == 401
+    assert reply.headers.get_content_type() == "application/json"
+    assert reply.headers["WWW-Authenticate"].startswith("Bearer")
+    payload = reply.json()
     assert set(payload) == {"error"} and payload["error"]
-    assert TOKEN not in body.decode()
+    assert TOKEN not in reply.body.decode()
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
 def test_predict_with_the_token_returns_the_price(locked: RunningServer, scheme: str) -> None:
     headers = {"Authorization": f"{scheme} {TOKEN}"}
-    status, _, body = _request(locked, "POST", "/predict", headers, {"area": 10})
+    reply = _request(locked, "POST", "/predict", headers, {"area": 10})
 
-    assert status == 200
-    assert json.loads(body) == {"price": 2_000_000}
+    assert reply.status == 200
+    assert reply.json() == {"price": 2_000_000}
 
 
 def test_auth_comes_before_input_checks(locked: RunningServer) -> None:
     # Without the token, nothing about the request is looked at: not even a broken body.
-    status, _, _ = _request(locked, "POST", "/predict", {}, {"area": -1})
-    assert status == 401
-    status, _, _ = _request(locked, "POST", "/predict", AUTH, {"area": -1})
-    assert status == 400
+    assert _request(locked, "POST", "/predict", {}, {"area": -1}).status == 401
+    assert _request(locked, "POST", "/predict", AUTH, {"area": -1}).status == 400
 
 
 @pytest.mark.parametrize("path", ["/", "/health", "/metrics"])
 def test_other_routes_stay_open(locked: RunningServer, path: str) -> None:
-    status, _, _ = _request(locked, "GET", path)
-    assert status == 200
+    assert _request(locked, "GET", path).status == 200
 
 
 def test_options_preflight_needs_no_token(locked: RunningServer) -> None:
-    status, msg, _ = _request(locked, "OPTIONS", "/predict")
-    assert status == 200
-    assert "POST" in msg["Allow"]
+    reply = _request(locked, "OPTIONS", "/predict")
+    assert reply.status == 200
+    assert "POST" in reply.headers["Allow"]
 
 
 def test_openapi_is_not_behind_the_token(locked: RunningServer) -> None:
-    status, _, _ = _request(locked, "GET", "/openapi.json")
-    assert status != 401
+    assert _request(locked, "GET", "/openapi.json").status != 401
 
 
 def test_run_burst_sends_the_token(locked: RunningServer) -> None:
@@ -138,9 +120,9 @@ def test_run_burst_without_the_token_records_401s(locked: RunningServer) -> None
 
 def test_without_a_token_set_auth_is_off(open_server: RunningServer) -> None:
     for headers in ({}, {"Authorization": "Bearer anything"}, {"Authorization": "Basic x"}):
-        status, msg, body = _request(open_server, "POST", "/predict", headers, {"area": 10})
-        assert (status, json.loads(body)) == (200, {"price": 2_000_000})
-        assert "WWW-Authenticate" not in msg
+        reply = _request(open_server, "POST", "/predict", headers, {"area": 10})
+        assert (reply.status, reply.json()) == (200, {"price": 2_000_000})
+        assert "WWW-Authenticate" not in reply.headers
 
 
 @pytest.mark.parametrize(

@@ -13,15 +13,17 @@ import http.client
 import json
 import socket
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from servelab.servers import HOST, RunningServer, ServerSpec, launch
+from servelab.servers import HOST, RunningServer, ServerSpec
 from servelab.service import ServiceConfig
 from servelab.service.openapi import openapi_document
 from servelab.service.validation import BODY_FIELDS, MAX_AREA, MAX_FLOORS
+
+from ..helpers import Reply, launch_service
 
 MAX_BODY = 8192
 CONFIG = ServiceConfig(workload="io", io_delay=0.0, n=100, max_n=20_000, max_body_bytes=MAX_BODY)
@@ -30,23 +32,12 @@ JSON_TYPE = {"Content-Type": "application/json"}
 TIMEOUT = 10.0
 
 
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
 @pytest.fixture(scope="module", params=SERVERS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    spec = ServerSpec.parse(request.param)
-    run_dir = tmp_path_factory.mktemp(spec.label)
-    with launch(spec, run_dir=run_dir, env=CONFIG.to_env()) as running:
+    run_dir = tmp_path_factory.mktemp(ServerSpec.parse(request.param).label)
+    with launch_service(request.param, run_dir, CONFIG) as running:
         yield running
 
 

@@ -16,6 +16,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from servelab.report.i18n import Lang
+from servelab.results import Prices
 from servelab.servers import ServerSpec
 from servelab.service import create_app
 from servelab.service.guard import (
@@ -28,7 +29,14 @@ from servelab.service.guard import (
 )
 from servelab.service.workloads import predict_cpu, predict_numpy
 from servelab.study.critical_run import derived_budget
-from servelab.study.probe import ProbeResult, expected_price, run_probe
+from servelab.study.trial import (
+    CapSetup,
+    TrialFiles,
+    TrialResult,
+    TrialSetup,
+    expected_price,
+    run_trial,
+)
 from servelab.units import parse_size
 
 from ..helpers import servelab_cli
@@ -256,26 +264,22 @@ def test_the_budget_comes_from_the_environment_with_a_unit(
 
 def _probe(
     tmp_path: Path, server: str, n: int, name: str, budget: int | None = None
-) -> ProbeResult:
-    return run_probe(
-        ServerSpec.parse(server),
-        "numpy",
-        n,
-        limit_bytes=CAP,
-        folder=tmp_path,
-        name=name,
-        memory_budget=budget,
+) -> TrialResult:
+    setup = TrialSetup(
+        ServerSpec.parse(server), "numpy", n, cap=CapSetup(CAP), memory_budget=budget
     )
+    return run_trial(setup, TrialFiles.for_probe(tmp_path, name))
 
 
-def _prices(folder: Path, probe: ProbeResult) -> list[tuple[int | None, Any]]:
-    rows = [json.loads(line) for line in (folder / probe.files["records"]).read_text().splitlines()]
+def _prices(folder: Path, probe: TrialResult) -> list[tuple[int | None, Any]]:
+    rows = [json.loads(line) for line in (folder / probe.files.records).read_text().splitlines()]
     return [
         (row["status"], json.loads(row["body"]).get("price") if row["body"] else None)
         for row in rows
     ]
 
 
+@pytest.mark.cgroup
 def test_the_guard_keeps_the_dev_server_alive_where_it_is_oom_killed(tmp_path: Path) -> None:
     # 10 parallel requests of 96 MB (n = 12M int64) in a 200 MiB cap: two at once kill it
     n = 12_000_000
@@ -287,16 +291,17 @@ def test_the_guard_keeps_the_dev_server_alive_where_it_is_oom_killed(tmp_path: P
     guarded = _probe(tmp_path, "flask-dev", n, "guarded", budget)
     v = guarded.verdict
     assert v.oom_kills == 0 and not v.server_died and v.failed_requests == 0
-    assert v.outcome == "rejected", v.reason
+    assert v.outcome == "rejected", v
     assert v.rejected_by_status.get(503, 0) >= 1 and 413 not in v.rejected_by_status
     served = [(status, price) for status, price in _prices(tmp_path, guarded) if status == 200]
-    assert served and guarded.prices == {"correct": len(served), "wrong": 0}
-    assert guarded.summary["ok"] + v.rejected_requests == 10
+    assert served and guarded.prices == Prices(correct=len(served), wrong=0)
+    assert guarded.summary.ok + v.rejected == 10
     assert guarded.peak_bytes is not None and guarded.peak_bytes < CAP
 
 
+@pytest.mark.cgroup
 def test_a_request_bigger_than_the_budget_gets_413_and_the_server_lives(tmp_path: Path) -> None:
-    # tests/test_probe.py: at 20M the unguarded dev server is OOM-killed
+    # tests/study/test_trial.py: at 20M the unguarded dev server is OOM-killed
     probe = _probe(tmp_path, "flask-dev", 20_000_000, "too_big", 150 * MiB)
     v = probe.verdict
     assert v.outcome == "rejected" and v.oom_kills == 0 and not v.server_died
@@ -304,23 +309,27 @@ def test_a_request_bigger_than_the_budget_gets_413_and_the_server_lives(tmp_path
     assert all(status == 413 for status, _ in _prices(tmp_path, probe))
 
 
+@pytest.mark.cgroup
 def test_gunicorn_at_its_failing_n_with_the_guard_has_no_oom_kill(tmp_path: Path) -> None:
-    # tests/test_probe.py: at 30M one sync worker is OOM-killed again and again
+    # tests/study/test_trial.py: at 30M one sync worker is OOM-killed again and again
     probe = _probe(tmp_path, "gunicorn:w1", 30_000_000, "gunicorn", 150 * MiB)
     v = probe.verdict
     assert v.oom_kills == 0 and v.worker_sigkills == 0 and v.outcome == "rejected"
     assert v.rejected_by_status == {413: 10}
 
 
+@pytest.mark.cgroup
 def test_gthread_workers_share_one_budget_per_process(tmp_path: Path) -> None:
     # four threads of one worker: 64 MB requests, two fit 140 MiB, the rest are told to retry
     probe = _probe(tmp_path, "gunicorn:w1:gthread:t4", 8_000_000, "gthread", 140 * MiB)
     v = probe.verdict
-    assert v.oom_kills == 0 and v.outcome in ("rejected", "ok"), v.reason
-    assert probe.prices == {"correct": probe.summary["ok"], "wrong": 0}
-    assert probe.summary["ok"] >= 1
+    assert v.oom_kills == 0 and v.outcome in ("rejected", "ok"), v
+    assert probe.prices == Prices(correct=probe.summary.ok, wrong=0)
+    assert probe.summary.ok >= 1
 
 
+@pytest.mark.cgroup
+@pytest.mark.slow
 def test_critical_n_with_the_guard_finds_where_it_starts_refusing(tmp_path: Path) -> None:
     budget = 150 * MiB
     result = servelab_cli(
@@ -333,12 +342,13 @@ def test_critical_n_with_the_guard_finds_where_it_starts_refusing(tmp_path: Path
     # one sync worker: the guard refuses exactly when one array (8 bytes x n) passes the budget
     assert found["max_passing_n"] * 8 <= budget < found["min_failing_n"] * 8
     failing = [t for t in found["trials"] if t["n"] == found["min_failing_n"]]
-    assert {t["outcome"] for t in failing} == {"rejected"}
+    assert {t["verdict"]["outcome"] for t in failing} == {"rejected"}
 
 
 # --- a study with the guard on in its runs ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_study_with_a_budget_guards_every_run_and_the_report_says_so(tmp_path: Path) -> None:
     result = servelab_cli(
         "study", "--out", str(tmp_path), "--servers", "flask-dev", "--workloads", "io,numpy",

@@ -7,22 +7,22 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from servelab.servers import ServerSpec, launch
 from servelab.service import ServiceConfig
+
+from ..helpers import launch_service
 
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver
 
+pytestmark = pytest.mark.browser
 TOKEN = "s3cret-token"
 
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = ServiceConfig(workload="io", io_delay=0.01, token=TOKEN).to_env()
-    with launch(
-        ServerSpec.parse("flask-dev"), run_dir=tmp_path_factory.mktemp("home"), env=env
-    ) as s:
-        yield s.url
+    config = ServiceConfig(workload="io", io_delay=0.01, token=TOKEN)
+    with launch_service("flask-dev", tmp_path_factory.mktemp("home"), config) as server:
+        yield server.url
 
 
 def _ask(browser: WebDriver, url: str, area: str, token: str) -> str:

@@ -6,47 +6,40 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from servelab.load import run_burst
-from servelab.servers import RunningServer, ServerSpec, launch
+from servelab.servers import HOST, RunningServer
 from servelab.service import ServiceConfig, create_app
+
+from ..helpers import REPO, free_port, http_request, launch_service, process_group, wait_for
 
 TOKEN = "metrics-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-REPO = Path(__file__).resolve().parents[2]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def _env(**settings: Any) -> dict[str, str]:
-    return ServiceConfig(**settings).to_env()
 
 
 @pytest.fixture(scope="module", params=["flask-dev", "gunicorn:w2"])
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    env = _env(workload="io", io_delay=0.01, token=TOKEN)
-    run_dir = tmp_path_factory.mktemp("servers")
-    with launch(ServerSpec.parse(request.param), run_dir=run_dir, env=env) as running:
+    config = ServiceConfig(workload="io", io_delay=0.01, token=TOKEN)
+    with launch_service(request.param, tmp_path_factory.mktemp("servers"), config) as running:
         yield running
 
 
 def scrape(port: int, conn: http.client.HTTPConnection | None = None) -> tuple[int, Samples]:
     """One scrape on ``conn`` (else a fresh connection): the pid that answered, every sample."""
     if conn is None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn = http.client.HTTPConnection(HOST, port, timeout=10)
     try:
         conn.request("GET", "/metrics")
         response = conn.getresponse()
@@ -79,28 +72,38 @@ def requests_of(samples: Samples, workload: str, status: str, endpoint: str = "p
 
 
 def scrape_every_worker(
-    port: int, workers: set[int], check: Callable[[int, Samples], None]
+    port: int, workers: set[int], check: Callable[[int, Samples], None], timeout: float = 30.0
 ) -> None:
     """Scrape until each of ``workers`` has answered at least once, checking every scrape.
 
     ``check`` gets how many scrapes came before (each is counted by the next) and the samples.
+    Bounded by time, not by a count of scrapes: a worker gunicorn has just forked is still
+    loading the app, and meanwhile the others answer every scrape as fast as they can.
     """
     seen: set[int] = set()
     scrapes = 0
-    while not workers <= seen:
-        assert scrapes < 80, f"workers {workers - seen} never answered a scrape"
+    deadline = time.monotonic() + timeout
+    while True:
         # One connection per worker, all open before any request: a sync worker that took
         # one waits on it for its request, so the next is taken by another worker. (One
         # connection at a time is taken by whichever worker the kernel wakes, which can be
         # the same one scrape after scrape.) The requests still go one after the other.
-        conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in workers]
-        for conn in conns:
-            conn.connect()
-        for conn in conns:
-            pid, samples = scrape(port, conn)
-            check(scrapes, samples)
-            seen.add(pid)
-            scrapes += 1
+        conns = [http.client.HTTPConnection(HOST, port, timeout=10) for _ in workers]
+        try:
+            for conn in conns:
+                conn.connect()
+            for conn in conns:
+                pid, samples = scrape(port, conn)
+                check(scrapes, samples)
+                seen.add(pid)
+                scrapes += 1
+        finally:
+            for conn in conns:  # also those not reached when a check failed
+                conn.close()
+        if workers <= seen:
+            return
+        assert time.monotonic() < deadline, f"workers {workers - seen} never answered a scrape"
+        time.sleep(0.05)
 
 
 def workers_of(server: RunningServer) -> set[int]:
@@ -144,38 +147,30 @@ def test_histogram_buckets_are_cumulative_and_hold_the_io_delay(server: RunningS
 
 
 def test_metrics_speaks_openmetrics_when_asked(server: RunningServer) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        conn.request("GET", "/metrics", headers={"Accept": "application/openmetrics-text"})
-        response = conn.getresponse()
-        body = response.read().decode()
-    finally:
-        conn.close()
-    assert response.getheader("Content-Type", "").startswith("application/openmetrics-text")
-    assert body.rstrip().endswith("# EOF")
+    accept = {"Accept": "application/openmetrics-text"}
+    reply = http_request(server.port, "GET", "/metrics", headers=accept)
+    assert reply.headers.get("Content-Type", "").startswith("application/openmetrics-text")
+    assert reply.body.decode().rstrip().endswith("# EOF")
 
 
 # --- gunicorn: a worker killed mid-request ----------------------------------------------
 
 
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_killed_worker_keeps_its_counts_and_leaves_no_request_in_flight(tmp_path: Path) -> None:
-    env = _env(workload="io", io_delay=30.0)
-    with launch(ServerSpec.parse("gunicorn:w2"), run_dir=tmp_path, env=env) as server:
+    config = ServiceConfig(workload="io", io_delay=30.0)
+    with launch_service("gunicorn:w2", tmp_path, config) as server:
         # Fast requests until both workers have served some: the victim's counts must survive.
         served: dict[int, int] = {}
-        while len(served) < 2:
+
+        def both_served() -> bool:
             assert sum(served.values()) < 60, "one worker never served a request"
             # Two at once: one request at a time can go to the same worker every time.
             for record in run_burst(f"{server.url}/predict?workload=cpu&n=1000", requests=2):
                 assert record.status == 200 and record.served_pid is not None
                 served[record.served_pid] = served.get(record.served_pid, 0) + 1
+            return len(served) == 2
+
+        wait_for(both_served, "both workers to serve a request")
         sent = sum(served.values())
 
         # A slow request occupies one sync worker; scrapes can only reach the other one.
@@ -193,15 +188,21 @@ def test_killed_worker_keeps_its_counts_and_leaves_no_request_in_flight(tmp_path
                 return True
             return False
 
-        _wait_for(in_flight_seen, "the slow request to show in flight on the other worker")
+        wait_for(in_flight_seen, "the slow request to show in flight on the other worker")
         (victim,) = busy
         os.kill(victim, signal.SIGKILL)
         slow.join(timeout=10)
         assert not slow.is_alive()
-        _wait_for(
-            lambda: len(workers_of(server)) == 2 and victim not in workers_of(server),
-            "gunicorn to boot a replacement worker",
-        )
+
+        def replaced() -> bool:
+            # gunicorn forks the replacement only after reaping the victim, logging its
+            # SIGKILL and running child_exit (which drops its in-flight gauge): a replacement
+            # seen means all three are done. One look at the processes, not two: the victim
+            # gone in a second look, with no replacement yet, would pass too early.
+            workers = workers_of(server)
+            return len(workers) == 2 and victim not in workers
+
+        wait_for(replaced, "gunicorn to boot a replacement worker")
 
         def check(scrapes: int, samples: Samples) -> None:
             assert requests_of(samples, "cpu", "200") == sent
@@ -213,10 +214,9 @@ def test_killed_worker_keeps_its_counts_and_leaves_no_request_in_flight(tmp_path
 
 
 def test_each_gunicorn_run_starts_from_zero(tmp_path: Path) -> None:
-    env = _env(workload="io", io_delay=0.01)
-    spec = ServerSpec.parse("gunicorn")
+    config = ServiceConfig(workload="io", io_delay=0.01)
     for _ in range(2):
-        with launch(spec, run_dir=tmp_path, env=env, name="again") as server:
+        with launch_service("gunicorn", tmp_path, config, name="again") as server:
             _, samples = scrape(server.port)
             assert requests_of(samples, "io", "200") == 0
             assert all(r.ok for r in run_burst(f"{server.url}/predict", requests=3))
@@ -229,31 +229,18 @@ def test_each_gunicorn_run_starts_from_zero(tmp_path: Path) -> None:
 # --- the seed's command -----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_seed_gunicorn_command_sums_its_workers_and_cleans_up(tmp_path: Path) -> None:
     # `gunicorn src.predict_app:app` from the repository root, as the seminar runs it, with two
     # workers; gunicorn.conf.py makes the multiprocess directory (under TMPDIR) and removes it.
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SERVELAB_", "PROMETHEUS_"))}
-    env.update(_env(workload="io", io_delay=0.01), TMPDIR=str(tmp_path))
-    command = [sys.executable, "-m", "gunicorn", "src.predict_app:app", "-w", "2", "-b"]
+    env.update(ServiceConfig(workload="io", io_delay=0.01).to_env(), TMPDIR=str(tmp_path))
+    command = [sys.executable, "-m", "gunicorn", "src.predict_app:app", "-w", "2"]
     log_path = tmp_path / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*command, f"127.0.0.1:{port}"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    with (
+        log_path.open("wb") as log,
+        process_group([*command, "-b", f"{HOST}:{port}"], cwd=REPO, env=env, stdout=log) as process,
+    ):
 
         def workers() -> set[int]:
             return {child.pid for child in psutil.Process(process.pid).children()}
@@ -266,10 +253,10 @@ def test_seed_gunicorn_command_sums_its_workers_and_cleans_up(tmp_path: Path) ->
             except (OSError, http.client.HTTPException):
                 return False
 
-        _wait_for(both_workers_up, "the seed's gunicorn to start")
+        wait_for(both_workers_up, "the seed's gunicorn to start")
         assert process.poll() is None, log_path.read_text()
         (made,) = tmp_path.glob("servelab-prometheus-*")
-        records = run_burst(f"http://127.0.0.1:{port}/predict", requests=6, concurrency=6)
+        records = run_burst(f"http://{HOST}:{port}/predict", requests=6, concurrency=6)
         assert [r.status for r in records] == [200] * 6
 
         def check(scrapes: int, samples: Samples) -> None:
@@ -277,13 +264,6 @@ def test_seed_gunicorn_command_sums_its_workers_and_cleans_up(tmp_path: Path) ->
 
         scrape_every_worker(port, workers(), check)
         assert {f"counter_{pid}.db" for pid in workers()} <= {p.name for p in made.iterdir()}
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
     assert process.returncode == 0, log_path.read_text()
     assert not list(tmp_path.glob("servelab-prometheus-*")), "the temp directory was left"
 
@@ -306,8 +286,8 @@ def test_apps_in_one_process_count_separately() -> None:
 def test_a_worker_still_making_its_files_does_not_break_a_scrape(tmp_path: Path) -> None:
     """A new worker's value file exists empty for a moment before prometheus_client sizes it;
     a scrape in that moment must still answer 200 with everyone else's counts."""
-    env = _env(workload="io", io_delay=0.01)
-    with launch(ServerSpec.parse("gunicorn:w2"), run_dir=tmp_path, env=env) as server:
+    config = ServiceConfig(workload="io", io_delay=0.01)
+    with launch_service("gunicorn:w2", tmp_path, config) as server:
         assert all(r.ok for r in run_burst(f"{server.url}/predict", requests=2))
         (directory,) = tmp_path.glob("*.prometheus")
         for kind in ("counter", "histogram", "gauge_livesum"):

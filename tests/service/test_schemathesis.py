@@ -40,6 +40,8 @@ import schemathesis
 from servelab.servers import RunningServer, ServerSpec, launch
 from servelab.service import ServiceConfig
 
+# No import from tests/: the command loads this file on its own, as its hooks module.
+pytestmark = pytest.mark.slow  # each run sends a few hundred requests, over 3 s here
 MAX_EXAMPLES = 50
 SEED = 20240917
 TOKEN = "schemathesis-token"

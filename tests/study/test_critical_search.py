@@ -7,7 +7,6 @@ dev server. Randomness is seeded, so every run sees the same probes.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import statistics
@@ -16,13 +15,14 @@ from collections.abc import Callable
 
 import pytest
 
+from servelab.cli.words import stop_reason
 from servelab.errors import ConfigError
+from servelab.results import StopReason
 from servelab.study import critical
 from servelab.study.critical import (
     CriticalSearch,
     SearchPolicy,
     SearchResult,
-    in_memory_at_once,
     predict_critical_n,
     search,
 )
@@ -98,44 +98,6 @@ def test_prediction_rejects_nonsense(
 
 
 @pytest.mark.parametrize(
-    ("kind", "workers", "worker_class", "threads", "concurrency", "expected"),
-    [
-        ("gunicorn", 1, "sync", 1, 10, 1),  # serves them one after another
-        ("gunicorn", 4, "sync", 1, 10, 4),
-        ("gunicorn", 16, "sync", 1, 10, 10),  # more workers than requests
-        ("gunicorn", 2, "gthread", 4, 10, 8),
-        ("gunicorn", 4, "gthread", 4, 10, 10),
-        ("gunicorn", 1, "gevent", 1, 10, 10),
-        ("gunicorn", 3, "gevent", 1, 10, 10),
-        ("flask-dev", 1, "sync", 1, 10, 10),  # a thread per request
-        ("flask-dev", 1, "sync", 1, 1, 1),
-    ],
-)
-def test_requests_in_memory_at_once(
-    kind: str, workers: int, worker_class: str, threads: int, concurrency: int, expected: int
-) -> None:
-    assert in_memory_at_once(kind, workers, worker_class, threads, concurrency) == expected
-
-
-@pytest.mark.parametrize(
-    ("kind", "workers", "worker_class", "threads", "concurrency", "named"),
-    [
-        ("uwsgi", 1, "sync", 1, 10, "server kind"),
-        ("gunicorn", 1, "eventlet", 1, 10, "worker_class"),
-        ("gunicorn", 0, "sync", 1, 10, "workers"),
-        ("gunicorn", 1, "gthread", 0, 10, "threads"),
-        ("gunicorn", 1, "sync", 1, 0, "concurrency"),
-        ("flask-dev", 1, "sync", 1, 0, "concurrency"),
-    ],
-)
-def test_in_memory_at_once_rejects_nonsense(
-    kind: str, workers: int, worker_class: str, threads: int, concurrency: int, named: str
-) -> None:
-    with pytest.raises(ConfigError, match=named):
-        in_memory_at_once(kind, workers, worker_class, threads, concurrency)
-
-
-@pytest.mark.parametrize(
     ("settings", "named"),
     [
         ({"tolerance": 0.0}, "tolerance"),
@@ -163,8 +125,8 @@ def test_sharp_threshold_is_bracketed_within_tolerance(threshold: int, offset: f
     policy = SearchPolicy()
     result = search(round(threshold * (1 + offset)), sharp(threshold), policy)
 
-    assert result.converged, result.stop_reason
-    assert result.stop_reason == "bracket within 5%"
+    assert result.converged, stop_reason(result.stop)
+    assert stop_reason(result.stop) == "bracket within 5%"
     low, high = result.max_passing_n, result.min_failing_n
     assert low is not None and high is not None
     assert low <= threshold < high
@@ -209,7 +171,7 @@ def test_tighter_tolerance_gives_tighter_bracket() -> None:
     policy = SearchPolicy(tolerance=0.01)
     result = search(1_000_000, sharp(1_234_567), policy)
     assert result.converged
-    assert result.stop_reason == "bracket within 1%"
+    assert stop_reason(result.stop) == "bracket within 1%"
     low, high = result.max_passing_n, result.min_failing_n
     assert low is not None and high is not None
     assert low <= 1_234_567 < high
@@ -220,7 +182,7 @@ def test_bracket_stops_at_adjacent_whole_numbers() -> None:
     result = search(1_000_000, sharp(1500), SearchPolicy(tolerance=0.0001))
     assert result.converged
     assert (result.max_passing_n, result.min_failing_n) == (1500, 1501)
-    assert "whole numbers" in result.stop_reason
+    assert "whole numbers" in stop_reason(result.stop)
 
 
 # -- a band: the threaded dev server --------------------------------------------------
@@ -240,7 +202,7 @@ def test_noisy_band_is_reported_as_a_band(low: int, high: int, predicted_share: 
         assert result.probes <= policy.max_probes
         assert all(t.trials <= policy.repeats for t in result.per_n)
         if not result.converged:
-            assert result.stop_reason == "probe budget (30) spent"
+            assert stop_reason(result.stop) == "probe budget (30) spent"
             continue
         passing, failing = result.max_passing_n, result.min_failing_n
         assert passing is not None and failing is not None
@@ -253,9 +215,9 @@ def test_noisy_band_is_reported_as_a_band(low: int, high: int, predicted_share: 
             # the band holds both outcomes: that is what makes it a band
             assert sum(t.failures for t in band) > 0
             assert sum(t.trials - t.failures for t in band) > 0
-            assert result.stop_reason.startswith("band resolved")
+            assert stop_reason(result.stop).startswith("band resolved")
         else:
-            assert result.stop_reason == "bracket within 5%"
+            assert stop_reason(result.stop) == "bracket within 5%"
 
     converged = [r for r in results if r.converged]
     assert len(converged) >= 0.97 * len(results)
@@ -274,7 +236,7 @@ def test_noisy_band_is_reported_as_a_band(low: int, high: int, predicted_share: 
 def test_fails_even_at_min_n() -> None:
     result = search(50_000, lambda n: True)
     assert not result.converged
-    assert result.stop_reason == "fails even at min_n=1000"
+    assert stop_reason(result.stop) == "fails even at min_n=1000"
     assert result.max_passing_n is None
     assert result.per_n[0].n == 1000
     assert result.probes <= 7  # steps 15%, 30%, 60%, 120%, ... down from 50x min_n
@@ -284,7 +246,7 @@ def test_passes_at_max_n() -> None:
     policy = SearchPolicy(max_n=10_000_000)
     result = search(1_000_000, lambda n: False, policy)
     assert not result.converged
-    assert result.stop_reason == "passes at max_n=10000000"
+    assert stop_reason(result.stop) == "passes at max_n=10000000"
     assert result.min_failing_n is None
     assert result.per_n[-1].n == 10_000_000
 
@@ -300,7 +262,7 @@ def test_budget_spent_is_a_result_not_an_error() -> None:
     result = search(1_000_000, sharp(777_777), SearchPolicy(max_probes=5))
     assert result.probes == 5
     assert not result.converged
-    assert result.stop_reason == "probe budget (5) spent"
+    assert stop_reason(result.stop) == "probe budget (5) spent"
 
 
 def test_record_must_answer_the_n_asked_for() -> None:
@@ -332,20 +294,19 @@ def test_result_before_the_end_says_so() -> None:
     machine.record(n, False)
     result = machine.result()
     assert not result.converged
-    assert result.stop_reason == "search not finished"
+    assert stop_reason(result.stop) == "search not finished"
     assert result.probes == 1
     assert result.max_passing_n is None  # one pass is not yet repeats passes
     assert result.band() == ()
 
 
-def test_result_to_dict_is_plain_json() -> None:
-    result = search(900_000, sharp(1_000_000))
-    data = json.loads(json.dumps(result.to_dict()))
-    assert data["max_passing_n"] == result.max_passing_n
-    assert data["min_failing_n"] == result.min_failing_n
-    assert data["converged"] is True
-    assert [row["n"] for row in data["per_n"]] == [t.n for t in result.per_n]
-    assert {row["rate"] for row in data["per_n"]} <= {0.0, 1.0}
+def test_the_stop_is_a_code_with_its_numbers() -> None:
+    assert search(900_000, sharp(1_000_000)).stop == StopReason("within-tolerance", tolerance=0.05)
+    policy = SearchPolicy(min_n=1000, max_n=10_000_000)
+    assert search(50_000, lambda n: True, policy).stop == StopReason("fails-at-min", low=1000)
+    assert search(50_000, lambda n: False, policy).stop == StopReason(
+        "passes-at-max", high=10_000_000
+    )
 
 
 def test_random_policies_keep_the_search_honest() -> None:
@@ -386,7 +347,7 @@ def test_random_policies_keep_the_search_honest() -> None:
                 assert low <= threshold < high
                 assert high / low - 1 <= policy.tolerance or high == low + 1
         elif result.probes < policy.max_probes:
-            assert result.stop_reason.startswith(("fails even at min_n", "passes at max_n"))
+            assert stop_reason(result.stop).startswith(("fails even at min_n", "passes at max_n"))
 
 
 def test_all_is_sorted_and_complete() -> None:

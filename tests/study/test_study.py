@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from servelab._io import read_jsonl
-from servelab.load import RequestRecord, summarize
+from servelab.cli.critical import _servers
+from servelab.errors import ConfigError
+from servelab.load import RequestRecord
+from servelab.load.summary import summarize
 from servelab.report import build_report
 from servelab.report.i18n import Lang
-from servelab.study.critical_run import derived_budget
+from servelab.results import (
+    GuardSettings,
+    Study,
+    read_guarded,
+    read_search,
+    read_study,
+    write_study,
+)
+from servelab.servers import ServerSpec
+from servelab.study.critical_run import GUARD_MARGIN, derived_budget
 
 from ..helpers import servelab_cli
 
@@ -25,7 +37,7 @@ SEED_LOGS = [
     "cpu_bounded_prod_w1",
     "cpu_multithread_prod_w1",
 ]
-pytestmark = pytest.mark.timeout(400)  # the module's study, searches included, runs once
+pytestmark = [pytest.mark.timeout(400), pytest.mark.slow, pytest.mark.cgroup]  # one capped study
 seconds = Lang("en").seconds
 SEED_LINE = re.compile(r'^Waited \d+\.\d\d sec \{"price": \d+\}$')
 DELAY = 0.1
@@ -56,9 +68,8 @@ def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def study(study_dir: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((study_dir / "study.json").read_text())
-    return data
+def study(study_dir: Path) -> Study:
+    return read_study(study_dir)
 
 
 def test_the_six_seed_logs_are_written_in_the_seed_format(study_dir: Path) -> None:
@@ -68,34 +79,35 @@ def test_the_six_seed_logs_are_written_in_the_seed_format(study_dir: Path) -> No
         assert all(SEED_LINE.match(line) for line in lines), lines
 
 
-def test_every_run_has_its_records_and_the_summary_is_theirs(
-    study_dir: Path, study: dict[str, Any]
-) -> None:
-    assert study["complete"] is True
-    assert [run["name"] for run in study["runs"]] == SEED_LOGS
-    for run in study["runs"]:
-        assert run["status"] == "done"
-        rows = read_jsonl(study_dir / run["files"]["records"])
+def test_every_run_has_its_records_and_the_summary_is_theirs(study_dir: Path, study: Study) -> None:
+    assert study.complete and study.missing() == []
+    assert [run.name for run in study.runs] == SEED_LOGS
+    for run in study.runs:
+        assert run.status == "done" and run.summary is not None
+        rows = read_jsonl(study_dir / run.files["records"])
         assert len(rows) == 10
-        recomputed = summarize(RequestRecord.from_dict(row) for row in rows).to_dict()
-        stored = {key: value for key, value in run["summary"].items() if key in recomputed}
-        assert stored == recomputed
-        assert run["server_exit"]["stopped_by_lab"] is True
+        recomputed = summarize(RequestRecord.from_dict(row) for row in rows)
+        assert replace(run.summary, url="", parameters={}) == recomputed
+        assert run.server_end is not None and run.server_end.stopped_by_lab
+        assert run.verdict is not None and run.verdict.outcome == "ok"
 
 
-def test_the_study_shows_what_the_seminar_is_about(study: dict[str, Any]) -> None:
-    runs = {run["name"]: run["summary"] for run in study["runs"]}
+def test_the_study_shows_what_the_seminar_is_about(study: Study) -> None:
+    runs = {run.name: run.summary for run in study.runs}
+    dev, prod = runs["io_bounded_dev"], runs["io_bounded_prod_w1"]
+    assert dev is not None and dev.handlers is not None and dev.makespan is not None
+    assert prod is not None and prod.handlers is not None and prod.makespan is not None
     # the threaded dev server overlaps the sleeps; one sync worker serves them in turn
-    assert runs["io_bounded_dev"]["max_concurrent"] >= 5
-    assert runs["io_bounded_dev"]["makespan"] < 5 * DELAY
-    assert runs["io_bounded_prod_w1"]["max_concurrent"] == 1
-    assert runs["io_bounded_prod_w1"]["makespan"] > 8 * DELAY
+    assert dev.handlers.max_concurrent >= 5
+    assert dev.makespan < 5 * DELAY
+    assert prod.handlers.max_concurrent == 1
+    assert prod.makespan > 8 * DELAY
 
 
 def test_the_study_searches_the_critical_n_of_each_server_and_workload(
-    study_dir: Path, study: dict[str, Any]
+    study_dir: Path, study: Study
 ) -> None:
-    searches = {search["name"]: search for search in study["critical"]}
+    searches = {search.name: search for search in study.critical}
     assert sorted(searches) == [
         "cpu_bounded_dev",
         "cpu_bounded_prod_w1",
@@ -103,47 +115,52 @@ def test_the_study_searches_the_critical_n_of_each_server_and_workload(
         "cpu_multithread_prod_w1",
     ]
     for search in searches.values():
-        assert search["complete"] and search["converged"], search.get("stop_reason")
-        assert search["cap"]["mechanism"] == "cgroup-v1"
-        assert search["max_passing_n"] < search["min_failing_n"]
-        assert search["oom_kills"] >= 1
-        outcomes = {t["outcome"] for t in search["trials"] if t["n"] == search["min_failing_n"]}
-        assert outcomes == {"oom"}
-        assert (study_dir / search["folder"] / "search.json").is_file()
+        assert search.complete and search.converged, search.stop
+        assert search.error is None and search.stop is not None
+        assert search.cap is not None and search.cap.mechanism == "cgroup-v1"
+        low, high = search.max_passing_n, search.min_failing_n
+        assert low is not None and high is not None and low < high
+        assert search.oom_kills >= 1
+        assert {t.outcome for t in search.trials if t.n == high} == {"oom"}
+        # search.json is the same search as study.json keeps
+        assert read_search(study_dir / search.folder) == search
     # numpy keeps 8 bytes per element, the Python list about 40: numpy survives a larger n
     for server in ("dev", "prod_w1"):
         numpy, cpu = searches[f"cpu_multithread_{server}"], searches[f"cpu_bounded_{server}"]
-        assert numpy["bytes_per_element"] < cpu["bytes_per_element"] / 3
-        assert numpy["max_passing_n"] > 2 * cpu["max_passing_n"]
+        assert numpy.bytes_per_element and cpu.bytes_per_element
+        assert numpy.bytes_per_element < cpu.bytes_per_element / 3
+        assert numpy.max_passing_n and cpu.max_passing_n
+        assert numpy.max_passing_n > 2 * cpu.max_passing_n
     # one sync worker holds one request in memory; the threaded dev server holds several
-    assert (
-        searches["cpu_bounded_prod_w1"]["max_passing_n"]
-        > searches["cpu_bounded_dev"]["max_passing_n"]
+    prod_n, dev_n = (
+        searches["cpu_bounded_prod_w1"].max_passing_n,
+        searches["cpu_bounded_dev"].max_passing_n,
     )
-    prod = searches["cpu_multithread_prod_w1"]
-    assert any(
-        "Perhaps out of memory?" in line for line in prod["failure_evidence"]["server_lines"]
-    )
+    assert prod_n and dev_n and prod_n > dev_n
+    evidence = searches["cpu_multithread_prod_w1"].first_failure
+    assert evidence is not None
+    assert any("Perhaps out of memory?" in line for line in evidence.verdict.server_lines)
 
 
 def test_the_report_shows_the_critical_n_table_and_the_failure_logs(
-    study_dir: Path, study: dict[str, Any]
+    study_dir: Path, study: Study
 ) -> None:
     report = (study_dir / "report.md").read_text()
     assert "## Critical n" in report
-    for search in study["critical"]:
+    for search in study.critical:
+        server = ServerSpec.from_server(search.server).describe()
         row = next(
             line
             for line in report.splitlines()
-            if line.startswith(f"| {search['server_description']} | `{search['workload']}` |")
+            if line.startswith(f"| {server} | `{search.workload}` |")
         )
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         assert cells[2:5] == [
-            f"{search['predicted_n']:,}",
-            f"{search['max_passing_n']:,}",
-            f"{search['min_failing_n']:,}",
+            f"{search.predicted_n:,}",
+            f"{search.max_passing_n:,}",
+            f"{search.min_failing_n:,}",
         ]
-        assert cells[8] == str(search["oom_kills"])
+        assert cells[8] == str(search.oom_kills)
     assert report.count("#### Logs at failure") == 2
     assert "was sent SIGKILL! Perhaps out of memory?" in report
 
@@ -154,75 +171,80 @@ def _table_row(report: str, name: str) -> list[str]:
 
 
 def test_the_guard_keeps_every_server_alive_where_the_search_saw_it_oom_killed(
-    study_dir: Path, study: dict[str, Any]
+    study_dir: Path, study: Study
 ) -> None:
-    assert study["guard"] == {
-        "memory_budget": None,
-        "compare": True,
-        "budget_rule": "(cap - idle - 10% of the cap) / worker processes",
-    }
-    assert all("guard" not in run for run in study["runs"])  # 'auto' leaves the runs unguarded
-    for search in study["critical"]:
-        guarded = search["guarded"]
-        assert guarded["n"] == search["min_failing_n"]
-        assert guarded["budget_source"] == "derived"
-        assert guarded["budget_bytes"] == derived_budget(
-            search["limit_bytes"], search["idle_bytes"]
-        )
-        off, on = guarded["without_guard"], guarded["with_guard"]
-        assert off["outcome"] == "oom" and off["oom_kills"] >= 1
-        assert on["oom_kills"] == 0 and not on["server_died"], on["reason"]
-        assert on["outcome"] in ("rejected", "ok") and on["failed"] == 0, on["reason"]
-        assert on["served"] + on["rejected"] == on["requests"] == 10
-        assert on["correct_prices"] == on["served"] and on["wrong_prices"] == 0
-        records = read_jsonl(study_dir / search["folder"] / on["files"]["records"])
-        assert sum(1 for record in records if record["status"] in (413, 503)) == on["rejected"]
+    assert study.guard == GuardSettings(memory_budget=None, compare=True, margin=GUARD_MARGIN)
+    assert all(run.guard is None for run in study.runs)  # 'auto' leaves the runs unguarded
+    for search in study.critical:
+        guarded = search.guarded
+        assert guarded is not None and search.idle_bytes is not None
+        assert read_guarded(study_dir / search.folder) == guarded
+        assert guarded.n == search.min_failing_n
+        assert guarded.budget_source == "derived"
+        assert guarded.budget_bytes == derived_budget(search.limit_bytes, search.idle_bytes)
+        off, on = guarded.without_guard, guarded.with_guard
+        assert off.outcome == "oom" and off.verdict.oom_kills >= 1
+        assert on.verdict.oom_kills == 0 and not on.verdict.server_died, on.verdict
+        assert on.outcome in ("rejected", "ok") and on.failed_requests == 0, on.verdict
+        assert on.ok_requests + on.rejected == on.requests == 10
+        assert on.prices is not None
+        assert on.prices.correct == on.ok_requests and on.prices.wrong == 0
+        records = read_jsonl(study_dir / search.folder / on.files["records"])
+        assert sum(1 for record in records if record["status"] in (413, 503)) == on.rejected
         # one sync worker holds one array: one request needs more than the whole budget
-        if search["server"]["kind"] == "gunicorn":
-            assert on["rejected_413"] == 10
+        if search.server.kind == "gunicorn":
+            assert on.verdict.rejected_by_status == {413: 10}
     report = (study_dir / "report.md").read_text()
     assert "#### With and without the memory guard" in report
     lang = Lang("en")
     rows = [line for line in report.splitlines() if line.count("|") == 11 and "per process" in line]
     off_rows = [line for line in report.splitlines() if line.count("|") == 11 and "| off |" in line]
-    assert len(rows) == len(off_rows) == len(study["critical"])
-    for search, on_row, off_row in zip(study["critical"], rows, off_rows, strict=True):
-        guarded = search["guarded"]
+    assert len(rows) == len(off_rows) == len(study.critical)
+    for search, on_row, off_row in zip(study.critical, rows, off_rows, strict=True):
+        guarded = search.guarded
+        assert guarded is not None
         for row, side, guard in (
-            (off_row, guarded["without_guard"], "off"),
-            (on_row, guarded["with_guard"], f"{lang.mib(guarded['budget_bytes'])} per process"),
+            (off_row, guarded.without_guard, "off"),
+            (on_row, guarded.with_guard, f"{lang.mib(guarded.budget_bytes)} per process"),
         ):
             cells = [cell.strip() for cell in row.strip("|").split("|")]
+            by_status = side.verdict.rejected_by_status
+            prices = side.prices
+            assert prices is not None
             assert cells == [
-                search["server_description"],
-                f"`{search['workload']}`",
-                f"{guarded['n']:,}",
+                ServerSpec.from_server(search.server).describe(),
+                f"`{search.workload}`",
+                f"{guarded.n:,}",
                 guard,
-                f"{side['served']}/{side['requests']}",
-                f"{side['rejected_413']} / {side['rejected_503']}",
-                str(side["failed"]),
-                str(side["oom_kills"]),
-                f"{side['correct_prices']}/{side['correct_prices'] + side['wrong_prices']}",
-                side["outcome"],
+                f"{side.ok_requests}/{side.requests}",
+                f"{by_status.get(413, 0)} / {by_status.get(503, 0)}",
+                str(side.failed_requests),
+                str(side.verdict.oom_kills),
+                f"{prices.correct}/{prices.correct + prices.wrong}",
+                side.outcome,
             ]
 
 
-def test_the_report_numbers_are_the_records_numbers(study_dir: Path, study: dict[str, Any]) -> None:
+def test_the_report_numbers_are_the_records_numbers(study_dir: Path, study: Study) -> None:
     report = (study_dir / "report.md").read_text()
-    for run in study["runs"]:
-        s = run["summary"]
-        cells = _table_row(report, run["name"])
-        assert cells[3] == f"{s['ok']}/{s['requests']}"
-        assert cells[4] == seconds(s["makespan"])
+    for run in study.runs:
+        s = run.summary
+        assert s is not None and s.handlers is not None
+        assert s.makespan is not None and s.latency.min is not None
+        assert s.latency.mean is not None and s.latency.max is not None
+        cells = _table_row(report, run.name)
+        assert cells[3] == f"{s.ok}/{s.requests}"
+        assert cells[4] == seconds(s.makespan)
         assert cells[5] == " / ".join(
-            seconds(s[k]) for k in ("latency_min", "latency_mean", "latency_max")
+            seconds(value) for value in (s.latency.min, s.latency.mean, s.latency.max)
         )
-        assert cells[6] == str(s["max_concurrent"])
-        assert f"[log]({run['files']['log']})" in cells[8]
-    prod = next(run for run in study["runs"] if run["name"] == "io_bounded_prod_w1")
+        assert cells[6] == str(s.handlers.max_concurrent)
+        assert f"[log]({run.files['log']})" in cells[8]
+    prod = next(run.summary for run in study.runs if run.name == "io_bounded_prod_w1")
+    assert prod is not None and prod.latency.min is not None
     assert (
         f"served the requests one after another, the fastest response after "
-        f"{seconds(prod['summary']['latency_min'])} s" in report
+        f"{seconds(prod.latency.min)} s" in report
     )
 
 
@@ -243,10 +265,10 @@ def test_servelab_report_rebuilds_the_same_page_from_the_folder(study_dir: Path)
 
 
 def test_an_interrupted_study_still_reports_what_it_measured(
-    study_dir: Path, study: dict[str, Any], tmp_path: Path
+    study_dir: Path, study: Study, tmp_path: Path
 ) -> None:
-    partial = dict(study, runs=study["runs"][:2], critical=study["critical"][:1], complete=False)
-    (tmp_path / "study.json").write_text(json.dumps(partial))
+    partial = replace(study, runs=study.runs[:2], critical=study.critical[:1], complete=False)
+    write_study(tmp_path, partial)
     for sub in ("log", "records", "server"):
         (tmp_path / sub).symlink_to(study_dir / sub)
     report = build_report(tmp_path)[0].read_text()
@@ -264,6 +286,10 @@ def test_an_interrupted_study_still_reports_what_it_measured(
         (("study", "--servers", "apache"), "apache"),
         (("study", "--workloads", "gpu"), "gpu"),
         (("study", "--requests", "0"), "--requests"),
+        (("study", "--servers", "gunicorn:w0"), "workers must be a whole number >= 1"),
+        (("study", "--memory", "512KiB"), "a memory cap must be at least 1 MiB"),
+        (("study", "--repeats", "0"), "repeats"),
+        (("study", "--n", "0"), "--n"),
         (("report", "/nonexistent/results"), "not a servelab results folder"),
         (("load", "ftp://example/predict"), "http"),
     ],
@@ -280,7 +306,7 @@ def test_user_mistakes_get_one_line_and_a_non_zero_exit(
 
 def test_critical_n_command_prints_one_json_object(tmp_path: Path) -> None:
     result = servelab_cli(
-        "critical-n", "--server", "gunicorn", "--workload", "numpy", "--memory", "200MiB",
+        "critical-n", "--server", "gunicorn:w1", "--workload", "numpy", "--memory", "200MiB",
         "--repeats", "2", "--json", "--out", str(tmp_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -295,23 +321,63 @@ def test_critical_n_command_prints_one_json_object(tmp_path: Path) -> None:
         "idle_bytes",
         "peak_bytes",
         "oom_kills",
-        "cap_mechanism",
+        "cap",
+        "stop",
     ):
         assert found[key] is not None, key
-    assert found["cap_mechanism"] == "cgroup-v1"
+    assert found["cap"]["mechanism"] == "cgroup-v1"
+    assert found["stop"]["code"] in ("within-tolerance", "whole-numbers", "band-resolved")
     assert found["max_passing_n"] < found["min_failing_n"]
     assert found["min_failing_n"] / found["max_passing_n"] - 1 <= 0.05 + 1e-9
     # one sync worker holds one array at a time: the model's prediction holds within 10%
     middle = (found["max_passing_n"] * found["min_failing_n"]) ** 0.5
     assert abs(middle / found["predicted_n"] - 1) <= 0.10
-    assert {t["outcome"] for t in found["trials"] if t["n"] == found["min_failing_n"]} == {"oom"}
-    assert (tmp_path / "cpu_multithread_prod_w1" / "search.json").is_file()
+    failing = [t for t in found["trials"] if t["n"] == found["min_failing_n"]]
+    assert {t["verdict"]["outcome"] for t in failing} == {"oom"}
+    assert read_search(tmp_path / "cpu_multithread_prod_w1").min_failing_n == found["min_failing_n"]
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--memory", "lots"), "lots"),
+        (("--server", "apache", "--memory", "1GiB"), "unknown server 'apache'"),
+        (("--server", "gunicorn:w0", "--memory", "1GiB"), "workers must be"),
+        (("--server", "gunicorn:w2", "--workers", "3", "--memory", "1GiB"), "one bare --server"),
+        (("--server", "gunicorn", "--server", "gunicorn:w1", "--memory", "1GiB"), "share a name"),
+        (("--server", "flask-dev", "--memory", "lots"), "lots"),
+        (("--server", "flask-dev", "--memory", "512KiB"), "at least 1 MiB"),
+        (("--server", "flask-dev", "--memory", "1GiB", "--repeats", "0"), "repeats"),
+        (("--server", "flask-dev", "--memory", "1GiB", "--tolerance", "2"), "tolerance"),
+        (("--server", "flask-dev", "--memory", "1GiB", "--concurrency", "0"), "--concurrency"),
+        (("--server", "flask-dev", "--memory", "1GiB", "--requests", "0"), "--requests"),
+    ],
+)
+def test_critical_n_checks_the_whole_plan_before_a_server_starts(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    # the second server is fine: nothing may start before every value is checked
+    result = servelab_cli(
+        "critical-n", "--server", "gunicorn:w2", *args, "--workload", "cpu", "--out", str(tmp_path)
+    )
+    assert result.returncode != 0
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert list(tmp_path.iterdir()) == []  # no search folder: no server was started
+
+
+def test_critical_n_keeps_the_older_server_flags() -> None:
+    assert _servers(("gunicorn",), 2, "gthread", 4) == (ServerSpec.parse("gunicorn:w2:gthread:t4"),)
+    assert _servers(("flask-dev", "gunicorn:w1"), None, None, None) == (
+        ServerSpec("flask-dev"),
+        ServerSpec("gunicorn"),
+    )
+    with pytest.raises(ConfigError, match="flask-dev takes no --workers"):
+        _servers(("flask-dev",), None, None, 2)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
         (("--memory", "10MiB"), "does not even fit"),
     ],
 )
@@ -326,7 +392,7 @@ def test_critical_n_mistakes_are_one_line(
 
 
 def test_the_report_comes_in_russian_with_the_seminars_headings(
-    study_dir: Path, study: dict[str, Any]
+    study_dir: Path, study: Study
 ) -> None:
     result = servelab_cli("report", str(study_dir), "--lang", "all")
     assert result.returncode == 0, result.stderr
@@ -343,15 +409,17 @@ def test_the_report_comes_in_russian_with_the_seminars_headings(
     ):
         assert heading in ru, heading
     lang = Lang("ru")
-    for search in study["critical"]:
+    for search in study.critical:
+        assert search.max_passing_n is not None and search.min_failing_n is not None
         line = (
-            f"Критический n (лимит {lang.size(search['limit_bytes'])}) = между "
-            f"{lang.count(search['max_passing_n'])} (ни разу не упал) и "
-            f"{lang.count(search['min_failing_n'])} (падал всегда)"
+            f"Критический n (лимит {lang.size(search.limit_bytes)}) = между "
+            f"{lang.count(search.max_passing_n)} (ни разу не упал) и "
+            f"{lang.count(search.min_failing_n)} (падал всегда)"
         )
         assert line in ru
-    for run in study["runs"]:
-        assert f"Общее время {lang.seconds(run['summary']['makespan'])} с" in ru
+    for run in study.runs:
+        assert run.summary is not None and run.summary.makespan is not None
+        assert f"Общее время {lang.seconds(run.summary.makespan)} с" in ru
     # Its figures are drawn in Russian, beside the English ones.
     pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", ru)
     assert pictures and all(picture.startswith("plots/ru/") for picture in pictures)
@@ -359,15 +427,15 @@ def test_the_report_comes_in_russian_with_the_seminars_headings(
         assert (study_dir / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", picture
 
 
-def test_every_picture_the_report_shows_exists(study_dir: Path, study: dict[str, Any]) -> None:
+def test_every_picture_the_report_shows_exists(study_dir: Path, study: Study) -> None:
     report = (study_dir / "report.md").read_text()
     pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
     for picture in pictures:
         assert (study_dir / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", picture
-    for run in study["runs"]:
-        assert f"plots/timeline--{run['name']}.png" in pictures
-        assert f"plots/memory--{run['name']}.png" in pictures
-    for search in study["critical"]:
-        assert f"plots/critical--{search['name']}.png" in pictures
+    for run in study.runs:
+        assert f"plots/timeline--{run.name}.png" in pictures
+        assert f"plots/memory--{run.name}.png" in pictures
+    for search in study.critical:
+        assert f"plots/critical--{search.name}.png" in pictures
     total = sum((study_dir / picture).stat().st_size for picture in set(pictures))
     assert total < 2 * 2**20

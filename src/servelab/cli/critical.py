@@ -1,65 +1,84 @@
-"""``servelab critical-n``: the breaking point of one server and workload under a memory cap."""
+"""``servelab critical-n``: the breaking point of servers and workloads under a memory cap.
+
+Servers are given in the spec grammar ``servelab study`` uses (``--server
+gunicorn:w2:gthread:t4``, repeatable); the older ``--server gunicorn --workers 2
+--worker-class gthread --threads 4`` still works for one server. Every search of the plan is
+checked before the first server starts.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from ..servers import ServerSpec
+from ..errors import ConfigError
+from ..results import SearchEntry
+from ..servers import WORKER_CLASSES, ServerSpec
+from ..servers.cap import MECHANISM_CHOICES, MechanismChoice
 from ..study.critical import SearchPolicy
 from ..study.critical_run import CriticalSpec, find_critical_n
-from ..study.probe import ProbeLoad, ProbeResult
+from ..study.trial import Burst, TrialResult
+from ..study.workloads import CRITICAL_WORKLOADS
 from ..units import format_size, parse_size
+from . import words
 
 console = Console(stderr=True)
+_OLD_FLAGS = "--workers/--worker-class/--threads"
 
 
-def _spec(
-    server: str, workers: int | None, worker_class: str | None, threads: int | None
-) -> ServerSpec:
-    if server == "flask-dev":
-        if workers is not None or worker_class is not None or threads is not None:
-            raise click.BadParameter("flask-dev takes no --workers/--worker-class/--threads")
-        return ServerSpec(kind="flask-dev")
-    text = f"gunicorn:w{workers or 1}:{worker_class or 'sync'}"
+def _servers(
+    texts: tuple[str, ...], workers: int | None, worker_class: str | None, threads: int | None
+) -> tuple[ServerSpec, ...]:
+    """The specs of ``--server``; the older flags complete one bare ``gunicorn``."""
+    if workers is None and worker_class is None and threads is None:
+        return tuple(ServerSpec.parse(text) for text in texts)
+    if len(texts) != 1 or ":" in texts[0]:
+        raise ConfigError(
+            f"{_OLD_FLAGS} complete one bare --server gunicorn; for several servers write"
+            " each as a spec, e.g. --server gunicorn:w2:gthread:t4"
+        )
+    kind = ServerSpec.parse(texts[0])
+    if not kind.kind_info.takes_settings:
+        raise ConfigError(f"{kind.kind} takes no {_OLD_FLAGS}")
+    text = f"{kind.kind}:w{workers or 1}:{worker_class or 'sync'}"
     if threads is not None:
         text += f":t{threads}"
-    return ServerSpec.parse(text)
+    return (ServerSpec.parse(text),)
 
 
-def print_result(result: dict[str, Any]) -> None:
+def print_result(entry: SearchEntry) -> None:
     """A human summary of one search on stdout."""
     out = Console()
+    server = ServerSpec.from_server(entry.server).describe()
+    cap = words.cap(entry.cap) if entry.cap else "no cap was made"
     out.print(
-        f"[bold]{result['server_description']}[/bold], {result['workload']} workload, "
-        f"cap {format_size(result['limit_bytes'])} ({result['cap']['description']})"
+        f"[bold]{server}[/bold], {entry.workload} workload, "
+        f"cap {format_size(entry.limit_bytes)} ({cap})"
     )
-    if result.get("memory_budget"):
+    if entry.memory_budget:
         out.print(
-            f"memory guard on: {format_size(result['memory_budget'])} per server process "
+            f"memory guard on: {format_size(entry.memory_budget)} per server process "
             "(a refused request counts as a failed trial)"
         )
+    if entry.error is not None:
+        out.print(f"[red]no search: {words.failure(entry.error)}[/red]")
+        return
     out.print(
-        f"model: idle {format_size(result['idle_bytes'])}, "
-        f"{result['bytes_per_element']:.1f} bytes per element, "
-        f"{result['in_memory_at_once']} request(s) in memory at once "
-        f"-> predicted critical n {result['predicted_n']:,}"
+        f"model: idle {format_size(entry.idle_bytes or 0)}, "
+        f"{entry.bytes_per_element or 0:.1f} bytes per element, "
+        f"{entry.in_memory_at_once} request(s) in memory at once "
+        f"-> predicted critical n {entry.predicted_n or 0:,}"
     )
     table = Table("n", "trials", "failed", "outcomes")
-    for entry in result["per_n"]:
-        table.add_row(
-            f"{entry['n']:,}",
-            str(entry["trials"]),
-            str(entry["failures"]),
-            ", ".join(entry["outcomes"]),
-        )
+    for at in entry.per_n:
+        table.add_row(f"{at.n:,}", str(at.trials), str(at.failures), ", ".join(at.outcomes))
     out.print(table)
-    passing, failing = result["max_passing_n"], result["min_failing_n"]
+    passing, failing = entry.max_passing_n, entry.min_failing_n
     out.print(
         f"largest n that never failed: [bold]{passing:,}[/bold]; "
         if passing
@@ -71,20 +90,46 @@ def print_result(result: dict[str, Any]) -> None:
         if failing
         else "no n failed every trial"
     )
-    out.print(f"{result['probes']} probes in {result['wall_seconds']} s: {result['stop_reason']}")
+    stop = words.stop_reason(entry.stop) if entry.stop else "not finished"
+    out.print(f"{entry.probes} probes in {entry.wall_seconds} s: {stop}")
+
+
+def _on_probe(label: str, probe: TrialResult) -> None:
+    peak = format_size(probe.peak_bytes) if probe.peak_bytes else "n/a"
+    reason = words.verdict_reason(probe.verdict, probe.summary.requests)
+    console.print(
+        f"{label:>12}  n={probe.setup.n:>13,}  {probe.verdict.outcome:<12} peak {peak:>10}  "
+        f"{reason}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @click.command("critical-n")
-@click.option("--server", type=click.Choice(["flask-dev", "gunicorn"]), required=True)
-@click.option("--workers", type=int, default=None, help="gunicorn workers [1].")
+@click.option(
+    "--server",
+    "servers",
+    multiple=True,
+    required=True,
+    help="Server spec, repeatable: flask-dev, gunicorn, gunicorn:w2, gunicorn:w2:gthread:t4, "
+    "gunicorn:w1:gevent.",
+)
+@click.option("--workers", type=int, default=None, help="gunicorn workers [1] (older form).")
 @click.option(
     "--worker-class",
-    type=click.Choice(["sync", "gthread", "gevent"]),
+    type=click.Choice(WORKER_CLASSES),
     default=None,
-    help="gunicorn worker class [sync].",
+    help="gunicorn worker class [sync] (older form).",
 )
-@click.option("--threads", type=int, default=None, help="Threads per gthread worker.")
-@click.option("--workload", type=click.Choice(["cpu", "numpy"]), required=True)
+@click.option("--threads", type=int, default=None, help="Threads per gthread worker (older form).")
+@click.option(
+    "--workload",
+    "workloads",
+    type=click.Choice(CRITICAL_WORKLOADS),
+    multiple=True,
+    required=True,
+    help="Workload, repeatable.",
+)
 @click.option(
     "--memory",
     required=True,
@@ -117,7 +162,7 @@ def print_result(result: dict[str, Any]) -> None:
 @click.option(
     "--cap",
     "mechanism",
-    type=click.Choice(["auto", "cgroup", "rlimit"]),
+    type=click.Choice(MECHANISM_CHOICES),
     default="auto",
     show_default=True,
     help="How to cap memory; rlimit (RLIMIT_AS) fails differently: MemoryError, not OOM kills.",
@@ -135,83 +180,53 @@ def print_result(result: dict[str, Any]) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("results/critical-n"),
     show_default=True,
-    help="Folder for search.json and every probe's files.",
+    help="Folder for each search's folder (search.json and every probe's files).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print each search as one JSON object (a line each)."
+)
 def critical_n(
-    server: str,
+    servers: tuple[str, ...],
     workers: int | None,
     worker_class: str | None,
     threads: int | None,
-    workload: str,
+    workloads: tuple[str, ...],
     memory: str,
     concurrency: int,
     requests_: int | None,
     repeats: int,
     tolerance: float,
-    mechanism: str,
+    mechanism: MechanismChoice,
     memory_budget: str | None,
     out: Path,
     as_json: bool,
 ) -> None:
-    """Find the n at which SERVER dies for lack of memory under a cap of --memory.
+    """Find the n at which each SERVER dies for lack of memory under a cap of --memory.
 
     Calibrates a model (idle memory, bytes per element, requests in memory at once),
     predicts n, then bisects around it with a fresh capped server per probe.
     """
-    if concurrency < 1 or (requests_ is not None and requests_ < 1):
-        raise click.BadParameter("--concurrency and --requests must be at least 1")
     budget = None if memory_budget is None else parse_size(memory_budget)
-    if budget is not None and budget < 1:
-        raise click.BadParameter("--memory-budget must be more than 0 bytes")
-    spec = CriticalSpec(
-        server=_spec(server, workers, worker_class, threads),
-        workload=workload,
-        limit_bytes=parse_size(memory),
-        load=ProbeLoad(requests=requests_ or concurrency, concurrency=concurrency),
-        policy=SearchPolicy(tolerance=tolerance, repeats=repeats),
-        mechanism=mechanism,  # type: ignore[arg-type]  # click.Choice guarantees the value
-        memory_budget=budget,
-    )
-    folder = out / spec.name
-
-    def on_probe(label: str, n: int, probe: ProbeResult) -> None:
-        console.print(
-            f"{label:>12}  n={n:>13,}  {probe.verdict.outcome:<12} "
-            f"peak {format_size(probe.peak_bytes) if probe.peak_bytes else 'n/a':>10}  "
-            f"{probe.verdict.reason}",
-            highlight=False,
-            soft_wrap=True,
-        )
-
-    result = find_critical_n(spec, folder, on_probe=on_probe)
-    if as_json:
-        keys = (
-            "name",
-            "server",
-            "workload",
-            "limit_bytes",
-            "memory_budget",
-            "predicted_n",
-            "max_passing_n",
-            "min_failing_n",
-            "per_n",
-            "trials",
-            "bytes_per_element",
-            "idle_bytes",
-            "peak_bytes",
-            "oom_kills",
-            "in_memory_at_once",
-            "probes",
-            "converged",
-            "stop_reason",
-            "wall_seconds",
-            "failure_evidence",
-        )
-        summary = {key: result.get(key) for key in keys}
-        summary["cap_mechanism"] = result["cap"]["mechanism"]
-        summary["cap"] = result["cap"]
-        summary["folder"] = str(folder)
-        click.echo(json.dumps(summary))
-    else:
-        print_result(result)
+    limit = parse_size(memory)
+    load = Burst(requests=concurrency if requests_ is None else requests_, concurrency=concurrency)
+    policy = SearchPolicy(tolerance=tolerance, repeats=repeats)
+    specs = [
+        CriticalSpec(server, workload, limit, load, policy, mechanism, budget)
+        for server in _servers(servers, workers, worker_class, threads)
+        for workload in dict.fromkeys(workloads)
+    ]
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"two searches of the plan share a name: {', '.join(names)}")
+    failed: list[str] = []
+    for spec in specs:
+        entry = find_critical_n(spec, out / spec.name, on_probe=_on_probe)
+        if as_json:
+            click.echo(json.dumps(entry.to_json()))
+        else:
+            print_result(entry)
+        if entry.error is not None:
+            failed.append(f"{spec.name}: {words.failure(entry.error)}")
+    if failed:
+        console.print(f"Error: {'; '.join(failed)}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)

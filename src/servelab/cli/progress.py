@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 from ..load import RequestRecord
+from ..results import RunEntry, SearchEntry
 from ..study.critical_run import CriticalSpec
 from ..study.plan import RunSpec
-from ..study.probe import ProbeResult
 from ..study.runner import StudyProgress
+from ..study.trial import TrialResult
 from ..units import format_size
+from . import words
 
 
 class RichProgress(StudyProgress):
@@ -19,24 +19,30 @@ class RichProgress(StudyProgress):
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
-        self.task: Any = None
+        self.task: TaskID | None = None
+
+    def _task(self) -> TaskID:
+        assert self.task is not None, "a run or search is under way"
+        return self.task
 
     def run_started(self, run: RunSpec, requests: int) -> None:
         self.task = self.progress.add_task(run.name, total=requests)
 
     def request_done(self, run: RunSpec, record: RequestRecord) -> None:
-        self.progress.advance(self.task)
+        self.progress.advance(self._task())
 
-    def run_finished(self, run: RunSpec, result: dict[str, Any]) -> None:
-        self.progress.remove_task(self.task)
-        if result["status"] != "done":
-            self.progress.console.print(f"[red]x {run.name}: {result['error']}[/red]")
+    def run_finished(self, run: RunSpec, entry: RunEntry) -> None:
+        self.progress.remove_task(self._task())
+        s = entry.summary
+        if s is None:
+            why = words.failure(entry.error) if entry.error else "it did not run"
+            self.progress.console.print(f"[red]x {run.name}: {why}[/red]")
             return
-        s = result["summary"]
-        mark = "[green]v[/green]" if s["ok"] == s["requests"] else "[yellow]![/yellow]"
+        mark = "[green]v[/green]" if s.ok == s.requests else "[yellow]![/yellow]"
+        at_once = s.handlers.max_concurrent if s.handlers is not None else 0
         self.progress.console.print(
-            f"{mark} {run.name:<24} makespan {s['makespan']:6.2f} s  "
-            f"{s['ok']}/{s['requests']} ok  max {s['max_concurrent']} at once"
+            f"{mark} {run.name:<24} makespan {s.makespan or 0.0:6.2f} s  "
+            f"{s.ok}/{s.requests} ok  max {at_once} at once"
         )
 
     def search_started(self, spec: CriticalSpec) -> None:
@@ -44,20 +50,21 @@ class RichProgress(StudyProgress):
             f"critical n: {spec.name} under {format_size(spec.limit_bytes)}", total=None
         )
 
-    def probe_done(self, spec: CriticalSpec, label: str, n: int, probe: ProbeResult) -> None:
+    def probe_done(self, spec: CriticalSpec, label: str, probe: TrialResult) -> None:
         self.progress.update(
-            self.task,
-            description=f"critical n: {spec.name}  {label} n={n:,} {probe.verdict.outcome}",
+            self._task(),
+            description=f"critical n: {spec.name}  {label} n={probe.setup.n:,} "
+            f"{probe.verdict.outcome}",
         )
 
-    def search_finished(self, spec: CriticalSpec, result: dict[str, Any]) -> None:
-        self.progress.remove_task(self.task)
-        if "error" in result:
-            self.progress.console.print(f"[red]x {spec.name}: {result['error']}[/red]")
+    def search_finished(self, spec: CriticalSpec, entry: SearchEntry) -> None:
+        self.progress.remove_task(self._task())
+        if entry.error is not None:
+            self.progress.console.print(f"[red]x {spec.name}: {words.failure(entry.error)}[/red]")
             return
-        passing, failing = result["max_passing_n"], result["min_failing_n"]
+        passing, failing = entry.max_passing_n, entry.min_failing_n
         band = f"{passing or 0:,} .. {failing or 0:,}"
         self.progress.console.print(
-            f"[green]v[/green] critical n {spec.name:<24} predicted {result['predicted_n']:,}, "
-            f"measured {band} ({result['probes']} probes, {result['wall_seconds']} s)"
+            f"[green]v[/green] critical n {spec.name:<24} predicted {entry.predicted_n or 0:,}, "
+            f"measured {band} ({entry.probes} probes, {entry.wall_seconds} s)"
         )

@@ -9,6 +9,7 @@ import click
 
 from ..servers import ServerSpec, launch
 from ..service.config import ServiceConfig, ServiceConfigError
+from ..study.workloads import WORKLOADS
 from .options import console
 
 
@@ -20,7 +21,9 @@ from .options import console
     show_default=True,
     help="Server spec: flask-dev, gunicorn, gunicorn:w2, gunicorn:w2:gthread:t4 ...",
 )
-@click.option("--workload", default="model", show_default=True, help="io, cpu, numpy or model.")
+@click.option(
+    "--workload", default="model", show_default=True, help=f"One of {', '.join(WORKLOADS)}."
+)
 @click.option("--n", "n", type=int, default=5_000_000, show_default=True)
 @click.option("--io-delay", type=float, default=1.0, show_default=True)
 @click.option(
@@ -32,11 +35,12 @@ from .options import console
 )
 def serve(server_text: str, workload: str, n: int, io_delay: float, run_dir: Path) -> None:
     """Start one server on a free loopback port and keep it up until Ctrl-C."""
+    spec = ServerSpec.parse(server_text)  # checked before anything starts
     try:
         service = ServiceConfig(workload=workload, n=n, io_delay=io_delay)
     except ServiceConfigError as error:
         raise click.BadParameter(str(error)) from None
-    with launch(ServerSpec.parse(server_text), run_dir=run_dir, env=service.to_env()) as server:
+    with launch(spec, run_dir=run_dir, env=service.to_env()) as server:
         console.print(
             f"{server.spec.describe()} serving {workload} at [bold]{server.url}[/bold]"
             f" (log: {server.log_path}); Ctrl-C stops it"

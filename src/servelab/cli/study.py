@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..servers import ServerSpec
 from ..study import run_study, seed_plan
-from ..study.plan import SEED_WORKLOADS
+from ..study.workloads import SEED_WORKLOADS, WORKLOADS
 from ..units import parse_size
 from .options import LANG_OPTION, build_report, console, languages, split_list
 from .progress import RichProgress
@@ -55,7 +55,7 @@ from .progress import RichProgress
     "--workloads",
     default=",".join(SEED_WORKLOADS),
     show_default=True,
-    help="Comma-separated workloads: io, cpu, numpy, model.",
+    help=f"Comma-separated workloads: {', '.join(WORKLOADS)}.",
 )
 @click.option(
     "--requests", "requests_", type=int, default=10, show_default=True, help="Requests per run."

@@ -12,9 +12,8 @@ from typing import Any
 _EXPORTS = {
     "build_html": "servelab.report.html",
     "build_report": "servelab.report.build",
-    "load_study": "servelab.report.files",
     "render_html": "servelab.report.html",
-    "render_markdown": "servelab.report.build",
+    "render_markdown": "servelab.report.markdown",
 }
 __all__ = sorted(_EXPORTS)
 

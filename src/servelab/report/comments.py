@@ -1,15 +1,17 @@
 """Sentences about runs and searches, each derived from their measurements and only from them.
 
-Every function returns finished sentences in the report's language (``Lang``); when the
-data a statement needs is missing, the statement is left out rather than guessed.
+Every function takes the typed results (``servelab.results``) and returns finished sentences
+in the report's language (``Lang``); when the data a statement needs is missing, the
+statement is left out rather than guessed.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any
 
+from ..load.summary import HandlerStats, LoadSummary
+from ..results import GuardComparison, RunEntry, SearchEntry, Study, Trial
 from .i18n import Lang
 
 # Below this share of one core the server was waiting, not computing.
@@ -21,83 +23,102 @@ CLOSE = 0.15
 PREDICTION_CLOSE = 0.10  # the bar for "the model agrees with the measurement"
 
 
-def _processes(lang: Lang, count: int) -> str:
-    return lang.plural(count, ("process", "processes"), ("процесс", "процесса", "процессов"))
+def _cpu_seconds(run: RunEntry) -> float | None:
+    return run.usage.cpu_seconds if run.usage is not None else None
 
 
-def _threads(lang: Lang, count: int) -> str:
-    return lang.plural(count, ("thread", "threads"), ("поток", "потока", "потоков"))
+def outcome(summary: LoadSummary, lang: Lang) -> str:
+    if summary.ok == summary.requests:
+        return lang.t("all_ok", requests=summary.requests)
+    classes = ", ".join(
+        f"{count} {name}" for name, count in sorted(summary.errors_by_class.items())
+    )
+    return lang.t("some_failed", ok=summary.ok, requests=summary.requests, classes=classes)
 
 
-def outcome(run: dict[str, Any], lang: Lang) -> str:
-    s = run["summary"]
-    if s["ok"] == s["requests"]:
-        return lang.t("all_ok", requests=s["requests"])
-    classes = ", ".join(f"{count} {name}" for name, count in sorted(s["errors_by_class"].items()))
-    return lang.t("some_failed", ok=s["ok"], requests=s["requests"], classes=classes)
-
-
-def concurrency(run: dict[str, Any], lang: Lang) -> str | None:
-    s = run["summary"]
-    if not s["served"]:
+def concurrency(summary: LoadSummary, lang: Lang) -> str | None:
+    h, makespan = summary.handlers, summary.makespan
+    if h is None or not h.served or makespan is None:
         return None
-    if s["max_concurrent"] == 1 and s["served"] > 1:
+    if h.max_concurrent == 1 and h.served > 1:
         text = lang.t(
-            "serial", fastest=lang.seconds(s["latency_min"]), slowest=lang.seconds(s["latency_max"])
+            "serial",
+            fastest=lang.seconds(summary.latency.min),
+            slowest=lang.seconds(summary.latency.max),
         )
-        if s["handler_sum"] and abs(s["makespan"] / s["handler_sum"] - 1) <= CLOSE:
+        if h.handler_sum and abs(makespan / h.handler_sum - 1) <= CLOSE:
             text += lang.t(
                 "serial_sum",
-                makespan=lang.seconds(s["makespan"]),
-                handler_sum=lang.seconds(s["handler_sum"]),
+                makespan=lang.seconds(makespan),
+                handler_sum=lang.seconds(h.handler_sum),
             )
         return text
     text = lang.t(
         "overlap",
-        at_once=s["max_concurrent"],
-        threads=_threads(lang, s["distinct_workers"]),
-        processes=_processes(lang, s["distinct_pids"]),
+        at_once=h.max_concurrent,
+        threads=lang.plural(h.distinct_workers, "thread"),
+        processes=lang.plural(h.distinct_pids, "process"),
     )
-    if s["handler_mean"] and abs(s["makespan"] / s["handler_mean"] - 1) <= CLOSE:
+    if h.handler_mean and abs(makespan / h.handler_mean - 1) <= CLOSE:
         text += lang.t(
             "overlap_one",
-            makespan=lang.seconds(s["makespan"]),
-            handler_mean=lang.seconds(s["handler_mean"]),
+            makespan=lang.seconds(makespan),
+            handler_mean=lang.seconds(h.handler_mean),
         )
     return text
 
 
-def cpu_use(run: dict[str, Any], cores: int | None, lang: Lang) -> str | None:
-    s = run["summary"]
-    cpu = s.get("server_cpu_seconds")
-    if cpu is None or not s["makespan"] or s["makespan"] < MIN_SPAN_FOR_CPU:
+def cpu_use(run: RunEntry, summary: LoadSummary, cores: int | None, lang: Lang) -> str | None:
+    cpu, makespan = _cpu_seconds(run), summary.makespan
+    if cpu is None or not makespan or makespan < MIN_SPAN_FOR_CPU:
         return None
-    busy = cpu / s["makespan"]
-    makespan = lang.seconds(s["makespan"])
+    busy = cpu / makespan
     if busy < IDLE_CORES:
-        return lang.t("cpu_idle", cpu=f"{cpu:.2f}", makespan=makespan)
+        return lang.t("cpu_idle", cpu=f"{cpu:.2f}", makespan=lang.seconds(makespan))
     text = lang.t(
         "cpu_busy",
         cpu=f"{cpu:.2f}",
-        makespan=makespan,
+        makespan=lang.seconds(makespan),
         cores=f"{busy:.2f}",
         machine_cores=cores or lang.na,
     )
-    if s["max_concurrent"] > 1 and abs(busy - 1) <= CLOSE and (cores or 1) > 1:
-        key = "cpu_turns_gil" if run["workload"] == "cpu" else "cpu_turns"
-        text += lang.t(key, at_once=s["max_concurrent"])
+    at_once = summary.handlers.max_concurrent if summary.handlers else 0
+    if at_once > 1 and abs(busy - 1) <= CLOSE and (cores or 1) > 1:
+        key = "cpu_turns_gil" if run.workload == "cpu" else "cpu_turns"
+        text += lang.t(key, at_once=at_once)
     return text
 
 
-def versus(run: dict[str, Any], others: Sequence[dict[str, Any]], lang: Lang) -> list[str]:
+def _slower_each(run: RunEntry, mine: HandlerStats, theirs: HandlerStats, lang: Lang) -> str | None:
+    """A pure-Python handler that ran alongside others against one that ran alone."""
+    if not (
+        run.workload == "cpu"
+        and mine.max_concurrent > 1
+        and theirs.max_concurrent == 1
+        and mine.handler_mean
+        and theirs.handler_mean
+        and mine.handler_mean / theirs.handler_mean >= 1 + CLOSE
+    ):
+        return None
+    return lang.t(
+        "slower_each",
+        mine=lang.seconds(mine.handler_mean),
+        theirs=lang.seconds(theirs.handler_mean),
+        ratio=lang.ratio(mine.handler_mean / theirs.handler_mean),
+    )
+
+
+def versus(run: RunEntry, others: Sequence[RunEntry], lang: Lang) -> list[str]:
     """Compare with the same workload on the other servers of the study."""
-    sentences = []
-    s = run["summary"]
+    sentences: list[str] = []
+    s = run.summary
+    if s is None or not s.makespan:
+        return sentences
     for other in others:
-        o = other["summary"]
-        if not (s["makespan"] and o["makespan"]):
+        o = other.summary
+        if o is None or not o.makespan:
             continue
-        ratio = o["makespan"] / s["makespan"]
+        ratio = o.makespan / s.makespan
         how = (
             lang.t("longer", ratio=lang.ratio(ratio))
             if ratio >= 1
@@ -106,102 +127,88 @@ def versus(run: dict[str, Any], others: Sequence[dict[str, Any]], lang: Lang) ->
         sentences.append(
             lang.t(
                 "versus",
-                other=lang.server(other["server"]),
-                workload=run["workload"],
-                their=lang.seconds(o["makespan"]),
-                mine=lang.seconds(s["makespan"]),
+                other=lang.server(other.server),
+                workload=run.workload,
+                their=lang.seconds(o.makespan),
+                mine=lang.seconds(s.makespan),
                 how=how,
             )
         )
-        if (
-            run["workload"] == "cpu"
-            and s["max_concurrent"] > 1
-            and o["max_concurrent"] == 1
-            and s["handler_mean"]
-            and o["handler_mean"]
-            and s["handler_mean"] / o["handler_mean"] >= 1 + CLOSE
-        ):
+        if s.handlers is not None and o.handlers is not None:
+            slower = _slower_each(run, s.handlers, o.handlers, lang)
+            if slower:
+                sentences.append(slower)
+        mine, theirs = _cpu_seconds(run), _cpu_seconds(other)
+        if mine and theirs and min(s.makespan, o.makespan) >= MIN_SPAN_FOR_CPU:
             sentences.append(
-                lang.t(
-                    "slower_each",
-                    mine=lang.seconds(s["handler_mean"]),
-                    theirs=lang.seconds(o["handler_mean"]),
-                    ratio=lang.ratio(s["handler_mean"] / o["handler_mean"]),
-                )
-            )
-        mine, theirs = s.get("server_cpu_seconds"), o.get("server_cpu_seconds")
-        if mine and theirs and min(s["makespan"], o["makespan"]) >= MIN_SPAN_FOR_CPU:
-            sentences.append(
-                lang.t(
-                    "cpu_cost", requests=s["requests"], mine=f"{mine:.2f}", theirs=f"{theirs:.2f}"
-                )
+                lang.t("cpu_cost", requests=s.requests, mine=f"{mine:.2f}", theirs=f"{theirs:.2f}")
             )
     return sentences
 
 
-def comment(run: dict[str, Any], study: dict[str, Any], lang: Lang) -> list[str]:
+def comment(run: RunEntry, study: Study, lang: Lang) -> list[str]:
     """Every sentence the report says about one run."""
-    if run.get("status") != "done":
-        return [lang.t("unfinished", error=run.get("error", lang.na))]
+    if not run.done or run.summary is None:
+        error = lang.failure(run.error) if run.error is not None else lang.na
+        return [lang.t("unfinished", error=error)]
     others = [
         other
-        for other in study["runs"]
-        if other is not run
-        and other.get("status") == "done"
-        and other["workload"] == run["workload"]
+        for other in study.runs
+        if other is not run and other.done and other.workload == run.workload
     ]
-    cores = study.get("machine", {}).get("cores")
     parts = [
-        outcome(run, lang),
-        concurrency(run, lang),
-        cpu_use(run, cores, lang),
+        outcome(run.summary, lang),
+        concurrency(run.summary, lang),
+        cpu_use(run, run.summary, study.machine.cores, lang),
         *versus(run, others, lang),
     ]
-    guard = run.get("guard")
-    if guard:
+    if run.guard is not None:
         parts.append(
             lang.t(
                 "run_guard",
-                budget=lang.mib(guard["memory_budget"]),
-                too_big=guard["rejected_413"],
-                busy=guard["rejected_503"],
+                budget=lang.mib(run.guard.memory_budget),
+                too_big=run.guard.rejected_413,
+                busy=run.guard.rejected_503,
             )
         )
-    if run.get("server_survived") is False:
-        parts.append(lang.t("died", fate=run["server_exit"]["description"]))
+    if run.server_survived is False:
+        fate = lang.server_end(run.server_end) if run.server_end is not None else lang.na
+        parts.append(lang.t("died", fate=fate))
     return [part for part in parts if part]
 
 
 # --- critical n -----------------------------------------------------------------------
 
 
-def effective_at_once(search: dict[str, Any]) -> float | None:
+def effective_at_once(search: SearchEntry) -> float | None:
     """How many requests' worth of elements were in memory at the peak of the largest
     passing n: (peak - idle) / (bytes per element x n)."""
-    n, peak = search.get("max_passing_n"), search.get("peak_bytes")
-    if not n or peak is None or not search.get("bytes_per_element"):
+    n, peak = search.max_passing_n, search.peak_bytes
+    if not n or peak is None or not search.bytes_per_element or search.idle_bytes is None:
         return None
-    return float((peak - search["idle_bytes"]) / (search["bytes_per_element"] * n))
+    return float((peak - search.idle_bytes) / (search.bytes_per_element * n))
 
 
-def critical_model(search: dict[str, Any], lang: Lang) -> list[str]:
+def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
     """How the measured boundary compares with the model's prediction, and why."""
-    if "error" in search:
-        return [lang.t("search_failed", error=search["error"])]
-    passing, failing = search.get("max_passing_n"), search.get("min_failing_n")
-    predicted = search["predicted_n"]
+    if search.error is not None:
+        return [lang.t("search_failed", error=lang.failure(search.error))]
+    passing, failing = search.max_passing_n, search.min_failing_n
+    predicted = search.predicted_n
+    if predicted is None or search.bytes_per_element is None:
+        return [lang.t("unconfirmed", reason=lang.stop(search.stop))]
     sentences = [
         lang.t(
             "model",
-            cap=lang.size(search["limit_bytes"]),
-            idle=lang.mib(search["idle_bytes"]),
-            bpe=f"{search['bytes_per_element']:.1f}",
-            at_once=search["in_memory_at_once"],
+            cap=lang.size(search.limit_bytes),
+            idle=lang.mib(search.idle_bytes),
+            bpe=f"{search.bytes_per_element:.1f}",
+            at_once=search.in_memory_at_once,
             predicted=lang.count(predicted),
         )
     ]
     if passing is None or failing is None:
-        sentences.append(lang.t("unconfirmed", reason=search["stop_reason"]))
+        sentences.append(lang.t("unconfirmed", reason=lang.stop(search.stop)))
         return sentences
     middle = (passing * failing) ** 0.5
     error = middle / predicted - 1
@@ -211,63 +218,59 @@ def critical_model(search: dict[str, Any], lang: Lang) -> list[str]:
     else:
         sentences.append(lang.t("off", ratio=f"{middle / predicted:.2f}", **ends))
         held = effective_at_once(search)
-        if held is not None and held < search["in_memory_at_once"]:
+        at_once = search.in_memory_at_once
+        if held is not None and at_once is not None and held < at_once:
             sentences.append(
                 lang.t(
                     "held",
                     passing=lang.count(passing),
-                    peak=lang.mib(search["peak_bytes"]),
+                    peak=lang.mib(search.peak_bytes),
                     held=lang.ratio(held),
-                    at_once=search["in_memory_at_once"],
+                    at_once=at_once,
                 )
             )
-    band = [entry for entry in search["per_n"] if passing < entry["n"] < failing]
+    band = search.band()
     if band:
         rates = ", ".join(
-            lang.t(
-                "band_rate",
-                n=lang.count(entry["n"]),
-                failures=entry["failures"],
-                trials=entry["trials"],
-            )
-            for entry in band
+            lang.t("band_rate", n=lang.count(e.n), failures=e.failures, trials=e.trials)
+            for e in band
         )
         sentences.append(lang.t("band", rates=rates))
     return sentences
 
 
-def middle_n(search: dict[str, Any]) -> float | None:
+def middle_n(search: SearchEntry) -> float | None:
     """The geometric middle of the measured bracket."""
-    passing, failing = search.get("max_passing_n"), search.get("min_failing_n")
+    passing, failing = search.max_passing_n, search.min_failing_n
     if not passing or not failing:
         return None
     return float((passing * failing) ** 0.5)
 
 
-def critical_comparisons(searches: Sequence[dict[str, Any]], lang: Lang) -> list[str]:
+def critical_comparisons(searches: Sequence[SearchEntry], lang: Lang) -> list[str]:
     """numpy vs cpu on each server, and each server vs the others on each workload."""
-    done = [s for s in searches if "error" not in s and middle_n(s)]
+    done = [s for s in searches if s.error is None and middle_n(s) and s.bytes_per_element]
     sentences = []
     for search in done:
-        if search["workload"] != "numpy":
+        if search.workload != "numpy":
             continue
         cpu = next(
-            (s for s in done if s["workload"] == "cpu" and s["server"] == search["server"]), None
+            (s for s in done if s.workload == "cpu" and s.server.key == search.server.key), None
         )
-        if cpu is None:
+        if cpu is None or not search.bytes_per_element or not cpu.bytes_per_element:
             continue
         sentences.append(
             lang.t(
                 "numpy_vs_cpu",
-                server=lang.server(search["server"]),
+                server=lang.server(search.server),
                 ratio=lang.ratio((middle_n(search) or 0) / (middle_n(cpu) or 1)),
-                numpy=f"{search['bytes_per_element']:.1f}",
-                cpu=f"{cpu['bytes_per_element']:.1f}",
-                bpe_ratio=lang.ratio(cpu["bytes_per_element"] / search["bytes_per_element"]),
+                numpy=f"{search.bytes_per_element:.1f}",
+                cpu=f"{cpu.bytes_per_element:.1f}",
+                bpe_ratio=lang.ratio(cpu.bytes_per_element / search.bytes_per_element),
             )
         )
     for workload in ("cpu", "numpy"):
-        group = [s for s in done if s["workload"] == workload]
+        group = [s for s in done if s.workload == workload]
         for a, b in itertools.pairwise(group):
             low, high = sorted((a, b), key=lambda s: middle_n(s) or 0)
             held = effective_at_once(low)
@@ -275,11 +278,11 @@ def critical_comparisons(searches: Sequence[dict[str, Any]], lang: Lang) -> list
                 lang.t(
                     "server_vs_server",
                     workload=workload,
-                    high=lang.server(high["server"]),
-                    low=lang.server(low["server"]),
+                    high=lang.server(high.server),
+                    low=lang.server(low.server),
                     ratio=lang.ratio((middle_n(high) or 0) / (middle_n(low) or 1)),
-                    high_at_once=high["in_memory_at_once"],
-                    low_at_once=low["in_memory_at_once"],
+                    high_at_once=high.in_memory_at_once,
+                    low_at_once=low.in_memory_at_once,
                     held="" if held is None else lang.t("held_note", held=lang.ratio(held)),
                 )
             )
@@ -289,69 +292,76 @@ def critical_comparisons(searches: Sequence[dict[str, Any]], lang: Lang) -> list
 # --- the memory guard -----------------------------------------------------------------
 
 
-def refused(side: dict[str, Any]) -> str:
+def refused(side: Trial) -> str:
     """``7 (413: 0, 503: 7)``: requests the server refused on purpose, by status."""
-    return f"{side['rejected']} (413: {side['rejected_413']}, 503: {side['rejected_503']})"
+    by_status = side.verdict.rejected_by_status
+    return f"{side.rejected} (413: {by_status.get(413, 0)}, 503: {by_status.get(503, 0)})"
 
 
-def correct_prices(side: dict[str, Any], lang: Lang) -> str:
+def correct_prices(side: Trial, lang: Lang) -> str:
     """``3/3``: correct prices among the requests served; n/a when none could be checked."""
-    if side.get("correct_prices") is None:
+    if side.prices is None:
         return lang.na
-    return f"{side['correct_prices']}/{side['correct_prices'] + side['wrong_prices']}"
+    return f"{side.prices.correct}/{side.prices.correct + side.prices.wrong}"
 
 
-def guard_comparison(search: dict[str, Any], lang: Lang) -> list[str]:
-    """What the memory guard changed at the search's smallest failing n."""
-    guarded = search.get("guarded")
-    if not guarded:
-        return []
-    if "error" in guarded:
-        return [lang.t("guard_failed", error=guarded["error"])]
-    off, on = guarded["without_guard"], guarded["with_guard"]
-    budget, need, n = guarded["budget_bytes"], guarded["estimate_bytes_per_request"], guarded["n"]
-    if guarded["budget_source"] == "derived":
-        sentences = [
-            lang.t(
-                "guard_budget_derived",
-                n=lang.count(n),
-                cap=lang.size(guarded["limit_bytes"]),
-                idle=lang.mib(guarded["idle_bytes"]),
-                processes=guarded["worker_processes"],
-                budget=lang.mib(budget),
-            )
-        ]
-    else:
-        sentences = [lang.t("guard_budget_option", n=lang.count(n), budget=lang.mib(budget))]
-    estimate = {
-        "bpe": guarded["estimate_bytes_per_element"],
-        "workload": search["workload"],
-        "need": lang.mib(need),
-    }
-    if need > budget:
-        sentences.append(lang.t("guard_estimate_too_big", **estimate))
-    elif need:
-        sentences.append(lang.t("guard_estimate", fits=budget // need, **estimate))
-    if on["oom_kills"]:
-        kills = lang.plural(
-            on["oom_kills"], ("process", "processes"), ("процесс", "процесса", "процессов")
+def _budget(guarded: GuardComparison, lang: Lang) -> str:
+    n, budget = lang.count(guarded.n), lang.mib(guarded.budget_bytes)
+    if guarded.budget_source == "derived":
+        return lang.t(
+            "guard_budget_derived",
+            n=n,
+            cap=lang.size(guarded.limit_bytes),
+            idle=lang.mib(guarded.idle_bytes),
+            processes=guarded.worker_processes,
+            budget=budget,
         )
-        sentences.append(lang.t("guard_killed", kills=kills))
-    elif not on["server_died"]:
+    return lang.t("guard_budget_option", n=n, budget=budget)
+
+
+def guard_comparison(search: SearchEntry, lang: Lang) -> list[str]:
+    """What the memory guard changed at the search's smallest failing n."""
+    if search.guard_error is not None:
+        return [lang.t("guard_failed", error=lang.failure(search.guard_error))]
+    guarded = search.guarded
+    if guarded is None:
+        return []
+    off, on = guarded.without_guard, guarded.with_guard
+    budget, need = guarded.budget_bytes, guarded.estimate_bytes_per_request
+    sentences = [_budget(guarded, lang)]
+    bpe, workload, per_request = guarded.estimate_bytes_per_element, search.workload, lang.mib(need)
+    if need > budget:
+        sentences.append(
+            lang.t("guard_estimate_too_big", bpe=bpe, workload=workload, need=per_request)
+        )
+    elif need:
+        sentences.append(
+            lang.t(
+                "guard_estimate",
+                fits=budget // need,
+                bpe=bpe,
+                workload=workload,
+                need=per_request,
+            )
+        )
+    kills = on.verdict.oom_kills
+    if kills:
+        sentences.append(lang.t("guard_killed", kills=lang.plural(kills, "process")))
+    elif not on.verdict.server_died:
         sentences.append(
             lang.t(
                 "guard_survived",
-                served=on["served"],
-                requests=on["requests"],
-                correct=lang.na if on["correct_prices"] is None else on["correct_prices"],
+                served=on.ok_requests,
+                requests=on.requests,
+                correct=lang.na if on.prices is None else on.prices.correct,
                 refused=refused(on),
             )
         )
-    if on["failed"] and not on["oom_kills"]:
-        sentences.append(lang.t("guard_other_failures", failed=on["failed"], reason=on["reason"]))
-    sentences.append(
-        lang.t(
-            "guard_without", reason=lang.reason(off), served=f"{off['served']}/{off['requests']}"
+    if on.failed_requests and not kills:
+        sentences.append(
+            lang.t("guard_other_failures", failed=on.failed_requests, reason=lang.reason(on))
         )
+    sentences.append(
+        lang.t("guard_without", reason=lang.reason(off), served=f"{off.ok_requests}/{off.requests}")
     )
     return sentences

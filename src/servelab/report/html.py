@@ -15,7 +15,6 @@ import re
 import xml.etree.ElementTree as etree
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import markdown
@@ -28,7 +27,8 @@ from markupsafe import Markup
 
 from .._io import atomic_write_text
 from ..errors import ConfigError
-from .files import load_study
+from ..results import Study, read_study
+from .lang import CATALOGS
 
 HTML_FILE = "report.html"
 # The types a browser shows from a data: URI; anything else becomes a visible note.
@@ -39,44 +39,6 @@ IMAGE_TYPES = {
     ".gif": "image/gif",
     ".webp": "image/webp",
     ".svg": "image/svg+xml",
-}
-LABELS: dict[str, dict[str, str]] = {
-    "en": {
-        "machine": "Machine",
-        "machine_intro": "What the study ran on, and when.",
-        "cpu": "CPU",
-        "cores": "Cores",
-        "memory": "Memory",
-        "os": "OS",
-        "python": "Python",
-        "packages": "Packages",
-        "created": "Started",
-        "wall": "Duration",
-        "seconds": "s",
-        "unknown": "unknown",
-        "not_installed": "not installed",
-        "missing": "missing",
-        "not_embedded": "not embedded",
-        "untitled": "servelab report",
-    },
-    "ru": {
-        "machine": "Машина",
-        "machine_intro": "На чём и когда шло исследование.",
-        "cpu": "Процессор",
-        "cores": "Ядра",
-        "memory": "Память",
-        "os": "ОС",
-        "python": "Python",
-        "packages": "Пакеты",
-        "created": "Начало",
-        "wall": "Длительность",
-        "seconds": "с",
-        "unknown": "неизвестно",
-        "not_installed": "не установлен",
-        "missing": "нет файла",
-        "not_embedded": "не встроено",
-        "untitled": "Отчёт servelab",
-    },
 }
 _LANG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 _LIST_ITEM = re.compile(r"( *)(?:[-*+]|\d{1,9}[.)]) ")
@@ -187,17 +149,30 @@ class _ReportExtension(Extension):
         )
 
 
-def _headings(tokens: list[dict[str, Any]]) -> list[str]:
+def _labels(lang: str) -> dict[str, str]:
+    """The page's own labels (``page.*`` in the catalogs); English for an unknown language."""
+    words = CATALOGS.get(lang.split("-")[0].lower(), CATALOGS["en"])
+    return {
+        key.removeprefix("page."): text for key, text in words.items() if key.startswith("page.")
+    }
+
+
+# The toc extension's tokens: nested {"name": ..., "children": [...], ...}.
+_Tokens = list[dict[str, object]]
+
+
+def _headings(tokens: _Tokens) -> list[str]:
     """Heading texts in document order, from the toc extension's tokens."""
     texts: list[str] = []
     for token in tokens:
-        texts.append(html.unescape(token["name"]))
-        texts += _headings(token["children"])
+        texts.append(html.unescape(str(token["name"])))
+        children = token["children"]
+        texts += _headings(children if isinstance(children, list) else [])
     return texts
 
 
-def _created(value: Any) -> str | None:
-    if not isinstance(value, str):
+def _created(value: str) -> str | None:
+    if not value:
         return None
     try:
         return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S %z").strip()
@@ -205,24 +180,23 @@ def _created(value: Any) -> str | None:
         return value
 
 
-def _machine_rows(study: dict[str, Any], labels: dict[str, str]) -> list[tuple[str, str]]:
+def _machine_rows(study: Study, labels: dict[str, str]) -> list[tuple[str, str]]:
     """The Machine section as (label, value) rows, each value from study.json."""
-    machine: dict[str, Any] = study.get("machine") or {}
+    machine = study.machine
     unknown = labels["unknown"]
-    memory = machine.get("memory_bytes")
+    memory = machine.memory_bytes
     rows = [
-        (labels["cpu"], str(machine.get("cpu") or unknown)),
-        (labels["cores"], str(machine.get("cores") or unknown)),
-        (labels["memory"], f"{memory / 2**30:.1f} GiB" if isinstance(memory, int) else unknown),
-        (labels["os"], str(machine.get("os") or unknown)),
-        (labels["python"], str(machine.get("python") or unknown)),
+        (labels["cpu"], machine.cpu or unknown),
+        (labels["cores"], str(machine.cores or unknown)),
+        (labels["memory"], f"{memory / 2**30:.1f} GiB" if memory is not None else unknown),
+        (labels["os"], machine.os or unknown),
+        (labels["python"], machine.python or unknown),
     ]
-    created = _created(study.get("created"))
+    created = _created(study.created)
     if created:
         rows.append((labels["created"], created))
-    wall = study.get("wall_seconds")
-    if isinstance(wall, int | float):
-        rows.append((labels["wall"], f"{wall} {labels['seconds']}"))
+    if study.wall_seconds is not None:
+        rows.append((labels["wall"], f"{study.wall_seconds} {labels['seconds']}"))
     return rows
 
 
@@ -237,12 +211,18 @@ def _environment() -> Environment:
     )
 
 
-def render_html(results: Path, markdown_text: str, lang: str = "en") -> str:
-    """The page for ``markdown_text`` with images from ``results``, as one string."""
+def render_html(
+    results: Path, markdown_text: str, lang: str = "en", *, study: Study | None = None
+) -> str:
+    """The page for ``markdown_text`` with images from ``results``, as one string.
+
+    ``study`` is the folder's study when the caller has read it already; else it is read.
+    """
     if not _LANG.fullmatch(lang):
         raise ConfigError(f"not a language tag: {lang!r} (use en or ru)")
-    labels = LABELS.get(lang.split("-")[0].lower(), LABELS["en"])
-    study = load_study(results)
+    labels = _labels(lang)
+    if study is None:
+        study = read_study(results)
     md = markdown.Markdown(
         extensions=[
             "tables",
@@ -255,11 +235,9 @@ def render_html(results: Path, markdown_text: str, lang: str = "en") -> str:
     )
     body = md.convert(markdown_text)
     headings = _headings(getattr(md, "toc_tokens", []))
-    machine_known = any(
-        text.strip().casefold() in {names["machine"].casefold() for names in LABELS.values()}
-        for text in headings
-    )
-    packages: dict[str, Any] = (study.get("machine") or {}).get("packages") or {}
+    machine_names = {_labels(code)["machine"].casefold() for code in CATALOGS}
+    machine_known = any(text.strip().casefold() in machine_names for text in headings)
+    packages = study.machine.packages
     return (
         _environment()
         .get_template("report.html.j2")
@@ -272,17 +250,22 @@ def render_html(results: Path, markdown_text: str, lang: str = "en") -> str:
             packages=[
                 (name, version or labels["not_installed"]) for name, version in packages.items()
             ],
-            created=study.get("created"),
+            created=study.created or None,
         )
     )
 
 
 def build_html(
-    results: Path, markdown_text: str, *, lang: str = "en", out_name: str = HTML_FILE
+    results: Path,
+    markdown_text: str,
+    *,
+    lang: str = "en",
+    out_name: str = HTML_FILE,
+    study: Study | None = None,
 ) -> Path:
     """Write the page into the results folder (where its relative links resolve)."""
     if not out_name or Path(out_name).name != out_name:
         raise ConfigError(f"out_name must be a file name in the results folder: {out_name!r}")
     path = results / out_name
-    atomic_write_text(path, render_html(results, markdown_text, lang))
+    atomic_write_text(path, render_html(results, markdown_text, lang, study=study))
     return path

@@ -1,5 +1,8 @@
-"""The servers under test: what to start (``spec``), starting and stopping it (``process``),
-its memory cap (``cap``) and the sampling of its processes (``monitor``).
+"""The servers under test: what to start (``spec``: one table of kinds, ``KIND_TABLE``, and
+``ServerSpec``), starting and stopping it (``process``), its memory cap (``cap``) and the
+sampling of its processes (``monitor``). Each converts to the results contract's types
+(``ServerSpec.to_server``, ``ServerExit.to_end``, ``MemoryCap.to_cap``; a monitor's summary
+is a ``results.Usage``), so nothing here hands untyped dicts to a results file.
 
     spec = ServerSpec.parse("gunicorn:w2")
     with open_cap(parse_size("256MiB"), label="w2") as cap:
@@ -13,12 +16,14 @@ from __future__ import annotations
 from servelab.servers.cap import MemoryCap, open_cap
 from servelab.servers.monitor import Monitor, MonitorSummary
 from servelab.servers.process import RunningServer, ServerExit, launch
-from servelab.servers.spec import HOST, KINDS, WORKER_CLASSES, ServerSpec
+from servelab.servers.spec import HOST, KIND_TABLE, KINDS, WORKER_CLASSES, Kind, ServerSpec
 
 __all__ = [
     "HOST",
     "KINDS",
+    "KIND_TABLE",
     "WORKER_CLASSES",
+    "Kind",
     "MemoryCap",
     "Monitor",
     "MonitorSummary",

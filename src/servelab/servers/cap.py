@@ -30,11 +30,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import psutil
 
 from servelab.errors import ConfigError, SandboxError
+from servelab.results import Cap
 from servelab.units import format_size
 
 Mechanism = Literal["cgroup-v2", "cgroup-v1", "rlimit-as"]
@@ -51,6 +52,17 @@ _RETRY_INTERVAL = 0.05
 # psutil's create_time is exact only to about a clock tick plus boot-time rounding.
 _OWNER_SLACK = 1.0
 _COUNTER = itertools.count()
+
+
+def describe_cap(mechanism: str, limit_bytes: int) -> str:
+    """For people: ``cgroup v1 memory cap of 256 MiB``, or the RLIMIT_AS fallback."""
+    size = format_size(limit_bytes)
+    if mechanism == "rlimit-as":
+        return (
+            f"RLIMIT_AS of {size} per process (fallback: allocations fail with MemoryError"
+            " and HTTP 500 instead of OOM kills)"
+        )
+    return f"cgroup {mechanism.removeprefix('cgroup-')} memory cap of {size}"
 
 
 @dataclass(frozen=True)
@@ -202,23 +214,18 @@ class MemoryCap:
 
     def describe(self) -> str:
         """E.g. ``cgroup v1 memory cap of 256 MiB``."""
-        size = format_size(self.limit_bytes)
-        if self.mechanism == "rlimit-as":
-            return (
-                f"RLIMIT_AS of {size} per process (fallback: allocations fail with MemoryError"
-                " and HTTP 500 instead of OOM kills)"
-            )
-        return f"cgroup {self.mechanism.removeprefix('cgroup-')} memory cap of {size}"
+        return describe_cap(self.mechanism, self.limit_bytes)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values for result files."""
-        return {
-            "mechanism": self.mechanism,
-            "limit_bytes": self.limit_bytes,
-            "path": str(self.path) if self.path is not None else None,
-            "description": self.describe(),
-            "fallback_reason": self.fallback_reason,
-        }
+    def to_cap(self, memory_source: str | None = None) -> Cap:
+        """As the results contract stores it; ``memory_source``: where memory readings came
+        from (``cgroup``, or the process tree's ``rss`` without one)."""
+        return Cap(
+            mechanism=self.mechanism,
+            limit_bytes=self.limit_bytes,
+            path=str(self.path) if self.path is not None else None,
+            fallback_reason=self.fallback_reason,
+            memory_source=memory_source,
+        )
 
     def close(self) -> None:
         """SIGKILL whatever is still inside, then remove the cgroup. Idempotent.

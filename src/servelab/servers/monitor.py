@@ -43,20 +43,22 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Protocol, TypedDict, cast
 
 import psutil
 
 from servelab._io import JsonlWriter, read_jsonl
 from servelab.errors import ConfigError, ServerCrashedError
+from servelab.results import Usage
 
 __all__ = [
     "DEFAULT_INTERVAL",
     "Monitor",
     "MonitorSummary",
+    "Sample",
     "UsageSource",
     "load_samples",
     "tree_cpu_seconds",
@@ -75,32 +77,27 @@ class UsageSource(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class MonitorSummary:
-    """What a monitor saw, from its samples.
+# What a monitor saw, from its samples, is the results contract's ``Usage``: the study
+# stores it as it is. ``duration``: seconds from the first sample to the last.
+# ``cpu_seconds``: CPU the tree used in that time (see above); ``mean_cores`` is it over
+# ``duration``, None before two samples. ``pids_seen``: every pid the tree had, in the order
+# first seen; replaced gunicorn workers show up here. ``root_exited``: the root died while
+# monitored. The maxima are None without samples (``max_cgroup_bytes`` also without a usage
+# source).
+MonitorSummary = Usage
 
-    ``duration``: seconds from the first sample to the last. ``cpu_seconds``: CPU the tree
-    used in that time (see the module docstring); ``mean_cores`` is it over ``duration``,
-    None before two samples. ``pids_seen``: every pid the tree had, in the order first seen;
-    replaced gunicorn workers show up here. ``root_exited``: the root died while monitored.
-    The maxima are None without samples (``max_cgroup_bytes`` also without a usage source).
-    """
 
-    samples: int
-    duration: float
-    max_rss_bytes: int | None
-    max_cgroup_bytes: int | None
+class Sample(TypedDict):
+    """One line of ``samples.jsonl`` (the columns above)."""
+
+    t: float
+    rss_bytes: int
+    processes: int
+    pids: list[int]
     cpu_seconds: float
-    mean_cores: float | None
-    max_processes: int
-    pids_seen: tuple[int, ...]
-    root_exited: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values, for result files."""
-        data = asdict(self)
-        data["pids_seen"] = list(self.pids_seen)
-        return data
+    root_alive: bool
+    cgroup_bytes: int | None
+    oom_kills: int | None
 
 
 @dataclass(frozen=True)
@@ -391,9 +388,9 @@ def _proc_children(pid: int) -> list[int]:
     return pids
 
 
-def load_samples(path: Path) -> list[dict[str, Any]]:
+def load_samples(path: Path) -> list[Sample]:
     """The samples a monitor wrote to ``path``; a torn last line (a crash) is skipped."""
-    return read_jsonl(path)
+    return cast("list[Sample]", read_jsonl(path))
 
 
 def tree_cpu_seconds(pid: int) -> float:

@@ -27,11 +27,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Literal
 
 import psutil
 
 from servelab.errors import ConfigError, ServerError, ServerStartError
+from servelab.results import ServerEnd
 from servelab.servers.spec import DEFAULT_APP, HOST, ServerSpec, command_line
 
 # What the dev server and gunicorn print when another process took the port between our
@@ -94,15 +95,9 @@ class ServerExit:
             text += "; the group needed SIGKILL after the grace period"
         return text
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values plus ``description``, for result files."""
-        return {
-            "returncode": self.returncode,
-            "signal": self.signal,
-            "stopped_by_lab": self.stopped_by_lab,
-            "forced": self.forced,
-            "description": self.describe(),
-        }
+    def to_end(self) -> ServerEnd:
+        """As the results contract stores it (codes, no description)."""
+        return ServerEnd(self.returncode, self.signal, self.stopped_by_lab, self.forced)
 
 
 _RUNNING: set[RunningServer] = set()
@@ -301,7 +296,7 @@ def launch(
     # other processes' counts into its /metrics. gunicorn gets a fresh one for its workers.
     child_env.pop(_MULTIPROC_ENV, None)
     for attempt in range(1, _PORT_ATTEMPTS + 1):
-        if spec.kind == "gunicorn":  # fresh for each attempt: a failed one's stop removes it
+        if spec.kind_info.forks_workers:  # fresh for each attempt: a failed one's stop removes it
             child_env[_MULTIPROC_ENV] = str(_fresh_dir(run_dir / f"{name}.prometheus"))
         port = _free_port()
         command = [*command_prefix, *command_line(spec, port, app)]
@@ -331,9 +326,9 @@ def launch(
 
 
 def _workers_note(spec: ServerSpec, answered: set[int]) -> str:
-    if spec.kind != "gunicorn" or not answered:
+    if spec.answering_processes < 2 or not answered:
         return ""
-    return f" ({len(answered)} of {spec.workers} workers answered /health)"
+    return f" ({len(answered)} of {spec.answering_processes} workers answered /health)"
 
 
 def _how(end: ServerExit) -> str:
@@ -383,7 +378,7 @@ def _wait_ready(
 ) -> Literal["ready", "exited", "port taken", "timeout"]:
     # Ready means every gunicorn worker has loaded the app and answered once: the first
     # worker is up well before the last, and a load run must not start on part of the server.
-    needed = server.spec.workers if server.spec.kind == "gunicorn" else 1
+    needed = server.spec.answering_processes
     while True:
         if server._port_taken():
             return "port taken"

@@ -1,19 +1,25 @@
-"""Which server to start, as data: the kinds the lab knows, their settings, their command line.
+"""Which server to start, as data: one table of the kinds the lab knows (``KIND_TABLE``),
+and ``ServerSpec``, a kind with its settings.
 
-Pure: nothing here starts a process. ``ServerSpec.parse`` reads the one spec grammar the
-command line uses everywhere (``flask-dev``, ``gunicorn:w2:gthread:t4``); ``command_line``
-is the argv a kind is started with.
+Pure: nothing here starts a process. For each kind the table says the argv it is started
+with, how many of its processes must answer ``/health`` before it is ready, how many run
+predictions (each with its own memory guard), and how many requests it holds in memory at
+once under a given concurrency (the critical-n model's ``at_once``). ``ServerSpec.parse``
+reads the one spec grammar the command line uses everywhere (``flask-dev``,
+``gunicorn:w2:gthread:t4``); ``to_server``/``from_server`` convert to and from the results
+contract's ``results.Server``.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Literal, get_args
+from typing import Final, Literal, cast, get_args
 
 from servelab.errors import ConfigError
+from servelab.results import Server
 
 ServerKind = Literal["flask-dev", "gunicorn"]
 WorkerClass = Literal["sync", "gthread", "gevent"]
@@ -27,7 +33,6 @@ _SPEC_FORMS = (
     "flask-dev, or gunicorn[:w<workers>][:sync|gthread|gevent][:t<threads>][:timeout<seconds>]"
     " (e.g. gunicorn:w2:gthread:t4)"
 )
-_DERIVED_KEYS = frozenset({"label", "description"})
 # The config module whose child_exit hook forgets dead gunicorn workers' metrics gauges.
 _GUNICORN_CONFIG = "python:servelab.service.gunicorn_hooks"
 # A WSGI app other than ours on the dev server: what Flask.run does (threaded, no reloader).
@@ -76,14 +81,16 @@ class ServerSpec:
                 f" not {timeout!r}"
             )
         object.__setattr__(self, "timeout", float(timeout))
-        if self.kind == "flask-dev":
+        if not self.kind_info.takes_settings:
             changed = [
                 f.name
                 for f in fields(self)
                 if f.name != "kind" and getattr(self, f.name) != f.default
             ]
             if changed:
-                raise ConfigError(f"flask-dev takes no gunicorn settings, got {', '.join(changed)}")
+                raise ConfigError(
+                    f"{self.kind} takes no gunicorn settings, got {', '.join(changed)}"
+                )
         # gunicorn would quietly turn a sync worker with threads into gthread and ignore threads
         # for gevent: the label would then name a server that is not the one that ran.
         if self.threads > 1 and self.worker_class != "gthread":
@@ -94,9 +101,9 @@ class ServerSpec:
     @property
     def label(self) -> str:
         """Short name for files and tables: ``dev``, ``prod_w2``, ``prod_w2_gthread_t4``."""
-        if self.kind == "flask-dev":
-            return "dev"
-        parts = [f"prod_w{self.workers}"]
+        if not self.kind_info.takes_settings:
+            return self.kind_info.label
+        parts = [f"{self.kind_info.label}_w{self.workers}"]
         if self.worker_class == "gthread":
             parts.append(f"gthread_t{self.threads}")
         elif self.worker_class == "gevent":
@@ -107,8 +114,8 @@ class ServerSpec:
 
     def describe(self) -> str:
         """For people: ``gunicorn, 2 gthread workers x 4 threads``."""
-        if self.kind == "flask-dev":
-            return "Flask dev server (threaded)"
+        if not self.kind_info.takes_settings:
+            return self.kind_info.title
         text = f"gunicorn, {_count(self.workers, f'{self.worker_class} worker')}"
         if self.worker_class == "gthread":
             text += f" x {_count(self.threads, 'thread')}"
@@ -116,35 +123,74 @@ class ServerSpec:
             text += f", worker timeout {int(self.timeout)} s" if self.timeout else ", no timeout"
         return text
 
-    def to_dict(self) -> dict[str, Any]:
-        """The settings plus ``label`` and ``description``, for result files a report reads."""
-        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["label"] = self.label
-        data["description"] = self.describe()
-        return data
+    @property
+    def kind_info(self) -> Kind:
+        """This spec's row of ``KIND_TABLE``."""
+        return KIND_TABLE[self.kind]
+
+    def command_line(self, port: int, app: str = DEFAULT_APP) -> list[str]:
+        """The argv that starts this server serving ``app`` on ``HOST:port``."""
+        return self.kind_info.command(self, port, app)
+
+    @property
+    def answering_processes(self) -> int:
+        """Processes that must each answer ``/health`` before a load may start."""
+        return self.kind_info.answering(self)
+
+    @property
+    def worker_processes(self) -> int:
+        """Processes that run predictions, each with its own memory guard."""
+        return self.kind_info.answering(self)
+
+    def in_memory_at_once(self, concurrency: int) -> int:
+        """How many of ``concurrency`` parallel requests hold their array at one instant
+        (see ``KIND_TABLE``'s kinds); a ConfigError for a concurrency below 1."""
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
+        return self.kind_info.at_once(self, concurrency)
+
+    def to_server(self) -> Server:
+        """The spec as the results contract stores it (with its label)."""
+        return Server(
+            kind=self.kind,
+            workers=self.workers,
+            worker_class=self.worker_class,
+            threads=self.threads,
+            timeout=self.timeout,
+            label=self.label,
+        )
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ServerSpec:
-        """Inverse of ``to_dict``; ``label`` and ``description`` are recomputed, not read."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names - _DERIVED_KEYS)
-        if unknown:
-            raise ConfigError(f"unknown server setting(s): {', '.join(unknown)}")
-        if "kind" not in data:
-            raise ConfigError("a server spec needs a 'kind'")
-        return cls(**{k: v for k, v in data.items() if k in names})
+    def from_server(cls, server: Server) -> ServerSpec:
+        """Inverse of ``to_server`` (the label is recomputed); a ConfigError for a kind or
+        setting this servelab does not know."""
+        if server.kind not in KINDS:
+            raise ConfigError(f"server kind must be one of {', '.join(KINDS)}, not {server.kind!r}")
+        if server.worker_class not in WORKER_CLASSES:
+            raise ConfigError(
+                f"worker_class must be one of {', '.join(WORKER_CLASSES)},"
+                f" not {server.worker_class!r}"
+            )
+        return cls(
+            kind=cast(ServerKind, server.kind),
+            workers=server.workers,
+            worker_class=cast(WorkerClass, server.worker_class),
+            threads=server.threads,
+            timeout=server.timeout,
+        )
 
     @classmethod
     def parse(cls, text: str) -> ServerSpec:
         """Read the CLI form: ``flask-dev``, ``gunicorn``, ``gunicorn:w2:gthread:t4``, ..."""
         head, *options = text.strip().split(":")
-        if head == "flask-dev":
-            if options:
-                raise ConfigError(f"bad server {text!r}: flask-dev takes no options")
-            return cls("flask-dev")
-        if head != "gunicorn":
+        kind = KIND_TABLE.get(head)
+        if kind is None:
             raise ConfigError(f"unknown server {text!r}: expected {_SPEC_FORMS}")
-        values: dict[str, Any] = {}
+        if not kind.takes_settings:
+            if options:
+                raise ConfigError(f"bad server {text!r}: {head} takes no options")
+            return cls(kind.name)
+        values: dict[str, int | str] = {}
         for option in options:
             key, value = _parse_option(option)
             if key is None or key in values:
@@ -152,19 +198,19 @@ class ServerSpec:
                 raise ConfigError(f"bad server {text!r}: {option!r} {why}; expected {_SPEC_FORMS}")
             values[key] = value
         try:
-            return cls("gunicorn", **values)
+            return cls(kind.name, **values)  # type: ignore[arg-type]  # __post_init__ checks
         except ConfigError as error:
             raise ConfigError(f"bad server {text!r}: {error}") from None
 
 
-def _parse_option(option: str) -> tuple[str | None, Any]:
+def _parse_option(option: str) -> tuple[str | None, int | str]:
     if option in WORKER_CLASSES:
         return "worker_class", option
     for prefix, key in (("timeout", "timeout"), ("w", "workers"), ("t", "threads")):
         digits = option.removeprefix(prefix)
         if digits != option and digits.isascii() and digits.isdigit():
             return key, int(digits)
-    return None, None
+    return None, ""
 
 
 def _count(n: int, noun: str) -> str:
@@ -173,10 +219,16 @@ def _count(n: int, noun: str) -> str:
 
 def command_line(spec: ServerSpec, port: int, app: str = DEFAULT_APP) -> list[str]:
     """The argv that starts ``spec`` serving ``app`` on ``HOST:port``."""
-    if spec.kind == "flask-dev":
-        if app == DEFAULT_APP:
-            return [sys.executable, "-m", "servelab.service", "--host", HOST, "--port", str(port)]
-        return [sys.executable, "-c", _RUN_SIMPLE, HOST, str(port), app]
+    return spec.command_line(port, app)
+
+
+def _flask_dev_command(spec: ServerSpec, port: int, app: str) -> list[str]:
+    if app == DEFAULT_APP:
+        return [sys.executable, "-m", "servelab.service", "--host", HOST, "--port", str(port)]
+    return [sys.executable, "-c", _RUN_SIMPLE, HOST, str(port), app]
+
+
+def _gunicorn_command(spec: ServerSpec, port: int, app: str) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn",
         "--bind", f"{HOST}:{port}",
@@ -190,3 +242,67 @@ def command_line(spec: ServerSpec, port: int, app: str = DEFAULT_APP) -> list[st
         "--config", _GUNICORN_CONFIG,
         app,
     ]  # fmt: skip
+
+
+def _gunicorn_at_once(spec: ServerSpec, concurrency: int) -> int:
+    # A request's array lives while its handler runs (CPython frees it by reference
+    # counting when the handler returns), so this is how many handlers run at once.
+    if spec.worker_class == "sync":  # one request per worker, the rest wait in the queue
+        return min(concurrency, spec.workers)
+    if spec.worker_class == "gthread":  # one request per thread
+        return min(concurrency, spec.workers * spec.threads)
+    # gevent: up to worker_connections (1000) greenlets per worker; an array is built
+    # between yields, but handlers that built theirs keep them while they wait.
+    return concurrency
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A server kind: how it starts, how many processes must answer, how many it holds.
+
+    takes_settings: it takes gunicorn's settings (workers, worker class, threads, timeout).
+    forks_workers: a master forks worker processes, which then count their metrics in
+      prometheus_client's multiprocess directory.
+    label: the stem of its runs' file names (``dev``, ``prod``).
+    title: its name for people (``Flask dev server (threaded)``).
+    command(spec, port, app): its argv.
+    answering(spec): processes that must each answer ``/health`` before it is ready; they are
+      also the processes that run predictions.
+    at_once(spec, concurrency): requests it holds in memory at once.
+    """
+
+    name: ServerKind
+    takes_settings: bool
+    forks_workers: bool
+    label: str
+    title: str
+    command: Callable[[ServerSpec, int, str], list[str]]
+    answering: Callable[[ServerSpec], int]
+    at_once: Callable[[ServerSpec, int], int]
+
+
+KIND_TABLE: Final[dict[str, Kind]] = {
+    # The threaded dev server: one process, a new thread per connection, so every parallel
+    # request holds its array at once.
+    "flask-dev": Kind(
+        "flask-dev",
+        takes_settings=False,
+        forks_workers=False,
+        label="dev",
+        title="Flask dev server (threaded)",
+        command=_flask_dev_command,
+        answering=lambda spec: 1,
+        at_once=lambda spec, concurrency: concurrency,
+    ),
+    "gunicorn": Kind(
+        "gunicorn",
+        takes_settings=True,
+        forks_workers=True,
+        label="prod",
+        title="gunicorn",
+        command=_gunicorn_command,
+        answering=lambda spec: spec.workers,
+        at_once=_gunicorn_at_once,
+    ),
+}
+assert tuple(KIND_TABLE) == KINDS, "KIND_TABLE and ServerKind list the same kinds"

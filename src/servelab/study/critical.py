@@ -6,7 +6,8 @@ whatever the caller does between ``next_n()`` and ``record()``.
 The model
     A server under a memory cap dies when ``idle + bytes_per_element * n * at_once`` passes
     the cap, where ``at_once`` is how many requests hold their array at the same instant
-    (``in_memory_at_once``). So ``n* = floor((limit - idle) / (bytes_per_element * at_once))``.
+    (``ServerSpec.in_memory_at_once``, from the server kind table). So
+    ``n* = floor((limit - idle) / (bytes_per_element * at_once))``.
 
 The search (``CriticalSearch``), and why it looks like this
     Probes cost 1-20 s each, so the search spends single trials wherever one answer is
@@ -50,22 +51,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from ..errors import ConfigError
+from ..results import NTrials, Policy, StopReason
 
 __all__ = [
     "CriticalSearch",
-    "NTrials",
     "SearchPolicy",
     "SearchResult",
-    "in_memory_at_once",
     "predict_critical_n",
     "search",
 ]
 
-SERVER_KINDS = ("flask-dev", "gunicorn")
-WORKER_CLASSES = ("sync", "gthread", "gevent")
 _NICE_DIGITS = 3
 
 _Rounding = Literal["nearest", "up", "down"]
@@ -106,44 +104,6 @@ def predict_critical_n(
     return math.floor(room / (bytes_per_element * in_memory_at_once))
 
 
-def in_memory_at_once(
-    server_kind: str, workers: int, worker_class: str, threads: int, concurrency: int
-) -> int:
-    """How many of ``concurrency`` parallel requests hold their array at the same instant.
-
-    A request's array lives while its handler runs and is freed when it returns (CPython
-    frees the list by reference counting), so the count is how many handlers a server runs
-    at once:
-
-    - gunicorn ``sync``: a worker serves one request at a time and the rest wait in the
-      listen queue, so ``min(concurrency, workers)``.
-    - gunicorn ``gthread``: one request per thread, ``min(concurrency, workers * threads)``.
-    - gunicorn ``gevent``: a worker accepts up to ``worker_connections`` (1000 by default)
-      greenlets; an array is built between yields, but the handlers that already built
-      theirs keep them while they wait, so all ``concurrency`` can hold one.
-    - ``flask-dev`` (threaded): a new thread per connection, so all ``concurrency``.
-      ``workers``, ``worker_class`` and ``threads`` are ignored for it.
-    """
-    _whole("concurrency", concurrency, 1)
-    if server_kind == "flask-dev":
-        return concurrency
-    if server_kind != "gunicorn":
-        raise ConfigError(
-            f"server kind must be one of {', '.join(SERVER_KINDS)}, not {server_kind!r}"
-        )
-    _whole("workers", workers, 1)
-    _whole("threads", threads, 1)
-    if worker_class == "sync":
-        return min(concurrency, workers)
-    if worker_class == "gthread":
-        return min(concurrency, workers * threads)
-    if worker_class == "gevent":
-        return concurrency
-    raise ConfigError(
-        f"worker_class must be one of {', '.join(WORKER_CLASSES)}, not {worker_class!r}"
-    )
-
-
 @dataclass(frozen=True)
 class SearchPolicy:
     """How hard the search tries.
@@ -181,25 +141,12 @@ class SearchPolicy:
         if self.max_n <= self.min_n:
             raise ConfigError(f"max_n ({self.max_n}) must be larger than min_n ({self.min_n})")
 
+    def to_policy(self) -> Policy:
+        """The numbers a results file keeps of it."""
+        return Policy(self.tolerance, self.repeats, self.max_probes, self.min_n, self.max_n)
+
 
 _DEFAULT_POLICY = SearchPolicy()
-
-
-@dataclass(frozen=True)
-class NTrials:
-    """What the probes at one n said: ``failures`` of ``trials`` failed."""
-
-    n: int
-    trials: int
-    failures: int
-
-    @property
-    def rate(self) -> float:
-        """The share of trials that failed."""
-        return self.failures / self.trials
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "trials": self.trials, "failures": self.failures, "rate": self.rate}
 
 
 @dataclass(frozen=True)
@@ -213,7 +160,7 @@ class SearchResult:
     probes: probes used (trials, repeats included).
     converged: the search finished: both ends confirmed, and either within the tolerance
       of each other or with a band between them walked out to a tolerance step on each side.
-    stop_reason: why it stopped, in one sentence.
+    stop: why it stopped, as a code and its numbers (``servelab.cli.words`` words it).
     """
 
     predicted_n: int
@@ -222,7 +169,7 @@ class SearchResult:
     per_n: tuple[NTrials, ...]
     probes: int
     converged: bool
-    stop_reason: str
+    stop: StopReason
 
     def band(self) -> tuple[NTrials, ...]:
         """The n strictly between the two confirmed ends (mixed or single-trial results).
@@ -234,21 +181,10 @@ class SearchResult:
             return ()
         return tuple(t for t in self.per_n if low < t.n < high)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "predicted_n": self.predicted_n,
-            "max_passing_n": self.max_passing_n,
-            "min_failing_n": self.min_failing_n,
-            "per_n": [t.to_dict() for t in self.per_n],
-            "probes": self.probes,
-            "converged": self.converged,
-            "stop_reason": self.stop_reason,
-        }
-
 
 @dataclass(frozen=True)
 class _Stop:
-    reason: str
+    reason: StopReason
     converged: bool
 
 
@@ -276,15 +212,11 @@ def _pick(x: float, low: int, high: int, rounding: _Rounding) -> int | None:
     return min(max(whole, low + 1), high - 1)
 
 
-def _tol_text(tolerance: float) -> str:
-    return f"{tolerance * 100:g}%"
-
-
 class CriticalSearch:
     """A state machine: ask next_n(), run that probe, record() the outcome, until next_n() is None.
 
     ``next_n()`` returns the same n until it is recorded. ``result()`` can be read at any
-    time; before the end it says "search not finished".
+    time; before the end its stop is ``not-finished``.
     """
 
     def __init__(self, predicted_n: int, policy: SearchPolicy = _DEFAULT_POLICY) -> None:
@@ -298,7 +230,7 @@ class CriticalSearch:
         self._stop: _Stop | None = None
 
     def __repr__(self) -> str:
-        state = self._stop.reason if self._stop else f"next n={self._pending}"
+        state = self._stop.reason.code if self._stop else f"next n={self._pending}"
         return f"CriticalSearch(predicted_n={self.predicted_n}, probes={self._probes}, {state})"
 
     def next_n(self) -> int | None:
@@ -311,7 +243,7 @@ class CriticalSearch:
                 self._stop = decision
                 return None
             if self._probes >= self.policy.max_probes:
-                self._stop = _Stop(f"probe budget ({self.policy.max_probes}) spent", False)
+                self._stop = _Stop(StopReason("budget-spent", budget=self.policy.max_probes), False)
                 return None
             self._pending = decision
         return self._pending
@@ -322,7 +254,7 @@ class CriticalSearch:
             raise ValueError(
                 f"no probe is pending: call next_n() first (n={n} was not asked for)"
                 if self._stop is None
-                else f"the search is over ({self._stop.reason}); n={n} was not asked for"
+                else f"the search is over ({self._stop.reason.code}); n={n} was not asked for"
             )
         if n != self._pending:
             raise ValueError(f"the search asked for n={self._pending}, not n={n}")
@@ -343,7 +275,7 @@ class CriticalSearch:
             and t.failures == t.trials
             and (max_passing is None or t.n > max_passing)
         ]
-        stop = self._stop or _Stop("search not finished", False)
+        stop = self._stop or _Stop(StopReason("not-finished"), False)
         return SearchResult(
             predicted_n=self.predicted_n,
             max_passing_n=max_passing,
@@ -351,7 +283,7 @@ class CriticalSearch:
             per_n=per_n,
             probes=self._probes,
             converged=stop.converged,
-            stop_reason=stop.reason,
+            stop=stop.reason,
         )
 
     # -- decisions, from the recorded trials alone -------------------------------------
@@ -391,12 +323,12 @@ class CriticalSearch:
         if going_up:
             top = max(self._failed)
             if top >= p.max_n:
-                return _Stop(f"passes at max_n={p.max_n}", False)
+                return _Stop(StopReason("passes-at-max", high=p.max_n), False)
             n = _pick(min(top * (1 + step), p.max_n), top, p.max_n + 1, "nearest")
         else:
             bottom = min(self._failed)
             if bottom <= p.min_n:
-                return _Stop(f"fails even at min_n={p.min_n}", False)
+                return _Stop(StopReason("fails-at-min", low=p.min_n), False)
             n = _pick(max(bottom / (1 + step), p.min_n), p.min_n - 1, bottom, "nearest")
         assert n is not None  # the range holds at least one whole n
         return n
@@ -407,7 +339,7 @@ class CriticalSearch:
         below = [n for n in self._failed if n < lowest_fail]
         if not below:
             if lowest_fail <= p.min_n:
-                return _Stop(f"fails even at min_n={p.min_n}", False)
+                return _Stop(StopReason("fails-at-min", low=p.min_n), False)
             step = max(lowest_fail / (1 + p.tolerance), p.min_n)
             n = _pick(step, p.min_n - 1, lowest_fail, "up")
             assert n is not None
@@ -427,7 +359,7 @@ class CriticalSearch:
         above = [n for n in self._failed if n > highest_pass]
         if not above:
             if highest_pass >= p.max_n:
-                return _Stop(f"passes at max_n={p.max_n}", False)
+                return _Stop(StopReason("passes-at-max", high=p.max_n), False)
             step = min(highest_pass * (1 + p.tolerance), p.max_n)
             n = _pick(step, highest_pass, p.max_n + 1, "down")
             assert n is not None
@@ -445,15 +377,14 @@ class CriticalSearch:
         result = self.result()
         low, high = result.max_passing_n, result.min_failing_n
         assert low is not None and high is not None
-        tolerance = _tol_text(self.policy.tolerance)
-        if high / low - 1 <= self.policy.tolerance:
-            return _Stop(f"bracket within {tolerance}", True)
+        tolerance = self.policy.tolerance
+        if high / low - 1 <= tolerance:
+            return _Stop(StopReason("within-tolerance", tolerance=tolerance), True)
         band = result.band()
         if not band:
-            return _Stop(f"bracket as narrow as whole numbers allow ({low}, {high})", True)
+            return _Stop(StopReason("whole-numbers", low=low, high=high), True)
         return _Stop(
-            f"band resolved: {low} passed all its trials, {high} failed all, and the"
-            f" {len(band)} n between had mixed results (wider than {tolerance})",
+            StopReason("band-resolved", low=low, high=high, band=len(band), tolerance=tolerance),
             True,
         )
 

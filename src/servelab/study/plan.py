@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import ConfigError
+from ..results import Plan, PlannedRun, PlannedSearch
 from ..servers import ServerSpec
 from ..service.config import DEFAULT_MAX_N, DEFAULT_N
 from .critical import SearchPolicy
 from .critical_run import CriticalSpec
-from .naming import SEED_FUNCTION_NAMES
-from .probe import ProbeLoad
+from .trial import Burst, TrialSetup
+from .workloads import CRITICAL_WORKLOADS, SEED_WORKLOADS, workload
 
 SEED_SERVERS = (ServerSpec(kind="flask-dev"), ServerSpec(kind="gunicorn", workers=1))
-SEED_WORKLOADS = ("io", "cpu", "numpy")
-CRITICAL_WORKLOADS = ("cpu", "numpy")
+# The searches' load waits at least this long for a response (a probe near the boundary
+# can be slow: swapping arrays in and out of a full cap).
+MIN_SEARCH_TIMEOUT = Burst().timeout
 DEFAULT_CRITICAL_MEMORY = 2**30  # the study's cap for the critical-n searches: 1 GiB
 
 
@@ -34,7 +35,7 @@ class RunSpec:
     @property
     def name(self) -> str:
         """The seed's file stem, e.g. ``io_bounded_dev`` or ``cpu_bounded_prod_w1``."""
-        return f"{SEED_FUNCTION_NAMES[self.workload]}_{self.server.label}"
+        return f"{workload(self.workload).seed_name}_{self.server.label}"
 
 
 @dataclass(frozen=True)
@@ -55,38 +56,44 @@ class StudyPlan:
         names = [run.name for run in self.runs]
         if len(set(names)) != len(names):
             raise ConfigError(f"two runs of the plan share a name: {names}")
-        if self.requests < 1:
-            raise ConfigError(f"--requests must be at least 1, not {self.requests}")
-        if self.concurrency < 1:
-            raise ConfigError(f"--concurrency must be at least 1, not {self.concurrency}")
+        Burst(self.requests, self.concurrency, self.timeout)  # checks all three
         if not 1 <= self.n <= DEFAULT_MAX_N:
             raise ConfigError(f"--n must be between 1 and {DEFAULT_MAX_N}, not {self.n}")
         if not (math.isfinite(self.io_delay) and self.io_delay >= 0):
             raise ConfigError(f"--io-delay must be >= 0 seconds, not {self.io_delay}")
-        if not self.timeout > 0:
-            raise ConfigError(f"--timeout must be > 0 seconds, not {self.timeout}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "runs": [
-                {"name": run.name, "server": run.server.to_dict(), "workload": run.workload}
-                for run in self.runs
-            ],
-            "critical": [
-                {
-                    "name": spec.name,
-                    "server": spec.server.to_dict(),
-                    "workload": spec.workload,
-                    "limit_bytes": spec.limit_bytes,
-                }
+    @property
+    def load(self) -> Burst:
+        """The burst every run gets."""
+        return Burst(self.requests, self.concurrency, self.timeout)
+
+    def setup(self, run: RunSpec, memory_budget: int | None = None) -> TrialSetup:
+        """The trial of ``run``: no cap, the plan's load, n and io delay."""
+        return TrialSetup(
+            run.server,
+            run.workload,
+            self.n,
+            load=self.load,
+            io_delay=self.io_delay,
+            memory_budget=memory_budget,
+        )
+
+    def to_plan(self) -> Plan:
+        """The plan as ``study.json`` keeps it."""
+        return Plan(
+            runs=tuple(
+                PlannedRun(run.name, run.server.to_server(), run.workload) for run in self.runs
+            ),
+            critical=tuple(
+                PlannedSearch(spec.name, spec.server.to_server(), spec.workload, spec.limit_bytes)
                 for spec in self.critical
-            ],
-            "requests": self.requests,
-            "concurrency": self.concurrency,
-            "n": self.n,
-            "io_delay": self.io_delay,
-            "timeout": self.timeout,
-        }
+            ),
+            requests=self.requests,
+            concurrency=self.concurrency,
+            n=self.n,
+            io_delay=self.io_delay,
+            timeout=self.timeout,
+        )
 
 
 def seed_plan(
@@ -94,29 +101,34 @@ def seed_plan(
     workloads: tuple[str, ...] = SEED_WORKLOADS,
     critical_memory: int | None = DEFAULT_CRITICAL_MEMORY,
     repeats: int = 3,
-    **load: Any,
+    *,
+    requests: int = 10,
+    concurrency: int = 10,
+    n: int = DEFAULT_N,
+    io_delay: float = 1.0,
+    timeout: float = 120.0,
 ) -> StudyPlan:
     """Every server x every workload, servers outermost as in the seed's report; and, unless
     ``critical_memory`` is None, a critical-n search per server x {cpu, numpy} under that cap
-    with the same load."""
-    unknown = [w for w in workloads if w not in SEED_FUNCTION_NAMES]
-    if unknown:
-        raise ConfigError(
-            f"unknown workload {unknown[0]!r}; choose from {', '.join(SEED_FUNCTION_NAMES)}"
-        )
-    runs = tuple(RunSpec(server, workload) for server in servers for workload in workloads)
+    with the same load. Every value is checked here, before anything starts."""
+    for code in workloads:
+        workload(code)
+    runs = tuple(RunSpec(server, code) for server in servers for code in workloads)
     critical: tuple[CriticalSpec, ...] = ()
     if critical_memory is not None:
-        probe_load = ProbeLoad(
-            requests=load.get("requests", 10),
-            concurrency=load.get("concurrency", 10),
-            timeout=max(load.get("timeout", 120.0), ProbeLoad().timeout),
-        )
+        probe_load = Burst(requests, concurrency, max(timeout, MIN_SEARCH_TIMEOUT))
+        policy = SearchPolicy(repeats=repeats)
         critical = tuple(
-            CriticalSpec(
-                server, workload, critical_memory, probe_load, SearchPolicy(repeats=repeats)
-            )
+            CriticalSpec(server, code, critical_memory, probe_load, policy)
             for server in servers
-            for workload in CRITICAL_WORKLOADS
+            for code in CRITICAL_WORKLOADS
         )
-    return StudyPlan(runs=runs, critical=critical, **load)
+    return StudyPlan(
+        runs=runs,
+        critical=critical,
+        requests=requests,
+        concurrency=concurrency,
+        n=n,
+        io_delay=io_delay,
+        timeout=timeout,
+    )

@@ -1,8 +1,9 @@
-"""Run a study plan: for each cell a fresh server, one burst, files written as measured.
+"""Run a study plan: for each cell one trial (a fresh server, one burst), files written as
+measured, and the critical-n searches.
 
 The results folder:
 
-    study.json             the plan, the machine, and per run: status, summary, server fate
+    study.json             a ``results.Study``: the plan, the machine, every run and search
     log/<run>.txt          the seed-format log (``Waited 1.02 sec {"price": 2000000}``)
     records/<run>.jsonl    one record per request (columns in ``servelab.load.records``)
     samples/<run>.jsonl    memory and CPU of the server's process tree, 20 times a second
@@ -10,6 +11,8 @@ The results folder:
     critical/<search>/     each critical-n search: search.json and every probe's files
                            (and ``guarded_n<N>.*``, the probe with the memory guard on)
     report.md              built from the files above by ``servelab.report``
+
+Everything is written through ``servelab.results`` (``write_study``), as codes and numbers.
 
 The memory guard (``run_study(memory_budget=..., compare_guard=...)``): a budget turns the
 guard on in the servers of the runs. The critical-n searches always run without it, since
@@ -26,112 +29,134 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from .. import __version__
-from .._io import atomic_write_json
 from ..errors import ServelabError, ServerError
-from ..load import RequestRecord, run_burst, summarize, write_seed_log
+from ..load import RequestRecord
 from ..machine import describe_machine
-from ..servers import Monitor, launch
-from ..service.config import ServiceConfig
-from .critical_run import GUARD_BUDGET_RULE, CriticalSpec, compare_with_guard, find_critical_n
-from .naming import SEED_FUNCTIONS
+from ..results import (
+    Failure,
+    GuardSettings,
+    RunEntry,
+    RunGuard,
+    SearchEntry,
+    Study,
+    write_search,
+    write_study,
+)
+from .critical_run import (
+    GUARD_MARGIN,
+    CriticalSpec,
+    SearchFailed,
+    compare_with_guard,
+    find_critical_n,
+)
 from .plan import RunSpec, StudyPlan
-from .probe import ProbeResult
+from .trial import TrialFiles, TrialResult, run_trial
 from .verdict import is_rejection
-
-STUDY_FILE = "study.json"
+from .workloads import workload
 
 
 class StudyProgress:
-    """Hooks the runner calls as it goes; the CLI draws them with rich. Defaults do nothing."""
+    """Hooks the runner calls as it goes; the CLI draws them. Defaults do nothing."""
 
     def run_started(self, run: RunSpec, requests: int) -> None: ...
     def request_done(self, run: RunSpec, record: RequestRecord) -> None: ...
-    def run_finished(self, run: RunSpec, result: dict[str, Any]) -> None: ...
+    def run_finished(self, run: RunSpec, entry: RunEntry) -> None: ...
     def search_started(self, spec: CriticalSpec) -> None: ...
-    def probe_done(self, spec: CriticalSpec, label: str, n: int, probe: ProbeResult) -> None: ...
-    def search_finished(self, spec: CriticalSpec, result: dict[str, Any]) -> None: ...
+    def probe_done(self, spec: CriticalSpec, label: str, probe: TrialResult) -> None: ...
+    def search_finished(self, spec: CriticalSpec, entry: SearchEntry) -> None: ...
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def run_one(
+def run_entry(
     run: RunSpec,
     plan: StudyPlan,
     out: Path,
     progress: StudyProgress,
     memory_budget: int | None = None,
-) -> dict[str, Any]:
-    """Start a fresh server for ``run``, fire the burst, stop the server; return its entry.
+) -> RunEntry:
+    """``run`` as one trial (no cap), as the study keeps it: ``failed`` if the server failed.
 
     ``memory_budget`` turns on the service's memory guard (bytes per server process)."""
-    service = ServiceConfig(
-        workload=run.workload, n=plan.n, io_delay=plan.io_delay, memory_budget=memory_budget
+    files = TrialFiles.for_run(out, run.name)
+    row = workload(run.workload)
+    entry = RunEntry(
+        name=run.name,
+        server=run.server.to_server(),
+        workload=run.workload,
+        status="failed",
+        files=files.as_json(),
+        n=plan.n if row.takes_n else None,
+        io_delay=plan.io_delay if row.takes_delay else None,
+        memory_budget=memory_budget,
+        started=_now(),
     )
-    records_path = out / "records" / f"{run.name}.jsonl"
-    records_path.unlink(missing_ok=True)
-    (out / "samples" / f"{run.name}.jsonl").unlink(missing_ok=True)
-    entry: dict[str, Any] = {
-        "name": run.name,
-        "server": run.server.to_dict(),
-        "server_description": run.server.describe(),
-        "workload": run.workload,
-        "function": SEED_FUNCTIONS[run.workload],
-        "n": plan.n if run.workload in ("cpu", "numpy") else None,
-        "io_delay": plan.io_delay if run.workload == "io" else None,
-        "memory_budget": memory_budget,
-        "files": {
-            "log": f"log/{run.name}.txt",
-            "records": f"records/{run.name}.jsonl",
-            "server_log": f"server/{run.name}.log",
-            "samples": f"samples/{run.name}.jsonl",
-        },
-        "started": _now(),
-    }
     progress.run_started(run, plan.requests)
     try:
-        with launch(run.server, run_dir=out / "server", env=service.to_env(), name=run.name) as srv:
-            with Monitor(srv.pid, out / entry["files"]["samples"]) as monitor:
-                records = run_burst(
-                    f"{srv.url}/predict",
-                    requests=plan.requests,
-                    concurrency=plan.concurrency,
-                    timeout=plan.timeout,
-                    records_path=records_path,
-                    on_record=lambda record: progress.request_done(run, record),
-                )
-            fate = srv.poll()  # None: it was still up when the burst ended
-            server_exit = srv.stop()
+        result = run_trial(
+            plan.setup(run, memory_budget), files, lambda record: progress.request_done(run, record)
+        )
     except ServerError as error:
-        entry.update(status="failed", error=str(error).splitlines()[0], finished=_now())
-        return entry
-    write_seed_log(records, out / entry["files"]["log"])
+        detail = str(error).splitlines()[0]
+        return replace(entry, error=Failure("server-failed", detail=detail), finished=_now())
+    guard = None
     if memory_budget is not None:
-        refused = Counter(r.status for r in records if is_rejection(r))
-        entry["guard"] = {
-            "memory_budget": memory_budget,
-            "rejected_413": refused[413],
-            "rejected_503": refused[503],
-        }
-    summary = summarize(records).to_dict()
-    usage = monitor.summary
-    summary["server_cpu_seconds"] = round(usage.cpu_seconds, 3)
-    summary["server_max_rss_bytes"] = usage.max_rss_bytes
-    entry.update(
-        monitor=usage.to_dict(),
+        refused = Counter(r.status for r in result.records if is_rejection(r))
+        guard = RunGuard(memory_budget, rejected_413=refused[413], rejected_503=refused[503])
+    return replace(
+        entry,
         status="done",
-        summary=summary,
-        server_exit={**server_exit.to_dict(), "description": server_exit.describe()},
-        server_survived=fate is None,
+        summary=result.summary,
+        usage=result.usage,
+        server_end=result.server_end,
+        server_survived=result.survived,
+        verdict=result.verdict,
+        guard=guard,
         finished=_now(),
     )
+
+
+def run_search(
+    spec: CriticalSpec,
+    out: Path,
+    progress: StudyProgress,
+    *,
+    compare_guard: bool = False,
+    memory_budget: int | None = None,
+) -> SearchEntry:
+    """One critical-n search under ``out/critical/<name>``, and its guarded probe if asked
+    for; a failure becomes the entry's ``error`` (or ``guard_error``), as a code."""
+    folder_name = f"critical/{spec.name}"
+    folder = out / folder_name
+
+    def on_probe(label: str, probe: TrialResult) -> None:
+        progress.probe_done(spec, label, probe)
+
+    try:
+        entry = find_critical_n(spec, folder, on_probe, name=folder_name)
+    except ServelabError as error:
+        return replace(spec.entry(folder_name), error=_failure(error))
+    if compare_guard and entry.error is None:
+        try:
+            guarded = compare_with_guard(spec, entry, folder, memory_budget, on_probe)
+            entry = replace(entry, guarded=guarded)
+        except ServelabError as error:
+            entry = replace(entry, guard_error=_failure(error))
+        write_search(folder, entry)  # search.json: the same search as study.json keeps
     return entry
+
+
+def _failure(error: ServelabError) -> Failure:
+    if isinstance(error, SearchFailed):
+        return error.failure
+    return Failure("error", detail=str(error).splitlines()[0])
 
 
 def run_study(
@@ -142,7 +167,7 @@ def run_study(
     *,
     memory_budget: int | None = None,
     compare_guard: bool = False,
-) -> dict[str, Any]:
+) -> Study:
     """Run every cell of ``plan`` into ``out``; ``study.json`` is saved after each run.
 
     ``memory_budget`` (bytes per server process) turns the memory guard on in the runs'
@@ -150,54 +175,34 @@ def run_study(
     ``memory_budget`` or, when it is None, a budget derived from the search."""
     progress = progress or StudyProgress()
     out.mkdir(parents=True, exist_ok=True)
-    study: dict[str, Any] = {
-        "servelab": __version__,
-        "kind": "study",
-        "created": _now(),
-        "machine": describe_machine(),
-        "plan": plan.to_dict(),
-        "guard": {
-            "memory_budget": memory_budget,
-            "compare": compare_guard,
-            "budget_rule": GUARD_BUDGET_RULE if memory_budget is None else "--memory-budget",
-        },
-        "runs": [],
-        "complete": False,
-    }
+    study = Study(
+        servelab=__version__,
+        created=_now(),
+        machine=describe_machine(),
+        plan=plan.to_plan(),
+        guard=GuardSettings(
+            memory_budget=memory_budget,
+            compare=compare_guard,
+            margin=GUARD_MARGIN if compare_guard and memory_budget is None else None,
+        ),
+    )
     began = time.monotonic()
-    study_path = out / STUDY_FILE
-    atomic_write_json(study_path, study)
+    path = write_study(out, study)
     for run in plan.runs:
-        entry = run_one(run, plan, out, progress, memory_budget)
-        study["runs"].append(entry)
-        study["wall_seconds"] = round(time.monotonic() - began, 2)
-        atomic_write_json(study_path, study)
+        entry = run_entry(run, plan, out, progress, memory_budget)
+        study = study.with_run(entry, round(time.monotonic() - began, 2))
+        write_study(out, study)
         progress.run_finished(run, entry)
-    study["critical"] = []
     for spec in plan.critical:
         progress.search_started(spec)
-
-        def on_probe(label: str, n: int, probe: ProbeResult, spec: CriticalSpec = spec) -> None:
-            progress.probe_done(spec, label, n, probe)
-
-        try:
-            result = find_critical_n(spec, out / "critical" / spec.name, on_probe=on_probe)
-        except ServelabError as error:
-            result = {"name": spec.name, "workload": spec.workload, "error": str(error)}
-        if compare_guard and "error" not in result:
-            try:
-                result["guarded"] = compare_with_guard(
-                    spec, result, out / "critical" / spec.name, memory_budget, on_probe
-                )
-            except ServelabError as error:
-                result["guarded"] = {"error": str(error)}
-        result["folder"] = f"critical/{spec.name}"
-        study["critical"].append(result)
-        study["wall_seconds"] = round(time.monotonic() - began, 2)
-        atomic_write_json(study_path, study)
-        progress.search_finished(spec, result)
-    study["complete"] = True
-    atomic_write_json(study_path, study)
+        search = run_search(
+            spec, out, progress, compare_guard=compare_guard, memory_budget=memory_budget
+        )
+        study = study.with_search(search, round(time.monotonic() - began, 2))
+        write_study(out, study)
+        progress.search_finished(spec, search)
+    study = replace(study, complete=True)
+    write_study(out, study)
     if on_saved is not None:
-        on_saved(study_path)
+        on_saved(path)
     return study

@@ -1,4 +1,7 @@
-"""How a run ended, decided from evidence: the records, the server's fate, its log, the cap.
+"""How a run ended, decided from evidence: the records, the server's end, its log, the cap.
+
+``judge`` returns a ``results.Verdict``: an outcome code and the counts and quotations
+behind it, never a sentence (``servelab.cli.words`` and the report word it).
 
 Only the memory cap's OOM-kill counter decides "out of memory". gunicorn prints
 ``Worker (pid:N) was sent SIGKILL! Perhaps out of memory?`` for any SIGKILL, including the
@@ -24,12 +27,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
 
 from ..load.records import RequestRecord
+from ..results import Outcome, ServerEnd, Verdict
 
-Outcome = Literal["ok", "oom", "memory-error", "rejected", "failed"]
 OUT_OF_MEMORY_TEXT = "out of memory"
 # Statuses a server sends to refuse a request on purpose: too large, or not now.
 REJECTION_STATUSES = (413, 503)
@@ -42,37 +43,6 @@ _WORKER_KILLED = re.compile(r"Worker \(pid:\d+\) was sent SIGKILL")
 _WORKER_TIMEOUT = re.compile(r"WORKER TIMEOUT")
 _WORKER_BOOT = re.compile(r"Booting worker with pid")
 MAX_QUOTED = 8
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of one run and the evidence for it."""
-
-    outcome: Outcome
-    reason: str
-    oom_kills: int
-    failed_requests: int
-    errors_by_class: dict[str, int]
-    server_died: bool
-    server_fate: str | None
-    worker_sigkills: int
-    worker_timeouts: int
-    worker_boots: int
-    client_errors: tuple[str, ...]
-    server_lines: tuple[str, ...]
-    rejected_requests: int = 0
-    rejected_by_status: dict[int, int] = field(default_factory=dict)
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome != "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["client_errors"] = list(self.client_errors)
-        data["server_lines"] = list(self.server_lines)
-        data["rejected_by_status"] = {str(k): v for k, v in self.rejected_by_status.items()}
-        return data
 
 
 def failure_lines(log_text: str, limit: int = MAX_QUOTED) -> tuple[str, ...]:
@@ -93,19 +63,19 @@ def judge(
     records: Sequence[RequestRecord],
     *,
     oom_kills: int,
-    server_fate: str | None,
+    server_end: ServerEnd | None,
     log_text: str,
 ) -> Verdict:
-    """Decide a run's outcome.
+    """Decide a run's outcome, as codes and counts (``servelab.cli.words`` words it).
 
     ``oom_kills``: kills counted by the memory cap during the run (0 without a cgroup).
-    ``server_fate``: how the server had ended by the time the load finished, before the lab
-    stopped it (e.g. "killed by SIGKILL"), or None if it was still up.
+    ``server_end``: how the server had ended by the time the load finished, before the lab
+    stopped it, or None if it was still up.
     ``log_text``: what the server printed during the load (not during the lab's stop).
     """
     rejected = [record for record in records if is_rejection(record)]
     failed = [record for record in records if not record.ok and not is_rejection(record)]
-    classes = dict(Counter(record.error_class or "other" for record in failed))
+    classes = dict(sorted(Counter(record.error_class or "other" for record in failed).items()))
     # gunicorn's boot of the first worker is printed before the load starts; only reboots
     # appear in log_text, so every boot counted here replaced a dead worker.
     sigkills = len(_WORKER_KILLED.findall(log_text))
@@ -116,63 +86,32 @@ def judge(
         for record in failed
         if record.error_class == "http-5xx" and OUT_OF_MEMORY_TEXT in (record.error or "").lower()
     )
-    died = server_fate is not None
+    died = server_end is not None
+    outcome: Outcome
     if oom_kills:
-        outcome: Outcome = "oom"
-        reason = f"the kernel OOM-killed {_n(oom_kills, 'process', 'processes')} in the memory cap"
+        outcome = "oom"
     elif memory_errors:
         outcome = "memory-error"
-        reason = (
-            f"{_n(memory_errors, 'request')} failed with MemoryError (HTTP 500) under the "
-            f"address-space limit; no process was killed"
-        )
     elif rejected and not (failed or died or sigkills or timeouts):
         outcome = "rejected"
-        by_status = ", ".join(
-            f"{count} with {status}" for status, count in sorted(_by_status(rejected).items())
-        )
-        served = len(records) - len(rejected)
-        reason = (
-            f"the server refused {_n(len(rejected), 'request')} on purpose ({by_status}); "
-            + (f"the other {served} succeeded" if served else "it served none")
-            + "; no OOM kill"
-        )
     elif failed or died or sigkills or timeouts:
         outcome = "failed"
-        parts = []
-        if rejected:
-            parts.append(f"{_n(len(rejected), 'request')} refused (413/503)")
-        if failed:
-            parts.append(
-                f"{_n(len(failed), 'request')} failed ("
-                + ", ".join(f"{count} {name}" for name, count in sorted(classes.items()))
-                + ")"
-            )
-        if timeouts:
-            parts.append(f"gunicorn killed {_n(timeouts, 'worker')} for WORKER TIMEOUT")
-        elif sigkills:
-            parts.append(f"{_n(sigkills, 'worker')} got SIGKILL")
-        if died:
-            parts.append(f"the server ended ({server_fate})")
-        reason = "; ".join(parts) + "; no OOM kill"
     else:
         outcome = "ok"
-        reason = f"all {_n(len(records), 'request')} succeeded"
     return Verdict(
         outcome=outcome,
-        reason=reason,
         oom_kills=oom_kills,
+        memory_errors=memory_errors,
         failed_requests=len(failed),
         errors_by_class=classes,
+        rejected_by_status=_by_status(rejected),
         server_died=died,
-        server_fate=server_fate,
+        server_end=server_end,
         worker_sigkills=sigkills,
         worker_timeouts=timeouts,
         worker_boots=boots,
         client_errors=_distinct_errors([*failed, *rejected]),
         server_lines=failure_lines(log_text) if outcome not in ("ok", "rejected") else (),
-        rejected_requests=len(rejected),
-        rejected_by_status=_by_status(rejected),
     )
 
 
@@ -183,7 +122,3 @@ def is_rejection(record: RequestRecord) -> bool:
 
 def _by_status(records: Sequence[RequestRecord]) -> dict[int, int]:
     return dict(sorted(Counter(record.status or 0 for record in records).items()))
-
-
-def _n(count: int, singular: str, plural: str | None = None) -> str:
-    return f"{count} {singular if count == 1 else (plural or singular + 's')}"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -13,6 +13,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
+from ...results import NTrials, SearchEntry, Trial
 from ._style import (
     BAND,
     CAP,
@@ -37,18 +38,17 @@ _OUTCOME_LABELS: Final = {
 }
 
 
-def plot_critical(search: Mapping[str, Any], *, path: Path, words: Words = ENGLISH) -> Figure:
+def plot_critical(search: SearchEntry, *, path: Path, words: Words = ENGLISH) -> Figure:
     """Draw one search (an entry of study.json's ``critical``) into ``path``; returns it.
 
     Top: the share of trials that failed at each n, the model's predicted n, and the
     measured band. Bottom: each trial's peak memory against the cap and the model.
     """
-    per_n: Sequence[Mapping[str, Any]] = search.get("per_n") or []
-    trials: Sequence[Mapping[str, Any]] = search.get("trials") or []
-    limit = search.get("limit_bytes")
-    predicted = search.get("predicted_n")
-    passing, failing = search.get("max_passing_n"), search.get("min_failing_n")
-    ns = [p["n"] for p in per_n] + [t["n"] for t in trials]
+    per_n, trials = search.per_n, search.trials
+    limit = search.limit_bytes
+    predicted = search.predicted_n
+    passing, failing = search.max_passing_n, search.min_failing_n
+    ns = [p.n for p in per_n] + [t.n for t in trials]
     ns += [v for v in (predicted, passing, failing) if v is not None]
     low, high = (min(ns), max(ns)) if ns else (0, 1)
     pad = (high - low) * 0.06 or high * 0.05 or 1
@@ -59,9 +59,9 @@ def plot_critical(search: Mapping[str, Any], *, path: Path, words: Words = ENGLI
     figure.suptitle(
         words.t(
             "critical_title",
-            name=search["name"],
-            server=words.server(search),
-            workload=search.get("workload", "?"),
+            name=search.name,
+            server=words.server(search.server),
+            workload=search.workload,
             cap=cap_text,
         ),
         fontweight="bold",
@@ -121,7 +121,7 @@ def _band_and_prediction(
     return handles if legend else []
 
 
-def _rates(ax: Axes, per_n: Sequence[Mapping[str, Any]], words: Words) -> list[Line2D | Patch]:
+def _rates(ax: Axes, per_n: Sequence[NTrials], words: Words) -> list[Line2D | Patch]:
     handles: list[Line2D | Patch] = []
     kinds = {
         "all passed": OUTCOMES["ok"],
@@ -129,17 +129,17 @@ def _rates(ax: Axes, per_n: Sequence[Mapping[str, Any]], words: Words) -> list[L
         "all failed": OUTCOMES["oom"],
     }
     drawn: set[str] = set()
-    rows = sorted(per_n, key=lambda p: p["n"])
-    width = (rows[-1]["n"] - rows[0]["n"]) if rows else 1
+    rows = sorted(per_n, key=lambda p: p.n)
+    width = (rows[-1].n - rows[0].n) if rows else 1
     last: dict[bool, tuple[float, int]] = {False: (-math.inf, 0), True: (-math.inf, 0)}
     for p in rows:
-        rate = p["rate"]
+        rate = p.rate
         kind = "all passed" if rate == 0 else "all failed" if rate == 1 else "some failed"
         drawn.add(kind)
         ax.scatter(
-            p["n"],
+            p.n,
             rate,
-            s=40 + 30 * p["trials"],
+            s=40 + 30 * p.trials,
             color=kinds[kind],
             edgecolor="black",
             linewidth=0.6,
@@ -148,12 +148,12 @@ def _rates(ax: Axes, per_n: Sequence[Mapping[str, Any]], words: Words) -> list[L
         )
         # A label close to the previous one on its side goes one step further out.
         side = rate >= 0.5
-        close = p["n"] - last[side][0] < 0.06 * width
+        close = p.n - last[side][0] < 0.06 * width
         lift = 22 if close and last[side][1] == 10 else 10
-        last[side] = (p["n"], lift)
+        last[side] = (p.n, lift)
         ax.annotate(
-            f"{p['failures']}/{p['trials']}",
-            (p["n"], rate),
+            f"{p.failures}/{p.trials}",
+            (p.n, rate),
             xytext=(0, -lift - 4 if rate >= 0.5 else lift),
             textcoords="offset points",
             ha="center",
@@ -178,20 +178,20 @@ def _rates(ax: Axes, per_n: Sequence[Mapping[str, Any]], words: Words) -> list[L
 
 def _peaks(
     ax: Axes,
-    search: Mapping[str, Any],
-    trials: Sequence[Mapping[str, Any]],
+    search: SearchEntry,
+    trials: Sequence[Trial],
     limit: int | None,
     xrange: tuple[float, float],
     words: Words,
 ) -> list[Line2D | Patch]:
     handles: list[Line2D | Patch] = []
     for outcome, label in _OUTCOME_LABELS.items():
-        part = [t for t in trials if _outcome(t) == outcome and t.get("peak_bytes")]
+        part = [t for t in trials if _outcome(t) == outcome and t.peak_bytes]
         if not part:
             continue
         ax.scatter(
-            [t["n"] for t in part],
-            [t["peak_bytes"] / MIB for t in part],
+            [t.n for t in part],
+            [(t.peak_bytes or 0) / MIB for t in part],
             color=outcome_colour(outcome),
             edgecolor="black",
             linewidth=0.5,
@@ -201,21 +201,21 @@ def _peaks(
             gid=f"trials-{outcome}",
         )
         handles.append(_dot(outcome_colour(outcome), words.t(label)))
-    tops = [t["peak_bytes"] / MIB for t in trials if t.get("peak_bytes")]
+    tops = [t.peak_bytes / MIB for t in trials if t.peak_bytes]
     if limit:
         cap = ax.axhline(limit / MIB, color=CAP, linestyle="--", linewidth=1.3, gid="cap")
         cap.set_label(words.t("cap", cap=words.mib(limit)))
         handles.append(cap)
         tops.append(limit / MIB)
     model = _model_line(search, xrange)
-    if model is not None:
+    if model is not None and search.idle_bytes is not None:
         (line,) = ax.plot(*model, color=PREDICTED, linewidth=1.2, linestyle=":", gid="model")
         line.set_label(
             words.t(
                 "model",
-                idle=words.mib(search["idle_bytes"]),
-                bpe=f"{search['bytes_per_element']:g}",
-                at_once=search["in_memory_at_once"],
+                idle=words.mib(search.idle_bytes),
+                bpe=f"{search.bytes_per_element:g}",
+                at_once=search.in_memory_at_once,
             )
         )
         handles.append(line)
@@ -228,13 +228,14 @@ def _peaks(
 
 
 def _model_line(
-    search: Mapping[str, Any], xrange: tuple[float, float]
+    search: SearchEntry, xrange: tuple[float, float]
 ) -> tuple[list[float], list[float]] | None:
-    try:
-        idle = float(search["idle_bytes"])
-        slope = float(search["bytes_per_element"]) * float(search["in_memory_at_once"])
-    except (KeyError, TypeError, ValueError):
+    if search.idle_bytes is None or search.bytes_per_element is None:
         return None
+    if search.in_memory_at_once is None:
+        return None
+    idle = float(search.idle_bytes)
+    slope = search.bytes_per_element * search.in_memory_at_once
     xs = [max(0.0, xrange[0]), xrange[1]]
     return xs, [(idle + slope * x) / MIB for x in xs]
 
@@ -253,6 +254,5 @@ def _dot(colour: str, label: str, size: float = 6) -> Line2D:
     )
 
 
-def _outcome(trial: Mapping[str, Any]) -> str:
-    outcome = trial.get("outcome")
-    return outcome if isinstance(outcome, str) and outcome in _OUTCOME_LABELS else "failed"
+def _outcome(trial: Trial) -> str:
+    return trial.outcome if trial.outcome in _OUTCOME_LABELS else "failed"

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from ..rows import Sample
 from ._style import CAP, FAILED, MIB, NEW_PROCESS, legend_outside, new_figure, save_png
 from .words import ENGLISH, Words
 
@@ -31,41 +31,41 @@ class MemoryEvents:
     no_process: list[float]
 
 
-def memory_source(samples: Sequence[Mapping[str, Any]]) -> str:
+def memory_source(samples: Sequence[Sample]) -> str:
     """``cgroup_bytes`` when the samples have it (the number a cap holds), else ``rss_bytes``."""
-    if any(s.get("cgroup_bytes") is not None for s in samples):
+    if any(s.cgroup_bytes is not None for s in samples):
         return "cgroup_bytes"
     return "rss_bytes"
 
 
-def memory_events(samples: Sequence[Mapping[str, Any]]) -> MemoryEvents:
-    rows = sorted(samples, key=lambda s: s["t"])
+def memory_events(samples: Sequence[Sample]) -> MemoryEvents:
+    rows = sorted(samples, key=lambda s: s.t)
     if not rows:
         return MemoryEvents([], [], [])
-    origin = rows[0]["t"]
+    origin = rows[0].t
     kills: list[tuple[float, int]] = []
     born: list[tuple[float, list[int]]] = []
     empty: list[float] = []
     last_kills: int | None = None
-    seen: set[int] = set(rows[0].get("pids") or [])
+    seen: set[int] = set(rows[0].pids)
     for s in rows:
-        t = s["t"] - origin
-        count = s.get("oom_kills")
+        t = s.t - origin
+        count = s.oom_kills
         if count is not None:
             if last_kills is not None and count > last_kills:
                 kills.append((t, count - last_kills))
             last_kills = count
-        new = sorted(set(s.get("pids") or []) - seen)
+        new = sorted(set(s.pids) - seen)
         if new:
             born.append((t, new))
             seen.update(new)
-        if s.get("processes") == 0:
+        if s.processes == 0:
             empty.append(t)
     return MemoryEvents(kills, born, empty)
 
 
 def plot_memory(
-    samples: Sequence[Mapping[str, Any]],
+    samples: Sequence[Sample],
     *,
     title: str,
     path: Path,
@@ -77,10 +77,10 @@ def plot_memory(
     ``samples`` are rows of a ``samples.jsonl``. Older folders without ``oom_kills`` get
     no kill marks; a new pid in the tree is marked instead, labelled as what it is.
     """
-    rows = sorted(samples, key=lambda s: s["t"])
+    rows = sorted(samples, key=lambda s: s.t)
     source = memory_source(rows)
-    points = [(s["t"], s.get(source)) for s in rows]
-    origin = rows[0]["t"] if rows else 0.0
+    points = [(s.t, s.memory(source)) for s in rows]
+    origin = rows[0].t if rows else 0.0
     times = [t - origin for t, v in points if v is not None]
     values = [float(v) / MIB for _t, v in points if v is not None]
     events = memory_events(rows)
@@ -121,7 +121,7 @@ def plot_memory(
             gid="new-process",
         )
         handles.append(born)
-    if source == "cgroup_bytes" and all(s.get("oom_kills") is None for s in rows):
+    if source == "cgroup_bytes" and all(s.oom_kills is None for s in rows):
         handles.append(Patch(color="white", label=words.t("no_kill_counter")))
     if events.no_process:
         step = _step(times)

@@ -2,70 +2,77 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from ...load.summary import LoadSummary
+from ...results import RunEntry, Server, Study
+from ..names import function_name
 from ._style import new_figure, save_png, series_colour
 from .words import ENGLISH, Words
 
+ServerKey = tuple[str, int, str, int, float]
 
-def _servers(study: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """Each server description, in the order the plan first names it, with that run."""
-    found: dict[str, Mapping[str, Any]] = {}
-    for run in [*study.get("plan", {}).get("runs", []), *study.get("runs", [])]:
-        server = run.get("server") or {}
-        name = run.get("server_description") or server.get("description") or server.get("kind")
-        if name and str(name) not in found:
-            found[str(name)] = run
+
+@dataclass(frozen=True)
+class _Done:
+    """A finished run with its summary (which a finished run always has)."""
+
+    run: RunEntry
+    summary: LoadSummary
+
+
+def _servers(study: Study) -> dict[ServerKey, Server]:
+    """Each server, in the order the plan first names it (then the runs)."""
+    found: dict[ServerKey, Server] = {}
+    for server in [*(r.server for r in study.plan.runs), *(r.server for r in study.runs)]:
+        found.setdefault(server.key, server)
     return found
 
 
-def server_colours(study: Mapping[str, Any]) -> dict[str, str]:
-    """One colour per server description, in the order the plan first names each server."""
-    return {name: series_colour(i) for i, name in enumerate(_servers(study))}
+def server_colours(study: Study) -> dict[ServerKey, str]:
+    """One colour per server, in the order the plan first names each server."""
+    return {key: series_colour(i) for i, key in enumerate(_servers(study))}
 
 
-def server_names(study: Mapping[str, Any], words: Words) -> dict[str, str]:
-    """Each server description of ``server_colours``, as the figure's language says it."""
-    return {name: words.server(run) for name, run in _servers(study).items()}
+def server_names(study: Study, words: Words) -> dict[ServerKey, str]:
+    """Each server of ``server_colours``, as the figure's language says it."""
+    return {key: words.server(server) for key, server in _servers(study).items()}
 
 
-def plot_runs_overview(study: Mapping[str, Any], *, path: Path, words: Words = ENGLISH) -> Figure:
+def plot_runs_overview(study: Study, *, path: Path, words: Words = ENGLISH) -> Figure:
     """Draw makespan and latency (min/mean/max) of every finished run into ``path``.
 
     Columns are workloads, with each its own linear scale: the point is dev against
     prod within a workload, and a shared scale would flatten the fast workloads.
     Runs whose status is not ``done`` are named under the figure, not drawn.
     """
-    runs = [r for r in study.get("runs", []) if r.get("status") == "done" and r.get("summary")]
-    skipped = [r.get("name", "?") for r in study.get("runs", []) if r not in runs]
+    runs = [_Done(r, r.summary) for r in study.runs if r.done and r.summary is not None]
+    skipped = [r.name for r in study.runs if not (r.done and r.summary is not None)]
     colours = server_colours(study)
     names = server_names(study, words)
     workloads: list[str] = []
-    for run in runs:
-        if run["workload"] not in workloads:
-            workloads.append(run["workload"])
+    for done in runs:
+        if done.run.workload not in workloads:
+            workloads.append(done.run.workload)
 
     figure = new_figure(height=6.2)
     figure.suptitle(words.t("overview_title"), fontweight="bold")
     columns = max(1, len(workloads))
     axes = figure.subplots(2, columns, squeeze=False)
     for col, workload in enumerate(workloads):
-        group = [r for r in runs if r["workload"] == workload]
-        function = group[0].get("function")
-        axes[0][col].set_title(f"{workload}" + (f"\n{function}" if function else ""))
+        group = [r for r in runs if r.run.workload == workload]
+        axes[0][col].set_title(f"{workload}\n{function_name(workload)}")
         _makespan_panel(axes[0][col], group, colours, words)
         _latency_panel(axes[1][col], group, colours, words)
         # One scale per workload for both rows: the slowest request cannot outlast the burst.
         axes[1][col].sharey(axes[0][col])
-        top = max(
-            max(float(r["summary"]["makespan"]), float(r["summary"]["latency_max"])) for r in group
-        )
+        top = max(max(_number(r.summary.makespan), _number(r.summary.latency.max)) for r in group)
         axes[0][col].set_ylim(0, top * 1.25 or 1.0)
     axes[0][0].set_ylabel(words.t("makespan_axis"))
     axes[1][0].set_ylabel(words.t("latency_axis"))
@@ -80,28 +87,32 @@ def plot_runs_overview(study: Mapping[str, Any], *, path: Path, words: Words = E
     return figure
 
 
-def _label(run: Mapping[str, Any]) -> str:
-    server = run.get("server") or {}
-    return str(server.get("label") or server.get("kind") or run.get("name", "?"))
+def _label(done: _Done) -> str:
+    return done.run.server.label or done.run.server.kind or done.run.name
+
+
+def _number(value: float | None) -> float:
+    """A summary's time; a run that measured none draws as 0 rather than not at all."""
+    return 0.0 if value is None else float(value)
 
 
 def _makespan_panel(
-    ax: Axes, group: Sequence[Mapping[str, Any]], colours: dict[str, str], words: Words
+    ax: Axes, group: Sequence[_Done], colours: dict[ServerKey, str], words: Words
 ) -> None:
-    values = [float(r["summary"]["makespan"]) for r in group]
+    values = [_number(r.summary.makespan) for r in group]
     bars = ax.bar(
         range(len(group)),
         values,
         label="makespan",
-        color=[colours.get(r["server_description"], "#777777") for r in group],
+        color=[colours.get(r.run.server.key, "#777777") for r in group],
         width=0.6,
     )
     texts = []
-    for run, value in zip(group, values, strict=True):
-        summary = run["summary"]
+    for done, value in zip(group, values, strict=True):
+        summary = done.summary
         text = words.seconds(value)
-        if summary.get("ok") != summary.get("requests"):
-            succeeded = words.t("some_ok", ok=summary.get("ok"), requests=summary.get("requests"))
+        if summary.ok != summary.requests:
+            succeeded = words.t("some_ok", ok=summary.ok, requests=summary.requests)
             text += f"\n{succeeded}"
         texts.append(text)
     ax.bar_label(bars, texts, padding=2, fontsize="small")
@@ -109,17 +120,17 @@ def _makespan_panel(
 
 
 def _latency_panel(
-    ax: Axes, group: Sequence[Mapping[str, Any]], colours: dict[str, str], words: Words
+    ax: Axes, group: Sequence[_Done], colours: dict[ServerKey, str], words: Words
 ) -> None:
-    summaries = [r["summary"] for r in group]
-    means = [float(s["latency_mean"]) for s in summaries]
-    lows = [m - float(s["latency_min"]) for m, s in zip(means, summaries, strict=True)]
-    highs = [float(s["latency_max"]) - m for m, s in zip(means, summaries, strict=True)]
+    latencies = [r.summary.latency for r in group]
+    means = [_number(d.mean) for d in latencies]
+    lows = [m - _number(d.min) for m, d in zip(means, latencies, strict=True)]
+    highs = [_number(d.max) - m for m, d in zip(means, latencies, strict=True)]
     ax.bar(
         range(len(group)),
         means,
         label="latency_mean",
-        color=[colours.get(r["server_description"], "#777777") for r in group],
+        color=[colours.get(r.run.server.key, "#777777") for r in group],
         width=0.6,
         yerr=[lows, highs],
         capsize=6,
@@ -128,13 +139,13 @@ def _latency_panel(
     # The numbers go under the bars: on them, a label would hide the bar or the whisker.
     texts = [
         f"{_label(r)}\n{words.t('mean', value=words.seconds(m))}\n"
-        f"{words.seconds(float(s['latency_min']))} .. {words.seconds(float(s['latency_max']))}"
-        for r, m, s in zip(group, means, summaries, strict=True)
+        f"{words.seconds(_number(d.min))} .. {words.seconds(_number(d.max))}"
+        for r, m, d in zip(group, means, latencies, strict=True)
     ]
     _finish(ax, group, texts)
 
 
-def _finish(ax: Axes, group: Sequence[Mapping[str, Any]], texts: Sequence[str] = ()) -> None:
+def _finish(ax: Axes, group: Sequence[_Done], texts: Sequence[str] = ()) -> None:
     ax.set_xticks(range(len(group)), list(texts) or [_label(r) for r in group])
     ax.set_xlim(-0.6, len(group) - 0.4)
     ax.grid(axis="y", alpha=0.3)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Final, TypeVar
 
-from ..._io import read_jsonl
-from ...errors import ResultsError
+from ...results import RunEntry, SearchEntry, Study, Trial, read_study
+from ..rows import Record, RowError, Sample, read_records, read_samples
 from .critical import plot_critical
 from .memory import plot_memory
 from .overview import plot_runs_overview
@@ -19,6 +18,7 @@ from .words import Words
 
 PLOTS_DIR: Final = "plots"
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.-]+")
+_T = TypeVar("_T")
 
 
 class Plots(dict[str, str]):
@@ -45,17 +45,19 @@ def figure_path(key: str, lang: str = "en") -> str:
     return f"{folder}/{_UNSAFE.sub('-', key.replace('/', '--'))}.png"
 
 
-def render_plots(results: Path, lang: str = "en") -> Plots:
+def render_plots(results: Path, lang: str = "en", *, study: Study | None = None) -> Plots:
     """Draw every figure the files of ``results`` allow, in ``lang``, under ``results/plots/``.
 
-    Reads ``study.json`` (a ResultsError when it is missing or damaged) and the files it
-    names. Keys: ``overview``; ``timeline/<run>`` and ``memory/<run>`` per run;
+    ``study`` is the folder's study when the caller has read it (``build_report`` reads it
+    once for every language); else it is read here (a ResultsError when it is missing or
+    damaged). Keys: ``overview``; ``timeline/<run>`` and ``memory/<run>`` per run;
     ``critical/<search>`` and ``critical-memory/<search>/pass`` and ``/fail`` per search
     (memory over time of the passing probe at ``max_passing_n`` with the highest peak,
     and the first failing probe at ``min_failing_n``). Rebuilding gives the same bytes.
     """
     words = Words(lang)
-    study = _load_study(results)
+    if study is None:
+        study = read_study(results)
     plots = Plots()
 
     def draw(key: str, make: Callable[[Path], object]) -> None:
@@ -70,19 +72,19 @@ def render_plots(results: Path, lang: str = "en") -> Plots:
             plots[key] = relative
 
     def overview(path: Path) -> None:
-        if not any(r.get("status") == "done" for r in study["runs"]):
+        if not any(run.done for run in study.runs):
             raise _Skip("no run finished")
         plot_runs_overview(study, path=path, words=words)
 
     draw("overview", overview)
-    done = {run.get("name") for run in study["runs"]}
-    for planned in study.get("plan", {}).get("runs", []):
-        if planned.get("name") not in done:
+    done = {run.name for run in study.runs}
+    for planned in study.plan.runs:
+        if planned.name not in done:
             for kind in ("timeline", "memory"):
-                plots.skipped[f"{kind}/{planned.get('name')}"] = "the run is not in study.json"
-    for run in study["runs"]:
+                plots.skipped[f"{kind}/{planned.name}"] = "the run is not in study.json"
+    for run in study.runs:
         _draw_run(draw, results, run, words)
-    for search in study.get("critical", []):
+    for search in study.critical:
         _draw_search(draw, results, search, words)
     return plots
 
@@ -90,126 +92,109 @@ def render_plots(results: Path, lang: str = "en") -> Plots:
 _Draw = Callable[[str, Callable[[Path], object]], None]
 
 
-def _draw_run(draw: _Draw, results: Path, run: Any, words: Words) -> None:
-    name = run.get("name", "?")
-    files = run.get("files") or {}
+def _draw_run(draw: _Draw, results: Path, run: RunEntry, words: Words) -> None:
     who = words.t(
-        "run_title", name=name, server=words.server(run), workload=run.get("workload", "?")
+        "run_title", name=run.name, server=words.server(run.server), workload=run.workload
     )
-    if run.get("n"):
-        who += f", n = {words.integer(run['n'])}"
+    if run.n:
+        who += f", n = {words.integer(run.n)}"
     draw(
-        f"timeline/{name}",
+        f"timeline/{run.name}",
         lambda path: plot_timeline(
-            _rows(results, files.get("records"), "records"), title=who, path=path, words=words
+            _records(results, run.files.get("records")), title=who, path=path, words=words
         ),
     )
     draw(
-        f"memory/{name}",
+        f"memory/{run.name}",
         lambda path: plot_memory(
-            _rows(results, files.get("samples"), "samples"),
+            _samples(results, run.files.get("samples")),
             title=words.t("memory_title", who=who),
             path=path,
-            limit_bytes=_limit(run),
+            limit_bytes=None,  # a run has no memory cap; only a search's probes do
             words=words,
         ),
     )
 
 
-def _draw_search(draw: _Draw, results: Path, search: Any, words: Words) -> None:
-    name = search.get("name", "?")
-
+def _draw_search(draw: _Draw, results: Path, search: SearchEntry, words: Words) -> None:
     def critical(path: Path) -> None:
-        if "error" in search:
-            raise _Skip(f"the search failed: {search['error']}")
+        if search.error is not None:
+            raise _Skip(f"the search failed: {search.error.code}")
         plot_critical(search, path=path, words=words)
 
-    draw(f"critical/{name}", critical)
+    draw(f"critical/{search.name}", critical)
     for which in ("pass", "fail"):
         draw(
-            f"critical-memory/{name}/{which}",
+            f"critical-memory/{search.name}/{which}",
             partial(_probe_memory, results, search, which, words),
         )
 
 
-def probe_to_show(search: Mapping[str, Any], which: str) -> Mapping[str, Any] | None:
+def probe_to_show(search: SearchEntry, which: str) -> Trial | None:
     """The trial whose memory a ``critical-memory/<search>/<which>`` figure shows.
 
     ``pass``: of the passing trials at ``max_passing_n``, the one that came closest to
     the cap (the highest peak). ``fail``: the first failing trial at ``min_failing_n``.
     None when the search has no such trial.
     """
-    trials = search.get("trials") or []
     if which == "pass":
-        n = search.get("max_passing_n")
-        passed = [t for t in trials if n is not None and t.get("n") == n and not t.get("failed")]
-        return max(passed, key=lambda t: t.get("peak_bytes") or 0, default=None)
-    n = search.get("min_failing_n")
-    failed = [t for t in trials if n is not None and t.get("n") == n and t.get("failed")]
-    return min(failed, key=lambda t: t.get("probe", 0), default=None)
+        n = search.max_passing_n
+        passed = [t for t in search.trials if n is not None and t.n == n and not t.failed]
+        return max(passed, key=lambda t: t.peak_bytes or 0, default=None)
+    n = search.min_failing_n
+    failed = [t for t in search.trials if n is not None and t.n == n and t.failed]
+    return min(failed, key=lambda t: t.probe, default=None)
 
 
-def _probe_memory(
-    results: Path, search: Mapping[str, Any], which: str, words: Words, path: Path
-) -> None:
-    if "error" in search:
-        raise _Skip(f"the search failed: {search['error']}")
+def _probe_memory(results: Path, search: SearchEntry, which: str, words: Words, path: Path) -> None:
+    if search.error is not None:
+        raise _Skip(f"the search failed: {search.error.code}")
     chosen = probe_to_show(search, which)
     if chosen is None:
         raise _Skip(f"no {'passing' if which == 'pass' else 'failing'} probe in the search")
     if which == "pass":
         verdict = words.t("probe_passed")
     else:
-        verdict = words.t("probe_failed", outcome=chosen.get("outcome"))
-    folder = search.get("folder") or ""
-    samples = _rows(results, _join(folder, (chosen.get("files") or {}).get("samples")), "samples")
-    peak = chosen.get("peak_bytes")
+        verdict = words.t("probe_failed", outcome=words.outcome(chosen.outcome))
+    samples = _samples(results, _join(search.folder, chosen.files.get("samples")))
     title = words.t(
         "probe_title",
-        search=search.get("name", "?"),
-        probe=chosen.get("probe"),
-        n=words.integer(chosen["n"]),
+        search=search.name,
+        probe=chosen.probe,
+        n=words.integer(chosen.n),
         verdict=verdict,
     )
-    if peak:
-        title += words.t("probe_peak", peak=words.mib(peak))
-    plot_memory(samples, title=title, path=path, limit_bytes=search.get("limit_bytes"), words=words)
+    if chosen.peak_bytes:
+        title += words.t("probe_peak", peak=words.mib(chosen.peak_bytes))
+    plot_memory(samples, title=title, path=path, limit_bytes=search.limit_bytes, words=words)
 
 
 def _join(folder: str, name: str | None) -> str | None:
     return None if name is None else f"{folder}/{name}" if folder else name
 
 
-def _rows(results: Path, relative: str | None, what: str) -> list[dict[str, Any]]:
+def _records(results: Path, relative: str | None) -> list[Record]:
+    return _rows(results, relative, "records", read_records)
+
+
+def _samples(results: Path, relative: str | None) -> list[Sample]:
+    return _rows(results, relative, "samples", read_samples)
+
+
+def _rows(
+    results: Path, relative: str | None, what: str, read: Callable[[Path], list[_T]]
+) -> list[_T]:
     if not relative:
         raise _Skip(f"study.json names no {what} file")
     path = results / relative
     if not path.is_file():
         raise _Skip(f"the {what} file {relative} is missing")
     try:
-        rows = read_jsonl(path)
+        rows = read(path)
     except (OSError, UnicodeDecodeError) as error:
         raise _Skip(f"cannot read {relative}: {error}") from None
+    except RowError as error:
+        raise _Skip(f"cannot draw it: {error}") from None
     if not rows:
         raise _Skip(f"the {what} file {relative} is empty")
     return rows
-
-
-def _limit(entry: Mapping[str, Any]) -> int | None:
-    limit = entry.get("limit_bytes")
-    if limit is None:
-        limit = (entry.get("cap") or {}).get("limit_bytes")
-    return int(limit) if limit else None
-
-
-def _load_study(results: Path) -> dict[str, Any]:
-    path = results / "study.json"
-    try:
-        study = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ResultsError(f"{results} is not a servelab results folder: no study.json") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ResultsError(f"cannot read {path}: {error}") from None
-    if not isinstance(study, dict) or not isinstance(study.get("runs"), list):
-        raise ResultsError(f"{path} is not a servelab study (no runs)")
-    return study

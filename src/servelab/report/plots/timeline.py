@@ -6,14 +6,15 @@ staircase, each request waiting (grey) for the one before it to be served.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from ..rows import Record
 from ._style import FAILED, WAITING, legend_outside, new_figure, save_png, series_colour
 from .words import ENGLISH, Words
 
@@ -45,50 +46,45 @@ class Worker:
     """A (pid, thread) that ran handlers, numbered from 1 in the order it first served."""
 
     number: int
-    pid: int
+    pid: int | None
     thread: int | None
 
 
 def timeline_segments(
-    records: Sequence[Mapping[str, Any]],
+    records: Sequence[Record],
 ) -> tuple[list[Segment], list[Worker]]:
     """The bars of a timeline, rows in send order, and the workers that served."""
-    rows = sorted(records, key=lambda r: (r["start"], r["index"]))
+    rows = sorted(records, key=lambda r: (r.start, r.index))
     if not rows:
         return [], []
-    origin = rows[0]["start"]
+    origin = rows[0].start
     served = sorted(
-        (r for r in rows if r.get("ok") and _has_timing(r)),
-        key=lambda r: (r["handler_start"], r["served_pid"], r.get("served_thread") or 0),
+        (r for r in rows if r.ok and r.timed),
+        key=lambda r: (r.handler_start or 0.0, r.served_pid or 0, r.served_thread or 0),
     )
-    numbers: dict[tuple[int, int | None], int] = {}
+    numbers: dict[tuple[int | None, int | None], int] = {}
     for r in served:
-        numbers.setdefault((r["served_pid"], r.get("served_thread")), len(numbers))
+        numbers.setdefault((r.served_pid, r.served_thread), len(numbers))
     workers = [Worker(n + 1, pid, thread) for (pid, thread), n in numbers.items()]
 
     segments: list[Segment] = []
     for row, r in enumerate(rows):
-        start = r["start"] - origin
-        if not r.get("ok"):
-            width = r["end"] - r["start"]
+        start = r.start - origin
+        if not r.ok:
             segments.append(
-                Segment(row, r["index"], "failed", start, width, error_class=r.get("error_class"))
+                Segment(row, r.index, "failed", start, r.end - r.start, error_class=r.error_class)
             )
-        elif _has_timing(r):
+        elif r.handler_start is not None and r.handler_duration is not None:
             # Same machine, same clock; max() only guards against rounding below zero.
-            wait = max(0.0, r["handler_start"] - r["start"])
-            worker = numbers[(r["served_pid"], r.get("served_thread"))]
-            segments.append(Segment(row, r["index"], "waiting", start, wait))
+            wait = max(0.0, r.handler_start - r.start)
+            worker = numbers[(r.served_pid, r.served_thread)]
+            segments.append(Segment(row, r.index, "waiting", start, wait))
             segments.append(
-                Segment(row, r["index"], "served", start + wait, r["handler_duration"], worker)
+                Segment(row, r.index, "served", start + wait, r.handler_duration, worker)
             )
         else:
-            segments.append(Segment(row, r["index"], "request", start, r["end"] - r["start"]))
+            segments.append(Segment(row, r.index, "request", start, r.end - r.start))
     return segments, workers
-
-
-def _has_timing(record: Mapping[str, Any]) -> bool:
-    return record.get("handler_start") is not None and record.get("handler_duration") is not None
 
 
 def _worker_label(worker: Worker, workers: Sequence[Worker], words: Words) -> str:
@@ -99,7 +95,7 @@ def _worker_label(worker: Worker, workers: Sequence[Worker], words: Words) -> st
 
 
 def plot_timeline(
-    records: Sequence[Mapping[str, Any]], *, title: str, path: Path, words: Words = ENGLISH
+    records: Sequence[Record], *, title: str, path: Path, words: Words = ENGLISH
 ) -> Figure:
     """Draw the request timeline of one load run into ``path`` (PNG); returns the figure.
 

@@ -1,0 +1,375 @@
+"""Every word of the English report in one place: headings, sentences, figure texts, page
+labels, and the words for the codes a study stores (outcomes, stop reasons, failures).
+
+The keys are those of ``ru.py`` (a test checks the two have the same keys and that every key
+the report uses exists). ``{placeholders}`` are filled with numbers already formatted by
+``servelab.report.i18n.Lang``; ``n.*`` entries hold a word's forms for counts, ``one|many``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+WORDS: Final[dict[str, str]] = {
+    # --- the report's headings and fixed prose ---
+    "title": "Seminar 3 report: the Flask dev server and gunicorn under load",
+    "lead": (
+        "A servelab study: {runs} runs and {searches} critical-n searches planned, {done} "
+        "finished{wall}. Every number below comes from the files in this folder; `servelab "
+        "report` rebuilds this page from them."
+    ),
+    "wall": " in {seconds} s",
+    "introduction": "Introduction",
+    "introduction_text": (
+        "A heavy predictive model can be served from your own server, where users wait for "
+        "the computation and several users at once need your own cluster, or from an external "
+        "prediction service (TensorFlow Serving, AWS SageMaker, Yandex DataSphere, Google "
+        "Vertex AI), where your server only waits for the answer, and each call costs money "
+        "and time. This study measures how two Python web servers cope with both when "
+        "{concurrency} clients ask at once: the Flask development server (`python "
+        "src/predict_app.py`) and gunicorn (`gunicorn src.predict_app:app`)."
+    ),
+    "method": "Method",
+    "method_functions": "Three `predict` functions emulate the two ways to deploy a model:",
+    "f_io": (
+        "`predict_io_bounded`: an external service, emulated by `time.sleep({io_delay})`; "
+        "price = area x 200 000."
+    ),
+    "f_cpu": (
+        "`predict_cpu_bounded`: computing on our own server in pure Python, `sum([x for x in "
+        "range(n)]) / n` with n = {n}."
+    ),
+    "f_numpy": (
+        "`predict_cpu_multithread`: the same mean with numpy, `np.mean(np.arange(n))`, n = {n}."
+    ),
+    "method_load": (
+        "Each run starts a fresh server, sends {requests} POST `/predict` requests (areas 10, "
+        "20, ... m²) from {concurrency} parallel clients released at the same instant, and "
+        "stops the server. Each response carries the pid and thread that ran its handler and "
+        "the handler's own start and duration, so the tables say how many requests the server "
+        "really ran at once and how long each one queued. The server's processes are sampled "
+        "20 times a second for memory and CPU."
+    ),
+    "method_critical": (
+        "The critical n is searched with the same load inside a memory cap of {cap} "
+        "({cap_description}), a fresh server per probe. A model predicts it first: idle "
+        "memory and bytes per element are measured at a small n, and a sync worker holds one "
+        "request in memory at a time, a threaded server up to all of them. Probes then bisect "
+        "around the prediction; near the boundary each n is tried {repeats} times, because "
+        "for a threaded server the breaking point is a band, not a point. Only the cap's "
+        'OOM-kill counter says "out of memory".'
+    ),
+    "machine": "Machine: {cpu}, {cores} cores, {memory} memory, Python {python}{packages}.",
+    "results": "Results and discussion",
+    "table_runs": (
+        "| run | server | function | ok | makespan, s | latency min / mean / max, s | max at "
+        "once | processes | log |"
+    ),
+    "missing_search": "critical n of {name}",
+    "log_file": "the log",
+    "failed": "failed",
+    "missing": "**Missing** (planned, but the study stopped before them): {names}.",
+    "missing_file": "*Missing from this folder: {what}.*",
+    "logs_at_failure": "Logs at failure",
+    "client_saw": "As the client saw it (n = {n}, {reason}):",
+    "server_logged": "As the server logged it:",
+    "server_silent": (
+        "The server logged nothing about it (the Flask dev server prints nothing when the "
+        "kernel kills it)."
+    ),
+    "makespan_line": (
+        "Makespan {makespan} s; latency {lmin} to {lmax} s (mean {lmean} s); server log: "
+        "[{server_log}]({server_log})."
+    ),
+    "timeline_alt": "Request timeline of {name}",
+    "critical_line": (
+        "Critical n (cap {cap}) = between {passing} (never failed) and {failing} (always "
+        "failed); predicted {predicted}; [search]({folder}/search.json)."
+    ),
+    "comment": "Comment:",
+    "errors_seen": "Errors as the client saw them:",
+    "critical": "Critical n: where the server dies for lack of memory",
+    "table_critical": (
+        "| server | function | predicted n | never failed | always failed | bytes / element | "
+        "idle | peak at last pass | OOM kills | probes |"
+    ),
+    "memory_pass_alt": "Memory of {name} at n = {n} (passed)",
+    "memory_fail_alt": "Memory of {name} at n = {n} (failed)",
+    "critical_alt": "Critical-n search of {name}",
+    "overview_alt": "Makespan and latency of every run",
+    "memory_alt": "Server memory during {name}",
+    "method_guard": (
+        "The service's memory guard was on in every run's server: {budget} per server process "
+        "(admission control by each request's estimated memory; 413 for a request too big for "
+        "the budget alone, 503 with Retry-After when the requests in flight would exceed it)."
+    ),
+    "guard_heading": "With and without the memory guard",
+    "guard_intro": (
+        "After each search, one more probe at its smallest failing n: the same load, a fresh "
+        "server in the same cap, with the service's memory guard on. The guard estimates each "
+        "request's memory from its workload and n and refuses a request that alone exceeds "
+        "the budget (413) or that would push the requests in flight over it (503 with "
+        "Retry-After). The row without the guard is the search's first failing probe at that "
+        "n; the lab stops a probe soon after its first OOM kill, so its other requests end as "
+        "disconnects. A price is correct when it equals int(area x (n - 1) / 2)."
+    ),
+    "table_guard": (
+        "| server | function | n | memory guard | served | refused 413 / 503 | other failures "
+        "| OOM kills | correct prices | outcome |"
+    ),
+    "guard_off": "off",
+    "guard_on": "{budget} per process",
+    # --- sentences about runs and searches ---
+    "na": "n/a",
+    "all_ok": "All {requests} requests succeeded.",
+    "some_failed": "{ok} of {requests} requests succeeded; the others failed ({classes}).",
+    "serial": (
+        "The server never ran two handlers at once: it served the requests one after another, "
+        "the fastest response after {fastest} s and the slowest after {slowest} s."
+    ),
+    "serial_sum": (
+        " The makespan ({makespan} s) is about the sum of the handler times ({handler_sum} s)."
+    ),
+    "overlap": "Up to {at_once} handlers ran at the same time ({threads} in {processes}).",
+    "overlap_one": (
+        " The makespan ({makespan} s) is about one handler's time ({handler_mean} s on "
+        "average): the requests overlapped."
+    ),
+    "cpu_idle": (
+        "The server used {cpu} CPU-seconds in {makespan} s: its handlers were waiting, not "
+        "computing."
+    ),
+    "cpu_busy": (
+        "The server's processes used {cpu} CPU-seconds in {makespan} s, {cores} cores on "
+        "average of the machine's {machine_cores}."
+    ),
+    "cpu_turns": (
+        " Although {at_once} handlers ran at once, together they used about one core: the "
+        "threads took turns rather than running in parallel."
+    ),
+    "cpu_turns_gil": (
+        " Although {at_once} handlers ran at once, together they used about one core: the "
+        "threads took turns rather than running in parallel, as pure-Python code does under "
+        "the GIL (one thread runs Python at a time)."
+    ),
+    "versus": "On {other} the same {workload} burst took {their} s against {mine} s here ({how}).",
+    "longer": "{ratio}x longer",
+    "shorter": "{ratio}x shorter",
+    "slower_each": (
+        "Each handler here took {mine} s on average against {theirs} s when they ran one at a "
+        "time there: running them together made each {ratio}x slower."
+    ),
+    "cpu_cost": (
+        "The same {requests} predictions cost the server {mine} CPU-seconds here and {theirs} "
+        "there."
+    ),
+    "died": "The server did not survive the burst: {fate}.",
+    "unfinished": "This run did not finish: {error}.",
+    "model": (
+        "The model: ({cap} cap - {idle} idle) / ({bpe} bytes per element x {at_once} "
+        "request(s) in memory at once) = {predicted}."
+    ),
+    "unconfirmed": "The search did not confirm both ends: {reason}.",
+    "agrees": (
+        "The measured boundary ({passing} never failed, {failing} always failed) agrees with "
+        "the prediction within {error}."
+    ),
+    "off": (
+        "The measured boundary ({passing} never failed, {failing} always failed) is {ratio}x "
+        "the prediction."
+    ),
+    "held": (
+        "At {passing} the peak was {peak}: {held} requests' worth of elements at once, not "
+        "{at_once}. The parallel requests did not all hold their full arrays at the same "
+        "moment."
+    ),
+    "band": "Between them the outcome varied from run to run ({rates}).",
+    "band_rate": "{n}: {failures}/{trials} failed",
+    "numpy_vs_cpu": (
+        "On {server} numpy's critical n is {ratio}x the pure-Python one: numpy keeps {numpy} "
+        "bytes per element, the Python list {cpu} ({bpe_ratio}x more)."
+    ),
+    "server_vs_server": (
+        "For {workload}, {high} survives {ratio}x the n of {low}. By the model it holds "
+        "{high_at_once} request(s) in memory at once, the other {low_at_once}{held}."
+    ),
+    "held_note": " ({held} measured at its peak)",
+    "search_failed": "The search failed: {error}.",
+    "cap_cgroup_v1": "cgroup v1 memory.limit_in_bytes",
+    "cap_cgroup_v2": "cgroup v2 memory.max",
+    "cap_rlimit_as": "RLIMIT_AS per process, a fallback: MemoryError instead of OOM kills",
+    "run_guard": (
+        "The memory guard ({budget} per server process) refused {too_big} as too big (413) "
+        "and {busy} as busy (503)."
+    ),
+    "guard_budget_derived": (
+        "The guard's budget at n = {n}: ({cap} cap - {idle} idle - 10% of the cap) / "
+        "{processes} = {budget} per process, derived from this search."
+    ),
+    "guard_budget_option": "The guard's budget at n = {n}: {budget} per process (--memory-budget).",
+    "guard_estimate": (
+        "The guard estimates {bpe} bytes per element for `{workload}`, {need} per request at "
+        "this n: {fits} request(s) fit the budget at once."
+    ),
+    "guard_estimate_too_big": (
+        "The guard estimates {bpe} bytes per element for `{workload}`, {need} per request at "
+        "this n: more than the whole budget, so every request is refused with 413."
+    ),
+    "guard_survived": (
+        "With the guard the server survived: it served {served} of {requests} requests, "
+        "{correct} with the correct price, refused {refused}, and no process was OOM-killed."
+    ),
+    "guard_killed": (
+        "Even with the guard the kernel OOM-killed {kills} in the cap: the estimate counts "
+        "the arrays, not the interpreter, so this budget left too little margin."
+    ),
+    "guard_other_failures": "{failed} request(s) failed otherwise ({reason}).",
+    "guard_without": "Without the guard the same load at the same n: {reason}; it served {served}.",
+    "guard_failed": "The probe with the guard did not run: {error}.",
+    # --- the figures (plots/) ---
+    "fig.s": "{value} s",
+    "fig.ms": "{value} ms",
+    "fig.mib": "{value} MiB",
+    "fig.million": "{value} M",
+    "fig.thousand": "{value} k",
+    "fig.overview_title": "All runs: how long the burst took, and each request",
+    "fig.makespan_axis": "makespan (s)\nfirst send to last reply",
+    "fig.latency_axis": "latency (s)\nbar = mean, whisker = min..max",
+    "fig.no_runs": "no finished runs",
+    "fig.not_drawn": "not drawn (run did not finish): {names}",
+    "fig.some_ok": "{ok}/{requests} ok",
+    "fig.mean": "mean {value}",
+    "fig.run_title": "{name}: {server}, {workload} workload",
+    "fig.memory_title": "Memory of {who}",
+    "fig.probe_title": "{search}, probe {probe}: n = {n}, {verdict}",
+    "fig.probe_passed": "passed",
+    "fig.probe_failed": "failed ({outcome})",
+    "fig.probe_peak": ", peak {peak}",
+    "fig.timeline_subtitle": "one bar per request, top = sent first",
+    "fig.failed": "failed",
+    "fig.timeline_x": "seconds since the first request was sent",
+    "fig.timeline_y_labelled": "request (#index), in send order",
+    "fig.timeline_y": "request, in send order",
+    "fig.waiting": "waiting for a handler",
+    "fig.worker_thread": "worker {number} (pid {pid}, thread {thread})",
+    "fig.worker": "worker {number} (pid {pid})",
+    "fig.more_workers": "... {extra} more workers (colours repeat)",
+    "fig.no_timing": "ok, no handler timing sent",
+    "fig.failed_span": "failed (send to error)",
+    "fig.cgroup_usage_title": "memory cgroup usage",
+    "fig.rss_title": "RSS summed over the tree",
+    "fig.sampled": "{what}, sampled every ~{interval}",
+    "fig.cgroup_usage": "cgroup usage",
+    "fig.rss": "RSS (shared pages counted twice)",
+    "fig.memory_cap": "memory cap {cap}",
+    "fig.oom_kill": "OOM kill (cgroup counter stepped up)",
+    "fig.new_process": "new process in the tree (e.g. a worker rebooted)",
+    "fig.no_kill_counter": "no OOM-kill counter in these samples",
+    "fig.no_process": "no server process alive",
+    "fig.memory_axis": "memory (MiB)",
+    "fig.memory_x": "seconds since the first sample",
+    "fig.critical_title": "Critical n of {name}: {server}, {workload} workload{cap}",
+    "fig.critical_cap": ", cap {cap}",
+    "fig.n_axis": "n (elements per request)",
+    "fig.band": "measured band: {passing} passed,\n{failing} failed",
+    "fig.largest_passed": "largest n that passed: {n}",
+    "fig.smallest_failed": "smallest n that failed: {n}",
+    "fig.predicted": "model's predicted n: {n}",
+    "fig.all passed": "n where all passed",
+    "fig.some failed": "n where some failed",
+    "fig.all failed": "n where all failed",
+    "fig.rate_key": "label: failed/trials;\nbigger dot = more trials",
+    "fig.rate_axis": "trials that failed",
+    "fig.rate_title": "failure rate by n",
+    "fig.trial_ok": "trial passed",
+    "fig.trial_oom": "trial failed: OOM-killed",
+    "fig.trial_memory-error": "trial failed: MemoryError (rlimit)",
+    "fig.trial_failed": "trial failed: other",
+    "fig.cap": "cap {cap}",
+    "fig.model": ("model: idle {idle} + {bpe} B\nx {at_once} in memory at once x n"),
+    "fig.peak_axis": "peak memory (MiB)",
+    "fig.peak_title": "peak memory of each trial (cgroup max usage)",
+    # --- the HTML page ---
+    "page.machine": "Machine",
+    "page.machine_intro": "What the study ran on, and when.",
+    "page.cpu": "CPU",
+    "page.cores": "Cores",
+    "page.memory": "Memory",
+    "page.os": "OS",
+    "page.python": "Python",
+    "page.packages": "Packages",
+    "page.created": "Started",
+    "page.wall": "Duration",
+    "page.seconds": "s",
+    "page.unknown": "unknown",
+    "page.not_installed": "not installed",
+    "page.missing": "missing",
+    "page.not_embedded": "not embedded",
+    "page.untitled": "servelab report",
+    # --- words for counts: one|many in English, one|few|many in Russian ---
+    "n.process": "process|processes",
+    "n.thread": "thread|threads",
+    "n.worker": "worker|workers",
+    "n.request": "request|requests",
+    # --- servers (results.Server) ---
+    "server_dev": "Flask dev server (threaded)",
+    "server_gunicorn": "gunicorn, {workers} {worker_class} {worker_word}{threads}",
+    "server_threads": " x {threads}",
+    "server_timeout": ", worker timeout {timeout} s",
+    "server_no_timeout": ", no timeout",
+    # --- outcome codes (results.Outcome), as the tables show them ---
+    "outcome.ok": "ok",
+    "outcome.oom": "oom",
+    "outcome.memory-error": "memory-error",
+    "outcome.rejected": "rejected",
+    "outcome.failed": "failed",
+    # --- why a probe ended as it did (results.Verdict) ---
+    "reason_oom": "the kernel OOM-killed {kills} in the memory cap",
+    "reason_memory_error": (
+        "{requests} failed with MemoryError (HTTP 500) under the address-space limit; no "
+        "process was killed"
+    ),
+    "reason_rejected": (
+        "the server refused {requests} on purpose ({by_status}); {rest}; no OOM kill"
+    ),
+    "reason_by_status": "{count} with {status}",
+    "reason_rest_served": "the other {served} succeeded",
+    "reason_rest_none": "it served none",
+    "reason_refused": "{requests} refused (413/503)",
+    "reason_failed_requests": "{requests} failed ({classes})",
+    "reason_worker_timeouts": "gunicorn killed {workers} for WORKER TIMEOUT",
+    "reason_sigkills": "{workers} got SIGKILL",
+    "reason_server_ended": "the server ended ({end})",
+    "reason_failed": "{parts}; no OOM kill",
+    "reason_ok": "all {requests} succeeded",
+    "list_sep": "; ",
+    # --- how a server ended (results.ServerEnd) ---
+    "end_signal": "killed by {signal}",
+    "end_unknown": "ended with an unknown status",
+    "end_code": "exited with code {code}",
+    "end_by_lab": "stopped by the lab ({how})",
+    "end_not_by_lab": "{how} (not by the lab)",
+    "end_forced": "; the group needed SIGKILL after the grace period",
+    # --- why a search stopped (results.StopReason) ---
+    "stop.within-tolerance": "bracket within {tolerance}",
+    "stop.whole-numbers": "bracket as narrow as whole numbers allow ({low}, {high})",
+    "stop.band-resolved": (
+        "band resolved: {low} passed all its trials, {high} failed all, and the {band} n "
+        "between them had mixed results"
+    ),
+    "stop.fails-at-min": "fails even at min_n={low}",
+    "stop.passes-at-max": "passes at max_n={high}",
+    "stop.budget-spent": "probe budget ({budget}) spent",
+    "stop.not-finished": "search not finished",
+    "stop.unknown": "a reason this servelab cannot read",
+    # --- why something could not be measured (results.Failure) ---
+    "error.calibration-failed": "the calibration probe at n = {n} did not pass",
+    "error.no-memory-measure": (
+        "this cap cannot measure memory (no cgroup): the model needs idle and peak bytes"
+    ),
+    "error.does-not-fit-idle": "the server does not even fit idle in the cap: it was OOM-killed",
+    "error.nothing-to-compare": "no n failed without the guard: nothing to compare",
+    "error.no-budget-room": "the cap leaves no room for a budget after idle memory and the margin",
+    "error.server-failed": "{detail}",
+    "error.error": "{detail}",
+}

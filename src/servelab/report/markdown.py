@@ -1,0 +1,353 @@
+"""``report.md``: every line decided here, in Python, from a typed ``Study``.
+
+A failed search, an interrupted study or a study with no searches is a report with less in
+it, never an error: each section asks the data whether it has what it needs and says what
+is missing. The words come from ``Lang`` (``lang/en.py``, ``lang/ru.py``); the only files
+read here besides the study are the runs' records (the first client errors) and whether
+each run's log exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from ..results import RunEntry, SearchEntry, Server, Study, Trial
+from . import comments
+from .i18n import Lang, Scalar
+from .names import function_name
+from .rows import RowError, read_records
+
+# The seed's headings: the servers by their seminar names.
+SERVER_HEADINGS: Final = {"flask-dev": "dev", "gunicorn": "prod"}
+# What the report names in its machine line, in this order.
+SHOWN_PACKAGES: Final = ("flask", "werkzeug", "gunicorn", "numpy")
+ERRORS_SHOWN: Final = 3
+
+
+def first_errors(results: Path, run: RunEntry, limit: int = ERRORS_SHOWN) -> list[str]:
+    """The first distinct client-side error texts of a run, from its records."""
+    relative = run.files.get("records")
+    path = results / relative if relative else None
+    if path is None or not path.is_file():
+        return []
+    try:
+        records = read_records(path)
+    except (OSError, UnicodeDecodeError, RowError):
+        return []  # the run's timeline figure says why the file cannot be read
+    seen: list[str] = []
+    for record in records:
+        if record.error and record.error not in seen:
+            seen.append(record.error)
+        if len(seen) == limit:
+            break
+    return seen
+
+
+@dataclass
+class _Section:
+    """The runs of one server, with the searches that belong to each and how it died."""
+
+    server: Server
+    runs: list[RunEntry] = field(default_factory=list)
+    critical: dict[str, SearchEntry] = field(default_factory=dict)  # by run name
+    failure: Trial | None = None
+
+
+def _sections(study: Study) -> list[_Section]:
+    """Runs grouped by server, in plan order; each search joins its server's runs."""
+    sections: dict[tuple[str, int, str, int, float], _Section] = {}
+    for run in study.runs:
+        sections.setdefault(run.server.key, _Section(run.server)).runs.append(run)
+    for search in study.critical:
+        owner = sections.get(search.server.key)
+        if owner is None:
+            continue
+        for run in owner.runs:
+            if run.workload == search.workload:
+                owner.critical[run.name] = search
+        if owner.failure is None and search.error is None:
+            owner.failure = search.first_failure
+    return list(sections.values())
+
+
+class _Writer:
+    """Lines of one report in one language."""
+
+    def __init__(
+        self,
+        study: Study,
+        results: Path,
+        lang: Lang,
+        plots: Mapping[str, str],
+        skipped: Mapping[str, str],
+    ) -> None:
+        self.study, self.results, self.L = study, results, lang
+        self.plots, self.skipped = plots, skipped
+        self.lines: list[str] = []
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def t(self, key: str, **params: Scalar) -> str:
+        return self.L.t(key, **params)
+
+    def image(self, key: str, alt: str) -> str:
+        if key in self.plots:
+            return f"![{alt}]({self.plots[key]})"
+        if key in self.skipped:
+            return self.t("missing_file", what=f"{alt} ({self.skipped[key]})")
+        return ""
+
+    # --- the parts, in page order ---
+
+    def head(self) -> None:
+        study, plan, L = self.study, self.study.plan, self.L
+        wall = (
+            ""
+            if study.wall_seconds is None
+            else self.t("wall", seconds=L.seconds(study.wall_seconds))
+        )
+        lead = self.t(
+            "lead",
+            runs=len(plan.runs),
+            searches=len(plan.critical),
+            done=len(study.runs) + len(study.critical),
+            wall=wall,
+        )
+        self.add(f"# {self.t('title')}", "", lead, "")
+        self.add(
+            f"### {self.t('introduction')}",
+            self.t("introduction_text", concurrency=plan.concurrency),
+            "",
+        )
+        n = L.count(plan.n)
+        self.add(f"### {self.t('method')}", self.t("method_functions"), "")
+        self.add(
+            f"- {self.t('f_io', io_delay=plan.io_delay)}",
+            f"- {self.t('f_cpu', n=n)}",
+            f"- {self.t('f_numpy', n=n)}",
+            "",
+            self.t("method_load", requests=plan.requests, concurrency=plan.concurrency),
+        )
+        if study.critical:
+            first = study.critical[0]
+            self.add(
+                "",
+                self.t(
+                    "method_critical",
+                    cap=L.size(first.limit_bytes),
+                    cap_description=L.cap(first.cap),
+                    repeats=first.policy.repeats,
+                ),
+            )
+        if study.guard.memory_budget:
+            self.add("", self.t("method_guard", budget=L.mib(study.guard.memory_budget)))
+        machine = study.machine
+        versions = machine.packages
+        shown = [f"{name} {versions[name]}" for name in SHOWN_PACKAGES if versions.get(name)]
+        self.add(
+            "",
+            self.t(
+                "machine",
+                cpu=machine.cpu or L.na,
+                cores=L.na if machine.cores is None else machine.cores,
+                memory=L.gib(machine.memory_bytes),
+                python=machine.python or L.na,
+                packages=(", " + ", ".join(shown)) if shown else "",
+            ),
+        )
+
+    def runs_table(self, sections: list[_Section]) -> None:
+        L = self.L
+        self.add("", f"### {self.t('results')}", self.image("overview", self.t("overview_alt")), "")
+        self.add(self.t("table_runs"), "|---|---|---|---|---|---|---|---|---|")
+        for section in sections:
+            for run in section.runs:
+                cells = [run.name, L.server(run.server), f"`{function_name(run.workload)}`"]
+                s = run.summary
+                if run.done and s is not None:
+                    h = s.handlers
+                    cells += [
+                        f"{s.ok}/{s.requests}",
+                        L.seconds(s.makespan),
+                        f"{L.seconds(s.latency.min)} / {L.seconds(s.latency.mean)} / "
+                        f"{L.seconds(s.latency.max)}",
+                        L.na if h is None else str(h.max_concurrent),
+                        L.na if h is None else str(h.distinct_pids),
+                        f"[log]({run.files.get('log', '')})",
+                    ]
+                else:
+                    cells += [self.t("failed"), "", "", "", "", ""]
+                self.add("| " + " | ".join(cells) + " |")
+        done_runs = {run.name for run in self.study.runs}
+        missing = [run.name for run in self.study.plan.runs if run.name not in done_runs]
+        done_searches = {search.name for search in self.study.critical}
+        missing += [
+            self.t("missing_search", name=search.name)
+            for search in self.study.plan.critical
+            if search.name not in done_searches
+        ]
+        if missing:
+            self.add("", self.t("missing", names=", ".join(missing)))
+
+    def section(self, section: _Section) -> None:
+        L = self.L
+        heading = SERVER_HEADINGS.get(section.server.kind, section.server.kind)
+        self.add("", f"#### {heading}: {L.server(section.server)}")
+        failure = section.failure
+        if failure is not None:
+            self.add("", f"##### {self.t('logs_at_failure')}")
+            self.add(self.t("client_saw", n=L.count(failure.n), reason=L.reason(failure)), "")
+            self.add(*(f"- `{error}`" for error in failure.verdict.client_errors))
+            if failure.verdict.server_lines:
+                self.add("", self.t("server_logged"), "```", *failure.verdict.server_lines, "```")
+            else:
+                self.add("", self.t("server_silent"))
+        for run in section.runs:
+            self.run(run, section.critical.get(run.name))
+
+    def run(self, run: RunEntry, search: SearchEntry | None) -> None:
+        L = self.L
+        log = run.files.get("log", "")
+        self.add("", f"##### [{function_name(run.workload)}]({log})")
+        if not log or not (self.results / log).is_file():
+            self.add(self.t("missing_file", what=log or self.t("log_file")), "")
+        s = run.summary
+        if run.done and s is not None:
+            self.add(
+                self.image(f"timeline/{run.name}", self.t("timeline_alt", name=run.name)),
+                self.image(f"memory/{run.name}", self.t("memory_alt", name=run.name)),
+                "",
+                "- "
+                + self.t(
+                    "makespan_line",
+                    makespan=L.seconds(s.makespan),
+                    lmin=L.seconds(s.latency.min),
+                    lmax=L.seconds(s.latency.max),
+                    lmean=L.seconds(s.latency.mean),
+                    server_log=run.files.get("server_log", ""),
+                ),
+            )
+        if search is not None and search.error is None:
+            line = self.t(
+                "critical_line",
+                cap=L.size(search.limit_bytes),
+                passing=L.count(search.max_passing_n),
+                failing=L.count(search.min_failing_n),
+                predicted=L.count(search.predicted_n),
+                folder=search.folder,
+            )
+            self.add(f"- {line}")
+        self.add(f"- {self.t('comment')} {' '.join(comments.comment(run, self.study, L))}")
+        errors = first_errors(self.results, run)
+        if errors:
+            self.add(f"- {self.t('errors_seen')}", *(f"    - `{error}`" for error in errors))
+
+    def critical(self) -> None:
+        searches, L = self.study.critical, self.L
+        if not searches:
+            return
+        self.add("", f"### {self.t('critical')}", "", self.t("table_critical"))
+        self.add("|---|---|---|---|---|---|---|---|---|---|")
+        for search in searches:
+            workload = f"`{search.workload}`"
+            if search.error is not None:
+                failed = f"{self.t('failed')}: {L.failure(search.error)}"
+                self.add(f"| {search.name} | {workload} | {failed} | | | | | | | |")
+                continue
+            bpe = L.na if search.bytes_per_element is None else f"{search.bytes_per_element:.1f}"
+            cells = [
+                L.server(search.server),
+                workload,
+                L.count(search.predicted_n),
+                L.count(search.max_passing_n),
+                L.count(search.min_failing_n),
+                bpe,
+                L.mib(search.idle_bytes),
+                L.mib(search.peak_bytes),
+                str(search.oom_kills),
+                str(search.probes),
+            ]
+            self.add("| " + " | ".join(cells) + " |")
+        self.add("", *(f"- {s}" for s in comments.critical_comparisons(searches, L)))
+        self.guard()
+        for search in searches:
+            if search.error is None:
+                self.search(search)
+
+    def guard(self) -> None:
+        L = self.L
+        guarded = [s for s in self.study.critical if s.guarded or s.guard_error]
+        if not guarded:
+            return
+        self.add("", f"#### {self.t('guard_heading')}", self.t("guard_intro"), "")
+        self.add(self.t("table_guard"), "|---|---|---|---|---|---|---|---|---|---|")
+        for search in guarded:
+            comparison = search.guarded
+            if comparison is None:
+                continue
+            sides = (
+                (comparison.without_guard, self.t("guard_off")),
+                (comparison.with_guard, self.t("guard_on", budget=L.mib(comparison.budget_bytes))),
+            )
+            for side, guard in sides:
+                by_status = side.verdict.rejected_by_status
+                cells = [
+                    L.server(search.server),
+                    f"`{search.workload}`",
+                    L.count(comparison.n),
+                    guard,
+                    f"{side.ok_requests}/{side.requests}",
+                    f"{by_status.get(413, 0)} / {by_status.get(503, 0)}",
+                    str(side.failed_requests),
+                    str(side.verdict.oom_kills),
+                    comments.correct_prices(side, L),
+                    L.outcome(side.outcome),
+                ]
+                self.add("| " + " | ".join(cells) + " |")
+        for search in guarded:
+            self.add("", f"{L.server(search.server)}, `{search.workload}`:")
+            self.add(*(f"- {s}" for s in comments.guard_comparison(search, L)))
+
+    def search(self, search: SearchEntry) -> None:
+        L = self.L
+        self.add("", f"#### {L.server(search.server)}, `{search.workload}`")
+        self.add(
+            self.image(f"critical/{search.name}", self.t("critical_alt", name=search.name)), ""
+        )
+        self.add(*(f"- {s}" for s in comments.critical_model(search, L)), "")
+        for which, n, alt in (
+            ("pass", search.max_passing_n, "memory_pass_alt"),
+            ("fail", search.min_failing_n, "memory_fail_alt"),
+        ):
+            key = f"critical-memory/{search.name}/{which}"
+            self.add(self.image(key, self.t(alt, name=search.name, n=L.count(n))))
+
+    def text(self) -> str:
+        self.head()
+        sections = _sections(self.study)
+        self.runs_table(sections)
+        for section in sections:
+            self.section(section)
+        self.critical()
+        text = "\n".join(self.lines) + "\n"
+        # An image that could not be drawn and was never planned leaves an empty line behind.
+        while "\n\n\n" in text:
+            text = text.replace("\n\n\n", "\n\n")
+        return text
+
+
+def render_markdown(
+    study: Study,
+    results: Path,
+    lang: str = "en",
+    plots: Mapping[str, str] | None = None,
+    skipped: Mapping[str, str] | None = None,
+) -> str:
+    """The report of ``study`` in ``lang``; ``plots`` maps figure keys to files, ``skipped``
+    to the reasons a figure could not be drawn. ``results`` is the folder (for the records
+    and logs the report quotes or links)."""
+    return _Writer(study, results, Lang(lang), plots or {}, skipped or {}).text()

@@ -1,0 +1,176 @@
+"""The rows the report reads besides ``study.json``: a run's requests and its memory samples.
+
+``records/<run>.jsonl`` (written by ``servelab.load.records``) and ``samples/<run>.jsonl``
+(written by ``servelab.servers.monitor``) are read here into typed rows holding the columns
+the report uses; other columns are ignored, so newer files still read. A damaged row is a
+``RowError`` naming the file, the line and the field. The report imports neither writer:
+these are the file formats, not their code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+__all__ = ["Record", "RowError", "Sample", "read_records", "read_samples"]
+
+_T = TypeVar("_T")
+
+
+class RowError(ValueError):
+    """A row of a records or samples file lacks a column or holds the wrong type."""
+
+
+class _Row:
+    """One JSON object and where it came from, for one-line errors."""
+
+    def __init__(self, value: Mapping[str, object], where: str) -> None:
+        self.value, self.where = value, where
+
+    def _get(self, key: str, kinds: tuple[type, ...], expected: str, optional: bool) -> object:
+        if key not in self.value:
+            if optional:
+                return None
+            raise RowError(f"{self.where}: field {key} is missing")
+        value = self.value[key]
+        if value is None and optional:
+            return None
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            raise RowError(f"{self.where}: field {key}: expected {expected}, got {value!r:.40}")
+        return value
+
+    def number(self, key: str) -> float:
+        value = self._get(key, (int, float), "a number", False)
+        assert isinstance(value, int | float)
+        return float(value)
+
+    def opt_number(self, key: str) -> float | None:
+        value = self._get(key, (int, float), "a number or null", True)
+        return None if value is None else float(value)  # type: ignore[arg-type]
+
+    def whole(self, key: str) -> int:
+        value = self._get(key, (int,), "a whole number", False)
+        assert isinstance(value, int)
+        return value
+
+    def opt_whole(self, key: str) -> int | None:
+        value = self._get(key, (int,), "a whole number or null", True)
+        return value if isinstance(value, int) else None
+
+    def opt_text(self, key: str) -> str | None:
+        value = self._get(key, (str,), "text or null", True)
+        return value if isinstance(value, str) else None
+
+    def flag(self, key: str) -> bool:
+        return self._get(key, (bool,), "true or false", True) is True
+
+    def wholes(self, key: str) -> tuple[int, ...]:
+        value = self._get(key, (list,), "a list", True)
+        items = value if isinstance(value, list) else []
+        if not all(isinstance(item, int) and not isinstance(item, bool) for item in items):
+            raise RowError(f"{self.where}: field {key}: expected whole numbers")
+        return tuple(items)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One request (a row of ``records.jsonl``): when it was sent and ended, epoch seconds,
+    whether it got a 2xx, and what the server said about the handler that ran it."""
+
+    index: int
+    start: float
+    end: float
+    ok: bool
+    error_class: str | None = None
+    error: str | None = None
+    served_pid: int | None = None
+    served_thread: int | None = None
+    handler_start: float | None = None
+    handler_duration: float | None = None
+
+    @property
+    def timed(self) -> bool:
+        """The server sent its handler's start and duration."""
+        return self.handler_start is not None and self.handler_duration is not None
+
+    @classmethod
+    def of(cls, row: _Row) -> Record:
+        return cls(
+            index=row.whole("index"),
+            start=row.number("start"),
+            end=row.number("end"),
+            ok=row.flag("ok"),
+            error_class=row.opt_text("error_class"),
+            error=row.opt_text("error"),
+            served_pid=row.opt_whole("served_pid"),
+            served_thread=row.opt_whole("served_thread"),
+            handler_start=row.opt_number("handler_start"),
+            handler_duration=row.opt_number("handler_duration"),
+        )
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The server's process tree at one instant (a row of ``samples.jsonl``): the cap's usage
+    (``cgroup_bytes``) or the tree's summed RSS, the cap's cumulative OOM-kill counter (None
+    where the cap has none), and the pids alive."""
+
+    t: float
+    rss_bytes: int | None = None
+    cgroup_bytes: int | None = None
+    oom_kills: int | None = None
+    processes: int | None = None
+    pids: tuple[int, ...] = ()
+
+    def memory(self, source: str) -> int | None:
+        """``cgroup_bytes`` or ``rss_bytes``, by name."""
+        return self.cgroup_bytes if source == "cgroup_bytes" else self.rss_bytes
+
+    @classmethod
+    def of(cls, row: _Row) -> Sample:
+        return cls(
+            t=row.number("t"),
+            rss_bytes=row.opt_whole("rss_bytes"),
+            cgroup_bytes=row.opt_whole("cgroup_bytes"),
+            oom_kills=row.opt_whole("oom_kills"),
+            processes=row.opt_whole("processes"),
+            pids=row.wholes("pids"),
+        )
+
+
+def record(row: Mapping[str, object], where: str = "record") -> Record:
+    return Record.of(_Row(row, where))
+
+
+def sample(row: Mapping[str, object], where: str = "sample") -> Sample:
+    return Sample.of(_Row(row, where))
+
+
+def _read(path: Path, make: Callable[[_Row], _T]) -> list[_T]:
+    rows = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            where = f"{path.name}: line {number}"
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise RowError(f"{where}: not JSON ({error.msg})") from None
+            if not isinstance(value, dict):
+                raise RowError(f"{where}: expected an object")
+            rows.append(make(_Row(value, where)))
+    return rows
+
+
+def read_records(path: Path) -> list[Record]:
+    """Every request of a ``records.jsonl``, in file order."""
+    return _read(path, Record.of)
+
+
+def read_samples(path: Path) -> list[Sample]:
+    """Every sample of a ``samples.jsonl``, in file order."""
+    return _read(path, Sample.of)

@@ -1,0 +1,442 @@
+"""One trial: a fresh server, optionally inside a fresh memory cap, under one burst.
+
+The six runs of a study and every probe of a critical-n search (its calibration and the
+guarded probe included) are trials; they differ only in their ``TrialSetup`` and where
+their ``TrialFiles`` go:
+
+    setup = TrialSetup(ServerSpec.parse("gunicorn:w1"), "numpy", n=20_000_000,
+                       load=Burst(10, 10), cap=CapSetup(parse_size("1GiB")))
+    result = run_trial(setup, TrialFiles.for_probe(folder, "p01_n20000000"))
+    result.verdict.outcome        # "oom", ... (codes; servelab.cli.words says it in words)
+    result.as_trial(probe=1)      # a results.Trial for search.json
+
+Files, written as measured (paths relative to ``TrialFiles.folder``):
+
+    records    one record per request (servelab.load.records)
+    samples    memory and CPU of the server's process tree (servelab.servers.monitor)
+    server_log what the server printed
+    seed_log   the seed's ``Waited ... sec`` lines (the study's runs only)
+
+Inside a cap, the first OOM kill ends the trial: the burst sends no further request and,
+after ``LOG_GRACE`` for gunicorn to log the kill, the lab stops the server rather than let
+every queued request kill it again (``stopped_early``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from ..errors import ConfigError, ServerStartError
+from ..load import RequestRecord, run_burst, write_seed_log
+from ..load.summary import LoadSummary, summarize
+from ..results import Cap, Failure, Prices, ServerEnd, Trial, Usage, Verdict
+from ..servers import Monitor, RunningServer, ServerSpec, launch
+from ..servers.cap import MECHANISM_CHOICES, MIN_LIMIT, MechanismChoice, MemoryCap, open_cap
+from ..service.config import ServiceConfig
+from ..units import format_size
+from .verdict import judge
+from .workloads import WORKLOADS
+
+# After the first OOM kill a trial has its answer. The lab waits this long for gunicorn to
+# log the kill and the reboot (the report quotes those lines), then stops the server.
+LOG_GRACE = 1.5
+# After a capped burst: time for gunicorn's arbiter to print what it saw.
+_SETTLE = 0.2
+_WATCH_INTERVAL = 0.05
+
+
+class DoesNotFitIdle(ConfigError):
+    """The cap killed the server while it started, idle: the cap is too small for it."""
+
+    failure = Failure("does-not-fit-idle")
+
+
+@dataclass(frozen=True)
+class Burst:
+    """The load of a trial: ``requests`` POSTs from ``concurrency`` clients, the first
+    ``concurrency`` at once; ``timeout``: seconds a client waits for one response."""
+
+    requests: int = 10
+    concurrency: int = 10
+    timeout: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ConfigError(f"--concurrency must be at least 1, not {self.concurrency}")
+        if self.requests < 1:
+            raise ConfigError(f"--requests must be at least 1, not {self.requests}")
+        if not self.timeout > 0:
+            raise ConfigError(f"--timeout must be > 0 seconds, not {self.timeout}")
+
+
+@dataclass(frozen=True)
+class CapSetup:
+    """A memory cap for the trial's server: its limit and mechanism (``auto``: a cgroup,
+    else RLIMIT_AS); ``stop_at_first_oom`` ends the trial at the first OOM kill."""
+
+    limit_bytes: int
+    mechanism: MechanismChoice = "auto"
+    stop_at_first_oom: bool = True
+
+    def __post_init__(self) -> None:
+        if self.limit_bytes < MIN_LIMIT:
+            raise ConfigError(
+                f"a memory cap must be at least {format_size(MIN_LIMIT)},"
+                f" not {format_size(self.limit_bytes)}"
+            )
+        if self.mechanism not in MECHANISM_CHOICES:
+            raise ConfigError(
+                f"--cap must be one of {', '.join(MECHANISM_CHOICES)}, not {self.mechanism!r}"
+            )
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    """What a trial runs: ``server`` serving ``workload`` at ``n`` (and ``io_delay``), under
+    ``load``, inside ``cap`` if given, with the memory guard on if ``memory_budget`` is set
+    (bytes per server process)."""
+
+    server: ServerSpec
+    workload: str
+    n: int
+    load: Burst = Burst()
+    io_delay: float = 1.0
+    cap: CapSetup | None = None
+    memory_budget: int | None = None
+
+    def service(self) -> ServiceConfig:
+        """The service's settings, passed to the server through its environment."""
+        return ServiceConfig(
+            workload=self.workload,
+            n=self.n,
+            max_n=max(self.n, ServiceConfig().max_n),
+            io_delay=self.io_delay,
+            memory_budget=self.memory_budget,
+        )
+
+
+@dataclass(frozen=True)
+class TrialFiles:
+    """Where a trial's files go: paths relative to ``folder``, as results store them.
+
+    The server's log is ``<its folder>/<name>.log`` (``servers.launch`` names it so).
+    """
+
+    folder: Path
+    records: str
+    samples: str
+    server_log: str
+    seed_log: str | None = None
+
+    @classmethod
+    def for_run(cls, out: Path, name: str) -> TrialFiles:
+        """A study's run: ``log/<name>.txt``, ``records/<name>.jsonl``, ``samples/...``."""
+        return cls(
+            out,
+            records=f"records/{name}.jsonl",
+            samples=f"samples/{name}.jsonl",
+            server_log=f"server/{name}.log",
+            seed_log=f"log/{name}.txt",
+        )
+
+    @classmethod
+    def for_probe(cls, folder: Path, name: str) -> TrialFiles:
+        """A probe of a search: ``<name>.records.jsonl``, ``.samples.jsonl``, ``.log``."""
+        return cls(
+            folder,
+            records=f"{name}.records.jsonl",
+            samples=f"{name}.samples.jsonl",
+            server_log=f"{name}.log",
+        )
+
+    @property
+    def name(self) -> str:
+        """The server's name in the lab (its log's stem)."""
+        return Path(self.server_log).stem
+
+    def as_json(self) -> dict[str, str]:
+        """The files by role, for ``RunEntry.files`` and ``Trial.files``."""
+        roles = {
+            "log": self.seed_log,
+            "records": self.records,
+            "server_log": self.server_log,
+            "samples": self.samples,
+        }
+        return {role: path for role, path in roles.items() if path is not None}
+
+    def path(self, relative: str) -> Path:
+        return self.folder / relative
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What one trial measured.
+
+    server_end: how the lab's stop found the server (``stopped_by_lab`` False: it had ended
+    on its own). survived: it was still up when the burst ended. idle_bytes / peak_bytes:
+    memory before the load and its peak during it (the cap's when it has a cgroup, else the
+    process tree's RSS). cap: the cap it ran in, None without one.
+    """
+
+    setup: TrialSetup
+    files: TrialFiles
+    records: tuple[RequestRecord, ...]
+    summary: LoadSummary
+    verdict: Verdict
+    usage: Usage
+    server_end: ServerEnd
+    survived: bool
+    idle_bytes: int | None
+    peak_bytes: int | None
+    stopped_early: bool
+    cap: Cap | None
+    prices: Prices | None
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict.failed
+
+    def as_trial(self, probe: int) -> Trial:
+        """This result as a probe of a search (``probe`` 0: the calibration or the guarded
+        probe)."""
+        return Trial(
+            probe=probe,
+            name=self.files.name,
+            n=self.setup.n,
+            verdict=self.verdict,
+            requests=self.summary.requests,
+            ok_requests=self.summary.ok,
+            idle_bytes=self.idle_bytes,
+            peak_bytes=self.peak_bytes,
+            makespan=self.summary.makespan,
+            stopped_early=self.stopped_early,
+            prices=self.prices,
+            memory_budget=self.setup.memory_budget,
+            files=self.files.as_json(),
+            summary=self.summary,
+        )
+
+
+def run_trial(
+    setup: TrialSetup,
+    files: TrialFiles,
+    on_record: Callable[[RequestRecord], None] | None = None,
+) -> TrialResult:
+    """Start a fresh server for ``setup`` (in a fresh cap if it has one), fire its burst,
+    judge it, stop the server; ``on_record`` sees each request as it completes.
+
+    Raises ``ServerError`` if the server does not start (``DoesNotFitIdle`` when the cap
+    killed it while it started) and ``SandboxError`` if the cap cannot be made.
+    """
+    files.folder.mkdir(parents=True, exist_ok=True)
+    for relative in (files.records, files.samples):
+        files.path(relative).unlink(missing_ok=True)
+    server_dir = files.path(files.server_log).parent
+    env = setup.service().to_env()
+    with contextlib.ExitStack() as stack:
+        cap = stack.enter_context(_open(setup.cap, files.name))
+        srv = stack.enter_context(_start(setup.server, cap, server_dir, env, files.name))
+        idle: int | None = None
+        source: str | None = None
+        if cap is not None:
+            # Without a cgroup (RLIMIT_AS fallback) the tree's RSS stands in, over-counting
+            # pages that gunicorn's master shares with its workers; the source is recorded.
+            idle = cap.usage_bytes()
+            source = "cgroup" if idle is not None else "rss"
+            if idle is None:
+                idle = _tree_rss(srv.process_pids())
+            cap.reset_peak()
+        oom_before = cap.oom_kills() if cap is not None else 0
+        mark = srv.log_mark()
+        cancel = threading.Event()
+        stops = setup.cap is not None and setup.cap.stop_at_first_oom
+        watch = _OomWatch(cap, srv, cancel) if cap is not None and stops else None
+        with (
+            Monitor(srv.pid, files.path(files.samples), usage=cap) as monitor,
+            watch if watch is not None else contextlib.nullcontext(),
+        ):
+            records = run_burst(
+                f"{srv.url}/predict",
+                requests=setup.load.requests,
+                concurrency=setup.load.concurrency,
+                timeout=setup.load.timeout,
+                records_path=files.path(files.records),
+                on_record=on_record,
+                cancel=cancel,
+            )
+        if cap is not None:
+            time.sleep(_SETTLE)
+        stopped_early = watch is not None and watch.stopped_early
+        ended = srv.poll()
+        # A server the lab stopped early was up when it was stopped: it did not end on its own.
+        died = None if stopped_early or ended is None else ended.to_end()
+        log_text = srv.log_since(mark)
+        usage = monitor.summary
+        peak = cap.peak_bytes() if cap is not None else None
+        if peak is None:
+            peak = usage.max_rss_bytes
+        oom_kills = cap.oom_kills() - oom_before if cap is not None else 0
+        verdict = judge(records, oom_kills=oom_kills, server_end=died, log_text=log_text)
+        end = srv.stop().to_end()
+        cap_entry = cap.to_cap(source) if cap is not None else None
+    if files.seed_log is not None:
+        write_seed_log(records, files.path(files.seed_log))
+    return TrialResult(
+        setup=setup,
+        files=files,
+        records=tuple(records),
+        summary=summarize(
+            records,
+            mode="burst",
+            url=f"{srv.url}/predict",
+            parameters={
+                "requests": setup.load.requests,
+                "concurrency": setup.load.concurrency,
+                "timeout": setup.load.timeout,
+            },
+        ),
+        verdict=verdict,
+        usage=usage,
+        server_end=end,
+        survived=ended is None,
+        idle_bytes=idle,
+        peak_bytes=peak,
+        stopped_early=stopped_early,
+        cap=cap_entry,
+        prices=check_prices(records, setup.workload, setup.n),
+    )
+
+
+def expected_price(workload: str, area: float, n: int) -> int | None:
+    """The price a correct server answers, or None when the lab cannot know it exactly.
+
+    ``cpu`` and ``numpy`` both compute ``int(area * mean(0..n-1))``, and the mean comes out
+    exactly ``(n - 1) / 2``: ``cpu`` sums Python ints exactly and divides with correct
+    rounding; numpy sums in float64, exact while the total ``n(n-1)/2`` stays below 2**53
+    (n up to about 134 million). Beyond that numpy's sum may round, so no price is claimed.
+    ``model`` is a fitted model: None. (The rules are the workloads table's.)"""
+    row = WORKLOADS[workload]
+    if row.price_rule == "mean-of-n":
+        if row.exact_total_below is None or n * (n - 1) // 2 < row.exact_total_below:
+            return int(area * ((n - 1) / 2))
+        return None
+    if row.price_rule == "per-m2":
+        # Imported here: the workloads module imports numpy, which every CLI command would
+        # then pay for (and ``servelab load`` would run OpenBLAS's idle threads beside it).
+        from ..service.workloads import IO_PRICE_PER_M2
+
+        return int(area * IO_PRICE_PER_M2)
+    return None
+
+
+def check_prices(records: Iterable[RequestRecord], workload: str, n: int) -> Prices | None:
+    """Among the 2xx responses, how many carried the correct price and how many did not."""
+    correct = wrong = 0
+    for record in records:
+        if not record.ok:
+            continue
+        expected = expected_price(workload, record.area, n)
+        if expected is None:
+            return None
+        try:
+            price = json.loads(record.body or "")["price"]
+        except (ValueError, TypeError, KeyError):
+            price = None
+        if price == expected:
+            correct += 1
+        else:
+            wrong += 1
+    return Prices(correct, wrong)
+
+
+@contextlib.contextmanager
+def _open(setup: CapSetup | None, label: str) -> Iterator[MemoryCap | None]:
+    if setup is None:
+        yield None
+        return
+    with open_cap(setup.limit_bytes, mechanism=setup.mechanism, label=label) as cap:
+        yield cap
+
+
+def _start(
+    server: ServerSpec, cap: MemoryCap | None, folder: Path, env: dict[str, str], name: str
+) -> RunningServer:
+    """Launch (inside the cap); a server the cap kills while it boots is a cap too small."""
+    prefix = cap.command_prefix() if cap is not None else ()
+    try:
+        return launch(server, run_dir=folder, env=env, name=name, command_prefix=prefix)
+    except ServerStartError:
+        if cap is not None and cap.oom_kills():
+            raise DoesNotFitIdle(
+                f"{server.describe()} does not even fit idle in {cap.describe()}: it was "
+                f"OOM-killed while starting (log: {folder / (name + '.log')})"
+            ) from None
+        raise
+
+
+class _OomWatch:
+    """Watches the cap's OOM counter during a burst; on the first kill, cancels the burst
+    and, after LOG_GRACE, stops the server so the trial ends in seconds, not minutes."""
+
+    def __init__(self, cap: MemoryCap, server: RunningServer, cancel: threading.Event) -> None:
+        self.cap, self.server, self.cancel = cap, server, cancel
+        self.baseline = cap.oom_kills()
+        self.stopped_early = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="servelab-oom-watch", daemon=True)
+
+    def __enter__(self) -> _OomWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._done.wait(_WATCH_INTERVAL):
+            if self.cap.oom_kills() > self.baseline:
+                break
+        else:
+            return
+        self.cancel.set()
+        if self._done.wait(LOG_GRACE):
+            return
+        if self.server.poll() is None:
+            self.stopped_early = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.server.pgid, signal.SIGKILL)
+
+
+def _tree_rss(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            total += psutil.Process(pid).memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+__all__ = [
+    "LOG_GRACE",
+    "Burst",
+    "CapSetup",
+    "DoesNotFitIdle",
+    "TrialFiles",
+    "TrialResult",
+    "TrialSetup",
+    "check_prices",
+    "expected_price",
+    "run_trial",
+]

@@ -1,0 +1,189 @@
+"""report.md from a typed study: what a reader sees when a study went well, partly, or badly."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from servelab.report.build import build_report
+from servelab.report.i18n import Lang
+from servelab.results import Failure, Server, Study
+
+from . import folders
+from .folders import DEV, PROD
+
+
+def _build(tmp_path: Path, study: Study, lang: str = "en") -> str:
+    folder = folders.write_folder(tmp_path / "results", study)
+    build_report(folder, (lang,))
+    name = "report.md" if lang == "en" else f"report.{lang}.md"
+    return (folder / name).read_text(encoding="utf-8")
+
+
+def _row(report: str, first_cell: str) -> list[str]:
+    line = next(line for line in report.splitlines() if line.startswith(f"| {first_cell} |"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+# The command, in a fresh interpreter, with every open() of a study.json counted.
+_COUNT_READS = """
+import sys
+from servelab.cli import main
+
+opened = []
+
+def hook(event, args):
+    if event == "open" and str(args[0]).endswith("study.json") and (args[1] or "r")[0] == "r":
+        opened.append(str(args[0]))
+
+sys.addaudithook(hook)
+try:
+    main()  # reads sys.argv[1:]: the command line after -c
+finally:
+    print("READS", len(opened), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("lang", ["all", "ru"])
+def test_servelab_report_reads_study_json_once_whatever_the_language(
+    tmp_path: Path, lang: str
+) -> None:
+    folder = folders.write_folder(tmp_path / "results", folders.small_study())
+    done = subprocess.run(
+        [sys.executable, "-c", _COUNT_READS, "report", str(folder), "--lang", lang],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.findall(r"READS (\d+)", done.stderr) == ["1"]
+    written = {"report.md", "report.html"} if lang == "all" else set()
+    written |= {"report.ru.md", "report.ru.html"}
+    assert written <= {path.name for path in folder.iterdir()}
+
+
+def test_a_failed_search_is_a_row_that_says_why_and_the_rest_is_reported(tmp_path: Path) -> None:
+    study = folders.study(
+        [folders.run("cpu_bounded_prod_w1", PROD, "cpu", 1.5)], [folders.failed_search()]
+    )
+    report = _build(tmp_path, study)
+    cells = _row(report, "cpu_bounded_prod_w1")
+    assert cells[:3] == ["cpu_bounded_prod_w1", "gunicorn, 1 sync worker", "`predict_cpu_bounded`"]
+    assert "failed: this cap cannot measure memory (no cgroup)" in report
+    assert "Critical n (cap" not in report  # no bracket to state for the failed search
+    assert "(cgroup v1" not in report and "memory cap of 512.0 MiB (n/a)" in report
+    russian = _build(tmp_path / "ru", study, "ru")
+    assert "ошибка: это ограничение не измеряет память (нет cgroup)" in russian
+
+
+def test_an_interrupted_study_names_what_it_did_not_reach(tmp_path: Path) -> None:
+    done = folders.run("io_bounded_dev", DEV, "io", 0.2)
+    planned = [done, folders.run("io_bounded_prod_w1", PROD, "io", 1.0)]
+    study = folders.study(
+        [done], planned_runs=planned, planned_searches=[folders.search("cpu_bounded_dev")]
+    )
+    report = _build(tmp_path, study)
+    assert "1 finished" in report.splitlines()[2]
+    assert (
+        "**Missing** (planned, but the study stopped before them): io_bounded_prod_w1, "
+        "critical n of cpu_bounded_dev." in report
+    )
+    assert "### Critical n" not in report
+    russian = _build(tmp_path / "ru", study, "ru")
+    assert "io_bounded_prod_w1, критическое n для cpu_bounded_dev." in russian
+
+
+def test_a_study_with_no_searches_has_no_critical_section(tmp_path: Path) -> None:
+    study = folders.study([folders.run("io_bounded_dev", DEV, "io", 0.2)])
+    report = _build(tmp_path, study)
+    assert "| io_bounded_dev |" in report
+    assert "Critical n" not in report and "critical n" not in report.split("\n", 3)[3]
+    assert "\n\n\n" not in report
+
+
+def test_a_run_that_failed_says_so_in_its_row_and_comment(tmp_path: Path) -> None:
+    study = folders.study(
+        [
+            folders.run("io_bounded_dev", DEV, "io", 0.2),
+            folders.failed_run("io_bounded_prod_w1", PROD, "io"),
+        ]
+    )
+    report = _build(tmp_path, study)
+    assert _row(report, "io_bounded_prod_w1")[3] == "failed"
+    assert "This run did not finish: the server did not answer within 10 s." in report
+
+
+def test_the_russian_report_says_outcomes_in_russian(tmp_path: Path) -> None:
+    study = folders.study(
+        [folders.run("cpu_bounded_dev", DEV, "cpu", 1.5)], [folders.guarded(folders.search())]
+    )
+    english = _build(tmp_path, study)
+    outcomes = [
+        line.rsplit("|", 2)[1].strip() for line in english.splitlines() if "| off |" in line
+    ]
+    assert outcomes == ["oom"]
+    assert re.search(r"\| rejected \|$", english, re.MULTILINE)
+    russian = _build(tmp_path / "ru", study, "ru")
+    guard_rows = [
+        line for line in russian.splitlines() if "| выкл. |" in line or "на процесс |" in line
+    ]
+    assert [row.rsplit("|", 2)[1].strip() for row in guard_rows] == ["OOM-kill", "отказ"]
+    assert not re.search(r"\b(oom|rejected|failed)\b", russian)
+    assert "ядро убило по OOM 1 процесс в ограничении памяти" in russian
+
+
+def test_the_failure_logs_quote_the_first_failing_probe(tmp_path: Path) -> None:
+    study = folders.study([folders.run("cpu_bounded_dev", DEV, "cpu", 1.5)], [folders.search()])
+    report = _build(tmp_path, study)
+    assert (
+        "As the client saw it (n = 1,700,000, the kernel OOM-killed 1 process in the memory cap):"
+        in report
+    )
+    assert "- `RemoteDisconnected: Remote end closed connection`" in report
+
+
+def test_a_server_is_described_as_the_server_spec_describes_it() -> None:
+    # Imported here: the report itself never imports servers; this test holds the two together.
+    from servelab.servers.spec import ServerSpec
+
+    specs = [
+        ServerSpec(kind="flask-dev"),
+        ServerSpec(kind="gunicorn"),
+        ServerSpec(kind="gunicorn", workers=2, worker_class="gthread", threads=4),
+        ServerSpec(kind="gunicorn", workers=2, worker_class="gthread", threads=1),
+        ServerSpec(kind="gunicorn", workers=3, worker_class="gevent", timeout=120.0),
+        ServerSpec(kind="gunicorn", timeout=0.0),
+    ]
+    english = Lang("en")
+    for spec in specs:
+        server = Server(spec.kind, spec.workers, spec.worker_class, spec.threads, spec.timeout)
+        assert english.server(server) == spec.describe()
+    russian = Lang("ru").server(Server("gunicorn", 2, "gthread", 4, 30.0))
+    assert russian == "gunicorn, 2 gthread воркера x 4 потока"
+
+
+def test_a_search_error_quotes_an_unforeseen_message(tmp_path: Path) -> None:
+    failed = replace(folders.failed_search(), error=Failure("error", detail="OSError: disk full"))
+    study = folders.study([folders.run("cpu_bounded_prod_w1", PROD, "cpu", 1.5)], [failed])
+    assert "| failed: OSError: disk full |" in _build(tmp_path, study)
+
+
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference-study"
+
+
+@pytest.mark.slow
+def test_the_committed_reference_study_rebuilds_its_english_report_byte_for_byte(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "reference"
+    shutil.copytree(REFERENCE, folder, ignore=shutil.ignore_patterns("report*", "plots"))
+    build_report(folder, ("en",))
+    for name in ("report.md", "report.html"):
+        assert (folder / name).read_bytes() == (REFERENCE / name).read_bytes(), name
