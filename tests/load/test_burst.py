@@ -12,6 +12,7 @@ import socket
 import struct
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,9 @@ import pytest
 from servelab._io import read_jsonl
 from servelab.errors import LoadError
 from servelab.load import (
+    BODY_LIMIT,
     ERROR_CLASSES,
+    LoadSummary,
     RequestRecord,
     Target,
     format_seed_line,
@@ -34,6 +37,7 @@ from servelab.load import (
     write_seed_log,
 )
 from servelab.servers import ServerSpec, launch
+from tests.helpers import servelab_cli
 
 D = 0.1  # the io workload's delay in the servers these tests start
 AREAS = [10 * (i + 1) for i in range(10)]
@@ -219,6 +223,24 @@ def test_cancel_sends_nothing_more_and_returns_what_completed(gunicorn_1: str) -
     assert all(record.ok for record in records)
 
 
+def test_cancel_from_another_thread_is_noticed_while_requests_are_in_flight(
+    gunicorn_1: str,
+) -> None:
+    # As the study's OOM watch does: set from its own thread, mid-burst.
+    cancel = threading.Event()
+    timer = threading.Timer(2.5 * D, cancel.set)
+    timer.start()
+    try:
+        records = run_burst(
+            f"{gunicorn_1}/predict?workload=io", requests=20, concurrency=2, cancel=cancel
+        )
+    finally:
+        timer.cancel()
+    # One worker answers every D seconds; the two in flight at the cancel still end.
+    assert 2 <= len(records) <= 5
+    assert all(record.ok for record in records)
+
+
 def test_an_error_in_on_record_stops_the_burst_and_propagates(
     flask_dev: str, tmp_path: Path
 ) -> None:
@@ -327,6 +349,85 @@ def test_a_dripping_response_is_cut_at_the_timeout() -> None:
 
     assert record.error_class == "timeout"
     assert record.latency < 1.0
+
+
+def test_a_head_that_never_ends_is_cut_at_the_timeout() -> None:
+    # The head drips a byte at a time and never reaches its blank line.
+    def endless_head(conn: socket.socket, release: threading.Event) -> None:
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        for _ in range(200):
+            if release.wait(0.02):
+                return
+            conn.sendall(b"a")
+
+    with _raw_server(endless_head) as url:
+        (record,) = run_burst(url, requests=1, timeout=0.5)
+
+    assert record.error_class == "timeout" and record.status is None
+    assert record.error == "TimeoutError: timed out"
+    assert 0.45 <= record.latency < 1.5
+
+
+def test_a_huge_body_does_not_grow_the_clients_memory() -> None:
+    size = 64 * 1024 * 1024
+    piece = b"x" * (1024 * 1024)
+
+    def huge(conn: socket.socket, _: threading.Event) -> None:
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+        for _piece in range(size // len(piece)):
+            conn.sendall(piece)
+
+    tracemalloc.start()
+    try:
+        with _raw_server(huge) as url:
+            (record,) = run_burst(url, requests=1, timeout=30.0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert record.ok and record.body == "x" * BODY_LIMIT
+    assert peak < 8 * 1024 * 1024, f"{peak / 2**20:.1f} MiB held for a 64 MiB body"
+
+
+def test_a_burst_cancelled_before_it_starts_sends_nothing() -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/predict"
+        assert run_burst(url, requests=5, cancel=cancel, timeout=5.0) == []
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # the kernel would have queued any connection made
+
+
+def test_cli_burst_prints_the_seed_lines_and_checks_slos_on_the_one_summary(
+    tmp_path: Path,
+) -> None:
+    answer = b'HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{"price": 5}'
+
+    def reply(conn: socket.socket, _: threading.Event) -> None:
+        _read_request(conn)
+        conn.sendall(answer)
+
+    out = tmp_path / "run"
+    with _raw_server(reply, connections=3) as url:
+        result = servelab_cli(
+            "load", url, "--requests", "3", "--concurrency", "1", "--out", str(out),
+            "--slo", "errors<1%", "--slo", "rps>1000000000",
+        )  # fmt: skip
+
+    assert result.returncode == 3, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(SEED_OK.match(line) for line in lines[:3]), lines
+    assert re.fullmatch(r"makespan \d+\.\d\d s, 3/3 ok, errors none, max 0 at once", lines[3])
+    assert lines[4] == "held: errors<1% (measured 0%)"
+    assert lines[5].startswith("FAILED: rps>1000000000 (measured ")
+    summary = LoadSummary.from_json(json.loads((out / "summary.json").read_text()))
+    assert (summary.mode, summary.requests, summary.ok, summary.error_rate) == ("burst", 3, 3, 0.0)
+    assert summary.parameters == {"requests": 3, "concurrency": 1, "timeout": 60.0}
+    assert len(read_jsonl(out / "records.jsonl")) == 3
 
 
 def test_other_failures_are_other_and_never_raised() -> None:

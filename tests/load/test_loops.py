@@ -10,6 +10,7 @@ slack only: shapes (a stall shows or hides), never exact times.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 import re
@@ -40,6 +41,8 @@ from servelab.load import (
     run_open,
     summarize,
 )
+from servelab.load.summary import Distribution
+from servelab.load.summary import summarize as summary_of
 from servelab.servers import ServerSpec, launch
 from servelab.service.config import ServiceConfig
 from tests.helpers import servelab_cli
@@ -236,7 +239,7 @@ def test_closed_loop_against_gunicorn_counts_every_request(gunicorn_2: str, tmp_
         assert r.service_time == pytest.approx(r.latency) and r.intended_start == r.start
         assert r.handler_duration is not None and r.handler_duration >= 0.015
     assert len({r.served_pid for r in records}) == 2
-    assert s.latency["p50"] is not None and s.latency["p50"] >= 0.015
+    assert s.latency.p50 is not None and s.latency.p50 >= 0.015
     assert s.elapsed >= 40 / 4 * 0.02 * 0.8
 
 
@@ -250,9 +253,9 @@ def test_open_loop_stalled_server_shows_in_latency_not_service_time(gunicorn_slo
     assert s.held_back >= 10 and s.late_sends >= 10
     assert s.send_delay_max is not None and s.send_delay_max > 1.0
     service, latency = s.service_time, s.latency
-    assert service["p50"] is not None and service["p50"] < 0.8
-    assert latency["p99"] is not None and latency["p99"] > 5 * service["p50"]
-    assert latency["max"] is not None and latency["max"] >= 2.0
+    assert service.p50 is not None and service.p50 < 0.8
+    assert latency.p99 is not None and latency.p99 > 5 * service.p50
+    assert latency.max is not None and latency.max >= 2.0
 
 
 def test_open_loop_against_gunicorn_keeps_its_schedule(gunicorn_2: str, tmp_path: Path) -> None:
@@ -351,11 +354,11 @@ def test_a_stall_hides_in_a_closed_loop_and_shows_in_an_open_one() -> None:
         opened = run_open(server.url, rate=100, duration=1.5, max_in_flight=2, request=GET)
         stall.join()
 
-    assert closed.latency["max"] is not None and closed.latency["max"] > 0.3
-    assert closed.latency["p90"] is not None and closed.latency["p90"] < 0.05
+    assert closed.latency.max is not None and closed.latency.max > 0.3
+    assert closed.latency.p90 is not None and closed.latency.p90 < 0.05
     assert opened.late_sends >= 30
-    assert opened.latency["p90"] is not None and opened.latency["p90"] > 0.1
-    assert opened.service_time["p90"] is not None and opened.service_time["p90"] < 0.05
+    assert opened.latency.p90 is not None and opened.latency.p90 > 0.1
+    assert opened.service_time.p90 is not None and opened.service_time.p90 < 0.05
 
 
 def test_requests_still_held_back_when_the_drain_ends_are_unsent(tmp_path: Path) -> None:
@@ -391,7 +394,7 @@ def test_a_dead_target_is_refused_in_both_loops() -> None:
 
     assert closed.errors_by_class == {"refused": 5} and closed.ok == 0
     assert opened.errors_by_class == {"refused": 10} and opened.ok == 0
-    assert closed.by_status == {} and opened.latency["max"] is not None
+    assert closed.by_status == {} and opened.latency.max is not None
 
 
 def test_a_silent_server_times_out() -> None:
@@ -403,8 +406,8 @@ def test_a_silent_server_times_out() -> None:
         s = run_closed(url, concurrency=2, requests=2, timeout=0.3, request=GET)
 
     assert s.errors_by_class == {"timeout": 2}
-    assert s.latency["min"] is not None and s.latency["min"] >= 0.25
-    assert s.latency["max"] is not None and s.latency["max"] < 1.0
+    assert s.latency.min is not None and s.latency.min >= 0.25
+    assert s.latency.max is not None and s.latency.max < 1.0
 
 
 def test_an_error_in_on_record_stops_the_run_and_propagates() -> None:
@@ -693,7 +696,12 @@ def test_bad_slos_are_config_errors(text: str) -> None:
 
 
 def test_slos_hold_or_fail_against_a_summary() -> None:
-    summary = {"latency": {"p99": 0.4, "max": None}, "error_rate": 0.02, "throughput": 150.0}
+    summary = dataclasses.replace(
+        summary_of([], mode="closed"),
+        latency=Distribution(p99=0.4),
+        error_rate=0.02,
+        throughput=150.0,
+    )
     results = check_slos(
         [Slo.parse(t) for t in ("p99<500ms", "errors<1%", "rps>=150", "max<1s")], summary
     )
@@ -782,5 +790,6 @@ def test_load_summary_json_is_plain() -> None:
     with AsyncServer() as server:
         s = run_closed(server.url, requests=10, request=GET)
     assert isinstance(s, LoadSummary)
-    data = s.to_dict()
+    data = s.to_json()
     assert "series" not in data and json.loads(json.dumps(data)) == data
+    assert LoadSummary.from_json(data) == s

@@ -13,9 +13,9 @@ import pytest
 
 from servelab.load import driver as driver_module
 from servelab.load import run_closed, run_open
-from servelab.load.driver import RequestSpec
-from servelab.load.http11 import Connection, Response
+from servelab.load.http11.connection import Connection, Response
 from servelab.load.reactor import Reactor
+from servelab.load.request import RequestSpec
 from tests.load.test_loops import AsyncServer
 
 

@@ -16,8 +16,6 @@ from ..load import (
     Rate,
     RequestSpec,
     Slo,
-    TimeSeries,
-    burst_view,
     check_reachable,
     check_slos,
     describe,
@@ -26,9 +24,8 @@ from ..load import (
     run_burst,
     run_closed,
     run_open,
-    summarize,
 )
-from .options import console
+from ..load.summary import Parameters, summarize
 
 LOAD_MODES = ("burst", "closed", "open")
 _LOOP_TIMEOUT = 10.0
@@ -57,7 +54,7 @@ class SloFailed(click.ClickException):
     type=click.Choice(LOAD_MODES),
     default="burst",
     show_default=True,
-    help="burst: --requests from --concurrency threads released at once, each on its own "
+    help="burst: --requests all due at once, at most --concurrency in flight, each on its own "
     "connection (the seed's test; prints its log lines). closed: --concurrency users send "
     "back to back. open: requests arrive at --rate whatever the server does, and latency "
     "counts from each one's intended send time, so a stalled server cannot hide its stall.",
@@ -89,7 +86,7 @@ class SloFailed(click.ClickException):
     type=int,
     default=10,
     show_default=True,
-    help="burst: threads. closed: users, each with its own connection.",
+    help="burst: most requests in flight at once. closed: users, each with its own connection.",
 )
 @click.option(
     "--duration",
@@ -210,30 +207,24 @@ def load(
     records_path = out / "records.jsonl" if out else None
 
     if mode == "burst":
-        burst_records = run_burst(
+        burst_timeout = timeout or _BURST_TIMEOUT
+        records = run_burst(
             url,
             requests=requests_ or 10,
             concurrency=concurrency,
-            timeout=timeout or _BURST_TIMEOUT,
+            timeout=burst_timeout,
             records_path=records_path,
             on_record=None if as_json else lambda record: click.echo(format_seed_line(record)),
             headers=headers or None,
             method=method,
             body=payload,
         )
-        summary = summarize(burst_records).to_dict()
-        if summary["errors_by_class"].get("refused") == summary["requests"]:
-            raise click.ClickException(
-                f"nothing is listening at {url}: every connection was refused"
-            )
-        slo_view = burst_view(summary)
-        start = min((r.start for r in burst_records), default=0.0)
-        series = TimeSeries.from_records(burst_records, start).rows()
-        text = [
-            f"makespan {summary['makespan']:.2f} s, {summary['ok']}/{summary['requests']} ok, "
-            f"errors {summary['errors_by_class'] or 'none'}, "
-            f"max {summary['max_concurrent']} at once"
-        ]
+        parameters: Parameters = {
+            "requests": requests_ or 10,
+            "concurrency": concurrency,
+            "timeout": burst_timeout,
+        }
+        result = summarize(records, mode="burst", url=url, method=method, parameters=parameters)
     else:
         result = _run_loop(
             url,
@@ -249,24 +240,21 @@ def load(
             keep_alive=keep_alive,
             records_path=records_path,
         )
-        summary = slo_view = result.to_dict()
-        series = list(result.series)
-        text = describe(result)
-
-    checked = check_slos(slos, slo_view)
+    if result.sent and result.errors_by_class.get("refused") == result.sent:
+        raise click.ClickException(f"nothing is listening at {url}: every connection was refused")
+    summary = result.to_json()
+    text = describe(result)
+    checked = check_slos(slos, result)
     if checked:
         summary = {**summary, "slo": [c.to_dict() for c in checked]}
         text += [c.line() for c in checked]
     if out is not None:
         atomic_write_json(out / "summary.json", summary)
         atomic_write_text(
-            out / "timeseries.jsonl", "".join(json.dumps(row) + "\n" for row in series)
+            out / "timeseries.jsonl", "".join(json.dumps(row) + "\n" for row in result.series)
         )
     if as_json:
         click.echo(json.dumps(summary))
-    elif mode == "burst":
-        for line in text:
-            console.print(line, markup=False, highlight=False)
     else:
         for line in text:
             click.echo(line)
@@ -327,6 +315,4 @@ def _run_loop(
             keep_alive=keep_alive,
             records_path=records_path,
         )
-    if result.sent and result.errors_by_class.get("refused") == result.sent:
-        raise click.ClickException(f"nothing is listening at {url}: every connection was refused")
     return result

@@ -1,57 +1,30 @@
-"""What the closed and open loops share: running a reactor, and a driver that sends requests.
+"""What the burst and the loops share: running a reactor, and a driver that sends requests.
 
 The driver turns a URL and a ``RequestSpec`` into request bytes once, opens connections
-(``http11``) to an address resolved once, sends each request on a reused or new connection,
-retries once a kept-alive connection the server had closed as it was reused, and fails
+(``http11.connection``) to an address resolved once, sends each request on a reused or new
+connection, retries once a kept-alive connection the server had closed as it was reused, and fails
 requests past their deadline (one sweep over the open connections now and then costs less
 than a timer per request).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import socket
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import Final
 
 from servelab.errors import LoadError
-from servelab.load.engine import Target, default_area
-from servelab.load.http11 import (
-    Connection,
-    Response,
-    ServerDisconnected,
-    build_request,
-    check_headers,
-)
-from servelab.load.reactor import Callback, Reactor, Timer
-from servelab.load.recorder import LoadSummary, Recorder
+from servelab.load.http11.connection import Callback, Connection, Response
+from servelab.load.http11.parse import ServerDisconnected
+from servelab.load.reactor import Reactor, Timer
+from servelab.load.recorder import Recorder
+from servelab.load.request import RequestSpec, Target, build_request, check_headers
+from servelab.load.summary import LoadSummary, Mode, Parameters
 
 _SWEEP_EVERY: Final = 0.05
 _RETRYABLE = (ServerDisconnected, ConnectionResetError, BrokenPipeError)
-
-
-@dataclass(frozen=True)
-class RequestSpec:
-    """What every request sends.
-
-    ``body=None`` with POST sends the seed's ``{"area": a}`` bodies (areas 10, 20 ... 100 in
-    turn); with another method, no body. ``headers`` are added to the engine's own.
-    """
-
-    method: str = "POST"
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes | None = None
-
-    def payloads(self) -> list[tuple[float, bytes | None]]:
-        """(area, body) pairs to cycle through; area is 0 when the body is not the seed's."""
-        if self.body is None and self.method == "POST":
-            return [
-                (default_area(i), json.dumps({"area": default_area(i)}).encode()) for i in range(10)
-            ]
-        return [(0.0, self.body)]
 
 
 class _Retry:
@@ -100,16 +73,19 @@ class Driver:
         keep_alive: bool,
         recorder: Recorder,
         precise: bool = False,
+        payloads: Sequence[tuple[float, bytes | None]] | None = None,
     ) -> None:
         """``precise`` timers cost a system call per timer: only an open loop's schedule
-        needs them (a closed loop's only timers are think times and the deadline sweep)."""
+        needs them (a closed loop's only timers are think times and the deadline sweep).
+        ``payloads``: (area, body) pairs to send in turn instead of ``request.payloads()``.
+        """
         if not (math.isfinite(timeout) and timeout > 0):
             raise LoadError(f"timeout must be > 0 seconds, not {timeout}")
         self.target = Target.parse(url)
         headers = check_headers(request.headers)
         self.payloads = [
             (area, build_request(request.method, self.target, headers, body, keep_alive=keep_alive))
-            for area, body in request.payloads()
+            for area, body in (request.payloads() if payloads is None else payloads)
         ]
         self.head_only = request.method == "HEAD"
         self.timeout = timeout
@@ -215,7 +191,7 @@ class Driver:
         """End the run: the reactor stops after the current callback."""
         self.reactor.stop()
 
-    def summary(self, mode: str, url: str, method: str, parameters: dict[str, Any]) -> LoadSummary:
+    def summary(self, mode: Mode, url: str, method: str, parameters: Parameters) -> LoadSummary:
         return self.recorder.summary(
             mode=mode,
             url=url,

@@ -19,8 +19,9 @@ sent (the open loop's held-back ones until the drain time), and each request end
 ``timeout``.
 
 Both run one ``reactor`` (an epoll loop, no coroutines) in the calling thread, through the
-``driver`` and its ``http11`` client, and stream each finished request to a ``Recorder``
-(records to disk, latencies into a compact array).
+``driver`` and its ``http11`` connections, and stream each finished request to a
+``Recorder`` (records to disk, latencies into a compact array); the burst (``burst``) is a
+third schedule on the same parts.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ from pathlib import Path
 from typing import Final
 
 from servelab.errors import LoadError
-from servelab.load.driver import Driver, RequestSpec
-from servelab.load.engine import Target, describe_exception
-from servelab.load.http11 import Connection, Response
+from servelab.load.driver import Driver
+from servelab.load.http11.connection import Connection, Response
+from servelab.load.outcome import describe_exception
 from servelab.load.reactor import Timer
-from servelab.load.recorder import LATE_AFTER, LoadSummary, Recorder
+from servelab.load.recorder import LATE_AFTER, Recorder
 from servelab.load.records import RequestRecord
+from servelab.load.request import RequestSpec, Target
 from servelab.load.schedule import Rate
+from servelab.load.summary import LoadSummary, Parameters
 
 DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_MAX_IN_FLIGHT: Final = 1000
@@ -81,7 +84,7 @@ def run_closed(
         driver.run(lambda: _closed(driver, concurrency, requests, duration, think_time))
     finally:
         recorder.close()
-    parameters = {
+    parameters: Parameters = {
         "concurrency": concurrency,
         "requests": requests,
         "duration": duration,
@@ -234,7 +237,7 @@ def run_open(
         driver.run(lambda: _OpenRun(driver, schedule, duration, count, max_in_flight, drain).tick())
     finally:
         recorder.close()
-    parameters = {
+    parameters: Parameters = {
         "rate": str(schedule),
         "rate_start": schedule.start,
         "rate_end": schedule.end,

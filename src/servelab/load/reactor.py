@@ -1,4 +1,4 @@
-"""The closed and open loops' event loop: one epoll set, a timer heap, no coroutines.
+"""The load engine's event loop: one epoll set, a timer heap, no coroutines, no HTTP.
 
 Why not asyncio: on two cores the client's CPU per request is the server's CPU, and a
 request here is a handful of system calls wrapped in a few microseconds of Python. asyncio
@@ -7,17 +7,18 @@ callback) and, to keep one descriptor per socket out of its own selector, a seco
 ``epoll_wait``: together about as much Python as the request itself. This loop calls each
 socket's handler straight from ``epoll_wait``'s list, and nothing else.
 
-What it offers is what the loops use:
+What it offers is what the burst and the loops use:
 
-- ``add``/``want_write``/``discard``: a connection's socket and its handler (an object with
-  ``_on_readable`` and ``_on_writable``), registered once for as long as it is open;
+- ``add``/``want_write``/``discard``: a socket and its handler (any object with public
+  ``on_readable`` and ``on_writable``), registered once for as long as it is open;
 - ``call_soon``, ``call_at``, ``call_later`` (a ``Timer`` that can be cancelled), and
   ``time()``, the ``time.perf_counter`` clock every request is timed with;
 - ``run()`` until ``stop()``; an exception from a handler or callback ends ``run`` with it;
-- ``batch``: while one ``epoll_wait``'s events are handled, requests that end put their
-  callbacks here, and they run after the whole batch. Each response's connection is closed
-  as it is read, so a server that waits for the client's FIN (gunicorn's sync worker) is
-  released before the client records the others and opens their next connections.
+- ``batch``: while one ``epoll_wait``'s events are handled, handlers may put calls here
+  (a function and its arguments) to run after the whole batch. The HTTP connections put
+  their requests' callbacks there: each response's connection is closed as it is read, so
+  a server that waits for the client's FIN (gunicorn's sync worker) is released before the
+  client records the others and opens their next connections.
 
 Timers: ``epoll_wait`` counts whole milliseconds and rounds up, so a timer due in 0.3 ms
 would fire up to 1 ms late. With ``precise=True`` (an open loop's schedule) a wait ends a
@@ -37,10 +38,7 @@ import selectors
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, Protocol
-
-if TYPE_CHECKING:
-    from servelab.load.http11 import Connection, Response
+from typing import Any, Final, Protocol
 
 _READABLE: Final = 0x001  # select.EPOLLIN
 _WRITABLE: Final = 0x004  # select.EPOLLOUT
@@ -50,18 +48,16 @@ _EPOLL_TICK: Final = 0.001
 _PR_SET_TIMERSLACK: Final = 29
 _PR_GET_TIMERSLACK: Final = 30
 
-# How a request ends: callback(response, error, the connection to reuse or None, end time).
-Callback = Callable[["Response | None", "BaseException | None", "Connection | None", int], None]
-# A request that ended during a batch: its callback and the arguments to call it with.
-Ended = tuple[Callback, "Response | None", "BaseException | None", "Connection | None", int]
+# A call put off until the end of a batch: a function and its arguments.
+Deferred = tuple[Callable[..., object], tuple[Any, ...]]
 
 
 class Handler(Protocol):
     """What a registered socket's owner answers to."""
 
-    def _on_readable(self) -> None: ...
+    def on_readable(self) -> None: ...
 
-    def _on_writable(self) -> None: ...
+    def on_writable(self) -> None: ...
 
 
 class Timer:
@@ -130,7 +126,7 @@ class Reactor:
         self._order = itertools.count()
         self._ready: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
         self._stopped = False
-        self.batch: list[Ended] | None = None
+        self.batch: list[Deferred] | None = None
 
     # --- sockets --------------------------------------------------------------------------
 
@@ -195,7 +191,7 @@ class Reactor:
                 timeout = timers[0][0] - clock()
                 events = poll(timeout if timeout > 0 else 0)
             if events:
-                batch: list[Ended] = []
+                batch: list[Deferred] = []
                 self.batch = batch
                 try:
                     for fd, mask in events:
@@ -203,18 +199,18 @@ class Reactor:
                         if handler is None:
                             continue  # closed earlier in this batch
                         if mask == _READABLE:  # nearly always: a response, or a close
-                            handler._on_readable()
+                            handler.on_readable()
                             continue
                         if mask & _WRITABLE:
-                            handler._on_writable()
+                            handler.on_writable()
                             if fd not in handlers:
                                 continue
                         if mask & ~_WRITABLE:
-                            handler._on_readable()
+                            handler.on_readable()
                 finally:
                     self.batch = None
-                for callback, response, exc, conn, end in batch:
-                    callback(response, exc, conn, end)
+                for function, args in batch:
+                    function(*args)
             if timers and timers[0][0] <= clock():
                 now = clock()
                 while timers and timers[0][0] <= now:

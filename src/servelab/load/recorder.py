@@ -1,4 +1,9 @@
-"""Where the closed and open loops put each finished request, and what they say at the end.
+"""Where every mode puts each finished request, and the ``LoadSummary`` it makes at the end.
+
+One record path for the burst, the closed and the open loop: each request that ends is
+handed to a ``Recorder`` with the response or the exception it ended with, becomes one
+``RequestRecord`` (``outcome`` names its error and who served it) and one entry in the
+arrays the summary is computed from.
 
 Memory stays flat however long a run lasts. A record (about 1 KB as a Python object with its
 body text) is written to ``records.jsonl`` and dropped; what stays is what the summary needs,
@@ -13,7 +18,9 @@ the percentiles approximate, which is what this engine exists not to do.
 Records are written through a 64 KiB buffer flushed at least every ``FLUSH_EVERY`` seconds,
 not one ``write``+``flush`` per request: at thousands of requests a second the syscalls
 would cost the client CPU the server needs. A crash loses at most that last fraction of a
-second of records.
+second of records. A burst (``burst=True``, tens of requests) flushes each record as it
+comes, keeps them all for its caller, and measures latency from each request's own start,
+as the seed's script did.
 """
 
 from __future__ import annotations
@@ -23,15 +30,20 @@ import resource
 import time
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
-from servelab.load.engine import _http_error, classify_status, describe_exception, served_by
-from servelab.load.http11 import Response, classify
+from servelab.load.http11.connection import Response
+from servelab.load.outcome import (
+    classify,
+    classify_status,
+    describe_exception,
+    http_error,
+    served_by,
+)
 from servelab.load.records import BODY_LIMIT, UNSENT, RequestRecord
-from servelab.load.stats import distribution
-from servelab.load.timeseries import SecondRow, TimeSeries
+from servelab.load.summary import Distribution, LoadSummary, Mode, Parameters
+from servelab.load.timeseries import TimeSeries
 
 FLUSH_EVERY: Final = 0.2
 LATE_AFTER: Final = 0.005
@@ -39,71 +51,17 @@ _NS: Final = 1e-9
 _WRITE_BUFFER: Final = 64 * 1024
 
 
-@dataclass(frozen=True)
-class LoadSummary:
-    """A closed- or open-loop run in numbers; ``to_dict`` is what ``servelab load --json`` prints.
-
-    requests: every request the run planned and ended, ``sent`` + ``unsent``.
-    ok, errors, error_rate: 2xx responses read whole; the rest; errors / requests.
-    errors_by_class, by_status: failures by ``error_class``; responses by HTTP status.
-    elapsed: seconds from the run's start to the last request's end.
-    throughput: requests that were sent and ended (any outcome) per second of ``elapsed``;
-      ok_throughput counts 2xx only. send_rate: requests sent per second while sending.
-    latency: min, mean, p50, p90, p99, p99.9, max over every request (failed and unsent ones
-      too), from the intended send time; service_time: the same from the actual send.
-    late_sends: requests sent more than ``late_threshold`` s after their intended time;
-      send_delay_mean / send_delay_max: how late sends were, over all sent requests.
-    held_back: requests that waited because ``max_in_flight`` requests were in flight.
-    unsent: requests still held back when the drain time ran out (in ``errors``).
-    max_in_flight_seen: the most requests in flight at once, as the client counted.
-    connections_opened: TCP connections the client opened (keep-alive reuses them).
-    client_cpu_seconds: CPU time of this process (all its threads) while the run lasted.
-    series: one row per second (``timeseries``); not part of ``to_dict``.
-    """
-
-    mode: str
-    url: str
-    method: str
-    parameters: dict[str, Any]
-    requests: int
-    sent: int
-    ok: int
-    errors: int
-    error_rate: float | None
-    errors_by_class: dict[str, int]
-    by_status: dict[str, int]
-    elapsed: float
-    throughput: float | None
-    ok_throughput: float | None
-    send_rate: float | None
-    latency: dict[str, float | None]
-    service_time: dict[str, float | None]
-    late_sends: int
-    late_threshold: float
-    send_delay_mean: float | None
-    send_delay_max: float | None
-    held_back: int
-    unsent: int
-    max_in_flight_seen: int
-    connections_opened: int
-    client_cpu_seconds: float
-    series: tuple[SecondRow, ...] = field(default=(), repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types, without the series."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "series"}
-
-
 class _RecordWriter:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, flush_every: float) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._handle: IO[str] = path.open("a", encoding="utf-8", buffering=_WRITE_BUFFER)
         self._flushed = time.monotonic()
+        self._flush_every = flush_every
 
     def write(self, row: dict[str, Any]) -> None:
         self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         now = time.monotonic()
-        if now - self._flushed >= FLUSH_EVERY:
+        if now - self._flushed >= self._flush_every:
             self._handle.flush()
             self._flushed = now
 
@@ -116,7 +74,9 @@ class Recorder:
 
     Times come in as ``time.perf_counter_ns()`` values; ``start_ns`` is the run's start.
     ``scheduled=False`` (a closed loop, where a request's intended start is its start)
-    keeps no service times: they equal the latencies.
+    keeps no service times: they equal the latencies. ``burst=True``: latency from each
+    request's start, records without a ``service_time`` column, flushed one by one and
+    kept in ``records``.
 
     ``add`` runs once per request at thousands a second, on the client's share of the CPU,
     so it only appends to arrays: the counts by status and error class, the time series
@@ -130,10 +90,17 @@ class Recorder:
         on_record: Callable[[RequestRecord], None] | None = None,
         late_after: float = LATE_AFTER,
         scheduled: bool = True,
+        burst: bool = False,
     ) -> None:
-        self._writer = _RecordWriter(records_path) if records_path is not None else None
+        self._writer = (
+            _RecordWriter(records_path, 0.0 if burst else FLUSH_EVERY)
+            if records_path is not None
+            else None
+        )
         self._on_record = on_record
-        self._keeps_records = self._writer is not None or on_record is not None
+        self._burst = burst
+        self.records: list[RequestRecord] | None = [] if burst else None
+        self._keeps_records = burst or self._writer is not None or on_record is not None
         self._late_ns = int(late_after * 1e9)
         self.late_after = late_after
         # One entry per request sent, in the order they ended:
@@ -176,8 +143,9 @@ class Recorder:
         response: Response | None,
         exc: BaseException | None,
     ) -> None:
-        """One request that was sent and ended: with ``response``, or failed with ``exc``."""
-        latency = (end_ns - intended_ns) * _NS
+        """One request that was sent and ended: with ``response``, or failed with ``exc``
+        (``response`` is then its head, if that had come, or None)."""
+        latency = (end_ns - (start_ns if self._burst else intended_ns)) * _NS
         self.latencies.append(latency)
         self.ends.append((end_ns - self.start_ns) * _NS)
         if self.service_times is not None:
@@ -189,7 +157,7 @@ class Recorder:
                     self._delay_max_ns = delay
                 if delay > self._late_ns:
                     self.late += 1
-        if response is not None:
+        if exc is None and response is not None:
             self.statuses.append(response.status)
         else:
             self.statuses.append(0)
@@ -210,16 +178,18 @@ class Recorder:
         exc: BaseException | None,
     ) -> None:
         status = response.status if response is not None else None
-        ok = status is not None and 200 <= status < 300
-        if status is None:
+        ok = exc is None and status is not None and 200 <= status < 300
+        if exc is not None or status is None:
             error_class: str | None = classify(exc) if exc is not None else "other"
         else:
             error_class = None if ok else classify_status(status)
-        text = response.body.decode("utf-8", "replace")[:BODY_LIMIT] if response else None
+        text = None  # no body for a request that failed, even after its head
+        if exc is None and response is not None:
+            text = response.body.decode("utf-8", "replace")[:BODY_LIMIT]
         if exc is not None:
             error: str | None = describe_exception(exc)
         elif not ok and status is not None:
-            error = _http_error(status, text or "")
+            error = http_error(status, text or "")
         else:
             error = None
         if response is not None:
@@ -230,26 +200,26 @@ class Recorder:
         else:
             pid = thread = None
             handler_start = handler_duration = None
-        self._emit(
-            {
-                "index": index,
-                "area": area,
-                "intended_start": self._epoch(intended_ns),
-                "start": self._epoch(start_ns),
-                "end": self._epoch(end_ns),
-                "latency": latency,
-                "status": status,
-                "ok": ok,
-                "error_class": error_class,
-                "error": error,
-                "body": text,
-                "served_pid": pid,
-                "served_thread": thread,
-                "handler_start": handler_start,
-                "handler_duration": handler_duration,
-                "service_time": (end_ns - start_ns) * _NS,
-            }
-        )
+        row = {
+            "index": index,
+            "area": area,
+            "intended_start": self._epoch(intended_ns),
+            "start": self._epoch(start_ns),
+            "end": self._epoch(end_ns),
+            "latency": latency,
+            "status": status,
+            "ok": ok,
+            "error_class": error_class,
+            "error": error,
+            "body": text,
+            "served_pid": pid,
+            "served_thread": thread,
+            "handler_start": handler_start,
+            "handler_duration": handler_duration,
+        }
+        if not self._burst:  # a burst's latency is its service time: no column for it
+            row["service_time"] = (end_ns - start_ns) * _NS
+        self._emit(row)
 
     def add_unsent(self, index: int, area: float, intended_ns: int, now_ns: int, why: str) -> None:
         """A request given up on before it could be sent, at ``now_ns``."""
@@ -278,8 +248,13 @@ class Recorder:
     def _emit(self, row: dict[str, Any]) -> None:
         if self._writer is not None:
             self._writer.write(row)
+        if self.records is None and self._on_record is None:
+            return
+        record = RequestRecord(**row)
+        if self.records is not None:
+            self.records.append(record)
         if self._on_record is not None:
-            self._on_record(RequestRecord(**row))
+            self._on_record(record)
 
     def close(self) -> None:
         """The run is over: flush and close the records file, and note the CPU it took."""
@@ -292,15 +267,15 @@ class Recorder:
     def summary(
         self,
         *,
-        mode: str,
+        mode: Mode,
         url: str,
         method: str,
-        parameters: dict[str, Any],
+        parameters: Parameters,
         max_in_flight_seen: int,
         connections_opened: int,
     ) -> LoadSummary:
         """The run in numbers, from what was kept."""
-        import numpy as np  # after the run: see ``stats.distribution``
+        import numpy as np  # after the run: see ``Distribution.of``
 
         statuses = np.frombuffer(self.statuses, dtype=np.uint16) if self.statuses else None
         ends = np.frombuffer(self.ends) if self.ends else np.zeros(0)
@@ -334,6 +309,7 @@ class Recorder:
         elapsed = max(0.0, last_end)
         starts = ends - service
         sending = float(starts.max() - starts.min()) if sent else 0.0
+        makespan = float(ends.max() - starts.min()) if sent else None
         if self._cpu_used is None:
             self._cpu_used = _cpu_seconds() - self._cpu0
         ok_mask = (statuses >= 200) & (statuses < 300) if statuses is not None else np.zeros(0)
@@ -352,11 +328,12 @@ class Recorder:
             errors_by_class=dict(sorted(errors_by_class.items())),
             by_status=by_status,
             elapsed=elapsed,
+            makespan=makespan,
             throughput=sent / elapsed if elapsed > 0 else None,
             ok_throughput=ok / elapsed if elapsed > 0 else None,
             send_rate=(sent - 1) / sending if sent > 1 and sending > 0 else None,
-            latency=distribution(every_latency),
-            service_time=distribution(
+            latency=Distribution.of(every_latency),
+            service_time=Distribution.of(
                 self.latencies if self.service_times is None else self.service_times
             ),
             late_sends=self.late,

@@ -7,8 +7,8 @@ requests completed. The columns:
 - ``area``: the flat's area sent as ``{"area": <area>}``; 0 when a closed or open loop sent
   another body (``--body``) or none.
 - ``intended_start``: seconds since the epoch when the request was meant to go: for a
-  burst, the instant all threads were released together; in an open loop, its slot in the
-  arrival schedule; in a closed loop, ``start`` (a closed loop has no schedule).
+  burst, the instant the burst began (every request is due then); in an open loop, its
+  slot in the arrival schedule; in a closed loop, ``start`` (a closed loop has no schedule).
 - ``start``: seconds since the epoch when the client actually began (before connecting,
   when the request needed a new connection).
 - ``end``: seconds since the epoch when the whole response was read or the request failed.
@@ -19,7 +19,8 @@ requests completed. The columns:
   free a connection) carries its wait: a stalled server cannot hide its stall.
 - ``service_time``: closed and open loops only: seconds from ``start`` to ``end``, what the
   server took once the request left. Absent from burst rows (their ``latency`` is that).
-- ``status``: the HTTP status code, or null when no status line arrived.
+- ``status``: the HTTP status code, or null when no status line arrived (a request that
+  failed after its head, e.g. a body cut short, keeps the status).
 - ``ok``: true for a 2xx response read completely.
 - ``error_class``: null when ok, else one of ``ERROR_CLASSES``:
   ``refused`` (nothing listening), ``reset`` (connection reset / broken pipe),

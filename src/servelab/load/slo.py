@@ -14,11 +14,11 @@ text, so a typo never passes as a check that holds.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from servelab.errors import ConfigError
+from servelab.load.summary import LoadSummary
 
 LATENCY_METRICS: Final = ("p50", "p90", "p99", "p99.9", "max", "mean")
 METRICS: Final = (*LATENCY_METRICS, "errors", "rps")
@@ -60,15 +60,13 @@ class Slo:
             text=text.strip(), metric=metric, op=op, threshold=float(match["value"]) * _UNITS[unit]
         )
 
-    def measure(self, summary: Mapping[str, Any]) -> float | None:
-        """The metric's value in a run's summary (``LoadSummary.to_dict()``); None if absent."""
+    def measure(self, summary: LoadSummary) -> float | None:
+        """The metric's value in a run's summary, any mode's; None if nothing was measured."""
         if self.metric == "errors":
-            value = summary.get("error_rate")
-        elif self.metric == "rps":
-            value = summary.get("throughput")
-        else:
-            value = (summary.get("latency") or {}).get(self.metric)
-        return float(value) if value is not None else None
+            return summary.error_rate
+        if self.metric == "rps":
+            return summary.throughput
+        return summary.latency.get(self.metric)
 
     def holds(self, value: float | None) -> bool:
         """Whether ``value`` meets the objective; nothing measured never meets it."""
@@ -104,27 +102,10 @@ class SloResult:
         return {"slo": self.slo.text, "value": self.value, "held": self.held}
 
 
-def check(slos: list[Slo], summary: Mapping[str, Any]) -> list[SloResult]:
+def check(slos: list[Slo], summary: LoadSummary) -> list[SloResult]:
     """Every SLO against a run's summary, in the order given."""
     results = []
     for slo in slos:
         value = slo.measure(summary)
         results.append(SloResult(slo, value, slo.holds(value)))
     return results
-
-
-def burst_view(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """A burst's ``Summary.to_dict()`` in the shape ``Slo.measure`` reads."""
-    requests, makespan = summary.get("requests") or 0, summary.get("makespan")
-    return {
-        "latency": {
-            "p50": summary.get("latency_p50"),
-            "p90": summary.get("latency_p90"),
-            "p99": summary.get("latency_p99"),
-            "p99.9": summary.get("latency_p999"),
-            "max": summary.get("latency_max"),
-            "mean": summary.get("latency_mean"),
-        },
-        "error_rate": (requests - summary["ok"]) / requests if requests else None,
-        "throughput": requests / makespan if requests and makespan else None,
-    }

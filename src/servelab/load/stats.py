@@ -1,9 +1,9 @@
-"""What a set of request records says, as numbers: pure functions, no I/O.
+"""The study's older flat burst summary (``Summary``, ``summarize``): pure functions, no I/O.
 
-Percentiles are exact, from every latency (linear interpolation between the two nearest
-ranks, numpy's default), never from rounded buckets. ``distribution`` takes the compact
-``array('d')`` the closed and open loops keep (8 bytes per request) and sorts it in numpy,
-so even millions of latencies never become Python float objects.
+Kept only while the study still reads it; the load engine itself summarises every mode in
+``summary.LoadSummary`` and imports nothing from here. Percentiles are exact, from every
+latency (linear interpolation between the two nearest ranks, numpy's default), never from
+rounded buckets.
 """
 
 from __future__ import annotations

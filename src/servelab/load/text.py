@@ -1,14 +1,25 @@
-"""A closed- or open-loop run's summary as a few lines of text for the terminal."""
+"""A run's summary as a few lines of text for the terminal, for every mode."""
 
 from __future__ import annotations
 
-from servelab.load.recorder import LoadSummary
+from servelab.load.summary import Distribution, LoadSummary
 
 _LATENCY_KEYS = ("p50", "p90", "p99", "p99.9", "max")
 
 
 def describe(summary: LoadSummary) -> list[str]:
-    """What ``servelab load`` prints after a closed or open loop (without ``--json``)."""
+    """What ``servelab load`` prints after a run (without ``--json``).
+
+    A burst gets the one line it printed under the seed's log lines: its makespan, how many
+    were ok, its errors and the most handlers the servers said ran at once.
+    """
+    if summary.mode == "burst":
+        makespan = f"{summary.makespan:.2f}" if summary.makespan is not None else "-"
+        at_once = summary.handlers.max_concurrent if summary.handlers is not None else 0
+        return [
+            f"makespan {makespan} s, {summary.ok}/{summary.requests} ok, "
+            f"errors {summary.errors_by_class or 'none'}, max {at_once} at once"
+        ]
     p = summary.parameters
     if summary.mode == "closed":
         what = f"closed loop, {p['concurrency']} users"
@@ -37,14 +48,15 @@ def describe(summary: LoadSummary) -> list[str]:
             f"mean send delay {_ms(delay)} ms, max {_ms(summary.send_delay_max)} ms), "
             f"held back by the in-flight bound: {summary.held_back:,}, unsent: {summary.unsent:,}"
         )
+    cpu = summary.client_cpu_seconds
     lines.append(
         f"connections opened: {summary.connections_opened:,}, "
-        f"client CPU {summary.client_cpu_seconds:.2f} s"
+        f"client CPU {f'{cpu:.2f} s' if cpu is not None else 'not measured'}"
     )
     return lines
 
 
-def _row(values: dict[str, float | None]) -> str:
+def _row(values: Distribution) -> str:
     return "  ".join(f"{key} {_ms(values.get(key))}" for key in _LATENCY_KEYS)
 
 
