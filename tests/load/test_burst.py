@@ -30,12 +30,11 @@ from servelab.load import (
     Target,
     format_seed_line,
     format_seed_log,
-    max_concurrent,
-    percentile,
     run_burst,
     summarize,
     write_seed_log,
 )
+from servelab.load.summary import Distribution, max_concurrent
 from servelab.servers import ServerSpec, launch
 from tests.helpers import servelab_cli
 
@@ -138,6 +137,7 @@ def _raw_server(handle: Handler, connections: int = 1) -> Iterator[str]:
 def test_flask_dev_serves_the_burst_concurrently(flask_dev: str, tmp_path: Path) -> None:
     records = run_burst(f"{flask_dev}/predict?workload=io", records_path=tmp_path / "r.jsonl")
     summary = summarize(records)
+    assert summary.handlers is not None
 
     assert summary.requests == 10 and summary.ok == 10 and summary.errors_by_class == {}
     assert sorted(r.area for r in records) == AREAS
@@ -145,8 +145,8 @@ def test_flask_dev_serves_the_burst_concurrently(flask_dev: str, tmp_path: Path)
         assert r.status == 200 and r.error_class is None and r.error is None
         assert r.body is not None and json.loads(r.body) == {"price": r.area * 200_000}
     assert summary.makespan is not None and summary.makespan < 4 * D
-    assert summary.max_concurrent >= 8
-    assert summary.distinct_pids == 1 and summary.distinct_workers >= 8
+    assert summary.handlers.max_concurrent >= 8
+    assert summary.handlers.distinct_pids == 1 and summary.handlers.distinct_workers >= 8
     # One barrier released every thread: one intended start, all sent within moments.
     assert len({r.intended_start for r in records}) == 1
     assert max(r.start for r in records) - min(r.start for r in records) < D / 2
@@ -179,33 +179,38 @@ def test_records_stream_to_disk_in_completion_order(gunicorn_1: str, tmp_path: P
 def test_gunicorn_one_sync_worker_serves_one_at_a_time(gunicorn_1: str) -> None:
     records = run_burst(f"{gunicorn_1}/predict?workload=io")
     summary = summarize(records)
+    assert summary.handlers is not None
 
     assert summary.ok == 10
     latencies = sorted(r.latency for r in records)
     for k, latency in enumerate(latencies, start=1):
         assert latency >= 0.7 * k * D, f"request {k} of the staircase came back too soon"
     assert summary.makespan is not None and summary.makespan >= 8 * D
-    assert summary.max_concurrent == 1
-    assert summary.distinct_workers == 1
-    assert summary.mean_queue_wait is not None and summary.mean_queue_wait >= 3 * D
+    assert summary.handlers.max_concurrent == 1
+    assert summary.handlers.distinct_workers == 1
+    assert (
+        summary.handlers.mean_queue_wait is not None and summary.handlers.mean_queue_wait >= 3 * D
+    )
 
 
 def test_gunicorn_two_workers_halve_the_staircase(gunicorn_2: str) -> None:
     summary = summarize(run_burst(f"{gunicorn_2}/predict?workload=io"))
+    assert summary.handlers is not None
 
     assert summary.ok == 10
-    assert summary.distinct_pids == 2
+    assert summary.handlers.distinct_pids == 2
     assert summary.makespan is not None and 4 * D <= summary.makespan < 8 * D
-    assert summary.max_concurrent == 2
+    assert summary.handlers.max_concurrent == 2
 
 
 def test_concurrency_caps_requests_in_flight(flask_dev: str) -> None:
     records = run_burst(f"{flask_dev}/predict?workload=io", requests=6, concurrency=2)
     summary = summarize(records)
+    assert summary.handlers is not None
 
     assert summary.ok == 6
     assert sorted(r.index for r in records) == list(range(6))
-    assert summary.max_concurrent <= 2
+    assert summary.handlers.max_concurrent <= 2
     assert summary.makespan is not None and summary.makespan >= 2.5 * D
 
 
@@ -559,26 +564,29 @@ def test_summarize_counts_times_and_workers() -> None:
     ]
     s = summarize(records)
 
-    assert (s.requests, s.ok) == (5, 3)
+    assert (s.requests, s.ok, s.errors) == (5, 3, 2)
     assert s.errors_by_class == {"disconnected": 1, "timeout": 1}
     assert s.makespan == pytest.approx(4.0)  # 10.0 .. 14.0
-    assert (s.latency_min, s.latency_max) == (0.5, 4.0)
-    assert s.latency_mean == pytest.approx(2.1)
-    assert s.latency_p50 == pytest.approx(2.0)
-    assert (s.distinct_pids, s.distinct_workers, s.served) == (2, 2, 3)
+    assert (s.latency.min, s.latency.max) == (0.5, 4.0)
+    assert s.latency.mean == pytest.approx(2.1)
+    assert s.latency.p50 == pytest.approx(2.0)
+    h = s.handlers
+    assert h is not None
+    assert (h.distinct_pids, h.distinct_workers, h.served) == (2, 2, 3)
     # [10.1, 10.9], [11.0, 11.9], [10.6, 12.6]: two at once at most.
-    assert s.max_concurrent == 2
-    assert s.mean_queue_wait == pytest.approx((0.1 + 1.0 + 0.1) / 3)
-    assert s.handler_sum == pytest.approx(3.7)
-    assert s.handler_mean == pytest.approx(3.7 / 3)
+    assert h.max_concurrent == 2
+    assert h.mean_queue_wait == pytest.approx((0.1 + 1.0 + 0.1) / 3)
+    assert h.handler_sum == pytest.approx(3.7)
+    assert h.handler_mean == pytest.approx(3.7 / 3)
     assert set(s.errors_by_class) <= set(ERROR_CLASSES)
-    assert json.loads(json.dumps(s.to_dict()))["errors_by_class"] == s.errors_by_class
+    assert LoadSummary.from_json(json.loads(json.dumps(s.to_json()))) == s
 
 
 def test_summarize_nothing() -> None:
     s = summarize([])
-    assert (s.requests, s.ok, s.max_concurrent, s.served) == (0, 0, 0, 0)
-    assert s.makespan is None and s.latency_p50 is None and s.handler_sum is None
+    assert (s.requests, s.ok, s.errors) == (0, 0, 0)
+    assert s.handlers is not None and (s.handlers.max_concurrent, s.handlers.served) == (0, 0)
+    assert s.makespan is None and s.latency.p50 is None and s.handlers.handler_sum is None
 
 
 def test_max_concurrent_counts_ends_before_starts() -> None:
@@ -589,15 +597,17 @@ def test_max_concurrent_counts_ends_before_starts() -> None:
     assert max_concurrent([(0, 10), (5, 5), (5, 8)]) == 2  # an empty interval adds nothing
 
 
-def test_percentile_is_exact_and_matches_numpy() -> None:
+def test_percentiles_are_exact_and_match_numpy() -> None:
     rng = np.random.default_rng(7)
     values = list(rng.exponential(size=37))
-    for q in (0, 1, 50, 90, 99, 100):
-        assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
-    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
-    assert percentile([], 50) is None
-    with pytest.raises(ValueError):
-        percentile([1.0], 101)
+    d = Distribution.of(values)
+    for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)):
+        assert d.get(name) == pytest.approx(float(np.percentile(values, q)))
+    assert (d.min, d.max) == (min(values), max(values))
+    assert Distribution.of([1.0, 2.0, 3.0, 4.0]).p50 == 2.5
+    assert Distribution.of([]) == Distribution()
+    with pytest.raises(KeyError):
+        d.get("p75")
 
 
 def test_seed_lines_show_the_body_or_the_error() -> None:

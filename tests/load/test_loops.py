@@ -36,13 +36,11 @@ from servelab.load import (
     Slo,
     TimeSeries,
     check_slos,
-    distribution,
     run_closed,
     run_open,
     summarize,
 )
 from servelab.load.summary import Distribution
-from servelab.load.summary import summarize as summary_of
 from servelab.servers import ServerSpec, launch
 from servelab.service.config import ServiceConfig
 from tests.helpers import servelab_cli
@@ -624,11 +622,11 @@ def test_distribution_is_exact() -> None:
     from array import array
 
     values = array("d", np.random.default_rng(3).exponential(size=10_001))
-    d = distribution(values)
+    d = Distribution.of(values)
     for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)):
-        assert d[name] == pytest.approx(float(np.percentile(values, q)))
-    assert (d["min"], d["max"]) == (min(values), max(values))
-    assert distribution([])["p99"] is None
+        assert d.get(name) == pytest.approx(float(np.percentile(values, q)))
+    assert (d.min, d.max) == (min(values), max(values))
+    assert Distribution.of([]).p99 is None
 
 
 def test_burst_summary_has_p999_and_statuses() -> None:
@@ -638,7 +636,7 @@ def test_burst_summary_has_p999_and_statuses() -> None:
         for i in range(1, 1001)
     ]  # fmt: skip
     s = summarize(rows)
-    assert s.latency_p999 == pytest.approx(float(np.percentile(range(1, 1001), 99.9)))
+    assert s.latency.p999 == pytest.approx(float(np.percentile(range(1, 1001), 99.9)))
     assert s.by_status == {"200": 667, "503": 333}
 
 
@@ -697,7 +695,7 @@ def test_bad_slos_are_config_errors(text: str) -> None:
 
 def test_slos_hold_or_fail_against_a_summary() -> None:
     summary = dataclasses.replace(
-        summary_of([], mode="closed"),
+        summarize([], mode="closed"),
         latency=Distribution(p99=0.4),
         error_rate=0.02,
         throughput=150.0,

@@ -15,7 +15,7 @@ produce the same ``RequestRecord`` per request and the same ``LoadSummary`` per 
 
 Importing this package costs nothing: every name loads its module on first use, so the
 results contract (``servelab.load.summary``, ``records``) comes without sockets or the
-reactor. ``Summary``/``summarize`` (``stats``) are the study's older flat burst summary.
+reactor.
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ if TYPE_CHECKING:
     from servelab.load.seedlog import format_seed_line, format_seed_log, write_seed_log
     from servelab.load.slo import Slo, SloResult
     from servelab.load.slo import check as check_slos
-    from servelab.load.stats import Summary, distribution, max_concurrent, percentile, summarize
-    from servelab.load.summary import LoadSummary
+    from servelab.load.summary import LoadSummary, summarize
     from servelab.load.text import describe
     from servelab.load.timeseries import TimeSeries
 
@@ -55,23 +54,19 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "RequestSpec": ("request", "RequestSpec"),
     "Slo": ("slo", "Slo"),
     "SloResult": ("slo", "SloResult"),
-    "Summary": ("stats", "Summary"),
     "Target": ("request", "Target"),
     "TimeSeries": ("timeseries", "TimeSeries"),
     "check_headers": ("request", "check_headers"),
     "check_reachable": ("loops", "check_reachable"),
     "check_slos": ("slo", "check"),
     "describe": ("text", "describe"),
-    "distribution": ("stats", "distribution"),
     "format_seed_line": ("seedlog", "format_seed_line"),
     "format_seed_log": ("seedlog", "format_seed_log"),
-    "max_concurrent": ("stats", "max_concurrent"),
     "parse_header": ("request", "parse_header"),
-    "percentile": ("stats", "percentile"),
     "run_burst": ("burst", "run_burst"),
     "run_closed": ("loops", "run_closed"),
     "run_open": ("loops", "run_open"),
-    "summarize": ("stats", "summarize"),
+    "summarize": ("summary", "summarize"),
     "write_seed_log": ("seedlog", "write_seed_log"),
 }
 __all__ = [
@@ -85,19 +80,15 @@ __all__ = [
     "RequestSpec",
     "Slo",
     "SloResult",
-    "Summary",
     "Target",
     "TimeSeries",
     "check_headers",
     "check_reachable",
     "check_slos",
     "describe",
-    "distribution",
     "format_seed_line",
     "format_seed_log",
-    "max_concurrent",
     "parse_header",
-    "percentile",
     "run_burst",
     "run_closed",
     "run_open",
