@@ -23,8 +23,8 @@ from ..servers.cap import MECHANISM_CHOICES, MechanismChoice
 from ..study.critical import SearchPolicy
 from ..study.critical_run import CriticalSpec, find_critical_n
 from ..study.trial import Burst, TrialResult
-from ..study.workloads import CRITICAL_WORKLOADS
 from ..units import format_size, parse_size
+from ..workloads import CRITICAL_WORKLOADS
 from . import words
 
 console = Console(stderr=True)

@@ -9,7 +9,7 @@ import click
 
 from ..servers import ServerSpec, launch
 from ..service.config import ServiceConfig, ServiceConfigError
-from ..study.workloads import WORKLOADS
+from ..workloads import WORKLOADS
 from .options import console
 
 

@@ -10,8 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..servers import ServerSpec
 from ..study import run_study, seed_plan
-from ..study.workloads import SEED_WORKLOADS, WORKLOADS
 from ..units import parse_size
+from ..workloads import SEED_WORKLOADS, WORKLOADS
 from .options import LANG_OPTION, build_report, console, languages, split_list
 from .progress import RichProgress
 

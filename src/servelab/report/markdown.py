@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Final
 
 from ..results import RunEntry, SearchEntry, Server, Study, Trial
+from ..workloads import function_name
 from . import comments
 from .i18n import Lang, Scalar
-from .names import function_name
 from .rows import RowError, read_records
 
 # The seed's headings: the servers by their seminar names.

@@ -39,9 +39,9 @@ from ..servers import ServerSpec
 from ..servers.cap import MechanismChoice
 from ..service.guard import estimate_bytes
 from ..units import format_size
+from ..workloads import critical_workload
 from .critical import CriticalSearch, SearchPolicy, predict_critical_n
 from .trial import Burst, CapSetup, DoesNotFitIdle, TrialFiles, TrialResult, TrialSetup, run_trial
-from .workloads import critical_workload
 
 CALIBRATION_SHARE = 0.25  # of the cap, for the calibration request
 CALIBRATION_N_MIN = 100_000

@@ -13,10 +13,10 @@ from ..errors import ConfigError
 from ..results import Plan, PlannedRun, PlannedSearch
 from ..servers import ServerSpec
 from ..service.config import DEFAULT_MAX_N, DEFAULT_N
+from ..workloads import CRITICAL_WORKLOADS, SEED_WORKLOADS, workload
 from .critical import SearchPolicy
 from .critical_run import CriticalSpec
 from .trial import Burst, TrialSetup
-from .workloads import CRITICAL_WORKLOADS, SEED_WORKLOADS, workload
 
 SEED_SERVERS = (ServerSpec(kind="flask-dev"), ServerSpec(kind="gunicorn", workers=1))
 # The searches' load waits at least this long for a response (a probe near the boundary

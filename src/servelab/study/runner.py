@@ -47,6 +47,7 @@ from ..results import (
     write_search,
     write_study,
 )
+from ..workloads import workload
 from .critical_run import (
     GUARD_MARGIN,
     CriticalSpec,
@@ -57,7 +58,6 @@ from .critical_run import (
 from .plan import RunSpec, StudyPlan
 from .trial import TrialFiles, TrialResult, run_trial
 from .verdict import is_rejection
-from .workloads import workload
 
 
 class StudyProgress:

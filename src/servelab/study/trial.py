@@ -44,8 +44,8 @@ from ..servers import Monitor, RunningServer, ServerSpec, launch
 from ..servers.cap import MECHANISM_CHOICES, MIN_LIMIT, MechanismChoice, MemoryCap, open_cap
 from ..service.config import ServiceConfig
 from ..units import format_size
+from ..workloads import WORKLOADS
 from .verdict import judge
-from .workloads import WORKLOADS
 
 # After the first OOM kill a trial has its answer. The lab waits this long for gunicorn to
 # log the kill and the reboot (the report quotes those lines), then stops the server.

@@ -12,7 +12,7 @@ from matplotlib.patches import Patch
 
 from ...load.summary import LoadSummary
 from ...results import RunEntry, Server, Study
-from ..names import function_name
+from ...workloads import function_name
 from ._style import new_figure, save_png, series_colour
 from .words import ENGLISH, Words
 

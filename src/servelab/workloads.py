@@ -1,4 +1,4 @@
-"""The workloads a study runs, in one table: what each one is called, what it measures,
+"""The workloads of the lab, in one table: what each one is called, what it measures,
 what it takes, and what it holds in memory.
 
     WORKLOADS["numpy"].seed_name      # "cpu_multithread": the seed's file stems
@@ -6,7 +6,9 @@ what it takes, and what it holds in memory.
     workload("gpu")                   # ConfigError naming the known codes
 
 The service computes them (``servelab.service.workloads``); this table is the lab's view
-of them, so no other module of the study spells a workload's name or its numbers.
+of them, so no other module spells a workload's name or its numbers. It sits at the top
+of the package, not in ``study/``, because the study, the CLI and the report all read it
+and the report imports nothing of the study.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 Measures = Literal["waiting", "python-cpu", "numpy-cpu", "model"]
 # How a correct server prices an area: int(area x mean(0..n-1)), area x a price per square
@@ -108,6 +110,13 @@ def workload(code: str) -> Workload:
         ) from None
 
 
+def function_name(code: str) -> str:
+    """The seed function behind a workload (``predict_io_bounded``); the code itself for a
+    workload the table does not know (a study folder may come from a newer servelab)."""
+    row = WORKLOADS.get(code)
+    return row.function if row is not None else code
+
+
 def critical_workload(code: str) -> Workload:
     """The row for ``code`` if it has a critical n (cpu, numpy); a ConfigError otherwise."""
     row = workload(code)
@@ -127,5 +136,6 @@ __all__ = [
     "PriceRule",
     "Workload",
     "critical_workload",
+    "function_name",
     "workload",
 ]
