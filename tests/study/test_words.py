@@ -37,7 +37,7 @@ def test_a_failure_the_lab_did_not_foresee_is_quoted() -> None:
     failure = Failure("server-failed", detail="gunicorn did not start (log: x.log)")
     assert words.failure(failure) == "gunicorn did not start (log: x.log)"
     assert words.failure(Failure("calibration-failed", n=250_000)) == (
-        "the calibration at n=250,000 did not pass"
+        "the calibration probe at n = 250,000 did not pass"
     )
 
 

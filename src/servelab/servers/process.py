@@ -33,7 +33,7 @@ import psutil
 
 from servelab.errors import ConfigError, ServerError, ServerStartError
 from servelab.results import ServerEnd
-from servelab.servers.spec import DEFAULT_APP, HOST, ServerSpec, command_line
+from servelab.servers.spec import DEFAULT_APP, ENGLISH, HOST, ServerSpec, command_line
 
 # What the dev server and gunicorn print when another process took the port between our
 # probe and their bind. gunicorn would retry for 5 s before giving up, so we look early.
@@ -80,20 +80,9 @@ class ServerExit:
         return cls(returncode, name, stopped_by_lab, forced)
 
     def describe(self) -> str:
-        """E.g. ``killed by SIGKILL (not by the lab)``, ``stopped by the lab (SIGTERM)``."""
-        if self.signal is not None:
-            how = f"killed by {self.signal}"
-        elif self.returncode is None:
-            how = "ended with an unknown status"
-        else:
-            how = f"exited with code {self.returncode}"
-        if self.stopped_by_lab:
-            text = f"stopped by the lab ({self.signal or how})"
-        else:
-            text = f"{how} (not by the lab)" if self.signal else how
-        if self.forced:
-            text += "; the group needed SIGKILL after the grace period"
-        return text
+        """E.g. ``killed by SIGKILL (not by the lab)``, ``stopped by the lab (SIGTERM)``; in
+        the report's English words."""
+        return ENGLISH.server_end(self.to_end())
 
     def to_end(self) -> ServerEnd:
         """As the results contract stores it (codes, no description)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from typing import Final, Literal, cast, get_args
 
 from servelab.errors import ConfigError
+from servelab.report.i18n import Lang
 from servelab.results import Server
 
 ServerKind = Literal["flask-dev", "gunicorn"]
@@ -26,6 +27,7 @@ WorkerClass = Literal["sync", "gthread", "gevent"]
 KINDS: tuple[str, ...] = get_args(ServerKind)
 WORKER_CLASSES: tuple[str, ...] = get_args(WorkerClass)
 
+ENGLISH: Final = Lang("en")
 DEFAULT_APP = "servelab.service:app"
 HOST = "127.0.0.1"
 _DEFAULT_TIMEOUT = 30.0
@@ -113,15 +115,9 @@ class ServerSpec:
         return "_".join(parts)
 
     def describe(self) -> str:
-        """For people: ``gunicorn, 2 gthread workers x 4 threads``."""
-        if not self.kind_info.takes_settings:
-            return self.kind_info.title
-        text = f"gunicorn, {_count(self.workers, f'{self.worker_class} worker')}"
-        if self.worker_class == "gthread":
-            text += f" x {_count(self.threads, 'thread')}"
-        if self.timeout != _DEFAULT_TIMEOUT:
-            text += f", worker timeout {int(self.timeout)} s" if self.timeout else ", no timeout"
-        return text
+        """For people, in English: ``gunicorn, 2 gthread workers x 4 threads``. The words are
+        the report's (``report/lang``), so the terminal and the report say it alike."""
+        return ENGLISH.server(self.to_server())
 
     @property
     def kind_info(self) -> Kind:
@@ -213,10 +209,6 @@ def _parse_option(option: str) -> tuple[str | None, int | str]:
     return None, ""
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def command_line(spec: ServerSpec, port: int, app: str = DEFAULT_APP) -> list[str]:
     """The argv that starts ``spec`` serving ``app`` on ``HOST:port``."""
     return spec.command_line(port, app)
@@ -264,7 +256,6 @@ class Kind:
     forks_workers: a master forks worker processes, which then count their metrics in
       prometheus_client's multiprocess directory.
     label: the stem of its runs' file names (``dev``, ``prod``).
-    title: its name for people (``Flask dev server (threaded)``).
     command(spec, port, app): its argv.
     answering(spec): processes that must each answer ``/health`` before it is ready; they are
       also the processes that run predictions.
@@ -275,7 +266,6 @@ class Kind:
     takes_settings: bool
     forks_workers: bool
     label: str
-    title: str
     command: Callable[[ServerSpec, int, str], list[str]]
     answering: Callable[[ServerSpec], int]
     at_once: Callable[[ServerSpec, int], int]
@@ -289,7 +279,6 @@ KIND_TABLE: Final[dict[str, Kind]] = {
         takes_settings=False,
         forks_workers=False,
         label="dev",
-        title="Flask dev server (threaded)",
         command=_flask_dev_command,
         answering=lambda spec: 1,
         at_once=lambda spec, concurrency: concurrency,
@@ -299,7 +288,6 @@ KIND_TABLE: Final[dict[str, Kind]] = {
         takes_settings=True,
         forks_workers=True,
         label="prod",
-        title="gunicorn",
         command=_gunicorn_command,
         answering=lambda spec: spec.workers,
         at_once=_gunicorn_at_once,
