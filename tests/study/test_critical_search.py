@@ -236,7 +236,7 @@ def test_noisy_band_is_reported_as_a_band(low: int, high: int, predicted_share: 
 def test_fails_even_at_min_n() -> None:
     result = search(50_000, lambda n: True)
     assert not result.converged
-    assert stop_reason(result.stop) == "fails even at min_n=1000"
+    assert stop_reason(result.stop) == "fails even at min_n=1,000"
     assert result.max_passing_n is None
     assert result.per_n[0].n == 1000
     assert result.probes <= 7  # steps 15%, 30%, 60%, 120%, ... down from 50x min_n
@@ -246,7 +246,7 @@ def test_passes_at_max_n() -> None:
     policy = SearchPolicy(max_n=10_000_000)
     result = search(1_000_000, lambda n: False, policy)
     assert not result.converged
-    assert stop_reason(result.stop) == "passes at max_n=10000000"
+    assert stop_reason(result.stop) == "passes at max_n=10,000,000"
     assert result.min_failing_n is None
     assert result.per_n[-1].n == 10_000_000
 
