@@ -25,7 +25,9 @@ from servelab.results import (
     write_study,
 )
 
-REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "reference-study"
+# The reference study as committed before the schema (version 1), and the one committed now.
+REFERENCE = Path(__file__).resolve().parent / "data" / "study-v1"
+CURRENT = Path(__file__).resolve().parents[1] / "docs" / "reference-study"
 
 
 @pytest.fixture
@@ -119,6 +121,16 @@ def test_a_run_keeps_its_verdict_through_the_file(tmp_path: Path) -> None:
     write_study(tmp_path, judged)
     back = read_study(tmp_path)
     assert back.runs[0].verdict == verdict and back == judged
+
+
+def test_the_committed_reference_study_reads_and_writes_back_unchanged(tmp_path: Path) -> None:
+    raw = json.loads((CURRENT / STUDY_FILE).read_text())
+    assert raw["schema"] == SCHEMA_VERSION
+    study = read_study(CURRENT)
+    assert study.complete and len(study.runs) == 6 and len(study.critical) == 4
+    write_study(tmp_path, study)
+    assert read_study(tmp_path) == study
+    assert json.loads((tmp_path / STUDY_FILE).read_text()) == raw
 
 
 def test_a_search_and_its_guard_comparison_read_back_from_their_own_files(tmp_path: Path) -> None:

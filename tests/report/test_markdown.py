@@ -176,14 +176,23 @@ def test_a_search_error_quotes_an_unforeseen_message(tmp_path: Path) -> None:
 
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference-study"
+# The reference study as committed before the results schema (version 1): its inputs and the
+# English report.md it had.
+STUDY_V1 = Path(__file__).resolve().parents[1] / "data" / "study-v1"
 
 
 @pytest.mark.slow
-def test_the_committed_reference_study_rebuilds_its_english_report_byte_for_byte(
-    tmp_path: Path,
-) -> None:
+def test_the_committed_reference_study_rebuilds_byte_for_byte(tmp_path: Path) -> None:
     folder = tmp_path / "reference"
     shutil.copytree(REFERENCE, folder, ignore=shutil.ignore_patterns("report*", "plots"))
-    build_report(folder, ("en",))
-    for name in ("report.md", "report.html"):
+    build_report(folder, ("en", "ru"))
+    for name in ("report.md", "report.html", "report.ru.md", "report.ru.html"):
         assert (folder / name).read_bytes() == (REFERENCE / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_a_study_written_before_the_schema_rebuilds_its_english_report(tmp_path: Path) -> None:
+    folder = tmp_path / "v1"
+    shutil.copytree(STUDY_V1, folder, ignore=shutil.ignore_patterns("report*"))
+    build_report(folder, ("en",))
+    assert (folder / "report.md").read_bytes() == (STUDY_V1 / "report.md").read_bytes()
