@@ -9,8 +9,10 @@ lengths cancel what does not grow with the requests (start-up, imports, the summ
     instructions per request = (I(large) - I(small)) / (large - small)
 
 That number is the cost of servelab's own per-request path (its Python and the C it
-calls), kernel excluded, and it repeats to about 0.1%: a check that a change to the
-client made it cheaper or dearer, which a requests/s comparison needs many rounds for.
+calls), kernel excluded. Runs of the same code agree within about 1,000 instructions (the
+server's timing moves how many reads a response takes): a check that a change to the
+client made it cheaper or dearer, run A/B one after the other, which a requests/s
+comparison needs many rounds for.
 
     .venv/bin/python -m bench.instructions                     # this tree
     .venv/bin/python -m bench.instructions --src ../other/src  # another tree, same target

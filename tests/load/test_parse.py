@@ -24,6 +24,7 @@ from servelab.load.http11.parse import (
     ProtocolError,
     RemoteDisconnected,
     ResponseParser,
+    whole_response,
 )
 
 CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked"
@@ -164,6 +165,23 @@ def test_every_split_gives_the_same_events(name: str) -> None:
     data, head_only, eof, expected = WELL_FORMED[name]
     for pieces in _splits(data):
         assert _feed(pieces, head_only=head_only, eof=eof) == expected, [len(p) for p in pieces]
+
+
+@pytest.mark.parametrize("name", list(WELL_FORMED))
+def test_the_fast_path_agrees_with_the_parser(name: str) -> None:
+    """``whole_response`` (no parser object) answers only for a whole response whose head was
+    read before, and then exactly what the parser says; else None, never a wrong answer."""
+    data, head_only, eof, expected = WELL_FORMED[name]
+    _feed([data], head_only=head_only, eof=eof)  # the parser has read this head once
+    whole = whole_response(data, head_only)
+    if name == "content-length" or eof:  # the usual response; a body that ends at the close
+        assert (whole is not None) == (not eof)
+    if whole is not None:
+        head, body = whole
+        assert ([head, body, END] if body else [head, END]) == expected
+    for cut in range(len(data)):  # a response not whole yet: never answered
+        assert whole_response(data[:cut], head_only) is None
+    assert whole_response(data + b"HTTP/1.1 200 OK\r\n", head_only) is None
 
 
 def test_head_headers_are_read_on_demand() -> None:

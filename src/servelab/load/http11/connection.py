@@ -37,6 +37,7 @@ from servelab.load.http11.parse import (
     ProtocolError,
     ResponseParser,
     ServerDisconnected,
+    whole_response,
 )
 from servelab.load.reactor import Reactor
 
@@ -100,6 +101,7 @@ class Connection:
         "_callback",
         "_fd",
         "_head",
+        "_head_only",
         "_nodelay",
         "_parser",
         "_pending",
@@ -139,7 +141,10 @@ class Connection:
         self._fd = fd
         self._reactor = reactor
         self._reuse = reuse
-        self._parser = ResponseParser(head_only=head_only)
+        self._head_only = head_only
+        # Made when a response does not come whole in one read (whole_response): between
+        # responses, and for most responses, a connection holds no parser.
+        self._parser: ResponseParser | None = None
         self._nodelay = False
         self._pending = b""
         self._callback: Callback | None = None
@@ -234,8 +239,17 @@ class Connection:
             self._fail(ProtocolError("the server sent bytes no request asked for"))
             return
         self.got_bytes = True
+        parser = self._parser
+        if parser is None:
+            whole = whole_response(data, self._head_only)
+            if whole is not None:
+                self._head, body = whole
+                self._body = body[:BODY_KEEP] if len(body) > BODY_KEEP else body
+                self._finish()
+                return
+            parser = self._parser = ResponseParser(head_only=self._head_only)
         try:
-            events = self._parser.feed(data)
+            events = parser.feed(data)
         except ProtocolError as exc:
             self._fail(exc)
             return
@@ -256,8 +270,11 @@ class Connection:
         if self._callback is None:  # an idle kept-alive connection: nothing is lost
             self.close()
             return
+        parser = self._parser
+        if parser is None:  # nothing of a response had come
+            parser = self._parser = ResponseParser(head_only=self._head_only)
         try:
-            self._parser.feed_eof()
+            parser.feed_eof()
         except ServerDisconnected as exc:
             self._fail(exc)
             return
@@ -302,7 +319,10 @@ class Connection:
         head = self._head
         assert head is not None, "a parser ends no response before its head"
         # Bytes after the response: no pipelining here, so the framing is off.
-        keep_alive = head.keep_alive and not self._parser.buffered
+        parser = self._parser
+        keep_alive = head.keep_alive and (parser is None or not parser.buffered)
+        if keep_alive:
+            self._parser = None  # nothing buffered: the next response starts afresh
         response = Response(head, self._body, keep_alive)
         callback, self._callback = self._callback, None
         assert callback is not None, "a response is only read while a request waits for it"

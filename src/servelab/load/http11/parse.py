@@ -177,17 +177,10 @@ class ResponseParser:
             self._rest = b""
         elif self._state == _HEAD:
             # The common case first: a whole response, with a head seen before, in one read.
-            end = data.find(b"\r\n\r\n")
-            framed = self._heads.get(data[:end]) if 0 <= end <= MAX_HEAD else None
-            if framed is not None:
-                head, length = framed
-                start = end + 4
-                stop = start + length
-                if head.status >= 200 and length >= 0 and stop <= len(data):
-                    if stop < len(data):
-                        self._rest = data[stop:]
-                        self._got = True
-                    return [head, data[start:stop], END] if length else [head, END]
+            whole = whole_response(data, self._heads is _HEADS_HEAD_ONLY)
+            if whole is not None:
+                head, body = whole
+                return [head, body, END] if body else [head, END]
         if data:
             self._got = True
         events: list[Event] = []
@@ -324,6 +317,28 @@ class ResponseParser:
         if len(data) - pos > bound:
             raise ProtocolError(f"{what} longer than {bound} bytes")
         self._rest = data[pos:]
+
+
+def whole_response(data: bytes, head_only: bool = False) -> tuple[Head, bytes] | None:
+    """``data``, the first bytes of a response, as its ``Head`` and body when they are one
+    whole response with a head read before and nothing after it; None otherwise (feed a
+    ``ResponseParser`` then).
+
+    The fast path, without a parser: a client that makes a connection per request (against
+    servers that close them) reads most responses whole in one read, and needs no parser
+    object for them.
+    """
+    end = data.find(b"\r\n\r\n")
+    if end < 0 or end > MAX_HEAD:
+        return None
+    framed = (_HEADS_HEAD_ONLY if head_only else _HEADS).get(data[:end])
+    if framed is None:
+        return None
+    head, length = framed
+    start = end + 4
+    if head.status < 200 or length < 0 or start + length != len(data):
+        return None
+    return head, data[start:]
 
 
 def read_framing(head: bytes) -> Framing:
