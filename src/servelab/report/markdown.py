@@ -112,8 +112,8 @@ class _Writer:
         )
         lead = self.t(
             "lead",
-            runs=len(plan.runs),
-            searches=len(plan.critical),
+            runs=L.plural(len(plan.runs), "run"),
+            searches=L.plural(len(plan.critical), "search"),
             done=len(study.runs) + len(study.critical),
             wall=wall,
         )

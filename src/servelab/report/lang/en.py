@@ -14,7 +14,7 @@ WORDS: Final[dict[str, str]] = {
     # --- the report's headings and fixed prose ---
     "title": "Seminar 3 report: the Flask dev server and gunicorn under load",
     "lead": (
-        "A servelab study: {runs} runs and {searches} critical-n searches planned, {done} "
+        "A servelab study: {runs} and {searches} planned, {done} "
         "finished{wall}. Every number below comes from the files in this folder; `servelab "
         "report` rebuilds this page from them."
     ),
@@ -311,6 +311,8 @@ WORDS: Final[dict[str, str]] = {
     "n.thread": "thread|threads",
     "n.worker": "worker|workers",
     "n.request": "request|requests",
+    "n.run": "run|runs",
+    "n.search": "critical-n search|critical-n searches",
     # --- servers (results.Server) ---
     "server_dev": "Flask dev server (threaded)",
     "server_gunicorn": "gunicorn, {workers} {worker_class} {worker_word}{threads}",

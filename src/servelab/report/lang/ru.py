@@ -13,7 +13,7 @@ WORDS: Final[dict[str, str]] = {
     "title": "Отчет по семинару № 3",
     "lead": (
         "Исследование поведения серверов flask и gunicorn под разными видами нагрузки. "
-        "Запланировано {runs} запусков и {searches} поисков критического n, выполнено "
+        "Запланировано: {runs} и {searches}, выполнено "
         "{done}{wall}. Все числа ниже взяты из файлов этой папки; `servelab report` строит "
         "эту страницу заново из них."
     ),
@@ -325,6 +325,8 @@ WORDS: Final[dict[str, str]] = {
     "n.thread": "поток|потока|потоков",
     "n.worker": "воркер|воркера|воркеров",
     "n.request": "запрос|запроса|запросов",
+    "n.run": "запуск|запуска|запусков",
+    "n.search": "поиск критического n|поиска критического n|поисков критического n",
     # --- servers (results.Server) ---
     "server_dev": "Flask dev server (многопоточный)",
     "server_gunicorn": "gunicorn, {workers} {worker_class} {worker_word}{threads}",
