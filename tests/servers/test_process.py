@@ -196,6 +196,10 @@ def test_server_not_ready_in_time_is_stopped(tmp_path: Path) -> None:
 def test_ctrl_c_while_waiting_for_readiness_stops_the_server(tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
     prefix = ["bash", "-c", f"echo $$ > {shlex.quote(str(pidfile))}; sleep 30", "_"]
+    # Python turns SIGINT into KeyboardInterrupt only if SIGINT was not ignored when it
+    # started, and a shell ignores it for the jobs it starts in the background (`make test &`):
+    # Ctrl-C's own handler, for this test.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
     ctrl_c = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     ctrl_c.start()
     try:
@@ -203,6 +207,7 @@ def test_ctrl_c_while_waiting_for_readiness_stops_the_server(tmp_path: Path) -> 
             launch(ServerSpec("flask-dev"), run_dir=tmp_path, command_prefix=prefix)
     finally:
         ctrl_c.cancel()
+        signal.signal(signal.SIGINT, before)
     assert not group_exists(int(pidfile.read_text()))
 
 
