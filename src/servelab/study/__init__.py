@@ -1,6 +1,6 @@
 """Studies: the seminar's questions asked of real servers, answered as results files.
+(The workloads they run are one table, ``servelab.workloads``, which the report reads too.)
 
-workloads.py   one table of the workloads (io, cpu, numpy, model): names, what they hold
 plan.py        a plan: (server, workload) cells, critical-n searches, the load they get
 trial.py       one trial: a fresh server (in a fresh cap), one burst, a verdict; used for
                every run of a plan and every probe of a search
