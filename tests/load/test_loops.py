@@ -43,7 +43,7 @@ from servelab.load import (
 from servelab.load.summary import Distribution
 from servelab.servers import ServerSpec, launch
 from servelab.service.config import ServiceConfig
-from tests.helpers import servelab_cli
+from tests.helpers import servelab_cli, stalled_server
 
 GET = RequestSpec(method="GET")
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -791,3 +791,19 @@ def test_load_summary_json_is_plain() -> None:
     data = s.to_json()
     assert "series" not in data and json.loads(json.dumps(data)) == data
     assert LoadSummary.from_json(data) == s
+
+
+def test_a_stalled_server_gets_each_scheduled_request_counted_once(tmp_path: Path) -> None:
+    """Issue 12 #6: 50 scheduled requests are 50 records, sent or unsent, never more, and
+    the run ends at duration + timeout however many requests the stall held back."""
+    path = tmp_path / "records.jsonl"
+    with stalled_server() as url:
+        s = run_open(
+            url, rate=50, duration=1.0, max_in_flight=5, timeout=1.0, request=GET, records_path=path
+        )
+
+    assert s.requests == 50 and s.sent + s.unsent == 50
+    assert s.errors_by_class == {"timeout": s.sent, "unsent": s.unsent}
+    indexes = sorted(RequestRecord.from_dict(row).index for row in read_jsonl(path))
+    assert indexes == list(range(50))
+    assert s.elapsed <= 1.0 + 1.0 + 0.4

@@ -97,6 +97,9 @@ class Driver:
         self.max_in_flight_seen = 0
         self.connections = 0
         self.failure: BaseException | None = None
+        # No request's deadline passes this (``Reactor.time`` seconds): a run that must end
+        # by a time (an open loop's duration + timeout) sets it, and nothing outlives it.
+        self.end_by = math.inf
         # Deadlines are checked this often: a timeout fires up to this late.
         self.sweep_every = min(_SWEEP_EVERY, timeout / 10)
         self._sweeper: Timer | None = None
@@ -139,7 +142,7 @@ class Driver:
         reused it (nothing came back on it) is retried once on a new one, as browsers do.
         """
         # perf_counter is the reactor's clock, which ``_sweep`` compares deadlines with.
-        deadline = time.perf_counter() + self.timeout
+        deadline = min(time.perf_counter() + self.timeout, self.end_by)
         if conn is not None and not conn.closed:
             # An object, not a closure: a closure that passes itself on for the retry is
             # a reference cycle, garbage for the cycle collector at every request.

@@ -14,9 +14,11 @@ holds one connection of a pool of at most that many): a request due while the bo
 reached waits, is counted in ``held_back`` (and in ``late_sends`` when it leaves more than
 ``late_after`` late), and still carries its wait in its latency. None is dropped silently:
 requests still waiting when the drain time after the schedule runs out are recorded as
-``unsent``. Both loops stop by themselves: after ``duration`` or ``requests`` no request is
-sent (the open loop's held-back ones until the drain time), and each request ends within
-``timeout``.
+``unsent``. Each scheduled request is recorded exactly once, sent or unsent: the schedule
+is one iterator, and the give-up consumes what is left of it. Both loops stop by themselves:
+after ``duration`` or ``requests`` no request is sent (the open loop's held-back ones until
+the drain time), each request ends within ``timeout``, and an open loop's requests all end
+by ``duration`` + max(``drain``, ``timeout``), so a stalled server cannot stretch the run.
 
 Both run one ``reactor`` (an epoll loop, no coroutines) in the calling thread, through the
 ``driver`` and its ``http11`` connections, and stream each finished request to a
@@ -279,6 +281,9 @@ class _OpenRun:
         recorder.restart_clock()
         self.t0 = recorder.start_ns
         self.give_up_ns = self.t0 + int((duration + drain) * 1e9)
+        # Every request, sent on time or held back and sent during the drain, ends by then.
+        end_by = self.t0 + int((duration + max(drain, driver.timeout)) * 1e9)
+        driver.end_by = end_by * 1e-9
         self.offsets = iter(schedule.offsets_ns(duration, count))
         self.index = 0
         self.due: int | None = None
@@ -304,6 +309,8 @@ class _OpenRun:
 
     def tick(self) -> None:
         self.pending = None
+        if not self.sending:
+            return  # a request ended after the give-up: the schedule is over
         driver = self.driver
         clock = time.perf_counter_ns
         for _ in range(_YIELD_EVERY):
@@ -320,16 +327,7 @@ class _OpenRun:
                     self.held = True
                     driver.recorder.held_back += 1
                 if now >= self.give_up_ns:
-                    _give_up(
-                        driver,
-                        self.schedule,
-                        self.duration,
-                        self.count,
-                        self.index,
-                        self.max_in_flight,
-                        self.drain,
-                    )
-                    self._stop_sending()
+                    self._give_up(now)
                     return
                 self.waiting_for_slot = True  # a request's end ticks again
                 if self.give_up_timer is None:
@@ -376,36 +374,37 @@ class _OpenRun:
         driver.started()
         driver.send(conn, data, done)
 
+    def _give_up(self, now: int) -> None:
+        """Record the request at ``index`` and every later one as unsent: the drain ran out.
+
+        They come from the schedule's one iterator, which ends here: each scheduled request
+        is recorded once, sent or unsent, and nothing is sent after this.
+        """
+        driver = self.driver
+        recorder = driver.recorder
+        payloads = driver.payloads
+        why = (
+            f"not sent: {self.max_in_flight} requests (the in-flight bound) were still in "
+            f"flight {self.drain:g} s after the schedule ended"
+        )
+        index, due = self.index, self.due
+        while due is not None:
+            recorder.add_unsent(index, payloads[index % len(payloads)][0], due, now, why)
+            index += 1
+            self._advance()
+            due = self.due
+        self.index = index
+        self._stop_sending()
+
     def _stop_sending(self) -> None:
         self.sending = False
+        self.waiting_for_slot = False
         for timer in (self.pending, self.give_up_timer):
             if timer is not None:
                 timer.cancel()
         self.pending = self.give_up_timer = None
         if self.driver.in_flight == 0 or self.driver.failure is not None:
             self.driver.wake()
-
-
-def _give_up(
-    driver: Driver,
-    schedule: Rate,
-    duration: float,
-    count: int,
-    first: int,
-    max_in_flight: int,
-    drain: float,
-) -> None:
-    """Record requests ``first`` and after as unsent: the drain time ran out."""
-    why = (
-        f"not sent: {max_in_flight} requests (the in-flight bound) were still in flight "
-        f"{drain:g} s after the schedule ended"
-    )
-    recorder = driver.recorder
-    now = time.perf_counter_ns()
-    for index, offset in enumerate(schedule.offsets_ns(duration, count)):
-        if index >= first:
-            area = driver.payloads[index % len(driver.payloads)][0]
-            recorder.add_unsent(index, area, recorder.start_ns + offset, now, why)
 
 
 def check_reachable(url: str, timeout: float) -> None:
