@@ -18,6 +18,7 @@ from typing import Final
 from servelab.errors import LoadError
 from servelab.load.http11.connection import Callback, Connection, Response
 from servelab.load.http11.parse import ServerDisconnected
+from servelab.load.limits import check_seconds
 from servelab.load.reactor import Reactor, Timer
 from servelab.load.recorder import Recorder
 from servelab.load.request import RequestSpec, Target, build_request, check_headers
@@ -79,8 +80,7 @@ class Driver:
         needs them (a closed loop's only timers are think times and the deadline sweep).
         ``payloads``: (area, body) pairs to send in turn instead of ``request.payloads()``.
         """
-        if not (math.isfinite(timeout) and timeout > 0):
-            raise LoadError(f"timeout must be > 0 seconds, not {timeout}")
+        check_seconds("timeout", timeout)
         self.target = Target.parse(url)
         headers = check_headers(request.headers)
         self.payloads = [

@@ -28,7 +28,6 @@ third schedule on the same parts.
 
 from __future__ import annotations
 
-import math
 import socket
 import time
 from collections.abc import Callable
@@ -38,6 +37,12 @@ from typing import Final
 from servelab.errors import LoadError
 from servelab.load.driver import Driver
 from servelab.load.http11.connection import Connection, Response
+from servelab.load.limits import (
+    BYTES_PER_REQUEST,
+    check_seconds,
+    ensure_descriptors,
+    ensure_memory,
+)
 from servelab.load.outcome import describe_exception
 from servelab.load.reactor import Timer
 from servelab.load.recorder import LATE_AFTER, Recorder
@@ -75,8 +80,14 @@ def run_closed(
     if concurrency < 1:
         raise LoadError(f"concurrency must be >= 1, not {concurrency}")
     _check_bounds(requests, duration)
-    if not (math.isfinite(think_time) and think_time >= 0):
-        raise LoadError(f"think time must be >= 0 seconds, not {think_time}")
+    check_seconds("think time", think_time, zero_ok=True)
+    if requests is not None:
+        ensure_memory(
+            requests, BYTES_PER_REQUEST, "a closed loop keeps every latency", "--requests"
+        )
+    ensure_descriptors(
+        concurrency if requests is None else min(concurrency, requests), "--concurrency"
+    )
     spec = request or RequestSpec()
     recorder = Recorder(records_path=records_path, on_record=on_record, scheduled=False)
     try:
@@ -112,11 +123,11 @@ class _User:
         self.start = 0
         self.on_done = self.done  # bound once: a bound method per request is an allocation
 
-    def next(self) -> None:
+    def next(self, stop: bool = False) -> None:
         run = self.run
         index = run.next_index
         start = time.perf_counter_ns()
-        if index >= run.limit or start >= run.end_ns or self.driver.failure is not None:
+        if stop or index >= run.limit or start >= run.end_ns or self.driver.failure is not None:
             if self.conn is not None:
                 self.conn.close()
                 self.conn = None
@@ -143,10 +154,13 @@ class _User:
             self.recorder.add(self.index, self.area, self.start, self.start, end, response, exc)
         except BaseException as error:
             self.driver.fail(error)
-        if self.run.think_time:
-            self.driver.reactor.call_later(self.run.think_time, self.next)
-        else:
+        run = self.run
+        if not run.think_time:
             self.next()
+        elif time.perf_counter_ns() + run.think_ns >= run.end_ns:
+            self.next(stop=True)  # its think would outlive the duration: this user is done
+        else:
+            self.driver.reactor.call_later(run.think_time, self.next)
 
 
 class _ClosedRun:
@@ -155,6 +169,7 @@ class _ClosedRun:
         self.limit = limit
         self.end_ns = end_ns
         self.think_time = think_time
+        self.think_ns = round(think_time * 1e9)
         self.next_index = 0
         self.running = 0
         self.payloads = driver.payloads
@@ -216,15 +231,26 @@ def run_open(
         if schedule.start != schedule.end:
             raise LoadError("a ramp of rates needs a duration")
         assert requests is not None
-        duration = requests / schedule.start
+        duration = check_seconds("the duration (--requests / --rate)", requests / schedule.start)
     if max_in_flight < 1:
         raise LoadError(f"max in flight must be >= 1, not {max_in_flight}")
-    drain = timeout if drain is None else drain
-    if not (math.isfinite(drain) and drain >= 0):
-        raise LoadError(f"drain must be >= 0 seconds, not {drain}")
+    check_seconds("timeout", timeout)
+    drain = check_seconds("drain", timeout if drain is None else drain, zero_ok=True)
+    # The schedule is generated as it goes, but every request's numbers are kept: check
+    # them against memory before the first is sent (a float: rate x duration may be huge).
+    planned = schedule.expected(duration)
+    if requests is not None:
+        planned = min(planned, requests)
+    ensure_memory(
+        planned,
+        BYTES_PER_REQUEST,
+        f"an open loop at {schedule} requests/s for {duration:g} s keeps every latency",
+        "--rate, --duration or --requests",
+    )
     count = schedule.count(duration)
     if requests is not None:
         count = min(count, requests)
+    ensure_descriptors(min(max_in_flight, count), "--max-in-flight")
     spec = request or RequestSpec()
     recorder = Recorder(records_path=records_path, on_record=on_record, late_after=late_after)
     try:
@@ -430,5 +456,5 @@ def _check_bounds(requests: int | None, duration: float | None) -> None:
         raise LoadError("give a duration, a number of requests, or both: a run must end")
     if requests is not None and requests < 1:
         raise LoadError(f"requests must be >= 1, not {requests}")
-    if duration is not None and not (math.isfinite(duration) and duration > 0):
-        raise LoadError(f"duration must be > 0 seconds, not {duration}")
+    if duration is not None:
+        check_seconds("duration", duration)
