@@ -275,3 +275,16 @@ def stalled_server(path: str = "/x") -> Iterator[str]:
         listener.close()
         for conn in held:
             conn.close()
+
+
+def servelab_cli_limited(
+    limits: Sequence[str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``servelab_cli`` under ``prlimit`` limits, e.g. ``("--nofile=1024:1024",)``.
+
+    A process that outlives ``timeout`` is killed (its limits keep it from eating the
+    machine meanwhile) and the test fails with ``TimeoutExpired``.
+    """
+    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
+    command = ["prlimit", *limits, "--", sys.executable, "-m", "servelab", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)

@@ -807,3 +807,15 @@ def test_a_stalled_server_gets_each_scheduled_request_counted_once(tmp_path: Pat
     indexes = sorted(RequestRecord.from_dict(row).index for row in read_jsonl(path))
     assert indexes == list(range(50))
     assert s.elapsed <= 1.0 + 1.0 + 0.4
+
+
+def test_think_time_longer_than_the_duration_ends_the_run_at_the_duration() -> None:
+    """Issue 12 #7: a user whose think would end after ``duration`` stops instead of
+    keeping the run alive for its whole think time."""
+    with AsyncServer() as server:
+        began = time.monotonic()
+        s = run_closed(server.url, concurrency=2, duration=0.5, think_time=20.0, request=GET)
+        took = time.monotonic() - began
+
+    assert s.requests == 2 and s.ok == 2
+    assert took < 10.0

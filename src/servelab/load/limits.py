@@ -13,7 +13,8 @@ schedule bigger than memory is OOM-killed with nothing to show. Three checks:
   as servers and load tools do); beyond the hard limit the run is refused.
 - ``ensure_memory``: what the run keeps per request (``BYTES_PER_REQUEST``, and
   ``BYTES_PER_RECORD`` for a burst, which keeps every record) must fit in half the memory
-  available (the machine's, or the room left under this process's own cgroup limit).
+  available (the machine's, or the room left under this process's own cgroup limit or
+  address-space limit).
 """
 
 from __future__ import annotations
@@ -79,10 +80,16 @@ def ensure_descriptors(sockets: int, option: str) -> None:
 
 def available_memory() -> int:
     """Bytes this process can still take: the machine's available memory, or less when its
-    own cgroup's limit leaves less room."""
-    available = int(psutil.virtual_memory().available)
-    room = _cgroup_room()
-    return available if room is None else min(available, room)
+    own cgroup's limit or its address-space limit (RLIMIT_AS) leaves less room."""
+    rooms = [int(psutil.virtual_memory().available), _cgroup_room(), _address_space_room()]
+    return min(room for room in rooms if room is not None)
+
+
+def _address_space_room() -> int | None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return max(0, soft - int(psutil.Process().memory_info().vms))
 
 
 def ensure_memory(requests: float, per_request: int, what: str, option: str) -> None:
