@@ -15,6 +15,8 @@ import gc
 import json
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -819,3 +821,38 @@ def test_think_time_longer_than_the_duration_ends_the_run_at_the_duration() -> N
 
     assert s.requests == 2 and s.ok == 2
     assert took < 10.0
+
+
+_EAT_DESCRIPTORS = """
+import json, os, resource, sys
+from servelab.load import RequestSpec, describe, run_closed
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+hoard = []
+def eat(record):
+    while not hoard or hoard[-1] is not None:
+        try:
+            hoard.append(os.open(os.devnull, os.O_RDONLY))
+        except OSError:
+            hoard.append(None)
+s = run_closed(sys.argv[1], concurrency=2, requests=20, keep_alive=False,
+               request=RequestSpec(method="GET"), on_record=eat)
+print(json.dumps(s.errors_by_class))
+print(*describe(s), sep="\n")
+"""
+
+
+def test_the_clients_own_emfile_is_a_client_error_not_the_servers() -> None:
+    """Issue 12 #7: once the client has no descriptor left (something else took them after
+    the up-front check), its failed connects are ``client`` errors, never ``other``."""
+    with AsyncServer() as server:
+        result = subprocess.run(
+            [sys.executable, "-c", _EAT_DESCRIPTORS, server.url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 0, result.stderr
+    first, *text = result.stdout.splitlines()
+    errors = json.loads(first)
+    assert set(errors) == {"client"} and errors["client"] >= 15
+    assert any("never reached the server" in line for line in text)

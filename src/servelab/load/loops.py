@@ -195,7 +195,8 @@ def _closed(
     limit = requests if requests is not None else _UNBOUNDED
     end_ns = recorder.start_ns + round(duration * 1e9) if duration is not None else _UNBOUNDED
     run = _ClosedRun(driver, limit, end_ns, think_time)
-    users = [_User(run) for _ in range(concurrency)]
+    # No more users than requests: each user is an object, and --concurrency may be huge.
+    users = [_User(run) for _ in range(min(concurrency, limit))]
     run.running = len(users)
     for user in users:
         user.next()
