@@ -837,7 +837,8 @@ def eat(record):
 s = run_closed(sys.argv[1], concurrency=2, requests=20, keep_alive=False,
                request=RequestSpec(method="GET"), on_record=eat)
 print(json.dumps(s.errors_by_class))
-print(*describe(s), sep="\n")
+for line in describe(s):
+    print(line)
 """
 
 
