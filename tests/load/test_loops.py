@@ -805,6 +805,8 @@ def test_a_stalled_server_gets_each_scheduled_request_counted_once(tmp_path: Pat
         )
 
     assert s.requests == 50 and s.sent + s.unsent == 50
+    # Every request after the first five waited for a slot: sent late or never.
+    assert s.held_back == 45
     assert s.errors_by_class == {"timeout": s.sent, "unsent": s.unsent}
     indexes = sorted(RequestRecord.from_dict(row).index for row in read_jsonl(path))
     assert indexes == list(range(50))

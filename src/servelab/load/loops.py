@@ -314,7 +314,9 @@ class _OpenRun:
         self.offsets = iter(schedule.offsets_ns(duration, count))
         self.index = 0
         self.due: int | None = None
-        self.held = False  # the request at ``index`` has been counted as held back
+        # Until when (perf_counter_ns) the in-flight bound is known to have been reached: a
+        # request due by then waited for a slot, however many went out in one tick.
+        self.full_until = -1
         self.waiting_for_slot = False
         self.sending = True
         self.idle: list[Connection] = []
@@ -350,9 +352,7 @@ class _OpenRun:
                 self._tick_at(due)
                 return
             if driver.in_flight >= self.max_in_flight:
-                if not self.held:
-                    self.held = True
-                    driver.recorder.held_back += 1
+                self.full_until = now
                 if now >= self.give_up_ns:
                     self._give_up(now)
                     return
@@ -362,7 +362,8 @@ class _OpenRun:
                         self.give_up_ns * 1e-9, self._tick_at, None
                     )
                 return
-            self.held = False
+            if due <= self.full_until:
+                driver.recorder.held_back += 1
             self._dispatch(self.index, due)
             self.index += 1
             self._advance()
@@ -389,6 +390,7 @@ class _OpenRun:
             if conn is not None:
                 self.idle.append(conn)
             if self.waiting_for_slot:
+                self.full_until = end  # every slot was taken until this one freed
                 self.waiting_for_slot = False
                 self._tick_at(None)
             try:
@@ -416,6 +418,7 @@ class _OpenRun:
         )
         index, due = self.index, self.due
         while due is not None:
+            recorder.held_back += 1  # due before now, when every slot was taken
             recorder.add_unsent(index, payloads[index % len(payloads)][0], due, now, why)
             index += 1
             self._advance()
