@@ -124,7 +124,9 @@ class SloFailed(click.ClickException):
     type=float,
     default=None,
     help=f"Seconds one request may take, connect to last byte [default: {_BURST_TIMEOUT:g} "
-    f"for burst, {_LOOP_TIMEOUT:g} for closed/open, checked every 50 ms or timeout/10].",
+    f"for burst, {_LOOP_TIMEOUT:g} for closed/open, checked every 50 ms or timeout/10]. "
+    "Every number of seconds is > 0 (--think-time >= 0) and at most a day; the client's "
+    "open-file limit and memory are checked against the run before it starts.",
 )
 @click.option(
     "--keep-alive/--no-keep-alive",
