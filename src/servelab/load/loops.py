@@ -236,6 +236,7 @@ def run_open(
     if max_in_flight < 1:
         raise LoadError(f"max in flight must be >= 1, not {max_in_flight}")
     check_seconds("timeout", timeout)
+    check_seconds("late_after", late_after, zero_ok=True)
     drain = check_seconds("drain", timeout if drain is None else drain, zero_ok=True)
     # The schedule is generated as it goes, but every request's numbers are kept: check
     # them against memory before the first is sent (a float: rate x duration may be huge).
