@@ -308,7 +308,8 @@ def launch(
         what = {
             "exited": f"{_how(end)} before it was ready",
             "timeout": f"not ready after {ready_timeout:g} s{_workers_note(spec, answered)}",
-            "port taken": f"found its port taken {_PORT_ATTEMPTS} times",
+            "port taken": f"found its port taken {_PORT_ATTEMPTS} times (another process"
+            " listened or answered there)",
         }[outcome]
         raise ServerStartError(f"{spec.describe()} [{name}] {what} (log: {log_path})", tail)
     raise AssertionError("unreachable")  # the last attempt returns or raises
@@ -379,14 +380,31 @@ def _wait_ready(
         # Short probes: while the port is taken, whatever holds it may never answer, and
         # the log says so only after the first probe went out.
         ok, pid = _health(server.port, timeout=min(_PROBE_TIMEOUT, max(remaining, 0.05)))
-        if ok and pid is None:
-            return "ready"  # an app that does not say which process answered
-        # A pid outside our tree is another server on this port: keep waiting for the log.
-        if ok and pid in server.process_pids():
+        if ok:
+            ours = server.process_pids()
+            if pid is None:
+                # An app that does not say which process answered: the listening socket
+                # must then be one of our processes', else another server took the port.
+                return "ready" if _listens(ours, server.port) else "port taken"
+            if pid not in ours:
+                return "port taken"  # another server answers there: ours cannot bind it
             answered.add(pid)
             if len(answered) >= needed:
                 return "ready"
         time.sleep(min(_POLL_INTERVAL, max(deadline - time.monotonic(), 0)))
+
+
+def _listens(pids: Sequence[int], port: int) -> bool:
+    """Whether one of ``pids`` holds a socket listening on ``HOST:port``."""
+    for pid in pids:
+        try:
+            connections = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        for conn in connections:
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                return True
+    return False
 
 
 def _health(port: int, timeout: float) -> tuple[bool, int | None]:
