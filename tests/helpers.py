@@ -241,3 +241,46 @@ def wait_for(
     while not condition():
         assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
         time.sleep(interval)
+
+
+# --- the lab's own death --------------------------------------------------------------------
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended (a zombie has)."""
+    import psutil  # here: helpers above this section need no psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@contextlib.contextmanager
+def lab_process(script: str, *, cwd: Path) -> Iterator[tuple[subprocess.Popen[str], Any]]:
+    """Run ``script`` (python, using servelab) in its own session as a lab would be run.
+
+    The script prints one JSON line when it has started what it starts; that line is
+    yielded, parsed, with the process. On the way out the process's group is SIGKILLed,
+    and the test asserts what it left behind.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "SERVELAB_TOKEN": ""},
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line:
+            _, stderr = process.communicate(timeout=10)
+            raise AssertionError(f"the lab script printed nothing; stderr:\n{stderr}")
+        yield process, json.loads(line)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=10)

@@ -12,8 +12,9 @@ RLIMIT_AS is a different failure: each process's allocations beyond the limit fa
 (MemoryError, HTTP 500) and nothing is killed. Never report one as the other.
 
 A cap is a child cgroup ``servelab-<owner pid>-<label>-<n>`` of this process's own cgroup;
-the owner pid in the name lets ``cleanup_stale`` remove caps whose owner was killed.
-Caps still open when the interpreter exits are closed by ``atexit``, as a last resort.
+the owner pid in the name lets ``cleanup_stale`` (run by every ``open_cap``) remove caps
+whose owner was killed. Caps still open when the interpreter exits are closed by ``atexit``;
+when the lab dies without running it (SIGKILL), its reaper (``reaper``) removes them.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import psutil
 
 from servelab.errors import ConfigError, SandboxError
 from servelab.results import Cap
+from servelab.servers import reaper
 from servelab.units import format_size
 
 Mechanism = Literal["cgroup-v2", "cgroup-v1", "rlimit-as"]
@@ -243,6 +245,7 @@ class MemoryCap:
             with contextlib.suppress(OSError, ValueError, SandboxError):
                 self._final_oom_kills = self.oom_kills()
             _remove(self.path)
+            reaper.forget_cgroup(self.path)
         if self._peak_fd is not None:
             os.close(self._peak_fd)
             self._peak_fd = None
@@ -354,6 +357,7 @@ def _create_cgroup(hierarchy: _Hierarchy, limit_bytes: int, label: str) -> Memor
         except OSError as error:
             raise SandboxError(f"cannot create cgroup {path}: {error.strerror}") from None
     try:
+        reaper.watch_cgroup(path)
         if hierarchy.version == 1:
             _setup_v1(path, limit_bytes)
             return MemoryCap("cgroup-v1", limit_bytes, path)
@@ -362,6 +366,7 @@ def _create_cgroup(hierarchy: _Hierarchy, limit_bytes: int, label: str) -> Memor
     except BaseException:
         with contextlib.suppress(SandboxError):
             _remove(path)
+            reaper.forget_cgroup(path)
         raise
 
 

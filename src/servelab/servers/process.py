@@ -6,8 +6,9 @@
     # here the server's whole process group is gone, also after Ctrl-C or an error
 
 Each server runs in its own session and process group and is stopped TERM -> grace -> KILL
-on the group. Servers still running when the interpreter exits are stopped by ``atexit``,
-as a last resort: a crash of the lab must not leave servers holding ports and memory.
+on the group. Servers still running when the interpreter exits are stopped by ``atexit``;
+when the lab dies without running it (SIGKILL, a crash), its reaper (``reaper``) SIGKILLs
+the group: a dead lab must not leave servers holding ports and memory.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import psutil
 
 from servelab.errors import ConfigError, ServerError, ServerStartError
 from servelab.results import ServerEnd
+from servelab.servers import reaper
 from servelab.servers.spec import DEFAULT_APP, ENGLISH, HOST, ServerSpec, command_line
 
 # What the dev server and gunicorn print when another process took the port between our
@@ -208,6 +210,7 @@ class RunningServer:
             )
         self._exit = result
         _RUNNING.discard(self)
+        reaper.forget_group(self.pgid)
         if self.metrics_dir is not None:
             # prometheus_client's memory-mapped scratch files mean nothing once every worker
             # is gone; left in a results folder they would be 64 KiB of zeros each.
@@ -358,6 +361,13 @@ def _start(
             raise ServerStartError(
                 f"{spec.describe()} [{name}] could not be started: {error}"
             ) from None
+    try:
+        reaper.watch_group(process.pid)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
     return RunningServer(
         spec, process, port=port, log_path=log_path, log_offset=offset, command=command, name=name
     )
