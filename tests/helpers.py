@@ -284,3 +284,45 @@ def lab_process(script: str, *, cwd: Path) -> Iterator[tuple[subprocess.Popen[st
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.communicate(timeout=10)
+
+
+@contextlib.contextmanager
+def memory_cgroup(limit_bytes: int) -> Iterator[Path]:
+    """A child memory cgroup of ours limited to ``limit_bytes``, for a subprocess to run in
+    (``in_cgroup``); removed afterwards, also when the test fails. Skips the test when no
+    cgroup can be made here. Its name is not a servelab cap's, so no lab removes it."""
+    import pytest
+
+    base, limit = None, ""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, own = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            base, limit = Path("/sys/fs/cgroup/memory" + own), "memory.limit_in_bytes"
+        elif line.startswith("0::") and base is None:
+            base, limit = Path("/sys/fs/cgroup" + own), "memory.max"
+    if base is None or not (base / limit).parent.is_dir() or not os.access(base, os.W_OK):
+        pytest.skip("no memory cgroup can be made here")
+    path = base / f"test-parent-{os.getpid()}-{time.monotonic_ns()}"
+    path.mkdir()
+    try:
+        (path / limit).write_text(str(limit_bytes))
+        yield path
+    finally:
+        for pid in (path / "cgroup.procs").read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                path.rmdir()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+
+def in_cgroup(cgroup: Path, command: Sequence[str]) -> list[str]:
+    """``command`` made to run (exec'd, same pid) inside ``cgroup``."""
+    procs = str(cgroup / "cgroup.procs")
+    return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, *command]

@@ -41,7 +41,14 @@ from ..load import RequestRecord, run_burst, write_seed_log
 from ..load.summary import LoadSummary, summarize
 from ..results import Cap, Failure, Prices, ServerEnd, Trial, Usage, Verdict
 from ..servers import Monitor, RunningServer, ServerSpec, launch
-from ..servers.cap import MECHANISM_CHOICES, MIN_LIMIT, MechanismChoice, MemoryCap, open_cap
+from ..servers.cap import (
+    MECHANISM_CHOICES,
+    MIN_LIMIT,
+    MechanismChoice,
+    MemoryCap,
+    check_room,
+    open_cap,
+)
 from ..service.config import ServiceConfig
 from ..units import format_size
 from ..workloads import WORKLOADS
@@ -98,6 +105,9 @@ class CapSetup:
             raise ConfigError(
                 f"--cap must be one of {', '.join(MECHANISM_CHOICES)}, not {self.mechanism!r}"
             )
+        # Here, not only in open_cap: a plan (a study, a critical-n search) makes its cap
+        # setups before the first server starts, so a cap too big is refused before any run.
+        check_room(self.limit_bytes)
 
 
 @dataclass(frozen=True)
