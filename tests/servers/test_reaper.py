@@ -94,7 +94,9 @@ def test_servelab_serve_stops_its_server_when_its_terminal_closes(tmp_path: Path
             pids = [p.pid for p in psutil.Process(cli.pid).children(recursive=True)]
             assert len(pids) == 3
             cli.send_signal(signal.SIGHUP)  # what a closed terminal sends its shell's jobs
-            assert cli.wait(15) != 0
+            # Stopped like Ctrl-C: by the lab itself, not only by its reaper afterwards.
+            assert cli.wait(15) == 130
+            assert "every server started was stopped" in cli.stderr.read()
             wait_for(lambda: not any(running(pid) for pid in pids), "the servers to die", 5)
         finally:
             if cli.poll() is None:
