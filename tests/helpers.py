@@ -78,10 +78,9 @@ def launch_service(
     """The service on ``spec`` (e.g. ``gunicorn:w2``) with exactly ``config``'s settings.
 
     Without a token in ``config``, auth is off even if the test's own environment has
-    ``SERVELAB_TOKEN`` set: ``launch`` adds ``env`` on top of the inherited environment.
+    ``SERVELAB_TOKEN`` set: ``to_env`` says ``SERVELAB_AUTH=off``.
     """
     env = config.to_env()
-    env.setdefault("SERVELAB_TOKEN", "")
     with launch(ServerSpec.parse(spec), run_dir=run_dir, env=env, name=name) as server:
         yield server
 
