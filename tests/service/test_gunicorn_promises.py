@@ -12,12 +12,15 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from servelab.servers import HOST, RunningServer, ServerSpec
 from servelab.service import ServiceConfig
+from servelab.service.gunicorn_answers import drain_unread_body
 
 from ..helpers import Reply, launch_service
 
@@ -117,3 +120,31 @@ PARSER_REFUSALS: list[tuple[str, bytes, int]] = [
 def test_gunicorns_own_refusals_are_json(gunicorn: RunningServer, raw: bytes, status: int) -> None:
     reply = send_all_then_read(gunicorn, raw + b"Host: x\r\n\r\n")
     assert_json_error(reply, status)
+
+
+def _gunicorn_body(sock: socket.socket, length: int) -> Any:
+    """gunicorn's own reader of a ``length``-byte body arriving on ``sock``."""
+    from gunicorn.http.body import Body, LengthReader
+    from gunicorn.http.unreader import SocketUnreader
+
+    return Body(LengthReader(SocketUnreader(sock), length))
+
+
+def test_draining_a_stalled_body_stops_at_its_time_bound() -> None:
+    # A client that declares a gigabyte, sends 100 bytes and stalls holds the worker only
+    # for the drain's time bound, and the socket keeps the timeout it had.
+    server_side, client_side = socket.socketpair()
+    with server_side, client_side:
+        client_side.sendall(b"x" * 100)
+        began = time.monotonic()
+        drain_unread_body(_gunicorn_body(server_side, 10**9), server_side, seconds=0.3)
+        assert time.monotonic() - began < 5.0  # far below the gigabyte's time, not a benchmark
+        assert server_side.gettimeout() is None
+
+
+def test_draining_stops_at_its_byte_bound() -> None:
+    server_side, client_side = socket.socketpair()
+    with server_side, client_side:
+        client_side.sendall(b"x" * 200_000)
+        body = _gunicorn_body(server_side, 10**9)
+        assert drain_unread_body(body, server_side, max_bytes=65_536, seconds=5.0) == 65_536

@@ -82,7 +82,8 @@ def drain_unread_body(
     max_bytes: int = DRAIN_MAX_BYTES,
     seconds: float = DRAIN_SECONDS,
 ) -> int:
-    """Read and discard what is left of a request body; returns the bytes discarded.
+    """Read and discard what is left of a request body; returns the bytes discarded in whole
+    reads (a read cut short by the time bound is not counted).
 
     Stops at the body's end, at ``max_bytes``, after ``seconds`` (each read waits at most
     for what is left of them, through ``sock``'s timeout, restored afterwards), and at the
