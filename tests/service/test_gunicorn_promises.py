@@ -30,7 +30,9 @@ BIG_BODY = 6 * 1024 * 1024
 TIMEOUT = 20.0
 
 
-@pytest.fixture(scope="module", params=["gunicorn:w1", "gunicorn:w1:gthread:t2"])
+@pytest.fixture(
+    scope="module", params=["gunicorn:w1", "gunicorn:w1:gthread:t2", "gunicorn:w1:gevent"]
+)
 def gunicorn(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
