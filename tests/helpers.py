@@ -242,6 +242,53 @@ def wait_for(
         time.sleep(interval)
 
 
+@contextlib.contextmanager
+def stalled_server(path: str = "/x") -> Iterator[str]:
+    """A loopback server that takes every connection and never answers: a stalled server.
+
+    Yields the URL of ``path`` on it; the connections it holds are closed after the block.
+    """
+    listener = socket.create_server((HOST, 0), backlog=1024)
+    listener.settimeout(0.1)
+    port = listener.getsockname()[1]
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{HOST}:{port}{path}"
+    finally:
+        stop.set()
+        thread.join(timeout=2.0)
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+def servelab_cli_limited(
+    limits: Sequence[str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``servelab_cli`` under ``prlimit`` limits, e.g. ``("--nofile=1024:1024",)``.
+
+    A process that outlives ``timeout`` is killed (its limits keep it from eating the
+    machine meanwhile) and the test fails with ``TimeoutExpired``.
+    """
+    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
+    command = ["prlimit", *limits, "--", sys.executable, "-m", "servelab", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+
+
 # --- hostile clients ------------------------------------------------------------------------
 
 
