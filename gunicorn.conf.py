@@ -11,6 +11,9 @@ from servelab.service.gunicorn_hooks import (
     ensure_multiproc_dir,
     limit_request_line,
     on_exit,
+    on_starting,
+    post_request,
+    post_worker_init,
 )
 
 # gunicorn 27 opens a control socket under ~/.gunicorn by default; the lab needs none.
@@ -20,4 +23,12 @@ control_socket_disable = True
 # multiprocess mode, with a fresh directory unless PROMETHEUS_MULTIPROC_DIR is already set.
 # child_exit forgets a dead worker's in-flight gauge; on_exit removes the directory made here.
 ensure_multiproc_dir()
-__all__ = ["child_exit", "control_socket_disable", "limit_request_line", "on_exit"]
+__all__ = [
+    "child_exit",
+    "control_socket_disable",
+    "limit_request_line",
+    "on_exit",
+    "on_starting",
+    "post_request",
+    "post_worker_init",
+]

@@ -78,10 +78,9 @@ def launch_service(
     """The service on ``spec`` (e.g. ``gunicorn:w2``) with exactly ``config``'s settings.
 
     Without a token in ``config``, auth is off even if the test's own environment has
-    ``SERVELAB_TOKEN`` set: ``launch`` adds ``env`` on top of the inherited environment.
+    ``SERVELAB_TOKEN`` set: ``to_env`` says ``SERVELAB_AUTH=off``.
     """
     env = config.to_env()
-    env.setdefault("SERVELAB_TOKEN", "")
     with launch(ServerSpec.parse(spec), run_dir=run_dir, env=env, name=name) as server:
         yield server
 
@@ -373,3 +372,53 @@ def in_cgroup(cgroup: Path, command: Sequence[str]) -> list[str]:
     """``command`` made to run (exec'd, same pid) inside ``cgroup``."""
     procs = str(cgroup / "cgroup.procs")
     return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, *command]
+
+
+# --- hostile clients ------------------------------------------------------------------------
+
+
+@dataclass
+class Trickle:
+    """A slowloris connection under way: ``ended`` is set once the server cut it off."""
+
+    ended: threading.Event
+    bytes_sent: int = 0
+
+
+@contextlib.contextmanager
+def slowloris(port: int, *, interval: float = 1.0, limit: float = 40.0) -> Iterator[Trickle]:
+    """One connection to ``port`` that sends a request head one byte every ``interval`` s.
+
+    The head never ends, so the server waits for it with whatever holds the connection (a
+    sync worker, a thread). Sending stops when the server closes the connection, after
+    ``limit`` s, or when the block ends; the socket is closed on the way out.
+    """
+    import select  # here, not at the top: this block is appended to keep merges simple
+
+    sock = socket.create_connection((HOST, port), timeout=5.0)
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: slowloris\r\nX-Slow: ")
+    trickle = Trickle(threading.Event())
+    stop = threading.Event()
+
+    def send_bytes() -> None:
+        deadline = time.monotonic() + limit
+        try:
+            while not stop.is_set() and time.monotonic() < deadline:
+                sock.sendall(b"x")
+                trickle.bytes_sent += 1
+                # A closed connection shows as EOF (or a reset) on the read side.
+                readable, _, _ = select.select([sock], [], [], interval)
+                if readable and not sock.recv(4096):
+                    break
+        except OSError:
+            pass
+        trickle.ended.set()
+
+    thread = threading.Thread(target=send_bytes, daemon=True)
+    thread.start()
+    try:
+        yield trickle
+    finally:
+        stop.set()
+        thread.join(timeout=interval + 6.0)
+        sock.close()

@@ -164,10 +164,10 @@ def test_gunicorn_master_killed_its_workers_are_stopped_too(start: Start) -> Non
         (
             "gunicorn:w2",
             {"env": {"SERVELAB_WORKLOAD": "nope"}},
-            # 3 is gunicorn's "worker failed to boot"; gunicorn 27 exits 1 instead, with a
-            # traceback that pushes the cause out of the tail, when both workers fail at once.
-            r"gunicorn, 2 sync workers \[prod_w2\] exited with code [13] before it was ready",
-            "Worker failed to boot",
+            # The service's gunicorn config refuses bad settings in the master, before any
+            # worker boots: exit 2 and one line that names the value.
+            r"gunicorn, 2 sync workers \[prod_w2\] exited with code 2 before it was ready",
+            "nope",
         ),
     ],
 )

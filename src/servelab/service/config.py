@@ -2,6 +2,12 @@
 
 A server started by the lab gets its settings through the environment, so any WSGI server
 (flask dev, gunicorn, ...) configures the service the same way.
+
+Auth is on when ``SERVELAB_TOKEN`` holds a token and off when it is unset (the seed's
+default). A variable that is set but empty or blank is refused, never read as "unset": an
+empty ``SERVELAB_TOKEN`` from a missing secret would otherwise turn auth off silently.
+``SERVELAB_AUTH=off`` is the explicit opt-out that wins over any token in the environment;
+``SERVELAB_AUTH=on`` insists on one.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ DEFAULT_MAX_N = 2_000_000_000
 ENV_PREFIX = "SERVELAB_"
 # A prediction request is a few dozen bytes of JSON; anything far larger is not one.
 DEFAULT_MAX_BODY_BYTES = 16 * 1024
+# Not a field: it says whether SERVELAB_TOKEN is read at all.
+AUTH_ENV = ENV_PREFIX + "AUTH"
+AUTH_CHOICES = ("on", "off")
 
 
 class ServiceConfigError(ValueError):
@@ -72,24 +81,62 @@ class ServiceConfig:
     def load(
         cls, config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
     ) -> ServiceConfig:
-        """Defaults, then ``config`` (keys as field names), then ``SERVELAB_<FIELD>`` variables."""
+        """Defaults, then ``config`` (keys as field names), then ``SERVELAB_<FIELD>`` variables.
+
+        Raises ``ServiceConfigError`` for a variable set but empty, and for a ``SERVELAB_AUTH``
+        that contradicts ``SERVELAB_TOKEN`` (``on`` without a token).
+        """
         environ = os.environ if environ is None else environ
+        auth = _auth_switch(environ)
         values: dict[str, Any] = {}  # field name -> value of that field's own type
         for field in fields(cls):
             if config is not None and field.name in config:
                 values[field.name] = config[field.name]
-            raw = environ.get(ENV_PREFIX + field.name.upper())
-            if raw is not None and raw.strip():
-                values[field.name] = _parse(field.name, raw.strip(), field.type)
+            env_name = ENV_PREFIX + field.name.upper()
+            raw = environ.get(env_name)
+            if raw is None or (field.name == "token" and auth == "off"):
+                continue
+            if not raw.strip():
+                raise ServiceConfigError(_blank_message(env_name))
+            values[field.name] = _parse(field.name, raw.strip(), field.type)
+        if auth == "off":
+            values["token"] = None
+        elif auth == "on" and values.get("token") is None:
+            raise ServiceConfigError(f"{AUTH_ENV}=on needs a token: set {ENV_PREFIX}TOKEN")
         return replace(cls(), **values) if values else cls()
 
     def to_env(self) -> dict[str, str]:
-        """The environment that makes a server's service use exactly these settings."""
-        return {
+        """The environment that makes a server's service use exactly these settings.
+
+        Without a token it says ``SERVELAB_AUTH=off``, so a ``SERVELAB_TOKEN`` that the
+        server would inherit from the caller's environment does not turn auth on.
+        """
+        env = {
             ENV_PREFIX + f.name.upper(): str(getattr(self, f.name))
             for f in fields(self)
             if getattr(self, f.name) is not None
         }
+        env[AUTH_ENV] = "off" if self.token is None else "on"
+        return env
+
+
+def _auth_switch(environ: Mapping[str, str]) -> str | None:
+    raw = environ.get(AUTH_ENV)
+    if raw is None:
+        return None
+    switch = raw.strip().lower()
+    if switch not in AUTH_CHOICES:
+        raise ServiceConfigError(f"{AUTH_ENV} must be {' or '.join(AUTH_CHOICES)}, not {raw!r}")
+    return switch
+
+
+def _blank_message(env_name: str) -> str:
+    if env_name == ENV_PREFIX + "TOKEN":
+        return (
+            f"{env_name} is set but empty, which would turn auth off: give it a token,"
+            f" or unset it (or set {AUTH_ENV}=off) to serve without auth"
+        )
+    return f"{env_name} is set but empty: give it a value, or unset it for the default"
 
 
 def _parse(name: str, raw: str, kind: Any) -> Any:

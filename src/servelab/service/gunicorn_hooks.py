@@ -1,11 +1,18 @@
-"""gunicorn server hooks that keep the service's Prometheus metrics right across workers.
+"""gunicorn settings and server hooks that keep the service's promises under gunicorn.
 
     PROMETHEUS_MULTIPROC_DIR=/empty/dir \\
         gunicorn --config python:servelab.service.gunicorn_hooks servelab.service:app
 
-A gunicorn config module: gunicorn reads its ``child_exit`` and ``on_exit`` and ignores the
-other names. The lab's servers use it as it is; a config file such as the seed's
+A gunicorn config module: gunicorn reads the names that are its settings and hooks and
+ignores the others. The lab's servers use it as it is; a config file such as the seed's
 ``gunicorn.conf.py`` imports the hooks and calls ``ensure_multiproc_dir()``.
+
+- ``on_starting``: invalid ``SERVELAB_*`` settings (an empty ``SERVELAB_TOKEN``, say) stop
+  the master with one line, before it listens, instead of a traceback per worker boot.
+- ``post_worker_init``: gunicorn's own error answers (400, 414, 431 ...) are JSON.
+- ``post_request``: a body the app did not read is drained (bounded) after the answer, so a
+  client still sending it reads the 413 instead of a reset (``gunicorn_answers``).
+- ``child_exit``, ``on_exit``: Prometheus metrics stay right across workers.
 
 Imports nothing heavy: it runs in gunicorn's master, whose memory the lab measures.
 """
@@ -14,8 +21,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from typing import Any
+
+from .config import ServiceConfig, ServiceConfigError
+from .gunicorn_answers import answer_errors_in_json, drain_after_response
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -42,6 +53,31 @@ def ensure_multiproc_dir() -> str:
     _created = tempfile.mkdtemp(prefix="servelab-prometheus-")
     os.environ[MULTIPROC_ENV] = _created
     return _created
+
+
+def on_starting(server: Any) -> None:
+    """In the master, before it listens: refuse settings the service would refuse.
+
+    Without it each worker dies on import with a traceback and gunicorn gives up with
+    "Worker failed to boot"; with it the one line that says what to change, and exit 2.
+    """
+    try:
+        ServiceConfig.load()
+    except ServiceConfigError as error:
+        print(f"gunicorn: servelab service: {error}", file=sys.stderr, flush=True)
+        if getattr(server, "pidfile", None) is not None:
+            server.pidfile.unlink()
+        raise SystemExit(2) from None
+
+
+def post_worker_init(worker: Any) -> None:
+    """In each worker, before its first request: gunicorn's own error pages become JSON."""
+    answer_errors_in_json()
+
+
+def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> None:
+    """After each response is written: drain what the app left of the request's body."""
+    drain_after_response(req, environ)
 
 
 def child_exit(server: Any, worker: Any) -> None:
