@@ -317,7 +317,8 @@ def lab_process(script: str, *, cwd: Path) -> Iterator[tuple[subprocess.Popen[st
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        env={**os.environ, "SERVELAB_TOKEN": ""},
+        # No token from the caller's shell: a blank one is refused, an unset one means auth off.
+        env={k: v for k, v in os.environ.items() if k != "SERVELAB_TOKEN"},
     )
     try:
         assert process.stdout is not None
