@@ -49,6 +49,11 @@ def main() -> None:
     except KeyboardInterrupt:
         console.print("interrupted; every server started was stopped")
         sys.exit(130)
+    except click.UsageError as error:
+        # One line, as for every other mistake: click's usage banner would bury it.
+        where = f" (see {error.ctx.command_path} --help)" if error.ctx is not None else ""
+        click.echo(f"Error: {error.format_message()}{where}", err=True)
+        sys.exit(error.exit_code)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
