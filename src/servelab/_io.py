@@ -1,8 +1,14 @@
-"""Crash-safe file writing: what is measured reaches the disk as it is measured.
+"""Crash-safe file writing and damage-tolerant reading of result files.
 
 Whole files (summaries, reports) are written to a temporary sibling and renamed over the
-target, so a reader never sees half a file. Record streams are JSON Lines appended and
-flushed one record at a time, so a crash or Ctrl-C keeps every record written so far.
+target, so a reader never sees half a file; the temporary file is made 0600 by ``mkstemp``,
+so it gets the mode an ordinary ``open()`` would give (0644 under the usual umask) before
+the rename. Record streams are JSON Lines appended and flushed one record at a time, so a
+crash or Ctrl-C keeps every record written so far.
+
+JSON Lines are read one line at a time (``iter_jsonl``), never whole: a line that is not
+UTF-8, not JSON or not an object is skipped and counted in a ``SkippedLines``, and the
+lines after it are still read, so one damaged line never hides the records behind it.
 """
 
 from __future__ import annotations
@@ -10,19 +16,33 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Final
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import, while no thread can create files between the two umask calls.
+FILE_MODE: Final = 0o666 & ~_umask()
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one rename; creates parent folders."""
+    """Replace ``path`` with ``text`` in one rename; creates parent folders. The file gets
+    the mode ``open()`` would give it (``FILE_MODE``), like every other result file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
+            os.fchmod(handle.fileno(), FILE_MODE)
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -62,16 +82,57 @@ class JsonlWriter:
         self.close()
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read a JSON Lines file; a torn last line (from a crash mid-write) is skipped."""
-    rows: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            line = line.strip()
-            if not line:
+# Line numbers kept for the message; the count goes on past them.
+_LINES_NAMED: Final = 5
+
+
+@dataclass
+class SkippedLines:
+    """The damaged lines of one JSON Lines file: how many, and the first few by number."""
+
+    path: Path
+    count: int = 0
+    lines: list[int] = field(default_factory=list)
+
+    def add(self, number: int) -> None:
+        self.count += 1
+        if len(self.lines) < _LINES_NAMED:
+            self.lines.append(number)
+
+    def numbers(self) -> str:
+        """``3, 7, 9`` or ``3, 7, 9, 11, 12, ...`` when there are more."""
+        shown = ", ".join(str(n) for n in self.lines)
+        return shown + (", ..." if self.count > len(self.lines) else "")
+
+    def describe(self) -> str:
+        """For the terminal: ``records/x.jsonl: 2 damaged lines skipped (lines 3, 7)``."""
+        noun = "line" if self.count == 1 else "lines"
+        return f"{self.path}: {self.count} damaged {noun} skipped ({noun} {self.numbers()})"
+
+
+def iter_jsonl(
+    path: Path, skipped: SkippedLines | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each line of a JSON Lines file, read lazily.
+
+    A line that is not UTF-8, not JSON or not a JSON object (a torn last line from a crash
+    mid-write, a corrupt line in the middle) is skipped and counted in ``skipped``; the
+    lines after it are read as usual. Blank lines are not counted."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
                 continue
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-    return rows
+                value = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+                value = None
+            if not isinstance(value, dict):
+                if skipped is not None:
+                    skipped.add(number)
+                continue
+            yield number, value
+
+
+def read_jsonl(path: Path, skipped: SkippedLines | None = None) -> list[dict[str, Any]]:
+    """Every object of a JSON Lines file; damaged lines are skipped (see ``iter_jsonl``)."""
+    return [value for _, value in iter_jsonl(path, skipped)]

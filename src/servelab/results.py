@@ -37,13 +37,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Final, Literal, TypeVar, cast, get_args
 
 from servelab._io import atomic_write_json
 from servelab.errors import ResultsError
-from servelab.load.summary import LoadSummary
+from servelab.load.summary import Distribution, HandlerStats, LoadSummary
 
 SCHEMA_VERSION: Final = 2
 STUDY_FILE: Final = "study.json"
@@ -1049,7 +1049,7 @@ def _read_object(path: Path, upgrade_v1: Callable[[dict[str, JsonValue]], JsonOb
             f"{path} was written with results schema {version}; this servelab reads up to "
             f"{SCHEMA_VERSION}: upgrade servelab to read it"
         )
-    return _Field(upgrade_v1(data) if version == 1 else data, path.name, "")
+    return _Field(upgrade_v1(data) if version == 1 else data, str(path), "")
 
 
 def read_study(folder: Path) -> Study:
@@ -1067,7 +1067,7 @@ def read_study(folder: Path) -> Study:
         raise ResultsError(f"cannot read {path}: {error}") from None
     except json.JSONDecodeError as error:
         raise ResultsError(f"{path} is not valid JSON: {error}") from None
-    root = _Field(data, path.name, "")
+    root = _Field(data, str(path), "")
     if not isinstance(data, dict) or "runs" not in data or "plan" not in data:
         raise ResultsError(f"{path} is not a servelab study (no runs or plan)")
     version = data.get("schema", 1)
@@ -1079,7 +1079,7 @@ def read_study(folder: Path) -> Study:
             f"{SCHEMA_VERSION}: upgrade servelab to read it"
         )
     if version == 1:
-        root = _Field(_upgrade_v1(data), path.name, "")
+        root = _Field(_upgrade_v1(data), str(path), "")
     return Study.from_json(root)
 
 
@@ -1447,6 +1447,7 @@ class _Field:
             return None
         if not isinstance(value, dict):
             raise self._fail("an object", key, value)
+        _check_members(self.child(key), LoadSummary)  # names the damaged inner field
         try:
             return LoadSummary.from_json(value)
         except KeyError as error:
@@ -1476,6 +1477,34 @@ class _Field:
         if value not in allowed:
             raise self._fail(f"one of {', '.join(allowed)}", got=value)
         return value
+
+
+def _check_members(value: _Field, cls: type) -> None:
+    """Check the members of a JSON object that ``cls.from_json`` (a dataclass) will read,
+    by the types its fields declare, so a damaged file's error names the inner field
+    (``runs[1].summary.ok``) instead of quoting a conversion's message."""
+    for member in fields(cls):
+        name, kind = member.name, str(member.type)
+        required = member.default is MISSING and member.default_factory is MISSING
+        if kind == "int":
+            value.whole(name) if required else value.opt_whole(name)
+        elif kind == "float":
+            value.number(name) if required else value.opt_number(name)
+        elif kind == "float | None":
+            value.opt_number(name)
+        elif kind in ("str", "Mode"):
+            value.text(name)
+        elif kind == "dict[str, int]":
+            value.child(name)
+            value.counts(name)
+        elif kind == "Distribution":
+            value.obj(name)
+            for key in Distribution._KEYS:
+                value.child(name).opt_number(key)
+        elif kind == "HandlerStats | None":
+            inner = value.opt_obj_field(name)
+            if inner is not None:
+                _check_members(inner, HandlerStats)
 
 
 __all__ = [

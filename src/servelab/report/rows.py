@@ -2,20 +2,32 @@
 
 ``records/<run>.jsonl`` (written by ``servelab.load.records``) and ``samples/<run>.jsonl``
 (written by ``servelab.servers.monitor``) are read here into typed rows holding the columns
-the report uses; other columns are ignored, so newer files still read. A damaged row is a
-``RowError`` naming the file, the line and the field. The report imports neither writer:
-these are the file formats, not their code.
+the report uses; other columns are ignored, so newer files still read. Rows are read one
+line at a time (``iter_records``, ``iter_samples``): a damaged line (not UTF-8, not JSON,
+not an object, a column missing or of the wrong type) is skipped and counted in a
+``SkippedLines``, and the lines after it are still read. The report imports neither
+writer: these are the file formats, not their code.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["Record", "RowError", "Sample", "read_records", "read_samples"]
+from .._io import SkippedLines, iter_jsonl
+
+__all__ = [
+    "Record",
+    "RowError",
+    "Sample",
+    "SkippedLines",
+    "iter_records",
+    "iter_samples",
+    "read_records",
+    "read_samples",
+]
 
 _T = TypeVar("_T")
 
@@ -75,7 +87,7 @@ class _Row:
         return tuple(items)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """One request (a row of ``records.jsonl``): when it was sent and ended, epoch seconds,
     whether it got a 2xx, and what the server said about the handler that ran it."""
@@ -112,7 +124,7 @@ class Record:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     """The server's process tree at one instant (a row of ``samples.jsonl``): the cap's usage
     (``cgroup_bytes``) or the tree's summed RSS, the cap's cumulative OOM-kill counter (None
@@ -149,28 +161,31 @@ def sample(row: Mapping[str, object], where: str = "sample") -> Sample:
     return Sample.of(_Row(row, where))
 
 
-def _read(path: Path, make: Callable[[_Row], _T]) -> list[_T]:
-    rows = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            where = f"{path.name}: line {number}"
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise RowError(f"{where}: not JSON ({error.msg})") from None
-            if not isinstance(value, dict):
-                raise RowError(f"{where}: expected an object")
-            rows.append(make(_Row(value, where)))
-    return rows
+def _iter(path: Path, make: Callable[[_Row], _T], skipped: SkippedLines | None) -> Iterator[_T]:
+    for number, value in iter_jsonl(path, skipped):
+        try:
+            yield make(_Row(value, f"{path.name}: line {number}"))
+        except RowError:
+            if skipped is not None:
+                skipped.add(number)
 
 
-def read_records(path: Path) -> list[Record]:
-    """Every request of a ``records.jsonl``, in file order."""
-    return _read(path, Record.of)
+def iter_records(path: Path, skipped: SkippedLines | None = None) -> Iterator[Record]:
+    """The requests of a ``records.jsonl``, in file order, one line read at a time; damaged
+    lines are skipped and counted in ``skipped``."""
+    return _iter(path, Record.of, skipped)
 
 
-def read_samples(path: Path) -> list[Sample]:
-    """Every sample of a ``samples.jsonl``, in file order."""
-    return _read(path, Sample.of)
+def iter_samples(path: Path, skipped: SkippedLines | None = None) -> Iterator[Sample]:
+    """The samples of a ``samples.jsonl``, in file order (see ``iter_records``)."""
+    return _iter(path, Sample.of, skipped)
+
+
+def read_records(path: Path, skipped: SkippedLines | None = None) -> list[Record]:
+    """Every readable request of a ``records.jsonl``, in file order."""
+    return list(iter_records(path, skipped))
+
+
+def read_samples(path: Path, skipped: SkippedLines | None = None) -> list[Sample]:
+    """Every readable sample of a ``samples.jsonl``, in file order."""
+    return list(iter_samples(path, skipped))
