@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from functools import partial
 from pathlib import Path
 from typing import Final, TypeVar
 
 from ...results import RunEntry, SearchEntry, Study, Trial, read_study
-from ..rows import Record, Sample, SkippedLines, iter_records, iter_samples
+from ..rows import RecordColumns, Sample, SkippedLines, iter_records, iter_samples
 from .critical import plot_critical
 from .memory import plot_memory
 from .overview import plot_runs_overview
@@ -18,7 +18,8 @@ from .words import Words
 
 PLOTS_DIR: Final = "plots"
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.-]+")
-_T = TypeVar("_T")
+_R = TypeVar("_R")
+_C = TypeVar("_C", bound=Sized)
 
 
 class Plots(dict[str, str]):
@@ -185,18 +186,20 @@ class _Reader:
     def __init__(self, results: Path, damaged: dict[str, SkippedLines]) -> None:
         self.results, self.damaged = results, damaged
 
-    def records(self, relative: str | None) -> list[Record]:
-        return self._rows(relative, "records", iter_records)
+    def records(self, relative: str | None) -> RecordColumns:
+        # Columns, read line by line: a records file can be hundreds of megabytes.
+        return self._rows(relative, "records", iter_records, RecordColumns.of)
 
     def samples(self, relative: str | None) -> list[Sample]:
-        return self._rows(relative, "samples", iter_samples)
+        return self._rows(relative, "samples", iter_samples, list)
 
     def _rows(
         self,
         relative: str | None,
         what: str,
-        read: Callable[[Path, SkippedLines], Iterator[_T]],
-    ) -> list[_T]:
+        read: Callable[[Path, SkippedLines], Iterator[_R]],
+        collect: Callable[[Iterator[_R]], _C],
+    ) -> _C:
         if not relative:
             raise _Skip(f"study.json names no {what} file")
         path = self.results / relative
@@ -204,7 +207,7 @@ class _Reader:
             raise _Skip(f"the {what} file {relative} is missing")
         skipped = SkippedLines(path)
         try:
-            rows = list(read(path, skipped))
+            rows = collect(read(path, skipped))
         except OSError as error:
             raise _Skip(f"cannot read {relative}: {error.strerror or error}") from None
         if skipped.count:
