@@ -6,6 +6,10 @@ so it gets the mode an ordinary ``open()`` would give (0644 under the usual umas
 the rename. Record streams are JSON Lines appended and flushed one record at a time, so a
 crash or Ctrl-C keeps every record written so far.
 
+A results folder is locked for the whole study that writes it (``folder_lock``: ``flock``
+on ``.servelab.lock``), so a second study into the same folder is refused at once instead
+of both writing it and one being silently lost.
+
 JSON Lines are read one line at a time (``iter_jsonl``), never whole: a line that is not
 UTF-8, not JSON or not an object is skipped and counted in a ``SkippedLines``, and the
 lines after it are still read, so one damaged line never hides the records behind it.
@@ -13,6 +17,8 @@ lines after it are still read, so one damaged line never hides the records behin
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -21,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
+
+from .errors import ResultsError
 
 
 def _umask() -> int:
@@ -136,3 +144,61 @@ def iter_jsonl(
 def read_jsonl(path: Path, skipped: SkippedLines | None = None) -> list[dict[str, Any]]:
     """Every object of a JSON Lines file; damaged lines are skipped (see ``iter_jsonl``)."""
     return [value for _, value in iter_jsonl(path, skipped)]
+
+
+LOCK_FILE: Final = ".servelab.lock"
+# Folders this process holds, with how deeply: the CLI holds the folder across the study and
+# its report, and the study takes it again inside; flock would refuse the second descriptor.
+_HELD: dict[Path, int] = {}
+
+
+def folder_error(folder: Path, error: OSError) -> ResultsError:
+    """A one-line error for a results folder that cannot be made or written: the file in
+    the way (``--out afile/sub``), or the path and the system's reason."""
+    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        why = f"{blocker} is a file, not a folder"
+    else:
+        why = error.strerror or str(error)
+        if error.filename and Path(error.filename) != folder:
+            why = f"{error.filename}: {why}"
+    return ResultsError(f"cannot write the results folder {folder}: {why}")
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` (made if missing) for one writer: a second process asking for it gets
+    a ``ResultsError`` naming the holder's pid, at once. Released when the block ends, or by
+    the kernel when the holder dies, however it dies; servers started inside do not inherit
+    the lock (close-on-exec)."""
+    key = folder.resolve()
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    except OSError as error:
+        raise folder_error(folder, error) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            raise ResultsError(
+                f"{folder} is in use by another servelab study (pid {holder}); wait for it to "
+                "end or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _HELD[key] = 1
+        try:
+            yield
+        finally:
+            del _HELD[key]
+    finally:
+        os.close(fd)  # closing the last descriptor releases the lock

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
@@ -1018,6 +1019,22 @@ def write_guarded(folder: Path, comparison: GuardComparison) -> None:
     atomic_write_json(folder / GUARDED_FILE, {"schema": SCHEMA_VERSION, **comparison.to_json()})
 
 
+# What ``servelab.report`` writes into a folder: built from the files above, never measured.
+REPORT_FILES: Final = ("report.md", "report.*.md", "report.html", "report.*.html")
+PLOTS_DIR: Final = "plots"
+
+
+def clear_report(folder: Path) -> None:
+    """Remove the reports and figures of ``folder``: a new study into an old folder must not
+    leave a report that contradicts its new ``study.json`` (it is rebuilt at the end)."""
+    for pattern in REPORT_FILES:
+        for path in folder.glob(pattern):
+            path.unlink(missing_ok=True)
+    plots = folder / PLOTS_DIR
+    if plots.is_dir() and not plots.is_symlink():
+        shutil.rmtree(plots)
+
+
 def read_search(folder: Path) -> SearchEntry:
     """``folder/search.json`` (a critical-n search's folder) as a ``SearchEntry``, from any
     schema version this servelab knows."""
@@ -1509,6 +1526,8 @@ def _check_members(value: _Field, cls: type) -> None:
 
 __all__ = [
     "GUARDED_FILE",
+    "PLOTS_DIR",
+    "REPORT_FILES",
     "SCHEMA_VERSION",
     "SEARCH_FILE",
     "STUDY_FILE",
@@ -1534,6 +1553,7 @@ __all__ = [
     "Trial",
     "Usage",
     "Verdict",
+    "clear_report",
     "read_guarded",
     "read_search",
     "read_study",
