@@ -21,7 +21,7 @@ import pytest
 from servelab._io import SkippedLines, read_jsonl
 from servelab.load.records import RequestRecord
 
-from ..helpers import servelab_cli
+from ..helpers import servelab_cli, tmpfs
 from . import folders
 
 T0 = 1_800_000_000.0
@@ -205,3 +205,14 @@ def test_a_large_records_file_is_read_in_compact_columns(results: Path, tmp_path
     # collection's rectangles). Python objects per request and a matplotlib artist per bar
     # took about 65 times it.
     assert grown < 4 * size, f"{grown / 2**20:.0f} MiB more for {size / 2**20:.0f} MiB of records"
+
+
+def test_a_read_only_folder_is_one_line_naming_it(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "disk", size="4m") as disk:
+        folder = folders.write_folder(disk / "results", folders.small_study())
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True, timeout=10)
+        done = servelab_cli("report", str(folder), timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"Error: cannot write the report into {folder}: Read-only file system"
+    )

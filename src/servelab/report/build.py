@@ -60,7 +60,8 @@ def build_report(
             html = build_html(results, text, lang=lang, out_name=html_name, study=study)
             written += [path, html]
     except OSError as error:
-        where = error.filename or results
+        # The folder, not the temporary file an atomic write was making in it.
+        where = Path(error.filename).parent if error.filename else results
         raise ResultsError(
             f"cannot write the report into {where}: {error.strerror or error}"
         ) from None
