@@ -1026,7 +1026,10 @@ PLOTS_DIR: Final = "plots"
 
 def clear_report(folder: Path) -> None:
     """Remove the reports and figures of ``folder``: a new study into an old folder must not
-    leave a report that contradicts its new ``study.json`` (it is rebuilt at the end)."""
+    leave a report that contradicts its new ``study.json`` (it is rebuilt at the end). Only
+    a folder with a ``study.json`` is a results folder: nothing is removed from any other."""
+    if not (folder / STUDY_FILE).is_file():
+        return
     for pattern in REPORT_FILES:
         for path in folder.glob(pattern):
             path.unlink(missing_ok=True)

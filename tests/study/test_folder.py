@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from servelab.results import read_study
+from servelab.results import read_study, write_study
 
 from ..helpers import servelab_cli, tmpfs, wait_for
+from ..report import folders
 
 pytestmark = pytest.mark.timeout(120)
 SMALL = (
@@ -42,7 +43,7 @@ def umask_022() -> Iterator[None]:
 def slow_study(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     """A study into ``tmp_path/out`` whose one run takes about 3 s, in its own session."""
     out = tmp_path / "out"
-    out.mkdir()
+    write_study(out, folders.small_study())  # an old study, with its report and figures
     (out / "report.md").write_text("# the OLD study's report\n", encoding="utf-8")
     (out / "report.ru.html").write_text("<p>OLD</p>\n", encoding="utf-8")
     (out / "plots").mkdir()
@@ -52,13 +53,19 @@ def slow_study(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     try:
-        wait_for(lambda: (out / "study.json").exists(), "the study to start", timeout=30)
+        wait_for(lambda: _plan(out).get("io_delay") == 3, "the study to start", timeout=30)
         yield out, process
         process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
             process.communicate(timeout=30)
+
+
+def _plan(out: Path) -> dict[str, object]:
+    plan = json.loads((out / "study.json").read_text(encoding="utf-8"))["plan"]
+    assert isinstance(plan, dict)
+    return plan
 
 
 @pytest.mark.slow

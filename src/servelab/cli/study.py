@@ -24,7 +24,8 @@ from .progress import RichProgress
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("results"),
     show_default=True,
-    help="Results folder (created; runs in it are replaced).",
+    help="Results folder (created; runs in it are replaced, its old report removed; one "
+    "study at a time).",
 )
 @click.option(
     "--memory",
