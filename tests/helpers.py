@@ -243,6 +243,138 @@ def wait_for(
         time.sleep(interval)
 
 
+@contextlib.contextmanager
+def stalled_server(path: str = "/x") -> Iterator[str]:
+    """A loopback server that takes every connection and never answers: a stalled server.
+
+    Yields the URL of ``path`` on it; the connections it holds are closed after the block.
+    """
+    listener = socket.create_server((HOST, 0), backlog=1024)
+    listener.settimeout(0.1)
+    port = listener.getsockname()[1]
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{HOST}:{port}{path}"
+    finally:
+        stop.set()
+        thread.join(timeout=2.0)
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+def servelab_cli_limited(
+    limits: Sequence[str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``servelab_cli`` under ``prlimit`` limits, e.g. ``("--nofile=1024:1024",)``.
+
+    A process that outlives ``timeout`` is killed (its limits keep it from eating the
+    machine meanwhile) and the test fails with ``TimeoutExpired``.
+    """
+    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
+    command = ["prlimit", *limits, "--", sys.executable, "-m", "servelab", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+# --- the lab's own death --------------------------------------------------------------------
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended (a zombie has)."""
+    import psutil  # here: helpers above this section need no psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@contextlib.contextmanager
+def lab_process(script: str, *, cwd: Path) -> Iterator[tuple[subprocess.Popen[str], Any]]:
+    """Run ``script`` (python, using servelab) in its own session as a lab would be run.
+
+    The script prints one JSON line when it has started what it starts; that line is
+    yielded, parsed, with the process. On the way out the process's group is SIGKILLed,
+    and the test asserts what it left behind.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "SERVELAB_TOKEN": ""},
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line:
+            _, stderr = process.communicate(timeout=10)
+            raise AssertionError(f"the lab script printed nothing; stderr:\n{stderr}")
+        yield process, json.loads(line)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=10)
+
+
+@contextlib.contextmanager
+def memory_cgroup(limit_bytes: int) -> Iterator[Path]:
+    """A child memory cgroup of ours limited to ``limit_bytes``, for a subprocess to run in
+    (``in_cgroup``); removed afterwards, also when the test fails. Skips the test when no
+    cgroup can be made here. Its name is not a servelab cap's, so no lab removes it."""
+    import pytest
+
+    base, limit = None, ""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, own = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            base, limit = Path("/sys/fs/cgroup/memory" + own), "memory.limit_in_bytes"
+        elif line.startswith("0::") and base is None:
+            base, limit = Path("/sys/fs/cgroup" + own), "memory.max"
+    if base is None or not (base / limit).parent.is_dir() or not os.access(base, os.W_OK):
+        pytest.skip("no memory cgroup can be made here")
+    path = base / f"test-parent-{os.getpid()}-{time.monotonic_ns()}"
+    path.mkdir()
+    try:
+        (path / limit).write_text(str(limit_bytes))
+        yield path
+    finally:
+        for pid in (path / "cgroup.procs").read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                path.rmdir()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+
+def in_cgroup(cgroup: Path, command: Sequence[str]) -> list[str]:
+    """``command`` made to run (exec'd, same pid) inside ``cgroup``."""
+    procs = str(cgroup / "cgroup.procs")
+    return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, *command]
+
+
 # --- small file systems ---------------------------------------------------------------------
 
 

@@ -15,6 +15,8 @@ import gc
 import json
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -43,7 +45,7 @@ from servelab.load import (
 from servelab.load.summary import Distribution
 from servelab.servers import ServerSpec, launch
 from servelab.service.config import ServiceConfig
-from tests.helpers import servelab_cli
+from tests.helpers import servelab_cli, stalled_server
 
 GET = RequestSpec(method="GET")
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -791,3 +793,69 @@ def test_load_summary_json_is_plain() -> None:
     data = s.to_json()
     assert "series" not in data and json.loads(json.dumps(data)) == data
     assert LoadSummary.from_json(data) == s
+
+
+def test_a_stalled_server_gets_each_scheduled_request_counted_once(tmp_path: Path) -> None:
+    """Issue 12 #6: 50 scheduled requests are 50 records, sent or unsent, never more, and
+    the run ends at duration + timeout however many requests the stall held back."""
+    path = tmp_path / "records.jsonl"
+    with stalled_server() as url:
+        s = run_open(
+            url, rate=50, duration=1.0, max_in_flight=5, timeout=1.0, request=GET, records_path=path
+        )
+
+    assert s.requests == 50 and s.sent + s.unsent == 50
+    # Every request after the first five waited for a slot: sent late or never.
+    assert s.held_back == 45
+    assert s.errors_by_class == {"timeout": s.sent, "unsent": s.unsent}
+    indexes = sorted(RequestRecord.from_dict(row).index for row in read_jsonl(path))
+    assert indexes == list(range(50))
+    assert s.elapsed <= 1.0 + 1.0 + 0.4
+
+
+def test_think_time_longer_than_the_duration_ends_the_run_at_the_duration() -> None:
+    """Issue 12 #7: a user whose think would end after ``duration`` stops instead of
+    keeping the run alive for its whole think time."""
+    with AsyncServer() as server:
+        began = time.monotonic()
+        s = run_closed(server.url, concurrency=2, duration=0.5, think_time=20.0, request=GET)
+        took = time.monotonic() - began
+
+    assert s.requests == 2 and s.ok == 2
+    assert took < 10.0
+
+
+_EAT_DESCRIPTORS = """
+import json, os, resource, sys
+from servelab.load import RequestSpec, describe, run_closed
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+hoard = []
+def eat(record):
+    while not hoard or hoard[-1] is not None:
+        try:
+            hoard.append(os.open(os.devnull, os.O_RDONLY))
+        except OSError:
+            hoard.append(None)
+s = run_closed(sys.argv[1], concurrency=2, requests=20, keep_alive=False,
+               request=RequestSpec(method="GET"), on_record=eat)
+print(json.dumps(s.errors_by_class))
+for line in describe(s):
+    print(line)
+"""
+
+
+def test_the_clients_own_emfile_is_a_client_error_not_the_servers() -> None:
+    """Issue 12 #7: once the client has no descriptor left (something else took them after
+    the up-front check), its failed connects are ``client`` errors, never ``other``."""
+    with AsyncServer() as server:
+        result = subprocess.run(
+            [sys.executable, "-c", _EAT_DESCRIPTORS, server.url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 0, result.stderr
+    first, *text = result.stdout.splitlines()
+    errors = json.loads(first)
+    assert set(errors) == {"client"} and errors["client"] >= 15
+    assert any("never reached the server" in line for line in text)

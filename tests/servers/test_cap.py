@@ -20,8 +20,18 @@ from servelab.load import run_burst
 from servelab.results import Cap
 from servelab.servers import RunningServer, ServerSpec, launch
 from servelab.servers import cap as sandbox
-from servelab.servers.cap import MIN_LIMIT, MemoryCap, available_mechanism, cleanup_stale, open_cap
+from servelab.servers.cap import (
+    MIN_LIMIT,
+    MemoryCap,
+    available_mechanism,
+    cleanup_stale,
+    memory_room,
+    open_cap,
+)
+from servelab.study.trial import CapSetup
 from servelab.units import format_size, parse_size
+
+from ..helpers import REPO, in_cgroup, memory_cgroup
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.cgroup]
 
@@ -407,3 +417,35 @@ def test_cleanup_stale_removes_caps_of_dead_owners_only() -> None:
             process.wait()
         force_remove(stale)
         force_remove(alive)
+
+
+# A cap bigger than the memory there is: refused in one line before any server starts.
+
+
+@needs_cgroup
+def test_a_cap_above_the_parent_cgroups_limit_is_refused_before_any_probe(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "servelab", "critical-n", "--server", "flask-dev"]
+    command += ["--workload", "numpy", "--memory", "1GiB", "--out", str(out)]
+    with memory_cgroup(300 * MiB) as parent:
+        done = subprocess.run(
+            in_cgroup(parent, command), capture_output=True, text=True, timeout=50, cwd=REPO
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("Error: a memory cap of 1.0 GiB cannot be held here:")
+    assert f"the cgroup {parent} that holds the lab is limited to 300 MiB" in lines[0]
+    most = int(re.findall(r"ask for at most (\d+)MiB$", lines[0])[0])
+    assert 200 < most < 300
+    assert not out.exists()  # no probe, not even a server log
+
+
+def test_a_cap_above_the_machines_memory_is_refused_by_the_plan_and_by_open_cap() -> None:
+    room = memory_room()
+    assert room is not None
+    too_big = room.room_bytes + 2**30
+    with pytest.raises(ConfigError, match=r"cannot be held here: .*; ask for at most \d+MiB$"):
+        CapSetup(too_big)
+    with pytest.raises(ConfigError, match=r"cannot be held here"):
+        open_cap(too_big, mechanism="rlimit")

@@ -39,6 +39,7 @@ COLUMNS = {
     "root_alive",
     "cgroup_bytes",
     "oom_kills",
+    "max_vms_bytes",
 }
 CPU_ENV = {"SERVELAB_WORKLOAD": "cpu", "SERVELAB_N": "300000"}
 
@@ -96,6 +97,7 @@ def check_file(path: Path, summary: MonitorSummary) -> list[Sample]:
     assert cpu[0] == 0 and cpu[-1] == pytest.approx(summary.cpu_seconds, abs=1e-5)
     assert max(row["rss_bytes"] for row in rows) == summary.max_rss_bytes
     assert max(row["processes"] for row in rows) == summary.max_processes
+    assert all(row["max_vms_bytes"] >= 0 for row in rows)
     return rows
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import http.server
 import json
 import os
 import re
@@ -441,3 +442,52 @@ def test_launch_rejects_a_name_that_is_not_a_file_name(tmp_path: Path) -> None:
 def test_exit_describe(end: ServerExit, text: str) -> None:
     assert end.describe() == text
     assert end.to_end() == ServerEnd(end.returncode, end.signal, end.stopped_by_lab, end.forced)
+
+
+class _Foreign(http.server.BaseHTTPRequestHandler):
+    """Another program's server: answers every GET 200, says nothing about its process."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def foreign_port() -> Iterator[int]:
+    """A loopback port on which a foreign HTTP server answers /health with 200."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Foreign)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("text", ["flask-dev", "gunicorn"])
+def test_a_foreign_server_on_the_port_is_not_taken_for_ours(
+    start: Start, monkeypatch: pytest.MonkeyPatch, foreign_port: int, text: str
+) -> None:
+    real_free_port = servers._free_port
+    ports = iter([foreign_port])
+    monkeypatch.setattr(servers, "_free_port", lambda: next(ports, None) or real_free_port())
+    server = start(text)
+    assert server.port != foreign_port
+    assert predict(server)[1] in server.process_pids()
+
+
+@pytest.mark.timeout(30)
+def test_a_port_always_held_by_a_foreign_server_is_a_clear_start_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, foreign_port: int
+) -> None:
+    monkeypatch.setattr(servers, "_free_port", lambda: foreign_port)
+    with pytest.raises(ServerStartError, match=r"port taken 3 times \(another process"):
+        launch(ServerSpec("flask-dev"), run_dir=tmp_path, ready_timeout=10)

@@ -9,6 +9,8 @@ import pytest
 
 from servelab.cli.words import verdict_reason
 from servelab.servers import ServerSpec
+from servelab.study.critical import SearchPolicy
+from servelab.study.critical_run import CriticalSpec, find_critical_n
 from servelab.study.trial import Burst, CapSetup, TrialFiles, TrialSetup, run_trial
 from servelab.units import parse_size
 
@@ -114,3 +116,23 @@ def test_under_rlimit_memory_runs_out_as_memory_error_not_oom(tmp_path: Path, se
     assert result.cap is not None and result.cap.mechanism == "rlimit-as"
     assert result.verdict.outcome == "memory-error" and result.verdict.oom_kills == 0
     assert not result.verdict.server_died
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_under_rlimit_the_model_is_calibrated_in_address_space(tmp_path: Path) -> None:
+    # RLIMIT_AS holds each process's address space, far above its RSS: a model calibrated
+    # in RSS predicted 57.5 M for 45.4-46.9 M here (512 MiB). In VmSize it hits the bracket.
+    spec = CriticalSpec(
+        ServerSpec.parse("gunicorn:w1"),
+        "numpy",
+        parse_size("384MiB"),
+        policy=SearchPolicy(repeats=1),
+        mechanism="rlimit",
+    )
+    entry = find_critical_n(spec, tmp_path)
+    assert entry.cap is not None and entry.cap.memory_source == "vms"
+    assert entry.error is None and entry.predicted_n is not None
+    assert entry.max_passing_n is not None and entry.min_failing_n is not None
+    middle = (entry.max_passing_n + entry.min_failing_n) / 2
+    assert abs(entry.predicted_n - middle) / middle < 0.08, entry

@@ -1,7 +1,8 @@
 """The ``servelab`` command line: one module per command (study, load, critical-n, serve, report).
 
 User mistakes become a one-line ``Error: ...`` and a non-zero exit, never a traceback.
-SIGTERM is turned into KeyboardInterrupt so every server the lab started is stopped.
+SIGTERM and SIGHUP (a closed terminal) are turned into KeyboardInterrupt so every server
+the lab started is stopped.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

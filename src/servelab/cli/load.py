@@ -16,6 +16,7 @@ from ..load import (
     Rate,
     RequestSpec,
     Slo,
+    Target,
     check_reachable,
     check_slos,
     describe,
@@ -25,6 +26,7 @@ from ..load import (
     run_closed,
     run_open,
 )
+from ..load.limits import check_seconds
 from ..load.summary import Parameters, summarize
 
 LOAD_MODES = ("burst", "closed", "open")
@@ -122,7 +124,9 @@ class SloFailed(click.ClickException):
     type=float,
     default=None,
     help=f"Seconds one request may take, connect to last byte [default: {_BURST_TIMEOUT:g} "
-    f"for burst, {_LOOP_TIMEOUT:g} for closed/open, checked every 50 ms or timeout/10].",
+    f"for burst, {_LOOP_TIMEOUT:g} for closed/open, checked every 50 ms or timeout/10]. "
+    "Every number of seconds is > 0 (--think-time >= 0) and at most a day; the client's "
+    "open-file limit and memory are checked against the run before it starts.",
 )
 @click.option(
     "--keep-alive/--no-keep-alive",
@@ -190,6 +194,7 @@ def load(
             raise click.UsageError(f"{option} is for --mode {' or '.join(modes)}, not {mode}")
     if (requests_ is not None and requests_ < 1) or concurrency < 1:
         raise click.BadParameter("--requests and --concurrency must be at least 1")
+    _check_options(url, timeout=timeout, duration=duration, think_time=think_time)
     try:
         slos = [Slo.parse(text) for text in slo_texts]
     except ConfigError as error:
@@ -200,14 +205,14 @@ def load(
         raise click.BadParameter(str(error), param_hint="'--header'") from None
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    payload = body.encode() if body is not None else None
+    payload = _body_bytes(body)
     if out is not None:
         for name in ("records.jsonl", "timeseries.jsonl", "summary.json"):
             (out / name).unlink(missing_ok=True)
     records_path = out / "records.jsonl" if out else None
 
     if mode == "burst":
-        burst_timeout = timeout or _BURST_TIMEOUT
+        burst_timeout = _BURST_TIMEOUT if timeout is None else timeout
         records = run_burst(
             url,
             requests=requests_ or 10,
@@ -236,7 +241,7 @@ def load(
             rate=rate,
             think_time=think_time,
             max_in_flight=max_in_flight,
-            timeout=timeout or _LOOP_TIMEOUT,
+            timeout=_LOOP_TIMEOUT if timeout is None else timeout,
             keep_alive=keep_alive,
             records_path=records_path,
         )
@@ -263,6 +268,38 @@ def load(
         raise SloFailed(
             f"{len(failed)} of {len(checked)} SLOs failed: " + ", ".join(c.slo.text for c in failed)
         )
+
+
+def _check_options(
+    url: str, *, timeout: float | None, duration: float | None, think_time: float
+) -> None:
+    """Refuse a malformed URL and out-of-range seconds before anything starts (exit 2)."""
+    try:
+        Target.parse(url)
+    except LoadError as error:
+        raise click.BadParameter(str(error), param_hint="'URL'") from None
+    seconds = (("--timeout", timeout, False), ("--duration", duration, False))
+    for option, value, zero_ok in (*seconds, ("--think-time", think_time, True)):
+        if value is None:
+            continue
+        try:
+            check_seconds("", value, zero_ok=zero_ok)
+        except LoadError as error:
+            raise click.BadParameter(str(error), param_hint=f"'{option}'") from None
+
+
+def _body_bytes(body: str | None) -> bytes | None:
+    """``--body`` as UTF-8 bytes; bytes that are not UTF-8 (the shell passed them as they
+    were) are refused rather than sent as something else."""
+    if body is None:
+        return None
+    try:
+        return body.encode()
+    except UnicodeEncodeError as error:
+        raise click.BadParameter(
+            f"not valid UTF-8 at character {error.start + 1}: give the body as UTF-8 text",
+            param_hint="'--body'",
+        ) from None
 
 
 def _run_loop(

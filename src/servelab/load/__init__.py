@@ -8,6 +8,7 @@ produce the same ``RequestRecord`` per request and the same ``LoadSummary`` per 
     request.py   what to send: Target, RequestSpec, header checks, the request's bytes
     schedule.py  when: an open loop's Rate
     burst.py loops.py driver.py   how: the schedules, on one driver
+    limits.py    what the client can carry (seconds, descriptors, memory), checked up front
     reactor.py   the event loop (no HTTP); http11/ parse.py (sans-IO) and connection.py
     outcome.py   how a request ended: error classes, who served it
     recorder.py records.py summary.py timeseries.py   what was measured

@@ -25,6 +25,13 @@ from typing import Final
 from servelab.errors import LoadError
 from servelab.load.driver import Driver
 from servelab.load.http11.connection import Connection, Response
+from servelab.load.limits import (
+    BYTES_PER_RECORD,
+    BYTES_PER_REQUEST,
+    check_seconds,
+    ensure_descriptors,
+    ensure_memory,
+)
 from servelab.load.recorder import Recorder
 from servelab.load.records import RequestRecord
 from servelab.load.request import (
@@ -74,22 +81,28 @@ def run_burst(
         raise LoadError(f"requests must be >= 0, not {requests}")
     if concurrency < 1:
         raise LoadError(f"concurrency must be >= 1, not {concurrency}")
-    if not timeout > 0:
-        raise LoadError(f"timeout must be > 0 seconds, not {timeout}")
+    check_seconds("timeout", timeout)
     if areas is not None and len(areas) == 0:
         raise LoadError("areas must not be empty")
-    area_list = [
-        areas[i % len(areas)] if areas is not None else default_area(i) for i in range(requests)
-    ]
+    # One payload per area, sent in turn: never one per request, which for a burst of 10^8
+    # requests took all memory before the first was sent.
+    cycle = list(areas) if areas is not None else [default_area(i) for i in range(10)]
     if body is not None or method != "POST":
-        payloads = [(area, body) for area in area_list]
+        payloads = [(area, body) for area in cycle]
     else:
         try:
-            payloads = [(area, seed_body(area)) for area in area_list]
+            payloads = [(area, seed_body(area)) for area in cycle]
         except (TypeError, ValueError) as exc:
             raise LoadError(f"areas must be numbers: {exc}") from None
     if requests == 0:
         return []
+    ensure_memory(
+        requests,
+        BYTES_PER_REQUEST + BYTES_PER_RECORD,
+        "a burst keeps every request's record",
+        "--requests",
+    )
+    ensure_descriptors(min(concurrency, requests), "--concurrency")
 
     recorder = Recorder(records_path=records_path, on_record=on_record, scheduled=False, burst=True)
     try:
@@ -144,7 +157,8 @@ class _BurstRun:
                 driver.wake()
             return
         self.next_index = index + 1
-        area, data = driver.payloads[index]
+        payloads = driver.payloads
+        area, data = payloads[index % len(payloads)]
         request = _Request(self, index, area, time.perf_counter_ns())
         driver.started()
         driver.send(None, data, request.done)

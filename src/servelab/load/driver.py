@@ -18,6 +18,7 @@ from typing import Final
 from servelab.errors import LoadError
 from servelab.load.http11.connection import Callback, Connection, Response
 from servelab.load.http11.parse import ServerDisconnected
+from servelab.load.limits import check_seconds
 from servelab.load.reactor import Reactor, Timer
 from servelab.load.recorder import Recorder
 from servelab.load.request import RequestSpec, Target, build_request, check_headers
@@ -79,8 +80,7 @@ class Driver:
         needs them (a closed loop's only timers are think times and the deadline sweep).
         ``payloads``: (area, body) pairs to send in turn instead of ``request.payloads()``.
         """
-        if not (math.isfinite(timeout) and timeout > 0):
-            raise LoadError(f"timeout must be > 0 seconds, not {timeout}")
+        check_seconds("timeout", timeout)
         self.target = Target.parse(url)
         headers = check_headers(request.headers)
         self.payloads = [
@@ -97,6 +97,9 @@ class Driver:
         self.max_in_flight_seen = 0
         self.connections = 0
         self.failure: BaseException | None = None
+        # No request's deadline passes this (``Reactor.time`` seconds): a run that must end
+        # by a time (an open loop's duration + timeout) sets it, and nothing outlives it.
+        self.end_by = math.inf
         # Deadlines are checked this often: a timeout fires up to this late.
         self.sweep_every = min(_SWEEP_EVERY, timeout / 10)
         self._sweeper: Timer | None = None
@@ -139,7 +142,7 @@ class Driver:
         reused it (nothing came back on it) is retried once on a new one, as browsers do.
         """
         # perf_counter is the reactor's clock, which ``_sweep`` compares deadlines with.
-        deadline = time.perf_counter() + self.timeout
+        deadline = min(time.perf_counter() + self.timeout, self.end_by)
         if conn is not None and not conn.closed:
             # An object, not a closure: a closure that passes itself on for the retry is
             # a reference cycle, garbage for the cycle collector at every request.

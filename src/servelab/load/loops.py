@@ -14,9 +14,11 @@ holds one connection of a pool of at most that many): a request due while the bo
 reached waits, is counted in ``held_back`` (and in ``late_sends`` when it leaves more than
 ``late_after`` late), and still carries its wait in its latency. None is dropped silently:
 requests still waiting when the drain time after the schedule runs out are recorded as
-``unsent``. Both loops stop by themselves: after ``duration`` or ``requests`` no request is
-sent (the open loop's held-back ones until the drain time), and each request ends within
-``timeout``.
+``unsent``. Each scheduled request is recorded exactly once, sent or unsent: the schedule
+is one iterator, and the give-up consumes what is left of it. Both loops stop by themselves:
+after ``duration`` or ``requests`` no request is sent (the open loop's held-back ones until
+the drain time), each request ends within ``timeout``, and an open loop's requests all end
+by ``duration`` + max(``drain``, ``timeout``), so a stalled server cannot stretch the run.
 
 Both run one ``reactor`` (an epoll loop, no coroutines) in the calling thread, through the
 ``driver`` and its ``http11`` connections, and stream each finished request to a
@@ -26,7 +28,6 @@ third schedule on the same parts.
 
 from __future__ import annotations
 
-import math
 import socket
 import time
 from collections.abc import Callable
@@ -36,6 +37,12 @@ from typing import Final
 from servelab.errors import LoadError
 from servelab.load.driver import Driver
 from servelab.load.http11.connection import Connection, Response
+from servelab.load.limits import (
+    BYTES_PER_REQUEST,
+    check_seconds,
+    ensure_descriptors,
+    ensure_memory,
+)
 from servelab.load.outcome import describe_exception
 from servelab.load.reactor import Timer
 from servelab.load.recorder import LATE_AFTER, Recorder
@@ -73,8 +80,14 @@ def run_closed(
     if concurrency < 1:
         raise LoadError(f"concurrency must be >= 1, not {concurrency}")
     _check_bounds(requests, duration)
-    if not (math.isfinite(think_time) and think_time >= 0):
-        raise LoadError(f"think time must be >= 0 seconds, not {think_time}")
+    check_seconds("think time", think_time, zero_ok=True)
+    if requests is not None:
+        ensure_memory(
+            requests, BYTES_PER_REQUEST, "a closed loop keeps every latency", "--requests"
+        )
+    ensure_descriptors(
+        concurrency if requests is None else min(concurrency, requests), "--concurrency"
+    )
     spec = request or RequestSpec()
     recorder = Recorder(records_path=records_path, on_record=on_record, scheduled=False)
     try:
@@ -110,11 +123,11 @@ class _User:
         self.start = 0
         self.on_done = self.done  # bound once: a bound method per request is an allocation
 
-    def next(self) -> None:
+    def next(self, stop: bool = False) -> None:
         run = self.run
         index = run.next_index
         start = time.perf_counter_ns()
-        if index >= run.limit or start >= run.end_ns or self.driver.failure is not None:
+        if stop or index >= run.limit or start >= run.end_ns or self.driver.failure is not None:
             if self.conn is not None:
                 self.conn.close()
                 self.conn = None
@@ -141,10 +154,13 @@ class _User:
             self.recorder.add(self.index, self.area, self.start, self.start, end, response, exc)
         except BaseException as error:
             self.driver.fail(error)
-        if self.run.think_time:
-            self.driver.reactor.call_later(self.run.think_time, self.next)
-        else:
+        run = self.run
+        if not run.think_time:
             self.next()
+        elif time.perf_counter_ns() + run.think_ns >= run.end_ns:
+            self.next(stop=True)  # its think would outlive the duration: this user is done
+        else:
+            self.driver.reactor.call_later(run.think_time, self.next)
 
 
 class _ClosedRun:
@@ -153,6 +169,7 @@ class _ClosedRun:
         self.limit = limit
         self.end_ns = end_ns
         self.think_time = think_time
+        self.think_ns = round(think_time * 1e9)
         self.next_index = 0
         self.running = 0
         self.payloads = driver.payloads
@@ -178,7 +195,8 @@ def _closed(
     limit = requests if requests is not None else _UNBOUNDED
     end_ns = recorder.start_ns + round(duration * 1e9) if duration is not None else _UNBOUNDED
     run = _ClosedRun(driver, limit, end_ns, think_time)
-    users = [_User(run) for _ in range(concurrency)]
+    # No more users than requests: each user is an object, and --concurrency may be huge.
+    users = [_User(run) for _ in range(min(concurrency, limit))]
     run.running = len(users)
     for user in users:
         user.next()
@@ -214,15 +232,27 @@ def run_open(
         if schedule.start != schedule.end:
             raise LoadError("a ramp of rates needs a duration")
         assert requests is not None
-        duration = requests / schedule.start
+        duration = check_seconds("the duration (--requests / --rate)", requests / schedule.start)
     if max_in_flight < 1:
         raise LoadError(f"max in flight must be >= 1, not {max_in_flight}")
-    drain = timeout if drain is None else drain
-    if not (math.isfinite(drain) and drain >= 0):
-        raise LoadError(f"drain must be >= 0 seconds, not {drain}")
+    check_seconds("timeout", timeout)
+    check_seconds("late_after", late_after, zero_ok=True)
+    drain = check_seconds("drain", timeout if drain is None else drain, zero_ok=True)
+    # The schedule is generated as it goes, but every request's numbers are kept: check
+    # them against memory before the first is sent (a float: rate x duration may be huge).
+    planned = schedule.expected(duration)
+    if requests is not None:
+        planned = min(planned, requests)
+    ensure_memory(
+        planned,
+        BYTES_PER_REQUEST,
+        f"an open loop at {schedule} requests/s for {duration:g} s keeps every latency",
+        "--rate, --duration or --requests",
+    )
     count = schedule.count(duration)
     if requests is not None:
         count = min(count, requests)
+    ensure_descriptors(min(max_in_flight, count), "--max-in-flight")
     spec = request or RequestSpec()
     recorder = Recorder(records_path=records_path, on_record=on_record, late_after=late_after)
     try:
@@ -279,10 +309,15 @@ class _OpenRun:
         recorder.restart_clock()
         self.t0 = recorder.start_ns
         self.give_up_ns = self.t0 + int((duration + drain) * 1e9)
+        # Every request, sent on time or held back and sent during the drain, ends by then.
+        end_by = self.t0 + int((duration + max(drain, driver.timeout)) * 1e9)
+        driver.end_by = end_by * 1e-9
         self.offsets = iter(schedule.offsets_ns(duration, count))
         self.index = 0
         self.due: int | None = None
-        self.held = False  # the request at ``index`` has been counted as held back
+        # Until when (perf_counter_ns) the in-flight bound is known to have been reached: a
+        # request due by then waited for a slot, however many went out in one tick.
+        self.full_until = -1
         self.waiting_for_slot = False
         self.sending = True
         self.idle: list[Connection] = []
@@ -304,6 +339,8 @@ class _OpenRun:
 
     def tick(self) -> None:
         self.pending = None
+        if not self.sending:
+            return  # a request ended after the give-up: the schedule is over
         driver = self.driver
         clock = time.perf_counter_ns
         for _ in range(_YIELD_EVERY):
@@ -316,20 +353,9 @@ class _OpenRun:
                 self._tick_at(due)
                 return
             if driver.in_flight >= self.max_in_flight:
-                if not self.held:
-                    self.held = True
-                    driver.recorder.held_back += 1
+                self.full_until = now
                 if now >= self.give_up_ns:
-                    _give_up(
-                        driver,
-                        self.schedule,
-                        self.duration,
-                        self.count,
-                        self.index,
-                        self.max_in_flight,
-                        self.drain,
-                    )
-                    self._stop_sending()
+                    self._give_up(now)
                     return
                 self.waiting_for_slot = True  # a request's end ticks again
                 if self.give_up_timer is None:
@@ -337,7 +363,8 @@ class _OpenRun:
                         self.give_up_ns * 1e-9, self._tick_at, None
                     )
                 return
-            self.held = False
+            if due <= self.full_until:
+                driver.recorder.held_back += 1
             self._dispatch(self.index, due)
             self.index += 1
             self._advance()
@@ -364,6 +391,7 @@ class _OpenRun:
             if conn is not None:
                 self.idle.append(conn)
             if self.waiting_for_slot:
+                self.full_until = end  # every slot was taken until this one freed
                 self.waiting_for_slot = False
                 self._tick_at(None)
             try:
@@ -376,36 +404,38 @@ class _OpenRun:
         driver.started()
         driver.send(conn, data, done)
 
+    def _give_up(self, now: int) -> None:
+        """Record the request at ``index`` and every later one as unsent: the drain ran out.
+
+        They come from the schedule's one iterator, which ends here: each scheduled request
+        is recorded once, sent or unsent, and nothing is sent after this.
+        """
+        driver = self.driver
+        recorder = driver.recorder
+        payloads = driver.payloads
+        why = (
+            f"not sent: {self.max_in_flight} requests (the in-flight bound) were still in "
+            f"flight {self.drain:g} s after the schedule ended"
+        )
+        index, due = self.index, self.due
+        while due is not None:
+            recorder.held_back += 1  # due before now, when every slot was taken
+            recorder.add_unsent(index, payloads[index % len(payloads)][0], due, now, why)
+            index += 1
+            self._advance()
+            due = self.due
+        self.index = index
+        self._stop_sending()
+
     def _stop_sending(self) -> None:
         self.sending = False
+        self.waiting_for_slot = False
         for timer in (self.pending, self.give_up_timer):
             if timer is not None:
                 timer.cancel()
         self.pending = self.give_up_timer = None
         if self.driver.in_flight == 0 or self.driver.failure is not None:
             self.driver.wake()
-
-
-def _give_up(
-    driver: Driver,
-    schedule: Rate,
-    duration: float,
-    count: int,
-    first: int,
-    max_in_flight: int,
-    drain: float,
-) -> None:
-    """Record requests ``first`` and after as unsent: the drain time ran out."""
-    why = (
-        f"not sent: {max_in_flight} requests (the in-flight bound) were still in flight "
-        f"{drain:g} s after the schedule ended"
-    )
-    recorder = driver.recorder
-    now = time.perf_counter_ns()
-    for index, offset in enumerate(schedule.offsets_ns(duration, count)):
-        if index >= first:
-            area = driver.payloads[index % len(driver.payloads)][0]
-            recorder.add_unsent(index, area, recorder.start_ns + offset, now, why)
 
 
 def check_reachable(url: str, timeout: float) -> None:
@@ -431,5 +461,5 @@ def _check_bounds(requests: int | None, duration: float | None) -> None:
         raise LoadError("give a duration, a number of requests, or both: a run must end")
     if requests is not None and requests < 1:
         raise LoadError(f"requests must be >= 1, not {requests}")
-    if duration is not None and not (math.isfinite(duration) and duration > 0):
-        raise LoadError(f"duration must be > 0 seconds, not {duration}")
+    if duration is not None:
+        check_seconds("duration", duration)

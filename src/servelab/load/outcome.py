@@ -9,11 +9,15 @@ drove it. The error classes are ``records.ERROR_CLASSES``:
     ServerDisconnected (RemoteDisconnected, ...)    disconnected
     TimeoutError                                    timeout
     a 4xx / 5xx status                              http-4xx / http-5xx
+    the client's own OSError (EMFILE, ENFILE,       client
+      ENOBUFS, ENOMEM, EADDRNOTAVAIL): it never
+      reached the server
     anything else (ProtocolError, ...)              other
 """
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Callable
 from http import HTTPStatus
@@ -22,9 +26,17 @@ from servelab.load.http11.parse import ServerDisconnected
 from servelab.load.records import BODY_LIMIT
 from servelab.service import headers
 
+# The client ran out of something of its own (descriptors, buffers, ports): the request
+# never reached the server, and must not count as the server's failure.
+_CLIENT_ERRNOS = frozenset(
+    {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL}
+)
+
 
 def classify(exc: BaseException) -> str:
     """The ``error_class`` of an exception a request ended with."""
+    if isinstance(exc, OSError) and exc.errno in _CLIENT_ERRNOS:
+        return "client"
     if isinstance(exc, ServerDisconnected):
         return "disconnected"
     if isinstance(exc, ConnectionRefusedError):

@@ -28,7 +28,8 @@ requests completed. The columns:
   killed), ``timeout`` (the client gave up), ``http-4xx``, ``http-5xx``, ``other``, and
   ``unsent``: an open loop's request still held back (every allowed request in flight) when
   its drain time ran out; its ``start`` and ``end`` are that moment and its ``latency`` the
-  time it had waited, a lower bound.
+  time it had waited, a lower bound; ``client``: the client's own failure (out of file
+  descriptors, buffers, memory or local ports), a request that never reached the server.
 - ``error``: null when ok; ``"ClassName: message"`` for an exception (e.g.
   ``"RemoteDisconnected: Remote end closed connection without response"``), or the
   ``error`` field of a 4xx/5xx JSON body (the body's text when it has none).
@@ -58,6 +59,7 @@ ERROR_CLASSES: Final = (
     "http-5xx",
     "other",
     "unsent",
+    "client",
 )
 UNSENT: Final = "unsent"
 BODY_LIMIT: Final = 300

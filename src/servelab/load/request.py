@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from servelab.errors import LoadError
 
+_REQUEST_TARGET = re.compile(r"[!-~]+")  # visible ASCII: what a request line's target may hold
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: header names, methods
 # Set by the client from the URL, the body and keep-alive; a user header would contradict them.
 RESERVED_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding"})
@@ -33,7 +34,10 @@ class Target:
     @classmethod
     def parse(cls, url: str) -> Target:
         """Validate ``url``; a ``LoadError`` says what is wrong with it."""
-        parts = urlsplit(url.strip())
+        try:
+            parts = urlsplit(url.strip())
+        except ValueError as error:  # e.g. "Invalid IPv6 URL" for http://[::1/x
+            raise LoadError(f"malformed URL {url!r}: {error}") from None
         if parts.scheme != "http":
             raise LoadError(
                 f"URL must start with http:// (got {url!r}); "
@@ -45,9 +49,20 @@ class Target:
             raise LoadError(f"URL has an invalid port: {url!r}") from None
         if not parts.hostname:
             raise LoadError(f"URL has no host: {url!r}")
+        if parts.username is not None:
+            raise LoadError(
+                f"URL has credentials, which are never sent: {parts.hostname}... give them as "
+                "--header 'Authorization: ...' instead"
+            )
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
+        if not _REQUEST_TARGET.fullmatch(path):
+            # A space or a control character would break the request line (or add a header).
+            raise LoadError(
+                f"URL's path has a space, a control or a non-ASCII character: {url!r}; "
+                "percent-encode it (a space is %20)"
+            )
         return cls(host=parts.hostname, port=port, path=path)
 
 

@@ -43,10 +43,14 @@ class Rate:
             raise LoadError("the rate must be more than 0 requests per second")
         return cls(start, end)
 
+    def expected(self, duration: float) -> float:
+        """How many requests the schedule has within ``duration`` seconds, as a float (it may
+        be too large for an int: check it before ``count``)."""
+        return (self.start + self.end) / 2 * duration
+
     def count(self, duration: float) -> int:
         """How many requests the schedule has within ``duration`` seconds."""
-        expected = (self.start + self.end) / 2 * duration
-        return max(0, math.ceil(expected - 1e-9))
+        return max(0, math.ceil(self.expected(duration) - 1e-9))
 
     def offsets_ns(self, duration: float, count: int) -> Iterator[int]:
         """Intended send times of requests 0, 1, ... ``count - 1``, in ns after the start."""

@@ -13,6 +13,19 @@ def describe(summary: LoadSummary) -> list[str]:
     A burst gets the one line it printed under the seed's log lines: its makespan, how many
     were ok, its errors and the most handlers the servers said ran at once.
     """
+    lines = _describe(summary)
+    client = summary.errors_by_class.get("client")
+    if client:
+        # Say so in words: a client out of descriptors or ports fails at thousands a second,
+        # and those failures are no measure of the server.
+        lines.append(
+            f"client errors: {client:,} requests failed in this client (out of file "
+            "descriptors, buffers or local ports) and never reached the server"
+        )
+    return lines
+
+
+def _describe(summary: LoadSummary) -> list[str]:
     if summary.mode == "burst":
         makespan = f"{summary.makespan:.2f}" if summary.makespan is not None else "-"
         at_once = summary.handlers.max_concurrent if summary.handlers is not None else 0

@@ -1,8 +1,11 @@
 """The servers under test: what to start (``spec``: one table of kinds, ``KIND_TABLE``, and
-``ServerSpec``), starting and stopping it (``process``), its memory cap (``cap``) and the
-sampling of its processes (``monitor``). Each converts to the results contract's types
-(``ServerSpec.to_server``, ``ServerExit.to_end``, ``MemoryCap.to_cap``; a monitor's summary
-is a ``results.Usage``), so nothing here hands untyped dicts to a results file.
+``ServerSpec``), starting and stopping it (``process``), its memory cap (``cap``, checked
+against the memory there is: ``cap.check_room``), the sampling of its processes
+(``monitor``), and the reaper that kills servers and removes caps of a lab that died
+without stopping them (``reaper``: SIGKILL, a crash). Each converts to the results
+contract's types (``ServerSpec.to_server``, ``ServerExit.to_end``, ``MemoryCap.to_cap``; a
+monitor's summary is a ``results.Usage``), so nothing here hands untyped dicts to a results
+file.
 
     spec = ServerSpec.parse("gunicorn:w2")
     with open_cap(parse_size("256MiB"), label="w2") as cap:

@@ -12,8 +12,9 @@ RLIMIT_AS is a different failure: each process's allocations beyond the limit fa
 (MemoryError, HTTP 500) and nothing is killed. Never report one as the other.
 
 A cap is a child cgroup ``servelab-<owner pid>-<label>-<n>`` of this process's own cgroup;
-the owner pid in the name lets ``cleanup_stale`` remove caps whose owner was killed.
-Caps still open when the interpreter exits are closed by ``atexit``, as a last resort.
+the owner pid in the name lets ``cleanup_stale`` (run by every ``open_cap``) remove caps
+whose owner was killed. Caps still open when the interpreter exits are closed by ``atexit``;
+when the lab dies without running it (SIGKILL), its reaper (``reaper``) removes them.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import psutil
 
 from servelab.errors import ConfigError, SandboxError
 from servelab.results import Cap
+from servelab.servers import reaper
 from servelab.units import format_size
 
 Mechanism = Literal["cgroup-v2", "cgroup-v1", "rlimit-as"]
@@ -52,6 +54,9 @@ _RETRY_INTERVAL = 0.05
 # psutil's create_time is exact only to about a clock tick plus boot-time rounding.
 _OWNER_SLACK = 1.0
 _COUNTER = itertools.count()
+# cgroup v1 writes "no limit" as the largest page-aligned 63-bit number; anything this large
+# is no limit on any machine.
+_UNLIMITED = 1 << 62
 
 
 def describe_cap(mechanism: str, limit_bytes: int) -> str:
@@ -243,6 +248,7 @@ class MemoryCap:
             with contextlib.suppress(OSError, ValueError, SandboxError):
                 self._final_oom_kills = self.oom_kills()
             _remove(self.path)
+            reaper.forget_cgroup(self.path)
         if self._peak_fd is not None:
             os.close(self._peak_fd)
             self._peak_fd = None
@@ -257,8 +263,9 @@ def open_cap(
 
     ``auto`` makes a cgroup if this machine allows it, else falls back to RLIMIT_AS (the
     cap's ``fallback_reason`` says why); ``cgroup`` and ``rlimit`` insist. SandboxError, with
-    the reason, when the cap asked for cannot be made. Removes stale caps first, and raises
-    SandboxError if one of those cannot be removed.
+    the reason, when the cap asked for cannot be made; ConfigError when it is more than the
+    memory there is (``check_room``). Removes stale caps first, and raises SandboxError if one
+    of those cannot be removed.
     """
     if isinstance(limit_bytes, bool) or not isinstance(limit_bytes, int):
         raise ConfigError(f"limit_bytes must be a whole number of bytes, not {limit_bytes!r}")
@@ -271,6 +278,7 @@ def open_cap(
             f"mechanism must be one of {', '.join(MECHANISM_CHOICES)}, not {mechanism!r}"
         )
     cleanup_stale()
+    check_room(limit_bytes)
     reason: str | None = None
     if mechanism != "rlimit":
         hierarchy, reason = _discover()
@@ -293,6 +301,110 @@ def open_cap(
     cap = MemoryCap("rlimit-as", limit_bytes, None, fallback_reason=reason)
     _OPEN.add(cap)
     return cap
+
+
+@dataclass(frozen=True)
+class Room:
+    """The most memory a cap here can really get, and what bounds it.
+
+    ``bound`` is a cgroup directory (our own or one above it) or ``None`` for the machine
+    (``MemAvailable``). ``limit_bytes`` and ``used_bytes``: that cgroup's limit and what
+    it holds now, page cache that can be dropped left out (None for the machine).
+    """
+
+    room_bytes: int
+    bound: Path | None
+    limit_bytes: int | None = None
+    used_bytes: int | None = None
+
+    def describe(self) -> str:
+        """For people: what leaves this little room."""
+        if self.bound is None:
+            return f"this machine has {format_size(self.room_bytes)} available (MemAvailable)"
+        assert self.limit_bytes is not None and self.used_bytes is not None
+        return (
+            f"the cgroup {self.bound} that holds the lab is limited to"
+            f" {format_size(self.limit_bytes)}, {format_size(self.used_bytes)} of it in use,"
+            f" which leaves {format_size(self.room_bytes)}"
+        )
+
+
+def memory_room() -> Room | None:
+    """What the smallest bound leaves for a cap: the limits of our memory cgroup and every
+    cgroup above it (what each holds now taken off), and the machine's MemAvailable.
+
+    A child cgroup's limit above one of these is no cap at all: the server would meet the
+    parent's limit (or the machine-wide OOM killer) first, and a search would "measure" it.
+    None when none of them can be read (not Linux).
+    """
+    rooms: list[Room] = []
+    available = _meminfo_bytes("MemAvailable")
+    if available is not None:
+        rooms.append(Room(available, None))
+    hierarchy, _ = _own_cgroup()
+    if hierarchy is not None:
+        limit_name = "memory.limit_in_bytes" if hierarchy.version == 1 else "memory.max"
+        usage_name = "memory.usage_in_bytes" if hierarchy.version == 1 else "memory.current"
+        cache_name = "total_inactive_file" if hierarchy.version == 1 else "inactive_file"
+        directory = hierarchy.base
+        # Up to the hierarchy's root: the mount point has no limit file of its own (v2's root
+        # cgroup has none either), and that ends the walk.
+        while (directory / limit_name).is_file():
+            limit = _limit(directory / limit_name)
+            if limit is not None:
+                used = _optional_int(directory / usage_name) or 0
+                cache = _keyed(_text(directory / "memory.stat")).get(cache_name, 0)
+                used = max(used - cache, 0)
+                rooms.append(Room(max(limit - used, 0), directory, limit, used))
+            if directory.parent == directory:
+                break
+            directory = directory.parent
+    return min(rooms, key=lambda room: room.room_bytes) if rooms else None
+
+
+def check_room(limit_bytes: int) -> None:
+    """A ConfigError (one line: what is there, what to ask for) when a cap of
+    ``limit_bytes`` is more than ``memory_room()`` leaves."""
+    room = memory_room()
+    if room is None or limit_bytes <= room.room_bytes:
+        return
+    # In whole MiB, written as the size options take it: a rounded "22.8 GiB" could be more.
+    most = room.room_bytes // MIN_LIMIT
+    ask = f"ask for at most {most}MiB" if most >= 1 else "free some memory first"
+    raise ConfigError(
+        f"a memory cap of {format_size(limit_bytes)} cannot be held here: {room.describe()}; {ask}"
+    )
+
+
+def _limit(path: Path) -> int | None:
+    """A cgroup limit file's value; None for no limit (v2 ``max``, v1's huge page-rounded
+    number)."""
+    text = _text(path).strip()
+    if not text.isdigit():
+        return None
+    value = int(text)
+    return None if value >= _UNLIMITED else value
+
+
+def _optional_int(path: Path) -> int | None:
+    text = _text(path).strip()
+    return int(text) if text.isdigit() else None
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _meminfo_bytes(key: str) -> int | None:
+    for line in _text(Path("/proc/meminfo")).splitlines():
+        name, _, rest = line.partition(":")
+        fields = rest.split()
+        if name == key and fields and fields[0].isdigit():
+            return int(fields[0]) * 1024  # /proc/meminfo says kB and means KiB
+    return None
 
 
 def available_mechanism() -> Mechanism | None:
@@ -354,6 +466,7 @@ def _create_cgroup(hierarchy: _Hierarchy, limit_bytes: int, label: str) -> Memor
         except OSError as error:
             raise SandboxError(f"cannot create cgroup {path}: {error.strerror}") from None
     try:
+        reaper.watch_cgroup(path)
         if hierarchy.version == 1:
             _setup_v1(path, limit_bytes)
             return MemoryCap("cgroup-v1", limit_bytes, path)
@@ -362,6 +475,7 @@ def _create_cgroup(hierarchy: _Hierarchy, limit_bytes: int, label: str) -> Memor
     except BaseException:
         with contextlib.suppress(SandboxError):
             _remove(path)
+            reaper.forget_cgroup(path)
         raise
 
 
@@ -491,6 +605,16 @@ def _discover() -> tuple[_Hierarchy | None, str | None]:
 
 
 def _locate() -> tuple[_Hierarchy | None, str | None]:
+    """This process's own cgroup in the hierarchy with the memory controller, if writable."""
+    hierarchy, reason = _own_cgroup()
+    if hierarchy is not None and not os.access(hierarchy.base, os.W_OK):
+        return None, (
+            f"no write access to {hierarchy.base} (run as root, or delegate that cgroup to us)"
+        )
+    return hierarchy, reason
+
+
+def _own_cgroup() -> tuple[_Hierarchy | None, str | None]:
     """This process's own cgroup in the hierarchy with the memory controller."""
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
@@ -520,8 +644,6 @@ def _locate() -> tuple[_Hierarchy | None, str | None]:
         return None, "this process is in no cgroup with a memory controller"
     if base is None:
         return None, f"our {what} ({v1_path or v2_path}) is not mounted where we can see it"
-    if not os.access(base, os.W_OK):
-        return None, f"no write access to {base} (run as root, or delegate that cgroup to us)"
     return _Hierarchy(version, base), None
 
 

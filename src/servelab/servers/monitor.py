@@ -24,6 +24,9 @@ measured. The columns, one JSON object per line:
   usage source or when it does not know.
 - ``oom_kills``: the cap's cumulative OOM-kill count (``usage.oom_kills()``), or null when
   the usage source has no such counter; a step up marks the moment of a kill.
+- ``max_vms_bytes``: the largest address space (VmSize) of one live process of the tree:
+  what RLIMIT_AS, a per-process limit, holds against (``Monitor.max_process_vms_bytes`` is
+  its maximum over the run).
 
 The tree is the root and its descendants, found again at every sample, so workers that
 gunicorn boots to replace dead ones are seen. Processes of the tree stay in it when their
@@ -98,12 +101,14 @@ class Sample(TypedDict):
     root_alive: bool
     cgroup_bytes: int | None
     oom_kills: int | None
+    max_vms_bytes: int
 
 
 @dataclass(frozen=True)
 class _Reading:
     process: psutil.Process  # hashes and compares by pid + creation time
     rss: int
+    vms: int
     cpu: float
     zombie: bool
 
@@ -147,6 +152,7 @@ class Monitor:
         self._first_mono = 0.0
         self._last_mono = 0.0
         self._max_rss: int | None = None
+        self._max_vms: int | None = None
         self._max_cgroup: int | None = None
         self._max_processes = 0
         self._root_exited = False
@@ -217,6 +223,13 @@ class Monitor:
                 root_exited=self._root_exited,
             )
 
+    @property
+    def max_process_vms_bytes(self) -> int | None:
+        """The largest address space one process of the tree had in any sample so far
+        (the ``max_vms_bytes`` column's maximum); None before the first sample."""
+        with self._lock:
+            return self._max_vms
+
     def __enter__(self) -> Monitor:
         return self.start()
 
@@ -253,6 +266,7 @@ class Monitor:
         oom_kills = self._read_oom_kills()
         live = [r for r in readings if not r.zombie]
         rss = sum(r.rss for r in live)
+        vms = max((r.vms for r in live), default=0)
         root_alive = any(r.process == self._root for r in live)
         with self._lock:
             first = self._samples == 0
@@ -273,6 +287,7 @@ class Monitor:
             self._last_mono = mono
             self._samples += 1
             self._max_rss = rss if self._max_rss is None else max(self._max_rss, rss)
+            self._max_vms = vms if self._max_vms is None else max(self._max_vms, vms)
             if cgroup is not None:
                 self._max_cgroup = (
                     cgroup if self._max_cgroup is None else max(self._max_cgroup, cgroup)
@@ -291,6 +306,7 @@ class Monitor:
                     "root_alive": root_alive,
                     "cgroup_bytes": cgroup,
                     "oom_kills": oom_kills,
+                    "max_vms_bytes": vms,
                 }
             )
 
@@ -345,10 +361,11 @@ def _read(pid: int) -> _Reading | None:
         with process.oneshot():
             zombie = process.status() == psutil.STATUS_ZOMBIE
             times = process.cpu_times()
-            rss = 0 if zombie else process.memory_info().rss
+            memory = None if zombie else process.memory_info()
     except psutil.Error:  # gone, zombie or not ours between listing and reading
         return None
-    return _Reading(process, rss, times.user + times.system, zombie)
+    rss, vms = (memory.rss, memory.vms) if memory is not None else (0, 0)
+    return _Reading(process, rss, vms, times.user + times.system, zombie)
 
 
 def _children_lister() -> Callable[[int], list[int]]:

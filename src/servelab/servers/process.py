@@ -6,8 +6,9 @@
     # here the server's whole process group is gone, also after Ctrl-C or an error
 
 Each server runs in its own session and process group and is stopped TERM -> grace -> KILL
-on the group. Servers still running when the interpreter exits are stopped by ``atexit``,
-as a last resort: a crash of the lab must not leave servers holding ports and memory.
+on the group. Servers still running when the interpreter exits are stopped by ``atexit``;
+when the lab dies without running it (SIGKILL, a crash), its reaper (``reaper``) SIGKILLs
+the group: a dead lab must not leave servers holding ports and memory.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import psutil
 
 from servelab.errors import ConfigError, ServerError, ServerStartError
 from servelab.results import ServerEnd
+from servelab.servers import reaper
 from servelab.servers.spec import DEFAULT_APP, ENGLISH, HOST, ServerSpec, command_line
 
 # What the dev server and gunicorn print when another process took the port between our
@@ -208,6 +210,7 @@ class RunningServer:
             )
         self._exit = result
         _RUNNING.discard(self)
+        reaper.forget_group(self.pgid)
         if self.metrics_dir is not None:
             # prometheus_client's memory-mapped scratch files mean nothing once every worker
             # is gone; left in a results folder they would be 64 KiB of zeros each.
@@ -308,7 +311,8 @@ def launch(
         what = {
             "exited": f"{_how(end)} before it was ready",
             "timeout": f"not ready after {ready_timeout:g} s{_workers_note(spec, answered)}",
-            "port taken": f"found its port taken {_PORT_ATTEMPTS} times",
+            "port taken": f"found its port taken {_PORT_ATTEMPTS} times (another process"
+            " listened or answered there)",
         }[outcome]
         raise ServerStartError(f"{spec.describe()} [{name}] {what} (log: {log_path})", tail)
     raise AssertionError("unreachable")  # the last attempt returns or raises
@@ -357,6 +361,13 @@ def _start(
             raise ServerStartError(
                 f"{spec.describe()} [{name}] could not be started: {error}"
             ) from None
+    try:
+        reaper.watch_group(process.pid)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
     return RunningServer(
         spec, process, port=port, log_path=log_path, log_offset=offset, command=command, name=name
     )
@@ -379,14 +390,31 @@ def _wait_ready(
         # Short probes: while the port is taken, whatever holds it may never answer, and
         # the log says so only after the first probe went out.
         ok, pid = _health(server.port, timeout=min(_PROBE_TIMEOUT, max(remaining, 0.05)))
-        if ok and pid is None:
-            return "ready"  # an app that does not say which process answered
-        # A pid outside our tree is another server on this port: keep waiting for the log.
-        if ok and pid in server.process_pids():
+        if ok:
+            ours = server.process_pids()
+            if pid is None:
+                # An app that does not say which process answered: the listening socket
+                # must then be one of our processes', else another server took the port.
+                return "ready" if _listens(ours, server.port) else "port taken"
+            if pid not in ours:
+                return "port taken"  # another server answers there: ours cannot bind it
             answered.add(pid)
             if len(answered) >= needed:
                 return "ready"
         time.sleep(min(_POLL_INTERVAL, max(deadline - time.monotonic(), 0)))
+
+
+def _listens(pids: Sequence[int], port: int) -> bool:
+    """Whether one of ``pids`` holds a socket listening on ``HOST:port``."""
+    for pid in pids:
+        try:
+            connections = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        for conn in connections:
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                return True
+    return False
 
 
 def _health(port: int, timeout: float) -> tuple[bool, int | None]:

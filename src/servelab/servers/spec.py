@@ -145,6 +145,18 @@ class ServerSpec:
             raise ConfigError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
         return self.kind_info.at_once(self, concurrency)
 
+    def in_memory_at_once_per_process(self, concurrency: int) -> int:
+        """How many of those arrays one process can hold at once: what a per-process limit
+        (RLIMIT_AS) meets, where a cgroup meets them all together. A sync worker serves one
+        request at a time, a gthread worker one per thread; the dev server is one process,
+        and a gevent worker may be handed every request."""
+        at_once = self.in_memory_at_once(concurrency)
+        if self.worker_class == "sync" and self.kind_info.forks_workers:
+            return min(at_once, 1)
+        if self.worker_class == "gthread" and self.kind_info.forks_workers:
+            return min(at_once, self.threads)
+        return at_once
+
     def to_server(self) -> Server:
         """The spec as the results contract stores it (with its label)."""
         return Server(

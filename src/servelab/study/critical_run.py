@@ -1,8 +1,16 @@
 """Find the critical n of a server and workload under a memory cap: model, then measure.
 
 1. Calibrate: one trial with one request at a small n. The cap's usage before the request
-   is the idle memory; its peak minus idle, over n, the bytes per element.
-2. Predict: (cap - idle) / (bytes per element x requests held in memory at once).
+   is the idle memory; its peak minus idle, over n, the bytes per element. Both are in the
+   cap's own units: the cgroup's charge for the whole tree, or, under the RLIMIT_AS
+   fallback, the address space (VmSize) of the largest process, since that limit holds
+   each process on its own.
+2. Predict: (cap - idle) / (bytes per element x requests held in memory at once; per
+   process under RLIMIT_AS). Under RLIMIT_AS that is exact for one request per process
+   (gunicorn sync: 46.1 M predicted for 44.5-46.1 M at 512 MiB, numpy); threads also
+   reserve address space of their own (stacks, malloc arenas) as far as the limit lets
+   them, so for threaded servers it over-predicts (the dev server: 3.7 M for 1.4 M).
+   Critical n under RLIMIT_AS are not comparable with cgroup ones (there: 62-64 M, 9.5 M).
 3. Search around the prediction with one trial per probe under the study's load
    (``servelab.study.critical``), repeating probes near the boundary.
 
@@ -159,8 +167,12 @@ def find_critical_n(
         entry = replace(entry, error=failure, wall_seconds=round(time.monotonic() - began, 1))
         write_search(folder, entry)
         return entry
-    bytes_per_element = max(peak - idle, 1) / n_cal
     at_once = spec.server.in_memory_at_once(spec.load.concurrency)
+    if calibration.cap is not None and calibration.cap.mechanism == "rlimit-as":
+        # RLIMIT_AS limits each process on its own: what counts is how many arrays one
+        # process holds at once (idle and peak are then one process's address space).
+        at_once = spec.server.in_memory_at_once_per_process(spec.load.concurrency)
+    bytes_per_element = max(peak - idle, 1) / n_cal
     predicted = predict_critical_n(spec.limit_bytes, idle, bytes_per_element, at_once)
     entry = replace(
         entry,

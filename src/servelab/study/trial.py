@@ -41,7 +41,14 @@ from ..load import RequestRecord, run_burst, write_seed_log
 from ..load.summary import LoadSummary, summarize
 from ..results import Cap, Failure, Prices, ServerEnd, Trial, Usage, Verdict
 from ..servers import Monitor, RunningServer, ServerSpec, launch
-from ..servers.cap import MECHANISM_CHOICES, MIN_LIMIT, MechanismChoice, MemoryCap, open_cap
+from ..servers.cap import (
+    MECHANISM_CHOICES,
+    MIN_LIMIT,
+    MechanismChoice,
+    MemoryCap,
+    check_room,
+    open_cap,
+)
 from ..service.config import ServiceConfig
 from ..units import format_size
 from ..workloads import WORKLOADS
@@ -98,6 +105,9 @@ class CapSetup:
             raise ConfigError(
                 f"--cap must be one of {', '.join(MECHANISM_CHOICES)}, not {self.mechanism!r}"
             )
+        # Here, not only in open_cap: a plan (a study, a critical-n search) makes its cap
+        # setups before the first server starts, so a cap too big is refused before any run.
+        check_room(self.limit_bytes)
 
 
 @dataclass(frozen=True)
@@ -184,8 +194,9 @@ class TrialResult:
 
     server_end: how the lab's stop found the server (``stopped_by_lab`` False: it had ended
     on its own). survived: it was still up when the burst ended. idle_bytes / peak_bytes:
-    memory before the load and its peak during it (the cap's when it has a cgroup, else the
-    process tree's RSS). cap: the cap it ran in, None without one.
+    memory before the load and its peak during it, in the cap's units: the cgroup's charge;
+    under RLIMIT_AS the address space of the tree's largest process; without a cap the
+    tree's RSS (``cap.memory_source`` says which). cap: the cap it ran in, None without one.
     """
 
     setup: TrialSetup
@@ -249,12 +260,13 @@ def run_trial(
         idle: int | None = None
         source: str | None = None
         if cap is not None:
-            # Without a cgroup (RLIMIT_AS fallback) the tree's RSS stands in, over-counting
-            # pages that gunicorn's master shares with its workers; the source is recorded.
+            # Memory in the cap's own units: a cgroup charges the whole tree's pages;
+            # RLIMIT_AS holds each process's address space (VmSize) against the limit, so
+            # without a cgroup the largest process's address space is what is measured.
             idle = cap.usage_bytes()
-            source = "cgroup" if idle is not None else "rss"
+            source = "cgroup" if idle is not None else "vms"
             if idle is None:
-                idle = _tree_rss(srv.process_pids())
+                idle = _largest_vms(srv.process_pids())
             cap.reset_peak()
         oom_before = cap.oom_kills() if cap is not None else 0
         mark = srv.log_mark()
@@ -283,6 +295,11 @@ def run_trial(
         log_text = srv.log_since(mark)
         usage = monitor.summary
         peak = cap.peak_bytes() if cap is not None else None
+        if source == "vms":
+            # The kernel's own high-water mark (VmPeak) also catches a short request that
+            # fell between two samples; the samples cover processes that died meanwhile.
+            sampled = monitor.max_process_vms_bytes or 0
+            peak = max(sampled, _largest_vm_peak(srv.process_pids()))
         if peak is None:
             peak = usage.max_rss_bytes
         oom_kills = cap.oom_kills() - oom_before if cap is not None else 0
@@ -418,14 +435,29 @@ class _OomWatch:
                 os.killpg(self.server.pgid, signal.SIGKILL)
 
 
-def _tree_rss(pids: list[int]) -> int:
-    total = 0
+def _largest_vm_peak(pids: list[int]) -> int:
+    """The largest VmPeak (address-space high-water mark) among ``pids``; 0 if unreadable."""
+    largest = 0
     for pid in pids:
         try:
-            total += psutil.Process(pid).memory_info().rss
+            with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+                for line in status:
+                    if line.startswith("VmPeak:"):
+                        largest = max(largest, int(line.split()[1]) * 1024)  # kB means KiB
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+    return largest
+
+
+def _largest_vms(pids: list[int]) -> int:
+    largest = 0
+    for pid in pids:
+        try:
+            largest = max(largest, psutil.Process(pid).memory_info().vms)
         except psutil.Error:
             continue
-    return total
+    return largest
 
 
 __all__ = [
