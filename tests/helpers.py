@@ -423,3 +423,30 @@ def slowloris(port: int, *, interval: float = 1.0, limit: float = 40.0) -> Itera
         stop.set()
         thread.join(timeout=interval + 6.0)
         sock.close()
+
+
+# --- small file systems ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str = "64k", *, read_only: bool = False) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``path`` (made if missing) for the block: a real full
+    disk, or a real read-only one (chmod does not stop root). Skips the test where mounting
+    is not allowed; always unmounted after, even on failure."""
+    import pytest  # helpers is imported outside pytest too
+
+    path.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False, timeout=10)

@@ -36,14 +36,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Final, Literal, TypeVar, cast, get_args
 
 from servelab._io import atomic_write_json
 from servelab.errors import ResultsError
-from servelab.load.summary import LoadSummary
+from servelab.load.summary import Distribution, HandlerStats, LoadSummary
 
 SCHEMA_VERSION: Final = 2
 STUDY_FILE: Final = "study.json"
@@ -1018,6 +1019,25 @@ def write_guarded(folder: Path, comparison: GuardComparison) -> None:
     atomic_write_json(folder / GUARDED_FILE, {"schema": SCHEMA_VERSION, **comparison.to_json()})
 
 
+# What ``servelab.report`` writes into a folder: built from the files above, never measured.
+REPORT_FILES: Final = ("report.md", "report.*.md", "report.html", "report.*.html")
+PLOTS_DIR: Final = "plots"
+
+
+def clear_report(folder: Path) -> None:
+    """Remove the reports and figures of ``folder``: a new study into an old folder must not
+    leave a report that contradicts its new ``study.json`` (it is rebuilt at the end). Only
+    a folder with a ``study.json`` is a results folder: nothing is removed from any other."""
+    if not (folder / STUDY_FILE).is_file():
+        return
+    for pattern in REPORT_FILES:
+        for path in folder.glob(pattern):
+            path.unlink(missing_ok=True)
+    plots = folder / PLOTS_DIR
+    if plots.is_dir() and not plots.is_symlink():
+        shutil.rmtree(plots)
+
+
 def read_search(folder: Path) -> SearchEntry:
     """``folder/search.json`` (a critical-n search's folder) as a ``SearchEntry``, from any
     schema version this servelab knows."""
@@ -1049,7 +1069,7 @@ def _read_object(path: Path, upgrade_v1: Callable[[dict[str, JsonValue]], JsonOb
             f"{path} was written with results schema {version}; this servelab reads up to "
             f"{SCHEMA_VERSION}: upgrade servelab to read it"
         )
-    return _Field(upgrade_v1(data) if version == 1 else data, path.name, "")
+    return _Field(upgrade_v1(data) if version == 1 else data, str(path), "")
 
 
 def read_study(folder: Path) -> Study:
@@ -1067,7 +1087,7 @@ def read_study(folder: Path) -> Study:
         raise ResultsError(f"cannot read {path}: {error}") from None
     except json.JSONDecodeError as error:
         raise ResultsError(f"{path} is not valid JSON: {error}") from None
-    root = _Field(data, path.name, "")
+    root = _Field(data, str(path), "")
     if not isinstance(data, dict) or "runs" not in data or "plan" not in data:
         raise ResultsError(f"{path} is not a servelab study (no runs or plan)")
     version = data.get("schema", 1)
@@ -1079,7 +1099,7 @@ def read_study(folder: Path) -> Study:
             f"{SCHEMA_VERSION}: upgrade servelab to read it"
         )
     if version == 1:
-        root = _Field(_upgrade_v1(data), path.name, "")
+        root = _Field(_upgrade_v1(data), str(path), "")
     return Study.from_json(root)
 
 
@@ -1447,6 +1467,7 @@ class _Field:
             return None
         if not isinstance(value, dict):
             raise self._fail("an object", key, value)
+        _check_members(self.child(key), LoadSummary)  # names the damaged inner field
         try:
             return LoadSummary.from_json(value)
         except KeyError as error:
@@ -1478,8 +1499,38 @@ class _Field:
         return value
 
 
+def _check_members(value: _Field, cls: type) -> None:
+    """Check the members of a JSON object that ``cls.from_json`` (a dataclass) will read,
+    by the types its fields declare, so a damaged file's error names the inner field
+    (``runs[1].summary.ok``) instead of quoting a conversion's message."""
+    for member in fields(cls):
+        name, kind = member.name, str(member.type)
+        required = member.default is MISSING and member.default_factory is MISSING
+        if kind == "int":
+            value.whole(name) if required else value.opt_whole(name)
+        elif kind == "float":
+            value.number(name) if required else value.opt_number(name)
+        elif kind == "float | None":
+            value.opt_number(name)
+        elif kind in ("str", "Mode"):
+            value.text(name)
+        elif kind == "dict[str, int]":
+            value.child(name)
+            value.counts(name)
+        elif kind == "Distribution":
+            value.obj(name)
+            for key in Distribution._KEYS:
+                value.child(name).opt_number(key)
+        elif kind == "HandlerStats | None":
+            inner = value.opt_obj_field(name)
+            if inner is not None:
+                _check_members(inner, HandlerStats)
+
+
 __all__ = [
     "GUARDED_FILE",
+    "PLOTS_DIR",
+    "REPORT_FILES",
     "SCHEMA_VERSION",
     "SEARCH_FILE",
     "STUDY_FILE",
@@ -1505,6 +1556,7 @@ __all__ = [
     "Trial",
     "Usage",
     "Verdict",
+    "clear_report",
     "read_guarded",
     "read_search",
     "read_study",

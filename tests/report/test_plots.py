@@ -534,11 +534,23 @@ def test_a_missing_samples_file_is_reported_and_the_rest_still_drawn(results: Pa
     assert "critical/cpu_bounded_dev" in drawn
 
 
-def test_damaged_rows_skip_that_figure_with_the_reason(results: Path) -> None:
+def test_damaged_rows_are_skipped_and_the_rest_drawn(results: Path) -> None:
+    path = results / "samples/io_bounded_dev.jsonl"
+    good = path.read_bytes().splitlines(keepends=True)
+    # A missing column, then a row of the wrong type, between readable rows.
+    damaged = [good[0], b'{"rss_bytes": 1}\n', good[1], b'{"t": "x"}\n', *good[2:]]
+    path.write_bytes(b"".join(damaged))
+    drawn = render_plots(results)
+    assert "memory/io_bounded_dev" in drawn
+    skipped = drawn.damaged["samples/io_bounded_dev.jsonl"]
+    assert (skipped.count, skipped.lines) == (2, [2, 4])
+
+
+def test_a_file_with_only_damaged_rows_skips_its_figure(results: Path) -> None:
     folders.write_jsonl(results / "samples/io_bounded_dev.jsonl", [{"rss_bytes": 1}])
     drawn = render_plots(results)
     assert drawn.skipped["memory/io_bounded_dev"] == (
-        "cannot draw it: io_bounded_dev.jsonl: line 1: field t is missing"
+        "the samples file samples/io_bounded_dev.jsonl has no readable line"
     )
     assert "timeline/io_bounded_dev" in drawn
 

@@ -24,11 +24,16 @@ def languages(lang: str) -> tuple[str, ...]:
     return LANGUAGES if lang == "all" else (lang,)
 
 
+def warn(message: str) -> None:
+    """A one-line warning on stderr."""
+    console.print(f"Warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
 def build_report(results: Path, langs: tuple[str, ...]) -> list[Path]:
     # Imported here: drawing needs matplotlib, which `servelab load` should not pay for.
     from ..report.build import build_report
 
-    return build_report(results, langs)
+    return build_report(results, langs, warn)
 
 
 def split_list(value: str) -> list[str]:

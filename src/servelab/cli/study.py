@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from .._io import folder_lock
 from ..servers import ServerSpec
 from ..study import run_study, seed_plan
 from ..units import parse_size
@@ -23,7 +24,8 @@ from .progress import RichProgress
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("results"),
     show_default=True,
-    help="Results folder (created; runs in it are replaced).",
+    help="Results folder (created; runs in it are replaced, its old report removed; one "
+    "study at a time).",
 )
 @click.option(
     "--memory",
@@ -133,15 +135,17 @@ def study(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console) as progress:
-        run_study(
-            plan,
-            out,
-            RichProgress(progress),
-            memory_budget=budget,
-            compare_guard=memory_budget is not None,
-        )
-    reports = build_report(out, languages(lang))
+    # One lock across the study and its report: no other study can write between them.
+    with folder_lock(out):
+        with Progress(*columns, console=console) as progress:
+            run_study(
+                plan,
+                out,
+                RichProgress(progress),
+                memory_budget=budget,
+                compare_guard=memory_budget is not None,
+            )
+        reports = build_report(out, languages(lang))
     console.print(
         f"done in {time.monotonic() - began:.1f} s; report: "
         + ", ".join(f"[bold]{path}[/bold]" for path in reports)

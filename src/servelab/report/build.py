@@ -5,20 +5,25 @@ also reads the folders written before the results schema), and builds every lang
 figure and every page from that one typed ``Study``. It writes ``report.md`` (English) or
 ``report.<lang>.md``, the self-contained ``report[.<lang>].html``, and the plots they show
 under ``plots/``. This package never imports the engine, the servers or the caps.
+
+A damaged records or samples line is skipped (the report lists each file's skipped lines,
+and ``warn`` hears of them); a folder the report cannot write into (read-only, full, a file
+named ``plots``) is a ``ResultsError`` of one line naming the path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .._io import atomic_write_text
-from ..errors import ConfigError
+from ..errors import ConfigError, ResultsError
 from ..results import read_study
 from .html import build_html
 from .lang import LANGUAGES
 from .markdown import render_markdown
 from .plots import render_plots
+from .plots.render import PLOTS_DIR
 
 __all__ = ["build_report", "render_markdown", "report_name"]
 
@@ -28,20 +33,36 @@ def report_name(lang: str, suffix: str = "md") -> str:
     return f"report.{suffix}" if lang == "en" else f"report.{lang}.{suffix}"
 
 
-def build_report(results: Path, langs: Sequence[str] = ("en",)) -> list[Path]:
+def build_report(
+    results: Path, langs: Sequence[str] = ("en",), warn: Callable[[str], None] | None = None
+) -> list[Path]:
     """Draw the plots and write report.md and the self-contained report.html in every
     language of ``langs``, each with its figures in its language. Returns the files
-    written."""
+    written; ``warn`` is told of each file whose damaged lines were skipped."""
     unknown = [lang for lang in langs if lang not in LANGUAGES]
     if unknown:  # before any drawing: a bad language must not leave half a report
         raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {unknown[0]!r}")
     study = read_study(results)  # the one read: a clear ResultsError on a folder that is no study
-    written = []
-    for lang in langs:
-        plots = render_plots(results, lang, study=study)
-        text = render_markdown(study, results, lang, plots, plots.skipped)
-        path = results / report_name(lang)
-        atomic_write_text(path, text)
-        html = build_html(results, text, lang=lang, out_name=report_name(lang, "html"), study=study)
-        written += [path, html]
+    plots_dir = results / PLOTS_DIR
+    if plots_dir.exists() and not plots_dir.is_dir():
+        raise ResultsError(f"{plots_dir} is not a folder: the report draws its figures there")
+    written: list[Path] = []
+    try:
+        for number, lang in enumerate(langs):
+            plots = render_plots(results, lang, study=study)
+            if warn is not None and number == 0:
+                for skipped in plots.damaged.values():
+                    warn(skipped.describe())
+            text = render_markdown(study, results, lang, plots, plots.skipped, plots.damaged)
+            path = results / report_name(lang)
+            atomic_write_text(path, text)
+            html_name = report_name(lang, "html")
+            html = build_html(results, text, lang=lang, out_name=html_name, study=study)
+            written += [path, html]
+    except OSError as error:
+        # The folder, not the temporary file an atomic write was making in it.
+        where = Path(error.filename).parent if error.filename else results
+        raise ResultsError(
+            f"cannot write the report into {where}: {error.strerror or error}"
+        ) from None
     return written

@@ -18,7 +18,7 @@ from ..results import RunEntry, SearchEntry, Server, Study, Trial
 from ..workloads import function_name
 from . import comments
 from .i18n import Lang, Scalar
-from .rows import RowError, read_records
+from .rows import SkippedLines, iter_records
 
 # The seed's headings: the servers by their seminar names.
 SERVER_HEADINGS: Final = {"flask-dev": "dev", "gunicorn": "prod"}
@@ -33,16 +33,16 @@ def first_errors(results: Path, run: RunEntry, limit: int = ERRORS_SHOWN) -> lis
     path = results / relative if relative else None
     if path is None or not path.is_file():
         return []
-    try:
-        records = read_records(path)
-    except (OSError, UnicodeDecodeError, RowError):
-        return []  # the run's timeline figure says why the file cannot be read
     seen: list[str] = []
-    for record in records:
-        if record.error and record.error not in seen:
-            seen.append(record.error)
-        if len(seen) == limit:
-            break
+    try:
+        # Read lazily and stop early: a records file can be hundreds of megabytes.
+        for record in iter_records(path):
+            if record.error and record.error not in seen:
+                seen.append(record.error)
+            if len(seen) == limit:
+                break
+    except OSError:
+        pass  # the run's timeline figure says why the file cannot be read
     return seen
 
 
@@ -83,9 +83,10 @@ class _Writer:
         lang: Lang,
         plots: Mapping[str, str],
         skipped: Mapping[str, str],
+        damaged: Mapping[str, SkippedLines],
     ) -> None:
         self.study, self.results, self.L = study, results, lang
-        self.plots, self.skipped = plots, skipped
+        self.plots, self.skipped, self.damaged = plots, skipped, damaged
         self.lines: list[str] = []
 
     def add(self, *lines: str) -> None:
@@ -326,6 +327,16 @@ class _Writer:
             key = f"critical-memory/{search.name}/{which}"
             self.add(self.image(key, self.t(alt, name=search.name, n=L.count(n))))
 
+    def damaged_lines(self) -> None:
+        if not self.damaged:
+            return
+        self.add("", f"#### {self.t('damaged_heading')}", self.t("damaged_intro"), "")
+        for file, skipped in sorted(self.damaged.items()):
+            lines = self.L.plural(skipped.count, "line")
+            self.add(
+                f"- {self.t('damaged_file', file=file, lines=lines, numbers=skipped.numbers())}"
+            )
+
     def text(self) -> str:
         self.head()
         sections = _sections(self.study)
@@ -333,6 +344,7 @@ class _Writer:
         for section in sections:
             self.section(section)
         self.critical()
+        self.damaged_lines()
         text = "\n".join(self.lines) + "\n"
         # An image that could not be drawn and was never planned leaves an empty line behind.
         while "\n\n\n" in text:
@@ -346,8 +358,9 @@ def render_markdown(
     lang: str = "en",
     plots: Mapping[str, str] | None = None,
     skipped: Mapping[str, str] | None = None,
+    damaged: Mapping[str, SkippedLines] | None = None,
 ) -> str:
     """The report of ``study`` in ``lang``; ``plots`` maps figure keys to files, ``skipped``
-    to the reasons a figure could not be drawn. ``results`` is the folder (for the records
-    and logs the report quotes or links)."""
-    return _Writer(study, results, Lang(lang), plots or {}, skipped or {}).text()
+    to the reasons a figure could not be drawn, ``damaged`` files to their skipped lines.
+    ``results`` is the folder (for the records and logs the report quotes or links)."""
+    return _Writer(study, results, Lang(lang), plots or {}, skipped or {}, damaged or {}).text()

@@ -2,20 +2,37 @@
 
 ``records/<run>.jsonl`` (written by ``servelab.load.records``) and ``samples/<run>.jsonl``
 (written by ``servelab.servers.monitor``) are read here into typed rows holding the columns
-the report uses; other columns are ignored, so newer files still read. A damaged row is a
-``RowError`` naming the file, the line and the field. The report imports neither writer:
-these are the file formats, not their code.
+the report uses; other columns are ignored, so newer files still read. Rows are read one
+line at a time (``iter_records``, ``iter_samples``): a damaged line (not UTF-8, not JSON,
+not an object, a column missing or of the wrong type) is skipped and counted in a
+``SkippedLines``, and the lines after it are still read. The report imports neither
+writer: these are the file formats, not their code.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["Record", "RowError", "Sample", "read_records", "read_samples"]
+import numpy as np
+import numpy.typing as npt
+
+from .._io import SkippedLines, iter_jsonl
+
+__all__ = [
+    "Record",
+    "RecordColumns",
+    "RowError",
+    "Sample",
+    "SkippedLines",
+    "iter_records",
+    "iter_samples",
+    "read_records",
+    "read_samples",
+]
 
 _T = TypeVar("_T")
 
@@ -75,7 +92,7 @@ class _Row:
         return tuple(items)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """One request (a row of ``records.jsonl``): when it was sent and ended, epoch seconds,
     whether it got a 2xx, and what the server said about the handler that ran it."""
@@ -113,6 +130,71 @@ class Record:
 
 
 @dataclass(frozen=True)
+class RecordColumns:
+    """Many requests as compact columns (8 bytes a value, not a Python object per request),
+    in the order given: what a figure that needs every request of a large file holds.
+
+    A missing handler time is NaN, a missing pid or thread -1; ``error_class`` is an index
+    into ``error_classes`` (-1: none)."""
+
+    index: npt.NDArray[np.int64]
+    start: npt.NDArray[np.float64]
+    end: npt.NDArray[np.float64]
+    ok: npt.NDArray[np.bool_]
+    served_pid: npt.NDArray[np.int64]
+    served_thread: npt.NDArray[np.int64]
+    handler_start: npt.NDArray[np.float64]
+    handler_duration: npt.NDArray[np.float64]
+    error_class: npt.NDArray[np.int64]
+    error_classes: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @classmethod
+    def of(cls, records: Iterable[Record]) -> RecordColumns:
+        """The columns of ``records``, read in one pass (an iterator is never held whole)."""
+        ints = {name: array("q") for name in ("index", "pid", "thread", "error")}
+        floats = {name: array("d") for name in ("start", "end", "h_start", "h_duration")}
+        ok = bytearray()
+        classes: dict[str, int] = {}
+        nan = float("nan")
+        for r in records:
+            ints["index"].append(r.index)
+            ints["pid"].append(-1 if r.served_pid is None else r.served_pid)
+            ints["thread"].append(-1 if r.served_thread is None else r.served_thread)
+            code = -1 if r.error_class is None else classes.setdefault(r.error_class, len(classes))
+            ints["error"].append(code)
+            floats["start"].append(r.start)
+            floats["end"].append(r.end)
+            floats["h_start"].append(nan if r.handler_start is None else r.handler_start)
+            floats["h_duration"].append(nan if r.handler_duration is None else r.handler_duration)
+            ok.append(r.ok)
+
+        def whole(name: str) -> npt.NDArray[np.int64]:
+            return (
+                np.frombuffer(ints[name], dtype=np.int64) if ints[name] else np.empty(0, np.int64)
+            )
+
+        def real(name: str) -> npt.NDArray[np.float64]:
+            values = floats[name]
+            return np.frombuffer(values, dtype=np.float64) if values else np.empty(0)
+
+        return cls(
+            index=whole("index"),
+            start=real("start"),
+            end=real("end"),
+            ok=np.frombuffer(bytes(ok), dtype=np.bool_),
+            served_pid=whole("pid"),
+            served_thread=whole("thread"),
+            handler_start=real("h_start"),
+            handler_duration=real("h_duration"),
+            error_class=whole("error"),
+            error_classes=tuple(classes),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Sample:
     """The server's process tree at one instant (a row of ``samples.jsonl``): the cap's usage
     (``cgroup_bytes``) or the tree's summed RSS, the cap's cumulative OOM-kill counter (None
@@ -149,28 +231,31 @@ def sample(row: Mapping[str, object], where: str = "sample") -> Sample:
     return Sample.of(_Row(row, where))
 
 
-def _read(path: Path, make: Callable[[_Row], _T]) -> list[_T]:
-    rows = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            where = f"{path.name}: line {number}"
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise RowError(f"{where}: not JSON ({error.msg})") from None
-            if not isinstance(value, dict):
-                raise RowError(f"{where}: expected an object")
-            rows.append(make(_Row(value, where)))
-    return rows
+def _iter(path: Path, make: Callable[[_Row], _T], skipped: SkippedLines | None) -> Iterator[_T]:
+    for number, value in iter_jsonl(path, skipped):
+        try:
+            yield make(_Row(value, f"{path.name}: line {number}"))
+        except RowError:
+            if skipped is not None:
+                skipped.add(number)
 
 
-def read_records(path: Path) -> list[Record]:
-    """Every request of a ``records.jsonl``, in file order."""
-    return _read(path, Record.of)
+def iter_records(path: Path, skipped: SkippedLines | None = None) -> Iterator[Record]:
+    """The requests of a ``records.jsonl``, in file order, one line read at a time; damaged
+    lines are skipped and counted in ``skipped``."""
+    return _iter(path, Record.of, skipped)
 
 
-def read_samples(path: Path) -> list[Sample]:
-    """Every sample of a ``samples.jsonl``, in file order."""
-    return _read(path, Sample.of)
+def iter_samples(path: Path, skipped: SkippedLines | None = None) -> Iterator[Sample]:
+    """The samples of a ``samples.jsonl``, in file order (see ``iter_records``)."""
+    return _iter(path, Sample.of, skipped)
+
+
+def read_records(path: Path, skipped: SkippedLines | None = None) -> list[Record]:
+    """Every readable request of a ``records.jsonl``, in file order."""
+    return list(iter_records(path, skipped))
+
+
+def read_samples(path: Path, skipped: SkippedLines | None = None) -> list[Sample]:
+    """Every readable sample of a ``samples.jsonl``, in file order."""
+    return list(iter_samples(path, skipped))

@@ -22,6 +22,12 @@ from the search's own measurements), stored as the search's ``guarded`` entry.
 
 ``study.json`` is rewritten atomically after every run, so an interrupted study keeps
 every run it finished; the report says which runs are missing.
+
+The folder is locked for the whole study (``_io.folder_lock``): a second study into it is
+refused at once. The old reports and figures are removed when a study starts, so none
+contradicts the new ``study.json``. A folder that cannot be written (read-only, a file in
+the way, a full disk mid-study) stops the study with a ``ResultsError`` of one line that
+says where it stopped; what was written before stays.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import __version__
-from ..errors import ServelabError, ServerError
+from .._io import folder_error, folder_lock
+from ..errors import ResultsError, ServelabError, ServerError
 from ..load import RequestRecord
 from ..machine import describe_machine
 from ..results import (
@@ -44,6 +51,7 @@ from ..results import (
     RunGuard,
     SearchEntry,
     Study,
+    clear_report,
     write_search,
     write_study,
 )
@@ -174,7 +182,29 @@ def run_study(
     servers; ``compare_guard`` adds the guarded probe after each critical-n search, with
     ``memory_budget`` or, when it is None, a budget derived from the search."""
     progress = progress or StudyProgress()
-    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):
+        return _run_locked(plan, out, progress, on_saved, memory_budget, compare_guard)
+
+
+def _stopped(out: Path, error: OSError, where: str, study: Study) -> ResultsError:
+    """A full disk or an unwritable folder mid-study, in one line: what failed, and what
+    ``study.json`` keeps."""
+    runs, searches = len(study.runs), len(study.critical)
+    kept = f"{runs} run{'s' * (runs != 1)} and {searches} critical-n search{'es' * (searches != 1)}"
+    return ResultsError(
+        f"{folder_error(out, error)}; the study stopped at {where}; {out / 'study.json'} "
+        f"keeps the {kept} finished before it"
+    )
+
+
+def _run_locked(
+    plan: StudyPlan,
+    out: Path,
+    progress: StudyProgress,
+    on_saved: Callable[[Path], None] | None,
+    memory_budget: int | None,
+    compare_guard: bool,
+) -> Study:
     study = Study(
         servelab=__version__,
         created=_now(),
@@ -187,22 +217,37 @@ def run_study(
         ),
     )
     began = time.monotonic()
-    path = write_study(out, study)
+    try:
+        clear_report(out)
+        path = write_study(out, study)
+    except OSError as error:
+        raise folder_error(out, error) from None
     for run in plan.runs:
-        entry = run_entry(run, plan, out, progress, memory_budget)
-        study = study.with_run(entry, round(time.monotonic() - began, 2))
-        write_study(out, study)
+        try:
+            entry = run_entry(run, plan, out, progress, memory_budget)
+            updated = study.with_run(entry, round(time.monotonic() - began, 2))
+            write_study(out, updated)
+        except OSError as error:
+            raise _stopped(out, error, f"run {run.name}", study) from None
+        study = updated
         progress.run_finished(run, entry)
     for spec in plan.critical:
         progress.search_started(spec)
-        search = run_search(
-            spec, out, progress, compare_guard=compare_guard, memory_budget=memory_budget
-        )
-        study = study.with_search(search, round(time.monotonic() - began, 2))
-        write_study(out, study)
+        try:
+            search = run_search(
+                spec, out, progress, compare_guard=compare_guard, memory_budget=memory_budget
+            )
+            updated = study.with_search(search, round(time.monotonic() - began, 2))
+            write_study(out, updated)
+        except OSError as error:
+            raise _stopped(out, error, f"critical-n search {spec.name}", study) from None
+        study = updated
         progress.search_finished(spec, search)
     study = replace(study, complete=True)
-    write_study(out, study)
+    try:
+        write_study(out, study)
+    except OSError as error:
+        raise _stopped(out, error, "the end", study) from None
     if on_saved is not None:
         on_saved(path)
     return study

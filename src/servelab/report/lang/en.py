@@ -70,6 +70,10 @@ WORDS: Final[dict[str, str]] = {
     "failed": "failed",
     "missing": "**Missing** (planned, but the study stopped before them): {names}.",
     "missing_file": "*Missing from this folder: {what}.*",
+    "damaged_heading": "Damaged lines",
+    "damaged_intro": "These files had lines that could not be read (not UTF-8, not JSON, or "
+    "a column missing or of the wrong type); the figures were drawn from the other lines.",
+    "damaged_file": "`{file}`: {lines} skipped (line numbers {numbers})",
     "logs_at_failure": "Logs at failure",
     "client_saw": "As the client saw it (n = {n}, {reason}):",
     "server_logged": "As the server logged it:",
@@ -312,6 +316,7 @@ WORDS: Final[dict[str, str]] = {
     "n.worker": "worker|workers",
     "n.request": "request|requests",
     "n.run": "run|runs",
+    "n.line": "line|lines",
     "n.search": "critical-n search|critical-n searches",
     # --- servers (results.Server) ---
     "server_dev": "Flask dev server (threaded)",

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sized
 from functools import partial
 from pathlib import Path
 from typing import Final, TypeVar
 
 from ...results import RunEntry, SearchEntry, Study, Trial, read_study
-from ..rows import Record, RowError, Sample, read_records, read_samples
+from ..rows import RecordColumns, Sample, SkippedLines, iter_records, iter_samples
 from .critical import plot_critical
 from .memory import plot_memory
 from .overview import plot_runs_overview
@@ -18,7 +18,8 @@ from .words import Words
 
 PLOTS_DIR: Final = "plots"
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.-]+")
-_T = TypeVar("_T")
+_R = TypeVar("_R")
+_C = TypeVar("_C", bound=Sized)
 
 
 class Plots(dict[str, str]):
@@ -27,11 +28,16 @@ class Plots(dict[str, str]):
     ``skipped`` holds ``{figure key: why}`` for each figure that could not be drawn (an
     input file missing or unreadable, a run that did not finish, a search that failed),
     so a report can say that section is missing instead of linking nothing.
+
+    ``damaged`` holds ``{file relative to the folder: its skipped lines}`` for each records
+    or samples file that had damaged lines: the figure is drawn from the other lines, and
+    the report says how many were skipped and where.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.skipped: dict[str, str] = {}
+        self.damaged: dict[str, SkippedLines] = {}
 
 
 class _Skip(Exception):
@@ -82,17 +88,18 @@ def render_plots(results: Path, lang: str = "en", *, study: Study | None = None)
         if planned.name not in done:
             for kind in ("timeline", "memory"):
                 plots.skipped[f"{kind}/{planned.name}"] = "the run is not in study.json"
+    read = _Reader(results, plots.damaged)
     for run in study.runs:
-        _draw_run(draw, results, run, words)
+        _draw_run(draw, read, run, words)
     for search in study.critical:
-        _draw_search(draw, results, search, words)
+        _draw_search(draw, read, search, words)
     return plots
 
 
 _Draw = Callable[[str, Callable[[Path], object]], None]
 
 
-def _draw_run(draw: _Draw, results: Path, run: RunEntry, words: Words) -> None:
+def _draw_run(draw: _Draw, read: _Reader, run: RunEntry, words: Words) -> None:
     who = words.t(
         "run_title", name=run.name, server=words.server(run.server), workload=run.workload
     )
@@ -101,13 +108,13 @@ def _draw_run(draw: _Draw, results: Path, run: RunEntry, words: Words) -> None:
     draw(
         f"timeline/{run.name}",
         lambda path: plot_timeline(
-            _records(results, run.files.get("records")), title=who, path=path, words=words
+            read.records(run.files.get("records")), title=who, path=path, words=words
         ),
     )
     draw(
         f"memory/{run.name}",
         lambda path: plot_memory(
-            _samples(results, run.files.get("samples")),
+            read.samples(run.files.get("samples")),
             title=words.t("memory_title", who=who),
             path=path,
             limit_bytes=None,  # a run has no memory cap; only a search's probes do
@@ -116,7 +123,7 @@ def _draw_run(draw: _Draw, results: Path, run: RunEntry, words: Words) -> None:
     )
 
 
-def _draw_search(draw: _Draw, results: Path, search: SearchEntry, words: Words) -> None:
+def _draw_search(draw: _Draw, read: _Reader, search: SearchEntry, words: Words) -> None:
     def critical(path: Path) -> None:
         if search.error is not None:
             raise _Skip(f"the search failed: {search.error.code}")
@@ -126,7 +133,7 @@ def _draw_search(draw: _Draw, results: Path, search: SearchEntry, words: Words) 
     for which in ("pass", "fail"):
         draw(
             f"critical-memory/{search.name}/{which}",
-            partial(_probe_memory, results, search, which, words),
+            partial(_probe_memory, read, search, which, words),
         )
 
 
@@ -146,7 +153,7 @@ def probe_to_show(search: SearchEntry, which: str) -> Trial | None:
     return min(failed, key=lambda t: t.probe, default=None)
 
 
-def _probe_memory(results: Path, search: SearchEntry, which: str, words: Words, path: Path) -> None:
+def _probe_memory(read: _Reader, search: SearchEntry, which: str, words: Words, path: Path) -> None:
     if search.error is not None:
         raise _Skip(f"the search failed: {search.error.code}")
     chosen = probe_to_show(search, which)
@@ -156,7 +163,7 @@ def _probe_memory(results: Path, search: SearchEntry, which: str, words: Words, 
         verdict = words.t("probe_passed")
     else:
         verdict = words.t("probe_failed", outcome=words.outcome(chosen.outcome))
-    samples = _samples(results, _join(search.folder, chosen.files.get("samples")))
+    samples = read.samples(_join(search.folder, chosen.files.get("samples")))
     title = words.t(
         "probe_title",
         search=search.name,
@@ -173,28 +180,39 @@ def _join(folder: str, name: str | None) -> str | None:
     return None if name is None else f"{folder}/{name}" if folder else name
 
 
-def _records(results: Path, relative: str | None) -> list[Record]:
-    return _rows(results, relative, "records", read_records)
+class _Reader:
+    """Reads a folder's records and samples files, noting each file's damaged lines."""
 
+    def __init__(self, results: Path, damaged: dict[str, SkippedLines]) -> None:
+        self.results, self.damaged = results, damaged
 
-def _samples(results: Path, relative: str | None) -> list[Sample]:
-    return _rows(results, relative, "samples", read_samples)
+    def records(self, relative: str | None) -> RecordColumns:
+        # Columns, read line by line: a records file can be hundreds of megabytes.
+        return self._rows(relative, "records", iter_records, RecordColumns.of)
 
+    def samples(self, relative: str | None) -> list[Sample]:
+        return self._rows(relative, "samples", iter_samples, list)
 
-def _rows(
-    results: Path, relative: str | None, what: str, read: Callable[[Path], list[_T]]
-) -> list[_T]:
-    if not relative:
-        raise _Skip(f"study.json names no {what} file")
-    path = results / relative
-    if not path.is_file():
-        raise _Skip(f"the {what} file {relative} is missing")
-    try:
-        rows = read(path)
-    except (OSError, UnicodeDecodeError) as error:
-        raise _Skip(f"cannot read {relative}: {error}") from None
-    except RowError as error:
-        raise _Skip(f"cannot draw it: {error}") from None
-    if not rows:
-        raise _Skip(f"the {what} file {relative} is empty")
-    return rows
+    def _rows(
+        self,
+        relative: str | None,
+        what: str,
+        read: Callable[[Path, SkippedLines], Iterator[_R]],
+        collect: Callable[[Iterator[_R]], _C],
+    ) -> _C:
+        if not relative:
+            raise _Skip(f"study.json names no {what} file")
+        path = self.results / relative
+        if not path.is_file():
+            raise _Skip(f"the {what} file {relative} is missing")
+        skipped = SkippedLines(path)
+        try:
+            rows = collect(read(path, skipped))
+        except OSError as error:
+            raise _Skip(f"cannot read {relative}: {error.strerror or error}") from None
+        if skipped.count:
+            self.damaged[relative] = skipped
+        if not rows:
+            empty = "has no readable line" if skipped.count else "is empty"
+            raise _Skip(f"the {what} file {relative} {empty}")
+        return rows
