@@ -292,6 +292,10 @@ def test_an_interrupted_study_still_reports_what_it_measured(
         (("study", "--n", "0"), "--n"),
         (("report", "/nonexistent/results"), "not a servelab results folder"),
         (("load", "ftp://example/predict"), "http"),
+        (
+            ("critical-n", "--server", "flask-dev", "--workload", "cpu", "--memory", "12MiB"),
+            "cannot hold Flask dev server (threaded) even idle",
+        ),
     ],
 )
 def test_user_mistakes_get_one_line_and_a_non_zero_exit(

@@ -22,6 +22,7 @@ from ..servers import WORKER_CLASSES, ServerSpec
 from ..servers.cap import MECHANISM_CHOICES, MechanismChoice
 from ..study.critical import SearchPolicy
 from ..study.critical_run import CriticalSpec, find_critical_n
+from ..study.plan import check_cap_fits
 from ..study.trial import Burst, TrialResult
 from ..units import format_size, parse_size
 from ..workloads import CRITICAL_WORKLOADS
@@ -215,6 +216,8 @@ def critical_n(
         for server in _servers(servers, workers, worker_class, threads)
         for workload in dict.fromkeys(workloads)
     ]
+    for spec in specs:  # a cap that cannot hold a server even idle: say so before any start
+        check_cap_fits(spec.server, limit)
     names = [spec.name for spec in specs]
     if len(set(names)) != len(names):
         raise ConfigError(f"two searches of the plan share a name: {', '.join(names)}")

@@ -201,7 +201,10 @@ WORDS: Final[dict[str, str]] = {
     "search_failed": "The search failed: {error}.",
     "cap_cgroup_v1": "cgroup v1 memory.limit_in_bytes",
     "cap_cgroup_v2": "cgroup v2 memory.max",
-    "cap_rlimit_as": "RLIMIT_AS per process, a fallback: MemoryError instead of OOM kills",
+    "cap_rlimit_as": (
+        "RLIMIT_AS per process, a fallback: MemoryError instead of OOM kills, and n counted in"
+        " address space, so its critical n is not comparable with a cgroup's"
+    ),
     "run_guard": (
         "The memory guard ({budget} per server process) refused {too_big} as too big (413) "
         "and {busy} as busy (503)."

@@ -215,7 +215,10 @@ WORDS: Final[dict[str, str]] = {
     "search_failed": "Поиск не удался: {error}.",
     "cap_cgroup_v1": "cgroup v1 memory.limit_in_bytes",
     "cap_cgroup_v2": "cgroup v2 memory.max",
-    "cap_rlimit_as": "RLIMIT_AS на процесс, запасной вариант: MemoryError вместо OOM-kill",
+    "cap_rlimit_as": (
+        "RLIMIT_AS на процесс, запасной вариант: MemoryError вместо OOM-kill, а память считается"
+        " как адресное пространство, поэтому его критическое n нельзя сравнивать с cgroup"
+    ),
     "run_guard": (
         "Защита памяти ({budget} на процесс сервера) отклонила {too_big} как слишком большие "
         "(413) и {busy} как пришедшие не вовремя (503)."
