@@ -293,6 +293,20 @@ def test_an_interrupted_study_still_reports_what_it_measured(
         (("report", "/nonexistent/results"), "not a servelab results folder"),
         (("load", "ftp://example/predict"), "http"),
         (
+            (
+                "critical-n",
+                "--server",
+                "gunicorn",
+                "--workers",
+                "0",
+                "--workload",
+                "cpu",
+                "--memory",
+                "1GiB",
+            ),
+            "workers must be a whole number >= 1, not 0",
+        ),
+        (
             ("critical-n", "--server", "flask-dev", "--workload", "cpu", "--memory", "12MiB"),
             "cannot hold Flask dev server (threaded) even idle",
         ),

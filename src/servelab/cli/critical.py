@@ -46,7 +46,8 @@ def _servers(
     kind = ServerSpec.parse(texts[0])
     if not kind.kind_info.takes_settings:
         raise ConfigError(f"{kind.kind} takes no {_OLD_FLAGS}")
-    text = f"{kind.kind}:w{workers or 1}:{worker_class or 'sync'}"
+    # None is "not given"; a 0 goes to the spec's own check (w0 is refused, not made 1).
+    text = f"{kind.kind}:w{1 if workers is None else workers}:{worker_class or 'sync'}"
     if threads is not None:
         text += f":t{threads}"
     return (ServerSpec.parse(text),)
