@@ -396,7 +396,7 @@ def test_critical_n_keeps_the_older_server_flags() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--memory", "10MiB"), "does not even fit"),
+        (("--memory", "10MiB"), "cannot hold Flask dev server (threaded) even idle"),
     ],
 )
 def test_critical_n_mistakes_are_one_line(
@@ -407,6 +407,7 @@ def test_critical_n_mistakes_are_one_line(
     )
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # refused before a server started
 
 
 def test_the_report_comes_in_russian_with_the_seminars_headings(
