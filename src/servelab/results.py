@@ -122,6 +122,9 @@ class Machine:
 class Server:
     """A server spec as data: what ``servelab.servers.spec.ServerSpec`` was (kind and settings).
 
+    ``mode`` is the Flask dev server's (``""`` threaded, ``single``, ``debug``); ``max_rss`` is
+    granian's ``--workers-max-rss`` in MiB (0 = none). Both are left out of the JSON at their
+    defaults, so files of the kinds that have neither read and write as before.
     The report describes it in words; it never imports the servers to do so.
     """
 
@@ -131,9 +134,11 @@ class Server:
     threads: int = 1
     timeout: float = 30.0
     label: str = ""
+    mode: str = ""
+    max_rss: int = 0
 
     def to_json(self) -> JsonObject:
-        return {
+        out: JsonObject = {
             "kind": self.kind,
             "workers": self.workers,
             "worker_class": self.worker_class,
@@ -141,6 +146,11 @@ class Server:
             "timeout": self.timeout,
             "label": self.label,
         }
+        if self.mode:
+            out["mode"] = self.mode
+        if self.max_rss:
+            out["max_rss"] = self.max_rss
+        return out
 
     @classmethod
     def from_json(cls, f: _Field) -> Server:
@@ -151,12 +161,53 @@ class Server:
             threads=f.opt_whole("threads") or 1,
             timeout=_default(f.opt_number("timeout"), 30.0),
             label=f.opt_text("label") or "",
+            mode=f.opt_text("mode") or "",
+            max_rss=f.opt_whole("max_rss") or 0,
         )
 
     @property
     def key(self) -> tuple[str, int, str, int, float]:
-        """The settings, to tell servers apart (label aside)."""
-        return (self.kind, self.workers, self.worker_class, self.threads, self.timeout)
+        """The settings, to tell servers apart (label aside). The dev server's mode and
+        granian's rss limit ride on the worker class, so the key keeps its shape."""
+        worker = self.worker_class
+        if self.mode:
+            worker += f":{self.mode}"
+        if self.max_rss:
+            worker += f":rss{self.max_rss}"
+        return (self.kind, self.workers, worker, self.threads, self.timeout)
+
+
+@dataclass(frozen=True)
+class App:
+    """The user's app a study served (None in a study of servelab's own service): its
+    reference as given (``pkg.module:attr`` or ``path/file.py:attr``), its directory, the
+    interpreter of its environment, ``wsgi`` or ``asgi``, and the readiness path asked for
+    (None = ``/health`` if it answers 2xx, else any answer to ``/``)."""
+
+    ref: str
+    app_dir: str
+    python: str
+    interface: str
+    ready: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "ref": self.ref,
+            "app_dir": self.app_dir,
+            "python": self.python,
+            "interface": self.interface,
+            "ready": self.ready,
+        }
+
+    @classmethod
+    def from_json(cls, f: _Field) -> App:
+        return cls(
+            ref=f.text("ref"),
+            app_dir=f.text("app_dir"),
+            python=f.text("python"),
+            interface=f.text("interface"),
+            ready=f.opt_text("ready"),
+        )
 
 
 @dataclass(frozen=True)
@@ -1534,6 +1585,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SEARCH_FILE",
     "STUDY_FILE",
+    "App",
     "Cap",
     "Failure",
     "GuardComparison",
