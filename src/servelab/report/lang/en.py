@@ -323,6 +323,12 @@ WORDS: Final[dict[str, str]] = {
     "n.search": "critical-n search|critical-n searches",
     # --- servers (results.Server) ---
     "server_dev": "Flask dev server (threaded)",
+    "server_dev_single": "Flask dev server (one request at a time)",
+    "server_dev_debug": "Flask dev server (debug, with the reloader)",
+    "server_uvicorn": "uvicorn, {workers}",
+    "server_waitress": "waitress, {threads}",
+    "server_granian": "granian, {workers} x {threads}",
+    "server_max_rss": ", a worker restarted above {mib} MiB",
     "server_gunicorn": "gunicorn, {workers} {worker_class} {worker_word}{threads}",
     "server_threads": " x {threads}",
     "server_timeout": ", worker timeout {timeout} s",

@@ -337,6 +337,12 @@ WORDS: Final[dict[str, str]] = {
     "n.search": "поиск критического n|поиска критического n|поисков критического n",
     # --- servers (results.Server) ---
     "server_dev": "Flask dev server (многопоточный)",
+    "server_dev_single": "Flask dev server (по одному запросу)",
+    "server_dev_debug": "Flask dev server (debug, с перезагрузчиком)",
+    "server_uvicorn": "uvicorn, {workers}",
+    "server_waitress": "waitress, {threads}",
+    "server_granian": "granian, {workers} x {threads}",
+    "server_max_rss": ", воркер перезапускается выше {mib} МиБ",
     "server_gunicorn": "gunicorn, {workers} {worker_class} {worker_word}{threads}",
     "server_threads": " x {threads}",
     "server_timeout": ", таймаут воркера {timeout} с",
