@@ -118,13 +118,16 @@ class AppTarget:
         return (self.app_dir,)
 
     def server_env(self, inherited: Mapping[str, str]) -> dict[str, str]:
-        """The environment a server of this app runs with: the app's settings, the shim and
-        the app's directories first on ``PYTHONPATH`` (then the user's), the app to wrap."""
+        """The environment a server of this app runs with: ``inherited`` over the app's
+        settings (the real environment wins, as with python-dotenv and the servers'
+        ``--env-file``), the shim and the app's directories first on ``PYTHONPATH`` (then the
+        user's), and the app the shim wraps."""
         paths = [str(SHIM_DIR), *map(str, self.import_dirs)]
         if inherited.get("PYTHONPATH"):
             paths.append(inherited["PYTHONPATH"])
         return {
             **self.env,
+            **inherited,
             "PYTHONPATH": os.pathsep.join(paths),
             APP_ENV: self.module_ref,
         }
@@ -135,7 +138,8 @@ class AppTarget:
         (saying how to install it there)."""
         if not spec.serves(self.interface):
             raise ConfigError(
-                f"{spec.describe()} cannot serve {self.ref!r}, an {self.interface.upper()} app:"
+                f"{spec.describe()} cannot serve {self.ref!r},"
+                f" {'an' if self.interface == 'asgi' else 'a'} {self.interface.upper()} app:"
                 f" use {_servers_for(self.interface)}"
             )
         if spec.kind == "granian" and self.interface == "asgi" and spec.threads > 1:
@@ -172,7 +176,7 @@ class AppTarget:
         return file
 
     def _run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, **self.server_env(os.environ)}
+        env = self.server_env(os.environ)
         try:
             return subprocess.run(
                 argv,
@@ -203,7 +207,8 @@ class AppTarget:
             (ln.removeprefix(_ERROR_MARK).strip() for ln in reversed(lines) if _ERROR_MARK in ln),
             None,
         )
-        tail = "\n".join([ln for ln in lines if _ERROR_MARK not in ln][-_TRACEBACK_LINES:])
+        kept = [ln for ln in lines if _ERROR_MARK not in ln and ln.strip(" ^~")]
+        tail = "\n".join(kept[-_TRACEBACK_LINES:])
         if why is None:  # not even the shim ran: a Python without it, or one older than 3.9
             why = lines[-1].strip() if lines else f"exit code {done.returncode}"
         raise AppError(f"cannot import app {self.ref!r} with {self.python}: {why}", tail)

@@ -82,7 +82,7 @@ def interface_of(app: Any) -> str:
     if inspect.isclass(app):
         raise TypeError(f"{app.__name__} is a class, not an app: name an instance of it")
     if not callable(app):
-        raise TypeError(f"a {type(app).__name__} object is not a WSGI or ASGI app (not callable)")
+        raise TypeError(f"{type(app).__name__!r} object is not a WSGI or ASGI app: not callable")
     call = app if inspect.isfunction(app) or inspect.ismethod(app) else app.__call__
     if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(call):
         return "asgi"
@@ -213,7 +213,17 @@ def _detect() -> int:
     except BaseException as error:  # whatever the app's import raised
         if isinstance(error, KeyboardInterrupt):
             raise
-        traceback.print_exc()
+        # The app's frames only: the shim's and importlib's would crowd out the ones that say
+        # which line of the app failed.
+        frames = [
+            frame
+            for frame in traceback.extract_tb(error.__traceback__)
+            if frame.filename not in (__file__, importlib.__file__)
+            and not frame.filename.startswith("<frozen")
+        ]
+        sys.stderr.write("Traceback (most recent call last):\n")
+        sys.stderr.writelines(traceback.format_list(frames))
+        sys.stderr.writelines(traceback.format_exception_only(type(error), error))
         text = " ".join(str(error).split())
         print(f"{ERROR_MARK} {type(error).__name__}: {text}", file=sys.stderr)
         return EXIT_BAD_APP
