@@ -177,6 +177,7 @@ def test_an_app_without_health_is_ready_when_it_answers_slash(
     app = AppTarget.load("wsgi_app:app", app_dir=APPS, python=app_venv)
     started.append(launch(ServerSpec.parse("waitress:t1"), run_dir=tmp_path, app=app))
     assert http_request(started[0].port, "GET", "/health").status == 404  # it has none
+    assert started[0].app == app
 
 
 def test_the_ready_path_asked_for_is_the_one_used(
@@ -246,3 +247,10 @@ def test_servelabs_own_service_runs_on_the_new_wsgi_servers(
     )  # fmt: skip
     assert reply.status == 200 and reply.json()["price"] > 0
     assert int(reply.headers["X-Servelab-Pid"]) in server.process_pids()
+
+
+@pytest.mark.parametrize("text", ["uvicorn", "gunicorn:uvicorn"])
+def test_our_own_service_is_not_started_on_an_asgi_only_server(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match="serves ASGI apps only, and servelab's own service"):
+        launch(ServerSpec.parse(text), run_dir=tmp_path)
+    assert not list(tmp_path.iterdir())

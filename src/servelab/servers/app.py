@@ -65,7 +65,7 @@ class AppTarget:
     python: Path
     interface: Interface
     ready: str | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @classmethod
     def load(

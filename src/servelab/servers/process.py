@@ -132,6 +132,7 @@ class RunningServer:
         self._died: ServerExit | None = None
         self._exit: ServerExit | None = None
         self.metrics_dir: Path | None = None  # gunicorn's multiprocess metrics, removed on stop
+        self.app: AppTarget | None = None  # the user's app it serves; None: our own service
         _RUNNING.add(self)
 
     def __repr__(self) -> str:
@@ -294,6 +295,11 @@ def launch(
         raise ConfigError(f"ready_timeout must be > 0 seconds, not {ready_timeout!r}")
     if app is not None:
         app.check_server(spec)
+    elif not spec.serves("wsgi"):
+        raise ConfigError(
+            f"{spec.describe()} serves ASGI apps only, and servelab's own service is a WSGI app:"
+            " use flask-dev, gunicorn, waitress or granian"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / f"{name}.log"
     child_env = _server_env(spec, env, app)
@@ -319,6 +325,7 @@ def launch(
         )
         if _MULTIPROC_ENV in child_env:
             server.metrics_dir = Path(child_env[_MULTIPROC_ENV])
+        server.app = app
         readiness = _Readiness(app)
         try:
             outcome = _wait_ready(server, time.monotonic() + ready_timeout, readiness)
