@@ -254,3 +254,29 @@ def test_our_own_service_is_not_started_on_an_asgi_only_server(tmp_path: Path, t
     with pytest.raises(ConfigError, match="serves ASGI apps only, and servelab's own service"):
         launch(ServerSpec.parse(text), run_dir=tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.cgroup
+def test_an_apps_server_and_all_its_workers_run_inside_the_cap(
+    app_venv: Path, tmp_path: Path
+) -> None:
+    from servelab.errors import SandboxError
+    from servelab.servers import open_cap
+
+    app = AppTarget.load("asgi_app:app", app_dir=APPS, python=app_venv)
+    try:
+        cap = open_cap(256 * 2**20, mechanism="cgroup", label="app")
+    except SandboxError as error:
+        pytest.skip(f"no cgroup here: {error}")
+    with cap:
+        assert cap.path is not None
+        server = launch(
+            ServerSpec.parse("granian:w2"),
+            run_dir=tmp_path,
+            app=app,
+            command_prefix=cap.command_prefix(),
+        )
+        with server:
+            inside = {int(pid) for pid in (cap.path / "cgroup.procs").read_text().split()}
+            assert set(server.process_pids()) <= inside
+            assert http_request(server.port, "GET", "/health").status == 200
