@@ -36,6 +36,7 @@ KINDS = [
     ("waitress:t3", "wsgi", 1, 3),
     ("granian:w1:t3", "wsgi", 2, 3),
     ("granian:w2", "asgi", 3, 1),
+    ("granian:w1:t2:rss200", "wsgi", 2, 2),  # --workers-max-rss
 ]
 
 

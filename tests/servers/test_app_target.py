@@ -280,3 +280,15 @@ def test_an_apps_server_and_all_its_workers_run_inside_the_cap(
             inside = {int(pid) for pid in (cap.path / "cgroup.procs").read_text().split()}
             assert set(server.process_pids()) <= inside
             assert http_request(server.port, "GET", "/health").status == 200
+
+
+def test_our_service_as_an_app_gets_one_copy_of_each_served_by_header(
+    tmp_path: Path, started: list[RunningServer]
+) -> None:
+    app = AppTarget.load("servelab.service:app", app_dir=tmp_path)
+    server = launch(ServerSpec.parse("gunicorn:w1"), run_dir=tmp_path, app=app)
+    started.append(server)
+    reply = http_request(server.port, "GET", "/health")
+    assert reply.status == 200
+    for name in ("X-Servelab-Pid", "X-Servelab-Thread", "X-Servelab-Start", "Server-Timing"):
+        assert len(reply.headers.get_all(name) or []) == 1, name

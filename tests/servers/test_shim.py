@@ -39,14 +39,15 @@ def _call_wsgi(app: Any) -> tuple[str, dict[str, str], bytes, list[bytes]]:
     body = b"".join(shim.wrap(app)({"PATH_INFO": "/"}, start_response))
     (status, headers), *more = sent
     assert not more
-    names = [name for name, _ in headers]
+    names = [name.lower() for name, _ in headers]
     assert len(names) == len(set(names)), names  # nothing twice (Server-Timing replaced)
     return status, dict(headers), body, written
 
 
 def test_wsgi_headers_cover_the_handler_until_it_returns_its_body() -> None:
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        start_response("201 Created", [("Server-Timing", "app;dur=1"), ("X-Own", "1")])
+        own = [("Server-Timing", "app;dur=1"), ("x-servelab-pid", "1"), ("X-Own", "1")]
+        start_response("201 Created", own)
         time.sleep(0.05)  # work after start_response, as a Flask view's teardown would
         return [b"made"]
 
@@ -97,10 +98,13 @@ def _run_asgi(app: Any, scope: dict[str, Any]) -> list[dict[str, Any]]:
 def test_asgi_headers_are_added_at_the_response_start() -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await asyncio.sleep(0.03)
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-own", b"1")]})
+        own = [(b"x-own", b"1"), (b"X-Servelab-Thread", b"1")]
+        await send({"type": "http.response.start", "status": 200, "headers": own})
         await send({"type": "http.response.body", "body": b"ok"})
 
     start, body = _run_asgi(app, {"type": "http", "path": "/"})
+    names = [k.decode().lower() for k, _ in start["headers"]]
+    assert len(names) == len(set(names)), names  # the app's copy gave way to the shim's
     headers = {k.decode(): v.decode() for k, v in start["headers"]}
     assert headers["x-own"] == "1" and headers["x-servelab-thread"].isdigit()
     assert int(headers["x-servelab-pid"]) > 0 and float(headers["x-servelab-start"]) > 0

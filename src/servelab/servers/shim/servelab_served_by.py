@@ -56,6 +56,8 @@ PID = "X-Servelab-Pid"
 THREAD = "X-Servelab-Thread"
 START = "X-Servelab-Start"
 SERVER_TIMING = "Server-Timing"
+# An app's own copies (servelab's service sends them too) give way to the shim's: one each.
+_OURS = frozenset(name.lower() for name in (PID, THREAD, START, SERVER_TIMING))
 # Exit code of ``detect`` when the app cannot be imported or is not an app.
 EXIT_BAD_APP = 3
 
@@ -128,8 +130,8 @@ class ServedByWSGI:
 
         def send() -> Write:
             status, headers, exc_info = held.pop()
-            timing = SERVER_TIMING.lower()
-            out = [h for h in headers if h[0].lower() != timing] + served_by + [_timing(began)]
+            own = [h for h in headers if h[0].lower() not in _OURS]
+            out = own + served_by + [_timing(began)]
             writer[:] = [start_response(status, out, exc_info)]
             return writer[0]
 
@@ -170,7 +172,11 @@ class ServedByASGI:
             if message.get("type") == "http.response.start":
                 name, value = _timing(began)
                 timing = name.lower().encode("latin-1")
-                headers = [h for h in message.get("headers", []) if bytes(h[0]).lower() != timing]
+                headers = [
+                    h
+                    for h in message.get("headers", [])
+                    if bytes(h[0]).decode("latin-1").lower() not in _OURS
+                ]
                 message = dict(message)
                 message["headers"] = headers + served_by + [(timing, value.encode("latin-1"))]
             await send(message)
