@@ -3,6 +3,7 @@ something is wrong (one line, naming the cause and the way out)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,12 +28,15 @@ def started() -> Iterator[list[RunningServer]]:
 
 
 @pytest.fixture(scope="module")
-def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A venv with nothing in it (no pip even): no server is installed there."""
+def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A venv with nothing in it (no pip even): no server is installed there. Removed after."""
     root = tmp_path_factory.mktemp("bare") / "venv"
     base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base, "-m", "venv", "--without-pip", str(root)], check=True, timeout=60)
-    return root / "bin" / "python"
+    try:
+        subprocess.run([base, "-m", "venv", "--without-pip", str(root)], check=True, timeout=60)
+        yield root / "bin" / "python"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_the_app_venv_has_the_servers_but_not_servelab(app_venv: Path) -> None:
