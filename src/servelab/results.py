@@ -1508,6 +1508,8 @@ def _check_members(value: _Field, cls: type) -> None:
         required = member.default is MISSING and member.default_factory is MISSING
         if kind == "int":
             value.whole(name) if required else value.opt_whole(name)
+        elif kind == "int | None":  # a count that may be unknown (HandlerStats)
+            value.opt_whole(name)
         elif kind == "float":
             value.number(name) if required else value.opt_number(name)
         elif kind == "float | None":

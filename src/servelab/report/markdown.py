@@ -176,8 +176,8 @@ class _Writer:
                         L.seconds(s.makespan),
                         f"{L.seconds(s.latency.min)} / {L.seconds(s.latency.mean)} / "
                         f"{L.seconds(s.latency.max)}",
-                        L.na if h is None else str(h.max_concurrent),
-                        L.na if h is None else str(h.distinct_pids),
+                        L.na if h is None else _said(L, h.max_concurrent),
+                        L.na if h is None else _said(L, h.distinct_pids),
                         f"[log]({run.files.get('log', '')})",
                     ]
                 else:
@@ -364,3 +364,8 @@ def render_markdown(
     to the reasons a figure could not be drawn, ``damaged`` files to their skipped lines.
     ``results`` is the folder (for the records and logs the report quotes or links)."""
     return _Writer(study, results, Lang(lang), plots or {}, skipped or {}, damaged or {}).text()
+
+
+def _said(L: Lang, count: int | None) -> str:
+    """A count the server's served-by headers gave, or unknown: never 0 for "not said"."""
+    return L.t("unknown") if count is None else str(count)

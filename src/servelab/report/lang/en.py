@@ -135,6 +135,11 @@ WORDS: Final[dict[str, str]] = {
         " The makespan ({makespan} s) is about the sum of the handler times ({handler_sum} s)."
     ),
     "overlap": "Up to {at_once} handlers ran at the same time ({threads} in {processes}).",
+    "unknown": "unknown",
+    "who_unknown": (
+        "The server does not send servelab's served-by headers: which process served each "
+        "request, and how many ran at once, are unknown."
+    ),
     "overlap_one": (
         " The makespan ({makespan} s) is about one handler's time ({handler_mean} s on "
         "average): the requests overlapped."
