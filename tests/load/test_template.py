@@ -222,6 +222,18 @@ def test_the_hook_runs_in_the_apps_interpreter_and_directory(
     assert data == {"rows": [0, 1, 2], "servelab": False, "prefix": str(bare_python.parent.parent)}
 
 
+def test_relative_paths_are_taken_from_where_servelab_runs(
+    bare_python: Path, app_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    template = RequestTemplate.build(payload="hooks:make_body")
+    relative = bare_python.relative_to(tmp_path)
+    (body,) = template.bodies(1, python=relative, app_dir=app_dir.relative_to(tmp_path))
+    assert body is not None
+    # The venv's own interpreter ran it (its symlink kept), not the base one it points to.
+    assert json.loads(body)["prefix"] == str(bare_python.parent.parent)
+
+
 def test_the_hooks_bytes_come_back_as_they_are(bare_python: Path, app_dir: Path) -> None:
     raw = RequestTemplate.build(payload="hooks:raw")
     assert raw.bodies(2, python=bare_python, app_dir=app_dir) == [bytes(range(256)) * 2]

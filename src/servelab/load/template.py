@@ -193,6 +193,10 @@ def run_hook(ref: str, size: int, *, python: Path, app_dir: Path, timeout: float
     ``sys.path``, killed (its whole group) after ``timeout`` seconds. Its failure is a one-line
     ``LoadError`` ending with the hook's exception line.
     """
+    # Absolute, but symlinks kept: a venv's python is a symlink, and resolving it would run
+    # the base interpreter without the venv's packages. Relative paths would be taken from
+    # app_dir once the subprocess changed into it.
+    python, app_dir = Path(os.path.abspath(python)), Path(os.path.abspath(app_dir))
     if not os.access(python, os.X_OK) or python.is_dir():
         raise LoadError(f"the payload hook's interpreter {python} is not an executable file")
     if not app_dir.is_dir():
