@@ -264,6 +264,7 @@ def load(
     except LoadError as error:
         raise click.BadParameter(str(error), param_hint="'--header'") from None
     size = _size(size_text)
+    _check_utf8(body)
     try:
         template = RequestTemplate.build(
             method=method,
@@ -366,6 +367,18 @@ def _check_options(
             check_seconds("", value, zero_ok=zero_ok)
         except LoadError as error:
             raise click.BadParameter(str(error), param_hint=f"'{option}'") from None
+
+
+def _check_utf8(body: str | None) -> None:
+    """Bytes that are not UTF-8 (the shell passed them as they were) are refused rather
+    than sent as something else."""
+    try:
+        (body or "").encode()
+    except UnicodeEncodeError as error:
+        raise click.BadParameter(
+            f"not valid UTF-8 at character {error.start + 1}: give the body as UTF-8 text",
+            param_hint="'--body'",
+        ) from None
 
 
 def _size(text: str | None) -> int | None:
