@@ -12,6 +12,7 @@ import pytest
 from servelab.errors import LoadError
 from servelab.load import RequestTemplate, run_burst, summarize
 from servelab.load.loops import run_closed
+from servelab.load.records import RequestRecord
 from servelab.load.request import RequestSpec
 
 from ..helpers import servelab_cli
@@ -124,17 +125,23 @@ def test_a_body_file_is_sent_line_by_line_in_turn(tmp_path: Path) -> None:
 
 
 def test_a_closed_loop_cycles_the_bodies_too(tmp_path: Path) -> None:
-    bodies = [b'{"n": 1}', b'{"n": 2}']
+    bodies = [b'{"n": 1}', b'{"n": 2}', b'{"n": 3}']
+    path = tmp_path / "records.jsonl"
     with foreign_app(tmp_path) as url:
         summary = run_closed(
             f"{url}/predict",
             concurrency=1,
-            requests=4,
+            requests=5,
             request=RequestSpec(bodies=bodies),
             timeout=10,
             keep_alive=False,
+            records_path=path,
         )
-    assert summary.ok == 4
+    assert summary.ok == 5
+    records = [RequestRecord.from_dict(json.loads(line)) for line in path.read_text().splitlines()]
+    for record in records:
+        assert record.area == 0 and record.body is not None
+        assert json.loads(record.body)["body"].encode() == bodies[record.index % 3]
 
 
 def test_the_burst_lets_a_body_of_ones_own_say_its_content_type(tmp_path: Path) -> None:
