@@ -72,8 +72,8 @@ class SloFailed(click.ClickException):
     "--method",
     default="POST",
     show_default=True,
-    help='HTTP method. POST without --body sends the seed\'s {"area": ...} bodies; other '
-    "methods send no body unless --body is given (GET works against any endpoint).",
+    help="HTTP method. POST without a body (--body, --body-file, --payload) sends the seed's "
+    '{"area": ...} bodies; other methods send none unless given (GET works anywhere).',
 )
 @click.option(
     "--header",
