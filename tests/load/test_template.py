@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -199,14 +201,17 @@ def wrong(size):
 
 
 @pytest.fixture
-def bare_python(tmp_path: Path) -> Path:
-    """A second interpreter: a venv without pip, servelab or numpy."""
+def bare_python(tmp_path: Path) -> Iterator[Path]:
+    """A second interpreter: a venv without pip, servelab or numpy; removed after the test."""
     venv = tmp_path / "bare-venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    missing = subprocess.run([str(python), "-c", "import servelab"], capture_output=True)
-    assert missing.returncode != 0, "the second venv must not see servelab"
-    return python
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        python = venv / "bin" / "python"
+        missing = subprocess.run([str(python), "-c", "import servelab"], capture_output=True)
+        assert missing.returncode != 0, "the second venv must not see servelab"
+        yield python
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)
 
 
 @pytest.fixture
