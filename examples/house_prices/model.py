@@ -80,6 +80,7 @@ def build(path: Path = MODEL_PATH) -> Path:
     os.close(handle)
     try:
         joblib.dump(train(), temporary)
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide it from a server of another user
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
