@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -38,25 +39,42 @@ def app_env(**settings: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def uvicorn(tmp: Path, env: Mapping[str, str]) -> Iterator[int]:
-    """The FastAPI example on a real uvicorn; yields its port once /health answers."""
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(EXAMPLE), "fastapi_app:app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+def serving(command: list[str], port: int, tmp: Path, env: Mapping[str, str]) -> Iterator[int]:
+    """``command``, a server of an example on ``port``; yields the port once /health answers."""
     with (
-        (tmp / "uvicorn.log").open("wb") as log,
+        (tmp / "server.log").open("wb") as log,
         process_group(command, cwd=tmp, env=env, stdout=log) as server,
     ):
 
         def healthy() -> bool:
-            assert server.poll() is None, (tmp / "uvicorn.log").read_text()
+            assert server.poll() is None, (tmp / "server.log").read_text()
             try:
                 return http_request(port, "GET", "/health", timeout=2).status == 200
             except OSError:
                 return False
 
-        wait_for(healthy, "uvicorn serving the FastAPI example", timeout=60)
+        wait_for(healthy, f"{command[2]} serving the example", timeout=60)
         yield port
+
+
+def uvicorn(
+    tmp: Path, env: Mapping[str, str], python: str = sys.executable
+) -> contextlib.AbstractContextManager[int]:
+    """The FastAPI example on a real uvicorn, served from its folder as servelab serves it."""
+    port = free_port()
+    command = [python, "-m", "uvicorn", "--app-dir", str(EXAMPLE), "fastapi_app:app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    return serving(command, port, tmp, env)
+
+
+def gunicorn(
+    tmp: Path, env: Mapping[str, str], python: str
+) -> contextlib.AbstractContextManager[int]:
+    """The Flask example on gunicorn, one sync worker."""
+    port = free_port()
+    command = [python, "-m", "gunicorn", "--chdir", str(EXAMPLE), "flask_app:app", "-w", "1"]
+    command += ["-b", f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning"]
+    return serving(command, port, tmp, env)
 
 
 @pytest.fixture(scope="module")
@@ -270,3 +288,42 @@ def test_measure_prints_bytes_per_row() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "bytes per row" in done.stdout
+
+
+# --- in an environment of their own -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def own_python() -> Iterator[str]:
+    """A fresh venv with only requirements.txt installed (no servelab); removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="house-prices-venv-") as venv:
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
+        install = [f"{venv}/bin/pip", "install", "-q", "-r", str(EXAMPLE / "requirements.txt")]
+        done = subprocess.run(install, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
+            pytest.skip(f"the example's requirements cannot be installed here: {last}")
+        yield f"{venv}/bin/python"
+
+
+@pytest.mark.slow
+def test_both_apps_serve_from_their_own_environment(
+    own_python: str, flask_client: FlaskClient, tmp_path: Path
+) -> None:
+    found = subprocess.run(
+        [own_python, "-c", "import servelab"], capture_output=True, text=True, timeout=60
+    )
+    assert "No module named 'servelab'" in found.stderr
+    env = app_env(API_TOKEN=TOKEN)
+    body = payload.make_body(20)
+    expected = flask_post(flask_client)(body, AUTH)
+    assert expected[0] == 200
+    (tmp_path / "gunicorn").mkdir()
+    (tmp_path / "uvicorn").mkdir()
+    with (
+        gunicorn(tmp_path / "gunicorn", env, own_python) as flask_port,
+        uvicorn(tmp_path / "uvicorn", env, own_python) as fastapi_port,
+    ):
+        for port in (flask_port, fastapi_port):
+            assert http_post(port)(body, AUTH) == expected
+            assert http_post(port)(body, {})[0] == 401
