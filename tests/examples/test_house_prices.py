@@ -2,7 +2,8 @@
 
 The Flask app is driven through Flask's test client; the FastAPI app through a real uvicorn
 in a subprocess, served from the example's own folder (``--app-dir``) as servelab will serve
-it. Both get the same token and row limit, and must answer every case alike.
+it. Both get the same token and row limit, and must answer every case alike. One slow test
+serves both from a fresh venv made from requirements.txt alone, where servelab is absent.
 """
 
 from __future__ import annotations
