@@ -1,12 +1,12 @@
 """The house-price model behind FastAPI: the same contract as flask_app.py, on ASGI.
 
     uvicorn --app-dir examples/house_prices fastapi_app:app
-    gunicorn --chdir examples/house_prices -k uvicorn.workers.UvicornWorker fastapi_app:app
+    gunicorn --chdir examples/house_prices -k uvicorn_worker.UvicornWorker fastapi_app:app
 
-GET /health and POST /predict answer as in flask_app.py, with one difference in wording:
-the 400 for a malformed batch carries pydantic's message (where and what), and the 422
-FastAPI would send for a validation error is mapped to 400, so both apps answer a bad batch
-alike. Too many rows is checked by the model too (max_length), before any row is converted.
+GET /health and POST /predict answer as in flask_app.py, with two differences. The 422
+FastAPI sends for a body that fails validation is mapped to 400, with pydantic's message
+(where and what), so both apps answer a bad batch with 400. And FastAPI parses the JSON
+before it solves dependencies: a body that is not JSON gets 400 even without the token.
 """
 
 from __future__ import annotations

@@ -69,11 +69,11 @@ def uvicorn(
 
 
 def gunicorn(
-    tmp: Path, env: Mapping[str, str], python: str
+    tmp: Path, env: Mapping[str, str], python: str, *options: str, app: str = "flask_app:app"
 ) -> contextlib.AbstractContextManager[int]:
-    """The Flask example on gunicorn, one sync worker."""
+    """An example on gunicorn, one worker (sync unless ``options`` say otherwise)."""
     port = free_port()
-    command = [python, "-m", "gunicorn", "--chdir", str(EXAMPLE), "flask_app:app", "-w", "1"]
+    command = [python, "-m", "gunicorn", "--chdir", str(EXAMPLE), app, "-w", "1", *options]
     command += ["-b", f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning"]
     return serving(command, port, tmp, env)
 
@@ -319,12 +319,20 @@ def test_both_apps_serve_from_their_own_environment(
     body = payload.make_body(20)
     expected = flask_post(flask_client)(body, AUTH)
     assert expected[0] == 200
-    (tmp_path / "gunicorn").mkdir()
-    (tmp_path / "uvicorn").mkdir()
+    for name in ("gunicorn", "uvicorn", "gunicorn-uvicorn"):
+        (tmp_path / name).mkdir()
     with (
         gunicorn(tmp_path / "gunicorn", env, own_python) as flask_port,
         uvicorn(tmp_path / "uvicorn", env, own_python) as fastapi_port,
+        gunicorn(
+            tmp_path / "gunicorn-uvicorn",
+            env,
+            own_python,
+            "-k",
+            "uvicorn_worker.UvicornWorker",
+            app="fastapi_app:app",
+        ) as worker_port,
     ):
-        for port in (flask_port, fastapi_port):
+        for port in (flask_port, fastapi_port, worker_port):
             assert http_post(port)(body, AUTH) == expected
             assert http_post(port)(body, {})[0] == 401
