@@ -75,6 +75,7 @@ ErrorCode = Literal[
     "does-not-fit-idle",  # the server was OOM-killed while it started, idle
     "nothing-to-compare",  # the guard comparison: no n failed without the guard
     "no-budget-room",  # the guard comparison: cap - idle - margin leaves nothing
+    "no-size-growth",  # an app's calibration: its memory did not grow with the input size
     "server-failed",  # a run's server did not start or crashed (``detail`` quotes it)
     "error",  # anything else; ``detail`` quotes the message
 ]
@@ -157,6 +158,78 @@ class Server:
     def key(self) -> tuple[str, int, str, int, float]:
         """The settings, to tell servers apart (label aside)."""
         return (self.kind, self.workers, self.worker_class, self.threads, self.timeout)
+
+
+@dataclass(frozen=True)
+class App:
+    """The user's own app a study served (``servelab.servers.app.AppTarget`` as data):
+    its reference, where it ran from, the interpreter of its environment, WSGI or ASGI,
+    and the readiness path it was given (None: the default rule)."""
+
+    ref: str
+    app_dir: str
+    python: str
+    interface: str
+    ready: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "ref": self.ref,
+            "app_dir": self.app_dir,
+            "python": self.python,
+            "interface": self.interface,
+            "ready": self.ready,
+        }
+
+    @classmethod
+    def from_json(cls, f: _Field) -> App:
+        return cls(
+            ref=f.text("ref"),
+            app_dir=f.text("app_dir"),
+            python=f.text("python"),
+            interface=f.text("interface"),
+            ready=f.opt_text("ready"),
+        )
+
+
+@dataclass(frozen=True)
+class RequestShape:
+    """What every request of an app's study sends, without secrets: the method, the path,
+    the names of the extra headers (never their values), and where the body comes from: a
+    template whose ``{size}`` is the input size, a file of bodies sent in turn, or a hook
+    ``module:function`` called with the size. ``size``: the runs' input size (None: the
+    request has no size)."""
+
+    method: str
+    path: str
+    header_names: tuple[str, ...] = ()
+    body: str | None = None
+    body_file: str | None = None
+    payload: str | None = None
+    size: int | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "header_names": list(self.header_names),
+            "body": self.body,
+            "body_file": self.body_file,
+            "payload": self.payload,
+            "size": self.size,
+        }
+
+    @classmethod
+    def from_json(cls, f: _Field) -> RequestShape:
+        return cls(
+            method=f.text("method"),
+            path=f.text("path"),
+            header_names=tuple(h.text_value() for h in f.opt_items("header_names")),
+            body=f.opt_text("body"),
+            body_file=f.opt_text("body_file"),
+            payload=f.opt_text("payload"),
+            size=f.opt_whole("size"),
+        )
 
 
 @dataclass(frozen=True)
@@ -613,6 +686,23 @@ class GuardComparison:
 
 
 @dataclass(frozen=True)
+class CalibrationPoint:
+    """One calibration request of an app's critical-size search: at ``n`` (the input size)
+    the cap held ``idle_bytes`` before it and peaked at ``peak_bytes`` during it."""
+
+    n: int
+    idle_bytes: int
+    peak_bytes: int
+
+    def to_json(self) -> JsonObject:
+        return {"n": self.n, "idle_bytes": self.idle_bytes, "peak_bytes": self.peak_bytes}
+
+    @classmethod
+    def from_json(cls, f: _Field) -> CalibrationPoint:
+        return cls(f.whole("n"), f.whole("idle_bytes"), f.whole("peak_bytes"))
+
+
+@dataclass(frozen=True)
 class SearchEntry:
     """One critical-n search: calibration, the model's prediction, every trial, the bracket.
 
@@ -650,6 +740,9 @@ class SearchEntry:
     error: Failure | None = None
     guarded: GuardComparison | None = None
     guard_error: Failure | None = None
+    calibration_points: tuple[CalibrationPoint, ...] = ()
+    fixed_bytes: int | None = None
+    measured_at_once: int | None = None
 
     @property
     def first_failure(self) -> Trial | None:
@@ -696,6 +789,9 @@ class SearchEntry:
             "error": self.error.to_json() if self.error else None,
             "guarded": self.guarded.to_json() if self.guarded else None,
             "guard_error": self.guard_error.to_json() if self.guard_error else None,
+            "calibration_points": [p.to_json() for p in self.calibration_points],
+            "fixed_bytes": self.fixed_bytes,
+            "measured_at_once": self.measured_at_once,
         }
 
     @classmethod
@@ -734,6 +830,11 @@ class SearchEntry:
             error=opt("error", Failure.from_json),
             guarded=opt("guarded", GuardComparison.from_json),
             guard_error=opt("guard_error", Failure.from_json),
+            calibration_points=tuple(
+                CalibrationPoint.from_json(p) for p in f.opt_items("calibration_points")
+            ),
+            fixed_bytes=f.opt_whole("fixed_bytes"),
+            measured_at_once=f.opt_whole("measured_at_once"),
         )
 
 
@@ -883,6 +984,13 @@ class Plan:
     n: int
     io_delay: float
     timeout: float
+    app: App | None = None
+    request: RequestShape | None = None
+
+    @property
+    def is_app(self) -> bool:
+        """The study served the user's own app (``app``), not servelab's service."""
+        return self.app is not None
 
     def to_json(self) -> JsonObject:
         return {
@@ -893,6 +1001,8 @@ class Plan:
             "n": self.n,
             "io_delay": self.io_delay,
             "timeout": self.timeout,
+            "app": self.app.to_json() if self.app else None,
+            "request": self.request.to_json() if self.request else None,
         }
 
     @classmethod
@@ -916,6 +1026,8 @@ class Plan:
             n=f.whole("n"),
             io_delay=f.number("io_delay"),
             timeout=f.number("timeout"),
+            app=App.from_json(app) if (app := f.opt_obj_field("app")) else None,
+            request=RequestShape.from_json(req) if (req := f.opt_obj_field("request")) else None,
         )
 
 
@@ -1534,6 +1646,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "SEARCH_FILE",
     "STUDY_FILE",
+    "App",
+    "CalibrationPoint",
     "Cap",
     "Failure",
     "GuardComparison",
@@ -1546,6 +1660,7 @@ __all__ = [
     "PlannedSearch",
     "Policy",
     "Prices",
+    "RequestShape",
     "RunEntry",
     "RunGuard",
     "SearchEntry",

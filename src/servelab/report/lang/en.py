@@ -372,6 +372,43 @@ WORDS: Final[dict[str, str]] = {
     "stop.budget-spent": "probe budget ({budget}) spent",
     "stop.not-finished": "search not finished",
     "stop.unknown": "a reason this servelab cannot read",
+    # --- a study of the user's own app (servelab study --app) ---
+    "title_app": "servelab report: {app} under load",
+    "app_intro": (
+        "This study served your app `{ref}` ({interface}, from `{app_dir}`, with "
+        "`{python}`) on {servers}: a fresh server per run, the app wrapped in servelab's "
+        "served-by middleware, which adds to each response the pid and thread that ran its "
+        "handler and the handler's own start and duration."
+    ),
+    "app_request": (
+        "Every run sends {requests} `{method} {path}` requests from {concurrency} parallel "
+        "clients released at the same instant; the body: {body}{size}. Extra headers: "
+        "{headers}. The server's processes are sampled 20 times a second for memory and CPU."
+    ),
+    "app_body_template": "the template `{body}`",
+    "app_body_file": "the bodies of `{file}`, in turn",
+    "app_body_hook": "made by `{hook}` from the input size",
+    "app_body_none": "none",
+    "app_size": ", at input size {size}",
+    "app_no_headers": "none",
+    "app_critical": (
+        "The critical input size is searched with the same load inside a memory cap of {cap} "
+        "({cap_description}), a fresh server per probe. A model predicts it first: single "
+        "requests at growing sizes measure the idle memory, the bytes per unit of size and a "
+        "fixed cost per request; a sync worker holds one request in memory at a time, a "
+        "threaded or asynchronous server up to all of them. Probes then bisect around the "
+        "prediction; near the boundary each size is tried {repeats} times. Only the cap's "
+        'OOM-kill counter says "out of memory".'
+    ),
+    "critical_app": "Critical input size: where the server dies for lack of memory",
+    "critical_line_app": (
+        "Critical size (cap {cap}) = between {passing} (never failed) and {failing} (always "
+        "failed); predicted {predicted}; [search]({folder}/search.json)."
+    ),
+    "table_critical_app": (
+        "| server | app | predicted size | never failed | always failed | bytes / unit | "
+        "idle | peak at last pass | OOM kills | probes |"
+    ),
     # --- why something could not be measured (results.Failure) ---
     "error.calibration-failed": "the calibration probe at n = {n} did not pass",
     "error.no-memory-measure": (
@@ -380,6 +417,9 @@ WORDS: Final[dict[str, str]] = {
     "error.does-not-fit-idle": "the server does not even fit idle in the cap: it was OOM-killed",
     "error.nothing-to-compare": "no n failed without the guard: nothing to compare",
     "error.no-budget-room": "the cap leaves no room for a budget after idle memory and the margin",
+    "error.no-size-growth": (
+        "the app's memory did not grow with its input size (up to {n}): no critical size to find"
+    ),
     "error.server-failed": "{detail}",
     "error.error": "{detail}",
 }
