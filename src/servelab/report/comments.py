@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from ..load.summary import HandlerStats, LoadSummary
 from ..results import GuardComparison, RunEntry, SearchEntry, Study, Trial
+from ..workloads import APP_WORKLOAD
 from .i18n import Lang
 
 # Below this share of one core the server was waiting, not computing.
@@ -197,16 +198,23 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
     predicted = search.predicted_n
     if predicted is None or search.bytes_per_element is None:
         return [lang.t("unconfirmed", reason=lang.stop(search.stop))]
-    sentences = [
-        lang.t(
-            "model",
-            cap=lang.size(search.limit_bytes),
-            idle=lang.mib(search.idle_bytes),
-            bpe=f"{search.bytes_per_element:.1f}",
-            at_once=search.in_memory_at_once,
-            predicted=lang.count(predicted),
-        )
-    ]
+    app = search.workload == APP_WORKLOAD
+    model = {
+        "cap": lang.size(search.limit_bytes),
+        "idle": lang.mib(search.idle_bytes),
+        "bpe": f"{search.bytes_per_element:.1f}",
+        "at_once": search.in_memory_at_once,
+    }
+    fixed = lang.mib(search.fixed_bytes or 0)
+    if app:
+        points = len(search.calibration_points)
+        sentences = [
+            lang.t(
+                "model_app", points=points, fixed=fixed, predicted=lang.count(predicted), **model
+            )
+        ]
+    else:
+        sentences = [lang.t("model", predicted=lang.count(predicted), **model)]
     if passing is None or failing is None:
         sentences.append(lang.t("unconfirmed", reason=lang.stop(search.stop)))
         return sentences
@@ -236,6 +244,8 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
             for e in band
         )
         sentences.append(lang.t("band", rates=rates))
+    if app:
+        sentences.append(lang.t("app_guard", size=lang.count(predicted), fixed=fixed, **model))
     return sentences
 
 

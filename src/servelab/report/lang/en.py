@@ -173,6 +173,17 @@ WORDS: Final[dict[str, str]] = {
         "The model: ({cap} cap - {idle} idle) / ({bpe} bytes per element x {at_once} "
         "request(s) in memory at once) = {predicted}."
     ),
+    "model_app": (
+        "The model, from {points} calibration requests: each request holds {fixed} + {bpe} "
+        "bytes per unit of size; ({cap} cap - {idle} idle) / {at_once} request(s) in memory "
+        "at once gives a size of {predicted}."
+    ),
+    "app_guard": (
+        "The app has no memory guard (servelab's guard is its own service's). To answer 413 "
+        "instead of dying, a guard in front of it would have had to refuse every request "
+        "above size {size} here: {fixed} + {bpe} bytes per unit each, {at_once} at once, "
+        "beside {idle} idle."
+    ),
     "unconfirmed": "The search did not confirm both ends: {reason}.",
     "agrees": (
         "The measured boundary ({passing} never failed, {failing} always failed) agrees with "
