@@ -23,15 +23,15 @@ BENCH_ARGS ?=
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,examples]'
 	touch $(STAMP)
 
 study: $(STAMP)
 	$(BIN)/servelab study --out results --lang all --memory-budget auto
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests test bench
-	$(BIN)/ruff format --check src tests test bench
+	$(BIN)/ruff check src tests test bench examples
+	$(BIN)/ruff format --check src tests test bench examples
 	$(BIN)/mypy
 
 browser:

@@ -95,3 +95,18 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
         for left in alive:
             left.kill()
     assert not alive, f"chromium processes left after quit: {alive}"
+
+
+@pytest.fixture(scope="session")
+def app_venv() -> Path:
+    """The python of a second venv with only the servers people deploy (gunicorn, gevent,
+    uvicorn, uvicorn-worker, waitress, granian, flask; tests/apps/requirements.txt) and
+    without servelab: a user's app environment. Built once per machine under .venv-apps/
+    (about 10 s with pip's cache warm), then reused; the tests that need it are skipped,
+    saying why, only if pip cannot install those packages here."""
+    from .helpers import AppVenvUnavailable, app_venv_python
+
+    try:
+        return app_venv_python()
+    except AppVenvUnavailable as error:
+        pytest.skip(f"no second venv for the app tests: {error}")

@@ -450,3 +450,61 @@ def tmpfs(path: Path, size: str = "64k", *, read_only: bool = False) -> Iterator
         yield path
     finally:
         subprocess.run(["umount", "--lazy", str(path)], check=False, timeout=10)
+
+
+# --- a second venv: the servers people deploy, without servelab ------------------------------
+
+APPS = REPO / "tests" / "apps"
+APP_REQUIREMENTS = APPS / "requirements.txt"
+APP_VENVS = REPO / ".venv-apps"
+_VENV_TIMEOUT = 600.0
+
+
+class AppVenvUnavailable(Exception):
+    """The second venv could not be made here (no package index reachable): the message says
+    what pip said."""
+
+
+def app_venv_python(requirements: Path = APP_REQUIREMENTS) -> Path:
+    """The python of a venv holding only ``requirements`` (servelab is not installed there).
+
+    Made once per machine under ``.venv-apps/<hash of the requirements and this Python's
+    version>/`` and reused after; a lock keeps two test runs from building it at once, and a
+    half-built one (a killed run) is built again. Raises AppVenvUnavailable if pip fails.
+    """
+    import fcntl
+    import hashlib
+    import shutil
+
+    text = requirements.read_text()
+    key = hashlib.sha256(f"{sys.version_info[:2]}\n{text}".encode()).hexdigest()[:16]
+    root = APP_VENVS / key
+    python = root / "bin" / "python"
+    done = root / ".servelab-complete"
+    APP_VENVS.mkdir(exist_ok=True)
+    with (APP_VENVS / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return python
+        shutil.rmtree(root, ignore_errors=True)
+        started = time.monotonic()
+        # Python's own venv module, not this venv's python: the new one must not see servelab.
+        base = getattr(sys, "_base_executable", sys.executable)
+        steps = [
+            [base, "-m", "venv", str(root)],
+            [str(python), "-m", "pip", "install", "-q", "-r", str(requirements)],
+        ]
+        for step in steps:
+            try:
+                result = subprocess.run(
+                    step, capture_output=True, text=True, timeout=_VENV_TIMEOUT, check=False
+                )
+            except subprocess.TimeoutExpired:
+                shutil.rmtree(root, ignore_errors=True)
+                raise AppVenvUnavailable(f"{step[2:4]} took over {_VENV_TIMEOUT:g} s") from None
+            if result.returncode != 0:
+                shutil.rmtree(root, ignore_errors=True)
+                said = (result.stderr or result.stdout).strip().splitlines()[-3:]
+                raise AppVenvUnavailable(f"{' '.join(step[1:4])} failed: {' | '.join(said)}")
+        done.write_text(f"built in {time.monotonic() - started:.1f} s\n")
+        return python

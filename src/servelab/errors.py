@@ -2,6 +2,7 @@
 
     ServelabError                 base: a user-facing failure with a one-line message
     ├── ConfigError               bad settings: an unknown workload, a negative n, a bad size
+    │   └── AppError              the user's app cannot be served (carries its traceback's end)
     ├── ServerError               a server under test misbehaved
     │   ├── ServerStartError      it did not become ready (carries the tail of its log)
     │   └── ServerCrashedError    it ended while it was still needed
@@ -21,6 +22,16 @@ class ServelabError(Exception):
 
 class ConfigError(ServelabError):
     """A setting is invalid; the message names it."""
+
+
+class AppError(ConfigError):
+    """The user's app cannot be imported or served; ``detail`` holds the last lines of the
+    app's traceback (the first line of the message says what failed)."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        self.detail = detail
+        where = "--- last lines of its traceback ---"
+        super().__init__(message if not detail else f"{message}\n{where}\n{detail}")
 
 
 class ServerError(ServelabError):

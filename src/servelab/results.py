@@ -75,6 +75,7 @@ ErrorCode = Literal[
     "does-not-fit-idle",  # the server was OOM-killed while it started, idle
     "nothing-to-compare",  # the guard comparison: no n failed without the guard
     "no-budget-room",  # the guard comparison: cap - idle - margin leaves nothing
+    "no-size-growth",  # an app's calibration: its memory did not grow with the input size
     "server-failed",  # a run's server did not start or crashed (``detail`` quotes it)
     "error",  # anything else; ``detail`` quotes the message
 ]
@@ -122,6 +123,9 @@ class Machine:
 class Server:
     """A server spec as data: what ``servelab.servers.spec.ServerSpec`` was (kind and settings).
 
+    ``mode`` is the Flask dev server's (``""`` threaded, ``single``, ``debug``); ``max_rss`` is
+    granian's ``--workers-max-rss`` in MiB (0 = none). Both are left out of the JSON at their
+    defaults, so files of the kinds that have neither read and write as before.
     The report describes it in words; it never imports the servers to do so.
     """
 
@@ -131,9 +135,11 @@ class Server:
     threads: int = 1
     timeout: float = 30.0
     label: str = ""
+    mode: str = ""
+    max_rss: int = 0
 
     def to_json(self) -> JsonObject:
-        return {
+        out: JsonObject = {
             "kind": self.kind,
             "workers": self.workers,
             "worker_class": self.worker_class,
@@ -141,6 +147,11 @@ class Server:
             "timeout": self.timeout,
             "label": self.label,
         }
+        if self.mode:
+            out["mode"] = self.mode
+        if self.max_rss:
+            out["max_rss"] = self.max_rss
+        return out
 
     @classmethod
     def from_json(cls, f: _Field) -> Server:
@@ -151,12 +162,93 @@ class Server:
             threads=f.opt_whole("threads") or 1,
             timeout=_default(f.opt_number("timeout"), 30.0),
             label=f.opt_text("label") or "",
+            mode=f.opt_text("mode") or "",
+            max_rss=f.opt_whole("max_rss") or 0,
         )
 
     @property
     def key(self) -> tuple[str, int, str, int, float]:
-        """The settings, to tell servers apart (label aside)."""
-        return (self.kind, self.workers, self.worker_class, self.threads, self.timeout)
+        """The settings, to tell servers apart (label aside). The dev server's mode and
+        granian's rss limit ride on the worker class, so the key keeps its shape."""
+        worker = self.worker_class
+        if self.mode:
+            worker += f":{self.mode}"
+        if self.max_rss:
+            worker += f":rss{self.max_rss}"
+        return (self.kind, self.workers, worker, self.threads, self.timeout)
+
+
+@dataclass(frozen=True)
+class App:
+    """The user's app a study served (None in a study of servelab's own service): its
+    reference as given (``pkg.module:attr`` or ``path/file.py:attr``), its directory, the
+    interpreter of its environment, ``wsgi`` or ``asgi``, and the readiness path asked for
+    (None = ``/health`` if it answers 2xx, else any answer to ``/``)."""
+
+    ref: str
+    app_dir: str
+    python: str
+    interface: str
+    ready: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "ref": self.ref,
+            "app_dir": self.app_dir,
+            "python": self.python,
+            "interface": self.interface,
+            "ready": self.ready,
+        }
+
+    @classmethod
+    def from_json(cls, f: _Field) -> App:
+        return cls(
+            ref=f.text("ref"),
+            app_dir=f.text("app_dir"),
+            python=f.text("python"),
+            interface=f.text("interface"),
+            ready=f.opt_text("ready"),
+        )
+
+
+@dataclass(frozen=True)
+class RequestShape:
+    """What every request of an app's study sends, without secrets: the method, the path,
+    the names of the extra headers (never their values), and where the body comes from: a
+    template whose ``{size}`` is the input size, a file of bodies sent in turn, or a hook
+    ``module:function`` called with the size. ``size``: the runs' input size (None: the
+    request has no size)."""
+
+    method: str
+    path: str
+    header_names: tuple[str, ...] = ()
+    body: str | None = None
+    body_file: str | None = None
+    payload: str | None = None
+    size: int | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "header_names": list(self.header_names),
+            "body": self.body,
+            "body_file": self.body_file,
+            "payload": self.payload,
+            "size": self.size,
+        }
+
+    @classmethod
+    def from_json(cls, f: _Field) -> RequestShape:
+        return cls(
+            method=f.text("method"),
+            path=f.text("path"),
+            header_names=tuple(h.text_value() for h in f.opt_items("header_names")),
+            body=f.opt_text("body"),
+            body_file=f.opt_text("body_file"),
+            payload=f.opt_text("payload"),
+            size=f.opt_whole("size"),
+        )
 
 
 @dataclass(frozen=True)
@@ -613,6 +705,23 @@ class GuardComparison:
 
 
 @dataclass(frozen=True)
+class CalibrationPoint:
+    """One calibration request of an app's critical-size search: at ``n`` (the input size)
+    the cap held ``idle_bytes`` before it and peaked at ``peak_bytes`` during it."""
+
+    n: int
+    idle_bytes: int
+    peak_bytes: int
+
+    def to_json(self) -> JsonObject:
+        return {"n": self.n, "idle_bytes": self.idle_bytes, "peak_bytes": self.peak_bytes}
+
+    @classmethod
+    def from_json(cls, f: _Field) -> CalibrationPoint:
+        return cls(f.whole("n"), f.whole("idle_bytes"), f.whole("peak_bytes"))
+
+
+@dataclass(frozen=True)
 class SearchEntry:
     """One critical-n search: calibration, the model's prediction, every trial, the bracket.
 
@@ -650,6 +759,9 @@ class SearchEntry:
     error: Failure | None = None
     guarded: GuardComparison | None = None
     guard_error: Failure | None = None
+    calibration_points: tuple[CalibrationPoint, ...] = ()
+    fixed_bytes: int | None = None
+    measured_at_once: int | None = None
 
     @property
     def first_failure(self) -> Trial | None:
@@ -666,7 +778,7 @@ class SearchEntry:
         return tuple(t for t in self.per_n if low < t.n < high)
 
     def to_json(self) -> JsonObject:
-        return {
+        out: JsonObject = {
             "name": self.name,
             "server": self.server.to_json(),
             "workload": self.workload,
@@ -697,6 +809,15 @@ class SearchEntry:
             "guarded": self.guarded.to_json() if self.guarded else None,
             "guard_error": self.guard_error.to_json() if self.guard_error else None,
         }
+        # An app's search only (a growing input size, issue 13): absent for the seed's
+        # workloads, so studies written before them read and write back byte for byte.
+        if self.calibration_points:
+            out["calibration_points"] = [p.to_json() for p in self.calibration_points]
+        if self.fixed_bytes is not None:
+            out["fixed_bytes"] = self.fixed_bytes
+        if self.measured_at_once is not None:
+            out["measured_at_once"] = self.measured_at_once
+        return out
 
     @classmethod
     def from_json(cls, f: _Field) -> SearchEntry:
@@ -734,6 +855,11 @@ class SearchEntry:
             error=opt("error", Failure.from_json),
             guarded=opt("guarded", GuardComparison.from_json),
             guard_error=opt("guard_error", Failure.from_json),
+            calibration_points=tuple(
+                CalibrationPoint.from_json(p) for p in f.opt_items("calibration_points")
+            ),
+            fixed_bytes=f.opt_whole("fixed_bytes"),
+            measured_at_once=f.opt_whole("measured_at_once"),
         )
 
 
@@ -883,9 +1009,16 @@ class Plan:
     n: int
     io_delay: float
     timeout: float
+    app: App | None = None
+    request: RequestShape | None = None
+
+    @property
+    def is_app(self) -> bool:
+        """The study served the user's own app (``app``), not servelab's service."""
+        return self.app is not None
 
     def to_json(self) -> JsonObject:
-        return {
+        out: JsonObject = {
             "runs": [r.to_json() for r in self.runs],
             "critical": [c.to_json() for c in self.critical],
             "requests": self.requests,
@@ -894,6 +1027,11 @@ class Plan:
             "io_delay": self.io_delay,
             "timeout": self.timeout,
         }
+        if self.app is not None:  # a study of the user's app; absent for servelab's service
+            out["app"] = self.app.to_json()
+        if self.request is not None:
+            out["request"] = self.request.to_json()
+        return out
 
     @classmethod
     def from_json(cls, f: _Field) -> Plan:
@@ -916,6 +1054,8 @@ class Plan:
             n=f.whole("n"),
             io_delay=f.number("io_delay"),
             timeout=f.number("timeout"),
+            app=App.from_json(app) if (app := f.opt_obj_field("app")) else None,
+            request=RequestShape.from_json(req) if (req := f.opt_obj_field("request")) else None,
         )
 
 
@@ -1508,6 +1648,8 @@ def _check_members(value: _Field, cls: type) -> None:
         required = member.default is MISSING and member.default_factory is MISSING
         if kind == "int":
             value.whole(name) if required else value.opt_whole(name)
+        elif kind == "int | None":  # a count that may be unknown (HandlerStats)
+            value.opt_whole(name)
         elif kind == "float":
             value.number(name) if required else value.opt_number(name)
         elif kind == "float | None":
@@ -1534,6 +1676,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "SEARCH_FILE",
     "STUDY_FILE",
+    "App",
+    "CalibrationPoint",
     "Cap",
     "Failure",
     "GuardComparison",
@@ -1546,6 +1690,7 @@ __all__ = [
     "PlannedSearch",
     "Policy",
     "Prices",
+    "RequestShape",
     "RunEntry",
     "RunGuard",
     "SearchEntry",

@@ -95,6 +95,10 @@ WORKLOADS: Final[dict[str, Workload]] = {
         Workload("model", "model", "model.predict", "model"),
     )
 }
+# A study of the user's own app (``servelab study --app``) has one "workload": the app's
+# request, its ``n`` the request's input size (``--size``). It is not a row of the table:
+# servelab's service cannot be asked to run it.
+APP_WORKLOAD: Final = "app"
 # The seminar's six runs use these; its critical n is asked for those with an array.
 SEED_WORKLOADS: Final = ("io", "cpu", "numpy")
 CRITICAL_WORKLOADS: Final = tuple(code for code, w in WORKLOADS.items() if w.has_critical_n)
@@ -108,6 +112,11 @@ def workload(code: str) -> Workload:
         raise ConfigError(
             f"unknown workload {code!r}; choose from {', '.join(WORKLOADS)}"
         ) from None
+
+
+def run_stem(code: str) -> str:
+    """The file stem of a workload's runs: the seed's (``cpu_bounded``) or ``app``."""
+    return code if code == APP_WORKLOAD else workload(code).seed_name
 
 
 def function_name(code: str) -> str:
@@ -129,6 +138,7 @@ def critical_workload(code: str) -> Workload:
 
 
 __all__ = [
+    "APP_WORKLOAD",
     "CRITICAL_WORKLOADS",
     "SEED_WORKLOADS",
     "WORKLOADS",
@@ -137,5 +147,6 @@ __all__ = [
     "Workload",
     "critical_workload",
     "function_name",
+    "run_stem",
     "workload",
 ]

@@ -145,8 +145,8 @@ def test_flask_dev_serves_the_burst_concurrently(flask_dev: str, tmp_path: Path)
         assert r.status == 200 and r.error_class is None and r.error is None
         assert r.body is not None and json.loads(r.body) == {"price": r.area * 200_000}
     assert summary.makespan is not None and summary.makespan < 4 * D
-    assert summary.handlers.max_concurrent >= 8
-    assert summary.handlers.distinct_pids == 1 and summary.handlers.distinct_workers >= 8
+    assert (summary.handlers.max_concurrent or 0) >= 8
+    assert summary.handlers.distinct_pids == 1 and (summary.handlers.distinct_workers or 0) >= 8
     # One barrier released every thread: one intended start, all sent within moments.
     assert len({r.intended_start for r in records}) == 1
     assert max(r.start for r in records) - min(r.start for r in records) < D / 2
@@ -210,6 +210,7 @@ def test_concurrency_caps_requests_in_flight(flask_dev: str) -> None:
 
     assert summary.ok == 6
     assert sorted(r.index for r in records) == list(range(6))
+    assert summary.handlers.max_concurrent is not None
     assert summary.handlers.max_concurrent <= 2
     assert summary.makespan is not None and summary.makespan >= 2.5 * D
 
@@ -426,7 +427,12 @@ def test_cli_burst_prints_the_seed_lines_and_checks_slos_on_the_one_summary(
     assert result.returncode == 3, result.stderr
     lines = result.stdout.splitlines()
     assert all(SEED_OK.match(line) for line in lines[:3]), lines
-    assert re.fullmatch(r"makespan \d+\.\d\d s, 3/3 ok, errors none, max 0 at once", lines[3])
+    # This scripted server sends no served-by headers: how many ran at once is unknown, not 0.
+    assert re.fullmatch(
+        r"makespan \d+\.\d\d s, 3/3 ok, errors none, handlers at once unknown: "
+        r"the server does not send servelab's served-by headers",
+        lines[3],
+    )
     assert lines[4] == "held: errors<1% (measured 0%)"
     assert lines[5].startswith("FAILED: rps>1000000000 (measured ")
     summary = LoadSummary.from_json(json.loads((out / "summary.json").read_text()))

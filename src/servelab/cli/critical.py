@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -21,12 +23,13 @@ from ..results import SearchEntry
 from ..servers import WORKER_CLASSES, ServerSpec
 from ..servers.cap import MECHANISM_CHOICES, MechanismChoice
 from ..study.critical import SearchPolicy
-from ..study.critical_run import CriticalSpec, find_critical_n
+from ..study.critical_run import APP_POLICY, CriticalSpec, find_critical_n
 from ..study.plan import check_cap_fits
 from ..study.trial import Burst, TrialResult
 from ..units import format_size, parse_size
-from ..workloads import CRITICAL_WORKLOADS
+from ..workloads import APP_WORKLOAD, CRITICAL_WORKLOADS
 from . import words
+from .app_options import app_choice, app_options
 
 console = Console(stderr=True)
 _OLD_FLAGS = "--workers/--worker-class/--threads"
@@ -70,27 +73,30 @@ def print_result(entry: SearchEntry) -> None:
     if entry.error is not None:
         out.print(f"[red]no search: {words.failure(entry.error)}[/red]")
         return
+    app = entry.workload == APP_WORKLOAD
+    n_word, unit = ("size", "unit of size") if app else ("n", "element")
+    fixed = f" + {format_size(entry.fixed_bytes)} per request" if entry.fixed_bytes else ""
     out.print(
         f"model: idle {format_size(entry.idle_bytes or 0)}, "
-        f"{entry.bytes_per_element or 0:.1f} bytes per element, "
+        f"{entry.bytes_per_element or 0:.1f} bytes per {unit}{fixed}, "
         f"{entry.in_memory_at_once} request(s) in memory at once "
-        f"-> predicted critical n {entry.predicted_n or 0:,}"
+        f"-> predicted critical {n_word} {entry.predicted_n or 0:,}"
     )
-    table = Table("n", "trials", "failed", "outcomes")
+    table = Table(n_word, "trials", "failed", "outcomes")
     for at in entry.per_n:
         table.add_row(f"{at.n:,}", str(at.trials), str(at.failures), ", ".join(at.outcomes))
     out.print(table)
     passing, failing = entry.max_passing_n, entry.min_failing_n
     out.print(
-        f"largest n that never failed: [bold]{passing:,}[/bold]; "
+        f"largest {n_word} that never failed: [bold]{passing:,}[/bold]; "
         if passing
-        else "no n passed every trial; ",
+        else f"no {n_word} passed every trial; ",
         end="",
     )
     out.print(
-        f"smallest n that always failed: [bold]{failing:,}[/bold]"
+        f"smallest {n_word} that always failed: [bold]{failing:,}[/bold]"
         if failing
-        else "no n failed every trial"
+        else f"no {n_word} failed every trial"
     )
     stop = words.stop_reason(entry.stop) if entry.stop else "not finished"
     out.print(f"{entry.probes} probes in {entry.wall_seconds} s: {stop}")
@@ -108,6 +114,7 @@ def _on_probe(label: str, probe: TrialResult) -> None:
 
 
 @click.command("critical-n")
+@app_options
 @click.option(
     "--server",
     "servers",
@@ -129,8 +136,7 @@ def _on_probe(label: str, probe: TrialResult) -> None:
     "workloads",
     type=click.Choice(CRITICAL_WORKLOADS),
     multiple=True,
-    required=True,
-    help="Workload, repeatable.",
+    help="Workload, repeatable (not with --app: its request is the workload).",
 )
 @click.option(
     "--memory",
@@ -202,23 +208,58 @@ def critical_n(
     memory_budget: str | None,
     out: Path,
     as_json: bool,
+    **app_params: Any,
 ) -> None:
     """Find the n at which each SERVER dies for lack of memory under a cap of --memory.
 
     Calibrates a model (idle memory, bytes per element, requests in memory at once),
-    predicts n, then bisects around it with a fresh capped server per probe.
+    predicts n, then bisects around it with a fresh capped server per probe. With --app,
+    the input size (--size, grown) of your own app's request instead of n.
     """
+    choice = app_choice(app_params)
     budget = None if memory_budget is None else parse_size(memory_budget)
     limit = parse_size(memory)
     load = Burst(requests=concurrency if requests_ is None else requests_, concurrency=concurrency)
-    policy = SearchPolicy(tolerance=tolerance, repeats=repeats)
-    specs = [
-        CriticalSpec(server, workload, limit, load, policy, mechanism, budget)
-        for server in _servers(servers, workers, worker_class, threads)
-        for workload in dict.fromkeys(workloads)
-    ]
-    for spec in specs:  # a cap that cannot hold a server even idle: say so before any start
-        check_cap_fits(spec.server, limit)
+    specs_servers = _servers(servers, workers, worker_class, threads)
+    if choice.run is not None:
+        if workloads:
+            raise ConfigError("--workload is servelab's own service's; with --app leave it out")
+        if budget is not None:
+            raise ConfigError("--memory-budget is servelab's own service's guard, not an app's")
+        if not choice.run.request.uses_size():
+            raise ConfigError(
+                "a critical-size search grows the request's input size, and this request has "
+                "none: put {size} in --body or give a --payload hook"
+            )
+        policy = replace(APP_POLICY, tolerance=tolerance, repeats=repeats)
+        for server in specs_servers:
+            choice.run.target.check_server(server)
+        specs = [
+            CriticalSpec(
+                server,
+                APP_WORKLOAD,
+                limit,
+                load,
+                policy,
+                mechanism,
+                app=choice.run,
+                start_n=choice.size,
+            )
+            for server in specs_servers
+        ]
+    else:
+        if not workloads:
+            raise ConfigError(
+                f"give --workload ({' or '.join(CRITICAL_WORKLOADS)}), or --app for your own app"
+            )
+        policy = SearchPolicy(tolerance=tolerance, repeats=repeats)
+        specs = [
+            CriticalSpec(server, workload, limit, load, policy, mechanism, budget)
+            for server in specs_servers
+            for workload in dict.fromkeys(workloads)
+        ]
+        for spec in specs:  # a cap that cannot hold a server even idle: say so before any start
+            check_cap_fits(spec.server, limit)
     names = [spec.name for spec in specs]
     if len(set(names)) != len(names):
         raise ConfigError(f"two searches of the plan share a name: {', '.join(names)}")

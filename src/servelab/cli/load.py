@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import click
@@ -15,6 +16,7 @@ from ..load import (
     LoadSummary,
     Rate,
     RequestSpec,
+    RequestTemplate,
     Slo,
     Target,
     check_reachable,
@@ -28,6 +30,7 @@ from ..load import (
 )
 from ..load.limits import check_seconds
 from ..load.summary import Parameters, summarize
+from ..units import parse_size
 
 LOAD_MODES = ("burst", "closed", "open")
 _LOOP_TIMEOUT = 10.0
@@ -41,6 +44,10 @@ _MODE_OPTIONS = {
     "max_in_flight": ("open",),
     "keep_alive": ("closed", "open"),
 }
+
+
+# An env file's setting; the value is read as the app would, without shell expansion.
+_ENV_LINE = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)")
 
 
 class SloFailed(click.ClickException):
@@ -65,8 +72,8 @@ class SloFailed(click.ClickException):
     "--method",
     default="POST",
     show_default=True,
-    help='HTTP method. POST without --body sends the seed\'s {"area": ...} bodies; other '
-    "methods send no body unless --body is given (GET works against any endpoint).",
+    help="HTTP method. POST without a body (--body, --body-file, --payload) sends the seed's "
+    '{"area": ...} bodies; other methods send none unless given (GET works anywhere).',
 )
 @click.option(
     "--header",
@@ -75,7 +82,52 @@ class SloFailed(click.ClickException):
     metavar="'NAME: VALUE'",
     help="An extra request header; repeat for more.",
 )
-@click.option("--body", default=None, help="Request body, sent as given (UTF-8).")
+@click.option(
+    "--body",
+    default=None,
+    help="Request body (UTF-8 text), e.g. '{\"rows\": {size}}': every {size} becomes --size.",
+)
+@click.option(
+    "--body-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSONL file: each line one JSON body, sent in turn (cycling).",
+)
+@click.option(
+    "--payload",
+    default=None,
+    metavar="MODULE:FUNCTION",
+    help="A hook that makes the body: FUNCTION(size) returns bytes (str, dict, list are "
+    "encoded). It runs in --python, in --app-dir, once before the run.",
+)
+@click.option(
+    "--size",
+    "size_text",
+    default=None,
+    metavar="N",
+    help="The input size: fills {size} in --body, and is passed to the --payload hook.",
+)
+@click.option(
+    "--python",
+    "python",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The interpreter of the app's environment the --payload hook runs with "
+    "[default: servelab's own].",
+)
+@click.option(
+    "--app-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The --payload hook's working directory, first on its import path [default: .].",
+)
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The app's settings (KEY=VALUE lines, as a .env file): --token env:NAME reads NAME "
+    "here first, then in the environment.",
+)
 @click.option(
     "--requests",
     "requests_",
@@ -156,7 +208,8 @@ class SloFailed(click.ClickException):
     envvar="SERVELAB_TOKEN",
     show_envvar=True,
     default=None,
-    help="Send 'Authorization: Bearer TOKEN' with every request (a service started with a token).",
+    help="Send 'Authorization: Bearer TOKEN' with every request; env:NAME takes it from "
+    "--env-file or the environment variable NAME. Never printed.",
 )
 @click.pass_context
 def load(
@@ -166,6 +219,12 @@ def load(
     method: str,
     header_texts: tuple[str, ...],
     body: str | None,
+    body_file: Path | None,
+    payload: str | None,
+    size_text: str | None,
+    python: Path | None,
+    app_dir: Path | None,
+    env_file: Path | None,
     requests_: int | None,
     concurrency: int,
     duration: float | None,
@@ -200,12 +259,34 @@ def load(
     except ConfigError as error:
         raise click.BadParameter(str(error), param_hint="'--slo'") from None
     try:
-        headers = dict(parse_header(text) for text in header_texts)
+        for header in header_texts:
+            parse_header(header)
     except LoadError as error:
         raise click.BadParameter(str(error), param_hint="'--header'") from None
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    payload = _body_bytes(body)
+    size = _size(size_text)
+    _check_utf8(body)
+    try:
+        template = RequestTemplate.build(
+            method=method,
+            path=Target.parse(url).path,
+            headers=header_texts,
+            token=token or None,
+            body=body,
+            body_file=body_file,
+            payload=payload,
+            env=_env_settings(env_file) if env_file is not None else None,
+        )
+    except LoadError as error:
+        raise click.UsageError(str(error)) from None
+    if template.uses_size() and size is None:
+        raise click.UsageError("the body depends on the size ({size} or --payload): give --size")
+    if size is not None and not template.uses_size():
+        raise click.UsageError("--size fills {size} in --body or is passed to --payload: give one")
+    if (python is not None or app_dir is not None) and payload is None:
+        raise click.UsageError("--python and --app-dir are for the --payload hook")
+    # Built once before the run: a hook runs here, not per request.
+    bodies = template.bodies(size, python=python, app_dir=app_dir) if template.has_body() else None
+    headers = dict(template.headers)
     if out is not None:
         for name in ("records.jsonl", "timeseries.jsonl", "summary.json"):
             (out / name).unlink(missing_ok=True)
@@ -222,7 +303,7 @@ def load(
             on_record=None if as_json else lambda record: click.echo(format_seed_line(record)),
             headers=headers or None,
             method=method,
-            body=payload,
+            bodies=bodies,
         )
         parameters: Parameters = {
             "requests": requests_ or 10,
@@ -234,7 +315,7 @@ def load(
         result = _run_loop(
             url,
             mode=mode,
-            request=RequestSpec(method=method, headers=headers, body=payload),
+            request=RequestSpec(method=method, headers=headers, bodies=bodies or ()),
             requests=requests_,
             concurrency=concurrency,
             duration=duration,
@@ -288,18 +369,59 @@ def _check_options(
             raise click.BadParameter(str(error), param_hint=f"'{option}'") from None
 
 
-def _body_bytes(body: str | None) -> bytes | None:
-    """``--body`` as UTF-8 bytes; bytes that are not UTF-8 (the shell passed them as they
-    were) are refused rather than sent as something else."""
-    if body is None:
-        return None
+def _check_utf8(body: str | None) -> None:
+    """Bytes that are not UTF-8 (the shell passed them as they were) are refused rather
+    than sent as something else."""
     try:
-        return body.encode()
+        (body or "").encode()
     except UnicodeEncodeError as error:
         raise click.BadParameter(
             f"not valid UTF-8 at character {error.start + 1}: give the body as UTF-8 text",
             param_hint="'--body'",
         ) from None
+
+
+def _size(text: str | None) -> int | None:
+    """``--size`` as a whole number (``1000``, ``10k``, ``1M``): a count of rows, items..."""
+    if text is None:
+        return None
+    try:
+        return parse_size(text)
+    except ConfigError:
+        raise click.BadParameter(
+            f"not a size: {text!r} (a whole number, e.g. 1000, 10k or 1M)", param_hint="'--size'"
+        ) from None
+
+
+def _env_settings(path: Path) -> dict[str, str]:
+    """The KEY=VALUE settings of an env file, for ``--token env:NAME``.
+
+    Lines: ``KEY=value``, ``export KEY=value``, values in single or double quotes, ``#``
+    comments and blank lines. A bad line is named by its number, never shown: it may hold a
+    secret.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        why = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise click.BadParameter(f"cannot read {path}: {why}", param_hint="'--env-file'") from None
+    settings: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _ENV_LINE.fullmatch(line)
+        if match is None:
+            raise click.BadParameter(
+                f"{path}, line {number}: not KEY=VALUE", param_hint="'--env-file'"
+            )
+        value = match.group(2).strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].strip()
+        settings[match.group(1)] = value
+    return settings
 
 
 def _run_loop(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.progress import Progress, TaskID
 
 from ..load import RequestRecord
+from ..load.text import at_once
 from ..results import RunEntry, SearchEntry
 from ..study.critical_run import CriticalSpec
 from ..study.plan import RunSpec
@@ -39,10 +40,9 @@ class RichProgress(StudyProgress):
             self.progress.console.print(f"[red]x {run.name}: {why}[/red]")
             return
         mark = "[green]v[/green]" if s.ok == s.requests else "[yellow]![/yellow]"
-        at_once = s.handlers.max_concurrent if s.handlers is not None else 0
         self.progress.console.print(
             f"{mark} {run.name:<24} makespan {s.makespan or 0.0:6.2f} s  "
-            f"{s.ok}/{s.requests} ok  max {at_once} at once"
+            f"{s.ok}/{s.requests} ok  {at_once(s)}"
         )
 
     def search_started(self, spec: CriticalSpec) -> None:

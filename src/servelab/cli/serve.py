@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
+from ..errors import ConfigError
 from ..servers import ServerSpec, launch
 from ..service.config import ServiceConfig, ServiceConfigError
 from ..workloads import WORKLOADS
-from .options import console
+from .app_options import app_choice, app_options
+from .options import console, split_list
 
 
 @click.command()
+@app_options
 @click.option(
     "--server",
     "server_text",
     default="flask-dev",
     show_default=True,
-    help="Server spec: flask-dev, gunicorn, gunicorn:w2, gunicorn:w2:gthread:t4 ...",
+    help="Server spec: flask-dev, gunicorn, gunicorn:w2, gunicorn:w2:gthread:t4, uvicorn:w2, "
+    "waitress:t4, granian ... (with an ASGI --app: uvicorn).",
 )
 @click.option(
     "--workload", default="model", show_default=True, help=f"One of {', '.join(WORKLOADS)}."
@@ -33,8 +40,33 @@ from .options import console
     show_default=True,
     help="Where its log goes.",
 )
-def serve(server_text: str, workload: str, n: int, io_delay: float, run_dir: Path) -> None:
-    """Start one server on a free loopback port and keep it up until Ctrl-C."""
+def serve(
+    server_text: str, workload: str, n: int, io_delay: float, run_dir: Path, **app_params: Any
+) -> None:
+    """Start one server on a free loopback port and keep it up until Ctrl-C: servelab's
+    service, or your own app with --app (in its own environment with --python)."""
+    choice = app_choice(app_params)
+    context = click.get_current_context()
+    if choice.run is not None:
+        service_only = [
+            f"--{name.replace('_', '-')}"
+            for name in ("workload", "n", "io_delay")
+            if context.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+        ]
+        if service_only:
+            raise ConfigError(f"{', '.join(service_only)} belong to servelab's own service")
+        if context.get_parameter_source("server_text") == ParameterSource.DEFAULT:
+            server_text = split_list(choice.default_servers() or server_text)[0]
+        spec = ServerSpec.parse(server_text)
+        target = choice.run.target
+        target.check_server(spec)
+        with launch(spec, run_dir=run_dir, env=dict(target.env), app=target) as server:
+            console.print(
+                f"{server.spec.describe()} serving {target.ref} ({target.interface}) at "
+                f"[bold]{server.url}[/bold] (log: {server.log_path}); Ctrl-C stops it"
+            )
+            _wait(server.poll)
+        return
     spec = ServerSpec.parse(server_text)  # checked before anything starts
     try:
         service = ServiceConfig(workload=workload, n=n, io_delay=io_delay)
@@ -45,6 +77,10 @@ def serve(server_text: str, workload: str, n: int, io_delay: float, run_dir: Pat
             f"{server.spec.describe()} serving {workload} at [bold]{server.url}[/bold]"
             f" (log: {server.log_path}); Ctrl-C stops it"
         )
-        while server.poll() is None:
-            time.sleep(0.5)
-        console.print(f"[red]the server ended on its own: {server.poll()}[/red]")
+        _wait(server.poll)
+
+
+def _wait(poll: Callable[[], object]) -> None:
+    while poll() is None:
+        time.sleep(0.5)
+    console.print(f"[red]the server ended on its own: {poll()}[/red]")

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._io import folder_lock
+from ..errors import ConfigError
 from ..servers import ServerSpec
 from ..study import run_study, seed_plan
+from ..study.plan import StudyPlan, app_plan
 from ..units import parse_size
 from ..workloads import SEED_WORKLOADS, WORKLOADS
+from .app_options import AppChoice, app_choice, app_options
 from .options import LANG_OPTION, build_report, console, languages, split_list
 from .progress import RichProgress
 
 
 @click.command()
 @LANG_OPTION
+@app_options
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -37,7 +43,8 @@ from .progress import RichProgress
     "--critical/--no-critical",
     default=True,
     show_default=True,
-    help="Search the critical n of each server for cpu and numpy.",
+    help="Search the critical n of each server for cpu and numpy (with --app: the critical "
+    "input size of each server, when the request has a size).",
 )
 @click.option(
     "--repeats",
@@ -51,7 +58,8 @@ from .progress import RichProgress
     default="flask-dev,gunicorn:w1",
     show_default=True,
     help="Comma-separated server specs: flask-dev, gunicorn, gunicorn:w2, "
-    "gunicorn:w2:gthread:t4, gunicorn:w1:gevent.",
+    "gunicorn:w2:gthread:t4, gunicorn:w1:gevent, uvicorn:w2, waitress:t4, granian:w1 "
+    "(with an ASGI --app: uvicorn,gunicorn:w1:uvicorn).",
 )
 @click.option(
     "--workloads",
@@ -107,23 +115,34 @@ def study(
     io_delay: float,
     timeout: float,
     memory_budget: str | None,
+    **app_params: Any,
 ) -> None:
     """Run the seminar's study: every server x every workload, one burst each; the critical n
-    of every server for the cpu and numpy workloads under a memory cap; and the report."""
-    budget = None if memory_budget in (None, "auto") else parse_size(memory_budget)
-    if budget is not None and budget < 1:
-        raise click.BadParameter("--memory-budget must be more than 0 bytes")
-    plan = seed_plan(
-        critical_memory=parse_size(memory) if critical else None,
-        repeats=repeats,
-        servers=tuple(ServerSpec.parse(text) for text in split_list(servers)),
-        workloads=tuple(split_list(workloads)),
-        requests=requests_,
-        concurrency=concurrency,
-        n=n,
-        io_delay=io_delay,
-        timeout=timeout,
-    )
+    of every server for the cpu and numpy workloads under a memory cap; and the report.
+
+    With --app, the same for your own app: every server, one burst each at --size, and the
+    critical input size of each server under --memory, in its own environment (--python)."""
+    choice = app_choice(app_params)
+    if choice.run is not None:
+        plan = _app_plan(
+            choice, memory, critical, repeats, servers, requests_, concurrency, timeout
+        )
+        budget = None
+    else:
+        budget = None if memory_budget in (None, "auto") else parse_size(memory_budget)
+        if budget is not None and budget < 1:
+            raise click.BadParameter("--memory-budget must be more than 0 bytes")
+        plan = seed_plan(
+            critical_memory=parse_size(memory) if critical else None,
+            repeats=repeats,
+            servers=tuple(ServerSpec.parse(text) for text in split_list(servers)),
+            workloads=tuple(split_list(workloads)),
+            requests=requests_,
+            concurrency=concurrency,
+            n=n,
+            io_delay=io_delay,
+            timeout=timeout,
+        )
     console.print(
         f"servelab study: {len(plan.runs)} runs and {len(plan.critical)} critical-n searches "
         f"into [bold]{out}[/bold]"
@@ -143,10 +162,54 @@ def study(
                 out,
                 RichProgress(progress),
                 memory_budget=budget,
-                compare_guard=memory_budget is not None,
+                compare_guard=memory_budget is not None and choice.run is None,
             )
         reports = build_report(out, languages(lang))
     console.print(
         f"done in {time.monotonic() - began:.1f} s; report: "
         + ", ".join(f"[bold]{path}[/bold]" for path in reports)
+    )
+
+
+# Options of servelab's own service: with --app they mean nothing, and saying so beats
+# ignoring them.
+_SERVICE_ONLY = ("workloads", "n", "io_delay", "memory_budget")
+
+
+def _app_plan(
+    choice: AppChoice,
+    memory: str,
+    critical: bool,
+    repeats: int,
+    servers: str,
+    requests: int,
+    concurrency: int,
+    timeout: float,
+) -> StudyPlan:
+    """The study of the user's app: its servers (the interface's defaults unless --servers
+    was given) and, when the request has a size, a critical-size search per server."""
+    assert choice.run is not None
+    context = click.get_current_context()
+
+    def given(name: str) -> bool:
+        return context.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+
+    wrong = [f"--{name.replace('_', '-')}" for name in _SERVICE_ONLY if given(name)]
+    if wrong:
+        raise ConfigError(
+            f"{', '.join(wrong)} belong to servelab's own service, not to an app of your own"
+            " (its request is --body/--body-file/--payload at --size)"
+        )
+    texts = servers if given("servers") else choice.default_servers() or servers
+    # No size to grow: the search is left out, unless --memory asked for it by name.
+    search = critical and (choice.run.request.uses_size() or given("memory"))
+    return app_plan(
+        choice.run,
+        tuple(ServerSpec.parse(text) for text in split_list(texts)),
+        critical_memory=parse_size(memory) if search else None,
+        repeats=repeats,
+        requests=requests,
+        concurrency=concurrency,
+        size=choice.size,
+        timeout=timeout,
     )

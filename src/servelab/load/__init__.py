@@ -6,6 +6,7 @@ a ramp of rates (``run_open``). All three run on the same reactor and HTTP/1.1 c
 produce the same ``RequestRecord`` per request and the same ``LoadSummary`` per run.
 
     request.py   what to send: Target, RequestSpec, header checks, the request's bytes
+    template.py  what to send to any app: RequestTemplate (a body that grows with a size)
     schedule.py  when: an open loop's Rate
     burst.py loops.py driver.py   how: the schedules, on one driver
     limits.py    what the client can carry (seconds, descriptors, memory), checked up front
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from servelab.load.slo import Slo, SloResult
     from servelab.load.slo import check as check_slos
     from servelab.load.summary import LoadSummary, summarize
+    from servelab.load.template import RequestTemplate
     from servelab.load.text import describe
     from servelab.load.timeseries import TimeSeries
 
@@ -53,6 +55,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Rate": ("schedule", "Rate"),
     "RequestRecord": ("records", "RequestRecord"),
     "RequestSpec": ("request", "RequestSpec"),
+    "RequestTemplate": ("template", "RequestTemplate"),
     "Slo": ("slo", "Slo"),
     "SloResult": ("slo", "SloResult"),
     "Target": ("request", "Target"),
@@ -79,6 +82,7 @@ __all__ = [
     "Rate",
     "RequestRecord",
     "RequestSpec",
+    "RequestTemplate",
     "Slo",
     "SloResult",
     "Target",

@@ -36,6 +36,7 @@ from servelab.load.recorder import Recorder
 from servelab.load.records import RequestRecord
 from servelab.load.request import (
     BURST_RESERVED_HEADERS,
+    RESERVED_HEADERS,
     RequestSpec,
     Target,
     check_headers,
@@ -61,6 +62,7 @@ def run_burst(
     headers: Mapping[str, str] | None = None,
     method: str = "POST",
     body: bytes | None = None,
+    bodies: Sequence[bytes | None] | None = None,
 ) -> list[RequestRecord]:
     """POST ``{"area": a}`` to ``url`` ``requests`` times, ``concurrency`` at a time.
 
@@ -72,11 +74,14 @@ def run_burst(
     ``requests``. ``headers`` are added to every request (e.g. ``{"Authorization": "Bearer
     <token>"}``); they never reach the records. ``method`` and ``body`` send something
     else: ``body`` as it is to every request, and no body at all for a method other than
-    POST without one (e.g. GET).
+    POST without one (e.g. GET). ``bodies`` (a ``RequestTemplate``'s) instead: request ``i``
+    sends ``bodies[i % len(bodies)]``, its record's area 0. With a body of its own, a request
+    may set its ``Content-Type``; the seed's bodies are JSON, said by the engine.
     """
     Target.parse(url)
     check_method(method)
-    extra_headers = check_headers(headers, BURST_RESERVED_HEADERS)
+    own_body = body is not None or bodies is not None
+    extra_headers = check_headers(headers, RESERVED_HEADERS if own_body else BURST_RESERVED_HEADERS)
     if requests < 0:
         raise LoadError(f"requests must be >= 0, not {requests}")
     if concurrency < 1:
@@ -84,10 +89,14 @@ def run_burst(
     check_seconds("timeout", timeout)
     if areas is not None and len(areas) == 0:
         raise LoadError("areas must not be empty")
+    if bodies is not None and len(bodies) == 0:
+        raise LoadError("bodies must not be empty")
     # One payload per area, sent in turn: never one per request, which for a burst of 10^8
     # requests took all memory before the first was sent.
     cycle = list(areas) if areas is not None else [default_area(i) for i in range(10)]
-    if body is not None or method != "POST":
+    if bodies is not None:
+        payloads: list[tuple[float, bytes | None]] = [(0.0, data) for data in bodies]
+    elif body is not None or method != "POST":
         payloads = [(area, body) for area in cycle]
     else:
         try:

@@ -5,7 +5,8 @@ requests completed. The columns:
 
 - ``index``: position of the request in the run, 0-based (the order it was planned).
 - ``area``: the flat's area sent as ``{"area": <area>}``; 0 when a closed or open loop sent
-  another body (``--body``) or none.
+  another body (``--body``) or none, and when a run sent a request template's bodies
+  (``--body``, ``--body-file``, ``--payload``).
 - ``intended_start``: seconds since the epoch when the request was meant to go: for a
   burst, the instant the burst began (every request is due then); in an open loop, its
   slot in the arrival schedule; in a closed loop, ``start`` (a closed loop has no schedule).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -66,6 +66,18 @@ class Target:
         return cls(host=parts.hostname, port=port, path=path)
 
 
+def check_path(path: str) -> str:
+    """``path`` if it is a request target a request line can carry (``/predict?x=1``)."""
+    if not path.startswith("/"):
+        raise LoadError(f"a path starts with '/', e.g. /predict, not {path!r}")
+    if not _REQUEST_TARGET.fullmatch(path):
+        raise LoadError(
+            f"the path has a space, a control or a non-ASCII character: {path!r}; "
+            "percent-encode it (a space is %20)"
+        )
+    return path
+
+
 def default_area(index: int) -> int:
     """The seed's areas: 10, 20, ... 100, then again from 10."""
     return 10 * (index % 10 + 1)
@@ -76,15 +88,20 @@ class RequestSpec:
     """What every request of a closed or open loop sends.
 
     ``body=None`` with POST sends the seed's ``{"area": a}`` bodies (areas 10, 20 ... 100 in
-    turn); with another method, no body. ``headers`` are added to the engine's own.
+    turn); with another method, no body. ``bodies``, when given, are sent in turn instead
+    (a ``RequestTemplate``'s), and ``body`` is ignored. ``headers`` are added to the engine's
+    own.
     """
 
     method: str = "POST"
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    bodies: Sequence[bytes | None] = ()
 
     def payloads(self) -> list[tuple[float, bytes | None]]:
         """(area, body) pairs to cycle through; area is 0 when the body is not the seed's."""
+        if self.bodies:
+            return [(0.0, body) for body in self.bodies]
         if self.body is None and self.method == "POST":
             return [(default_area(i), seed_body(default_area(i))) for i in range(10)]
         return [(0.0, self.body)]

@@ -22,7 +22,8 @@ seconds; a value that could not be measured is None, never 0.
     connections_opened: TCP connections the client opened (keep-alive reuses them).
     client_cpu_seconds: CPU time of the load engine's process while the run lasted.
     handlers: what the servers said about their own handlers (``HandlerStats``), from
-      the records' timing headers; None when the run kept no records to read them from.
+      the records' timing headers; None when the run kept no records to read them from,
+      and its counts None (unknown) when no record carried the headers.
     series: one row per second (``timeseries``); written to ``timeseries.jsonl``, not
       part of ``to_json``.
 """
@@ -105,19 +106,30 @@ class HandlerStats:
     mean_queue_wait: mean of handler_start - start: how long requests sat in the server
       (and on the way there) before a handler took them.
     handler_mean, handler_sum: handler durations as the servers timed them.
+
+    When records exist but none carries a served-by header (a server the lab did not wrap,
+    or every request failed before a response), the counts are unknown: None, never 0, which would
+    claim that no handler ran. Summaries written before this stored 0 and still load.
     """
 
-    served: int
-    distinct_pids: int
-    distinct_workers: int
-    max_concurrent: int
+    served: int | None
+    distinct_pids: int | None
+    distinct_workers: int | None
+    max_concurrent: int | None
     mean_queue_wait: float | None
     handler_mean: float | None
     handler_sum: float | None
 
+    @property
+    def known(self) -> bool:
+        """Whether the server said who served: some record carried the served-by headers."""
+        return self.served is not None
+
     @classmethod
     def of(cls, records: Iterable[RequestRecord]) -> HandlerStats:
         rows = list(records)
+        if rows and not any(_says_who_served(r) for r in rows):
+            return cls(None, None, None, None, None, None, None)
         timed = [
             (r.handler_start, r.handler_duration)
             for r in rows
@@ -147,14 +159,22 @@ class HandlerStats:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> HandlerStats:
         return cls(
-            served=int(data["served"]),
-            distinct_pids=int(data["distinct_pids"]),
-            distinct_workers=int(data["distinct_workers"]),
-            max_concurrent=int(data["max_concurrent"]),
+            served=_whole(data.get("served")),
+            distinct_pids=_whole(data.get("distinct_pids")),
+            distinct_workers=_whole(data.get("distinct_workers")),
+            max_concurrent=_whole(data.get("max_concurrent")),
             mean_queue_wait=_number(data.get("mean_queue_wait")),
             handler_mean=_number(data.get("handler_mean")),
             handler_sum=_number(data.get("handler_sum")),
         )
+
+
+def _says_who_served(record: RequestRecord) -> bool:
+    return (
+        record.served_pid is not None
+        or record.handler_start is not None
+        or record.handler_duration is not None
+    )
 
 
 @dataclass(frozen=True)
@@ -337,3 +357,7 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def _number(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _whole(value: Any) -> int | None:
+    return None if value is None else int(value)

@@ -28,11 +28,11 @@ def describe(summary: LoadSummary) -> list[str]:
 def _describe(summary: LoadSummary) -> list[str]:
     if summary.mode == "burst":
         makespan = f"{summary.makespan:.2f}" if summary.makespan is not None else "-"
-        at_once = summary.handlers.max_concurrent if summary.handlers is not None else 0
-        return [
+        line = (
             f"makespan {makespan} s, {summary.ok}/{summary.requests} ok, "
-            f"errors {summary.errors_by_class or 'none'}, max {at_once} at once"
-        ]
+            f"errors {summary.errors_by_class or 'none'}, {at_once(summary)}"
+        )
+        return [line] if _known(summary) else [line + ": " + _why_unknown(summary)]
     p = summary.parameters
     if summary.mode == "closed":
         what = f"closed loop, {p['concurrency']} users"
@@ -61,12 +61,37 @@ def _describe(summary: LoadSummary) -> list[str]:
             f"mean send delay {_ms(delay)} ms, max {_ms(summary.send_delay_max)} ms), "
             f"held back by the in-flight bound: {summary.held_back:,}, unsent: {summary.unsent:,}"
         )
+    if not _known(summary):
+        lines.append(f"who served: unknown: {_why_unknown(summary)}")
     cpu = summary.client_cpu_seconds
     lines.append(
         f"connections opened: {summary.connections_opened:,}, "
         f"client CPU {f'{cpu:.2f} s' if cpu is not None else 'not measured'}"
     )
     return lines
+
+
+def at_once(summary: LoadSummary) -> str:
+    """``max 3 at once``: the most handlers the servers said ran at once, or that nobody said.
+
+    Unknown is never written as 0: a server that sends no served-by headers ran its
+    handlers all the same.
+    """
+    h = summary.handlers
+    if h is None or h.max_concurrent is None:
+        return "handlers at once unknown"
+    return f"max {h.max_concurrent} at once"
+
+
+def _known(summary: LoadSummary) -> bool:
+    # A run that kept no records (handlers None) has nothing to say either way.
+    return summary.handlers is None or summary.handlers.known or summary.requests == 0
+
+
+def _why_unknown(summary: LoadSummary) -> str:
+    if summary.by_status:
+        return "the server does not send servelab's served-by headers"
+    return "no response came back to say who served it"
 
 
 def _row(values: Distribution) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from ..load.summary import HandlerStats, LoadSummary
 from ..results import GuardComparison, RunEntry, SearchEntry, Study, Trial
+from ..workloads import APP_WORKLOAD
 from .i18n import Lang
 
 # Below this share of one core the server was waiting, not computing.
@@ -38,9 +39,15 @@ def outcome(summary: LoadSummary, lang: Lang) -> str:
 
 def concurrency(summary: LoadSummary, lang: Lang) -> str | None:
     h, makespan = summary.handlers, summary.makespan
+    if h is not None and not h.known and summary.by_status:
+        # Responses came, none said who served: a server the lab did not wrap.
+        return lang.t("who_unknown")
     if h is None or not h.served or makespan is None:
         return None
-    if h.max_concurrent == 1 and h.served > 1:
+    at_once, workers, pids = h.max_concurrent, h.distinct_workers, h.distinct_pids
+    if at_once is None or workers is None or pids is None:
+        return None  # served is known, so these are too; this says so to the type checker
+    if at_once == 1 and h.served > 1:
         text = lang.t(
             "serial",
             fastest=lang.seconds(summary.latency.min),
@@ -55,9 +62,9 @@ def concurrency(summary: LoadSummary, lang: Lang) -> str | None:
         return text
     text = lang.t(
         "overlap",
-        at_once=h.max_concurrent,
-        threads=lang.plural(h.distinct_workers, "thread"),
-        processes=lang.plural(h.distinct_pids, "process"),
+        at_once=at_once,
+        threads=lang.plural(workers, "thread"),
+        processes=lang.plural(pids, "process"),
     )
     if h.handler_mean and abs(makespan / h.handler_mean - 1) <= CLOSE:
         text += lang.t(
@@ -82,7 +89,7 @@ def cpu_use(run: RunEntry, summary: LoadSummary, cores: int | None, lang: Lang) 
         cores=f"{busy:.2f}",
         machine_cores=cores or lang.na,
     )
-    at_once = summary.handlers.max_concurrent if summary.handlers else 0
+    at_once = (summary.handlers.max_concurrent if summary.handlers else None) or 0
     if at_once > 1 and abs(busy - 1) <= CLOSE and (cores or 1) > 1:
         key = "cpu_turns_gil" if run.workload == "cpu" else "cpu_turns"
         text += lang.t(key, at_once=at_once)
@@ -93,7 +100,7 @@ def _slower_each(run: RunEntry, mine: HandlerStats, theirs: HandlerStats, lang: 
     """A pure-Python handler that ran alongside others against one that ran alone."""
     if not (
         run.workload == "cpu"
-        and mine.max_concurrent > 1
+        and (mine.max_concurrent or 0) > 1
         and theirs.max_concurrent == 1
         and mine.handler_mean
         and theirs.handler_mean
@@ -197,16 +204,23 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
     predicted = search.predicted_n
     if predicted is None or search.bytes_per_element is None:
         return [lang.t("unconfirmed", reason=lang.stop(search.stop))]
-    sentences = [
-        lang.t(
-            "model",
-            cap=lang.size(search.limit_bytes),
-            idle=lang.mib(search.idle_bytes),
-            bpe=f"{search.bytes_per_element:.1f}",
-            at_once=search.in_memory_at_once,
-            predicted=lang.count(predicted),
-        )
-    ]
+    app = search.workload == APP_WORKLOAD
+    model = {
+        "cap": lang.size(search.limit_bytes),
+        "idle": lang.mib(search.idle_bytes),
+        "bpe": f"{search.bytes_per_element:.1f}",
+        "at_once": search.in_memory_at_once,
+    }
+    fixed = lang.mib(search.fixed_bytes or 0)
+    if app:
+        points = len(search.calibration_points)
+        sentences = [
+            lang.t(
+                "model_app", points=points, fixed=fixed, predicted=lang.count(predicted), **model
+            )
+        ]
+    else:
+        sentences = [lang.t("model", predicted=lang.count(predicted), **model)]
     if passing is None or failing is None:
         sentences.append(lang.t("unconfirmed", reason=lang.stop(search.stop)))
         return sentences
@@ -236,6 +250,8 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
             for e in band
         )
         sentences.append(lang.t("band", rates=rates))
+    if app:
+        sentences.append(lang.t("app_guard", size=lang.count(predicted), fixed=fixed, **model))
     return sentences
 
 

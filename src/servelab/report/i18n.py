@@ -86,7 +86,18 @@ class Lang:
     def server(self, server: Server) -> str:
         """A server in words: ``gunicorn, 2 gthread workers x 4 threads``."""
         if server.kind == "flask-dev":
-            return self.t("server_dev")
+            return self.t(f"server_dev_{server.mode}" if server.mode else "server_dev")
+        if server.kind == "uvicorn":
+            return self.t("server_uvicorn", workers=self.plural(server.workers, "worker"))
+        if server.kind == "waitress":
+            return self.t("server_waitress", threads=self.plural(server.threads, "thread"))
+        if server.kind == "granian":
+            text = self.t(
+                "server_granian",
+                workers=self.plural(server.workers, "worker"),
+                threads=self.plural(server.threads, "thread"),
+            )
+            return text + (self.t("server_max_rss", mib=server.max_rss) if server.max_rss else "")
         if server.kind != "gunicorn":
             return server.label or server.kind
         threads = (

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from ..results import RunEntry, SearchEntry, Server, Study, Trial
-from ..workloads import function_name
+from ..results import App, RequestShape, RunEntry, SearchEntry, Server, Study, Trial
+from ..workloads import APP_WORKLOAD, function_name
 from . import comments
 from .i18n import Lang, Scalar
 from .rows import SkippedLines, iter_records
@@ -95,6 +95,18 @@ class _Writer:
     def t(self, key: str, **params: Scalar) -> str:
         return self.L.t(key, **params)
 
+    def function(self, workload: str) -> str:
+        """What a run's requests ran: the seed's function, or the user's app."""
+        app = self.study.plan.app
+        if app is not None and workload == APP_WORKLOAD:
+            return app.ref
+        return function_name(workload)
+
+    def code(self, workload: str) -> str:
+        """A search's workload as its table shows it: the code (``cpu``), or the app."""
+        app = self.study.plan.app
+        return app.ref if app is not None and workload == APP_WORKLOAD else workload
+
     def image(self, key: str, alt: str) -> str:
         if key in self.plots:
             return f"![{alt}]({self.plots[key]})"
@@ -104,21 +116,27 @@ class _Writer:
 
     # --- the parts, in page order ---
 
-    def head(self) -> None:
+    def lead(self) -> str:
         study, plan, L = self.study, self.study.plan, self.L
         wall = (
             ""
             if study.wall_seconds is None
             else self.t("wall", seconds=L.seconds(study.wall_seconds))
         )
-        lead = self.t(
+        return self.t(
             "lead",
             runs=L.plural(len(plan.runs), "run"),
             searches=L.plural(len(plan.critical), "search"),
             done=len(study.runs) + len(study.critical),
             wall=wall,
         )
-        self.add(f"# {self.t('title')}", "", lead, "")
+
+    def head(self) -> None:
+        study, plan, L = self.study, self.study.plan, self.L
+        if plan.app is not None:
+            self.app_head(plan.app, plan.request)
+            return
+        self.add(f"# {self.t('title')}", "", self.lead(), "")
         self.add(
             f"### {self.t('introduction')}",
             self.t("introduction_text", concurrency=plan.concurrency),
@@ -146,6 +164,63 @@ class _Writer:
             )
         if study.guard.memory_budget:
             self.add("", self.t("method_guard", budget=L.mib(study.guard.memory_budget)))
+        self.machine()
+
+    def app_head(self, app: App, request: RequestShape | None) -> None:
+        """The head of an app's study: the app, its servers, its request, its search."""
+        study, plan, L = self.study, self.study.plan, self.L
+        self.add(f"# {self.t('title_app', app=f'`{app.ref}`')}", "", self.lead(), "")
+        servers = list(dict.fromkeys(L.server(run.server) for run in plan.runs))
+        self.add(
+            f"### {self.t('method')}",
+            self.t(
+                "app_intro",
+                ref=app.ref,
+                interface=app.interface.upper(),
+                app_dir=app.app_dir,
+                python=app.python,
+                servers="; ".join(servers) or L.na,
+            ),
+            "",
+        )
+        if request is not None:
+            if request.body is not None:
+                body = self.t("app_body_template", body=request.body)
+            elif request.body_file is not None:
+                body = self.t("app_body_file", file=request.body_file)
+            elif request.payload is not None:
+                body = self.t("app_body_hook", hook=request.payload)
+            else:
+                body = self.t("app_body_none")
+            size = "" if request.size is None else self.t("app_size", size=L.count(request.size))
+            headers = ", ".join(f"`{name}`" for name in request.header_names)
+            self.add(
+                self.t(
+                    "app_request",
+                    requests=plan.requests,
+                    concurrency=plan.concurrency,
+                    method=request.method,
+                    path=request.path,
+                    body=body,
+                    size=size,
+                    headers=headers or self.t("app_no_headers"),
+                )
+            )
+        if study.critical:
+            first = study.critical[0]
+            self.add(
+                "",
+                self.t(
+                    "app_critical",
+                    cap=L.size(first.limit_bytes),
+                    cap_description=L.cap(first.cap),
+                    repeats=first.policy.repeats,
+                ),
+            )
+        self.machine()
+
+    def machine(self) -> None:
+        study, L = self.study, self.L
         machine = study.machine
         versions = machine.packages
         shown = [f"{name} {versions[name]}" for name in SHOWN_PACKAGES if versions.get(name)]
@@ -167,7 +242,7 @@ class _Writer:
         self.add(self.t("table_runs"), "|---|---|---|---|---|---|---|---|---|")
         for section in sections:
             for run in section.runs:
-                cells = [run.name, L.server(run.server), f"`{function_name(run.workload)}`"]
+                cells = [run.name, L.server(run.server), f"`{self.function(run.workload)}`"]
                 s = run.summary
                 if run.done and s is not None:
                     h = s.handlers
@@ -176,8 +251,8 @@ class _Writer:
                         L.seconds(s.makespan),
                         f"{L.seconds(s.latency.min)} / {L.seconds(s.latency.mean)} / "
                         f"{L.seconds(s.latency.max)}",
-                        L.na if h is None else str(h.max_concurrent),
-                        L.na if h is None else str(h.distinct_pids),
+                        L.na if h is None else _said(L, h.max_concurrent),
+                        L.na if h is None else _said(L, h.distinct_pids),
                         f"[log]({run.files.get('log', '')})",
                     ]
                 else:
@@ -213,7 +288,7 @@ class _Writer:
     def run(self, run: RunEntry, search: SearchEntry | None) -> None:
         L = self.L
         log = run.files.get("log", "")
-        self.add("", f"##### [{function_name(run.workload)}]({log})")
+        self.add("", f"##### [{self.function(run.workload)}]({log})")
         if not log or not (self.results / log).is_file():
             self.add(self.t("missing_file", what=log or self.t("log_file")), "")
         s = run.summary
@@ -234,7 +309,7 @@ class _Writer:
             )
         if search is not None and search.error is None:
             line = self.t(
-                "critical_line",
+                "critical_line_app" if self.study.plan.is_app else "critical_line",
                 cap=L.size(search.limit_bytes),
                 passing=L.count(search.max_passing_n),
                 failing=L.count(search.min_failing_n),
@@ -251,10 +326,11 @@ class _Writer:
         searches, L = self.study.critical, self.L
         if not searches:
             return
-        self.add("", f"### {self.t('critical')}", "", self.t("table_critical"))
+        app = "_app" if self.study.plan.is_app else ""
+        self.add("", f"### {self.t('critical' + app)}", "", self.t("table_critical" + app))
         self.add("|---|---|---|---|---|---|---|---|---|---|")
         for search in searches:
-            workload = f"`{search.workload}`"
+            workload = f"`{self.code(search.workload)}`"
             if search.error is not None:
                 failed = f"{self.t('failed')}: {L.failure(search.error)}"
                 self.add(f"| {search.name} | {workload} | {failed} | | | | | | | |")
@@ -315,7 +391,7 @@ class _Writer:
 
     def search(self, search: SearchEntry) -> None:
         L = self.L
-        self.add("", f"#### {L.server(search.server)}, `{search.workload}`")
+        self.add("", f"#### {L.server(search.server)}, `{self.code(search.workload)}`")
         self.add(
             self.image(f"critical/{search.name}", self.t("critical_alt", name=search.name)), ""
         )
@@ -364,3 +440,8 @@ def render_markdown(
     to the reasons a figure could not be drawn, ``damaged`` files to their skipped lines.
     ``results`` is the folder (for the records and logs the report quotes or links)."""
     return _Writer(study, results, Lang(lang), plots or {}, skipped or {}, damaged or {}).text()
+
+
+def _said(L: Lang, count: int | None) -> str:
+    """A count the server's served-by headers gave, or unknown: never 0 for "not said"."""
+    return L.t("unknown") if count is None else str(count)

@@ -1,5 +1,7 @@
 """The servers under test: what to start (``spec``: one table of kinds, ``KIND_TABLE``, and
-``ServerSpec``), starting and stopping it (``process``), its memory cap (``cap``, checked
+``ServerSpec``), what it serves (``app``: servelab's own service, or a user's WSGI/ASGI app
+in its own environment, ``AppTarget``, wrapped by the stdlib-only ``shim``), starting and
+stopping it (``process``), its memory cap (``cap``, checked
 against the memory there is: ``cap.check_room``), the sampling of its processes
 (``monitor``), and the reaper that kills servers and removes caps of a lab that died
 without stopping them (``reaper``: SIGKILL, a crash). Each converts to the results
@@ -12,20 +14,37 @@ file.
         with launch(spec, run_dir=run_dir, command_prefix=cap.command_prefix()) as server:
             with Monitor(server.pid, samples_path, usage=cap):
                 ...  # load server.url
+
+    app = AppTarget.load("src.predict_app:app", python=Path(".venv-app/bin/python"))
+    with launch(ServerSpec.parse("uvicorn:w2"), run_dir=run_dir, app=app) as server: ...
 """
 
 from __future__ import annotations
 
+from servelab.servers.app import SHIM_DIR, AppTarget
 from servelab.servers.cap import MemoryCap, open_cap
 from servelab.servers.monitor import Monitor, MonitorSummary
 from servelab.servers.process import RunningServer, ServerExit, launch
-from servelab.servers.spec import HOST, KIND_TABLE, KINDS, WORKER_CLASSES, Kind, ServerSpec
+from servelab.servers.spec import (
+    HOST,
+    INTERFACES,
+    KIND_TABLE,
+    KINDS,
+    WORKER_CLASSES,
+    Interface,
+    Kind,
+    ServerSpec,
+)
 
 __all__ = [
     "HOST",
+    "INTERFACES",
     "KINDS",
     "KIND_TABLE",
+    "SHIM_DIR",
     "WORKER_CLASSES",
+    "AppTarget",
+    "Interface",
     "Kind",
     "MemoryCap",
     "Monitor",

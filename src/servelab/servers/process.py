@@ -35,11 +35,17 @@ import psutil
 from servelab.errors import ConfigError, ServerError, ServerStartError
 from servelab.results import ServerEnd
 from servelab.servers import reaper
-from servelab.servers.spec import DEFAULT_APP, ENGLISH, HOST, ServerSpec, command_line
+from servelab.servers.app import SHIM_DIR, AppTarget
+from servelab.servers.spec import DEFAULT_APP, ENGLISH, HOST, SHIM_APP, ServerSpec
 
 # What the dev server and gunicorn print when another process took the port between our
 # probe and their bind. gunicorn would retry for 5 s before giving up, so we look early.
-_PORT_TAKEN = (b"Address already in use", b"Connection in use", b"is in use by another program")
+_PORT_TAKEN = (
+    b"Address already in use",
+    b"address already in use",  # uvicorn
+    b"Connection in use",
+    b"is in use by another program",
+)
 _PORT_ATTEMPTS = 3
 _POLL_INTERVAL = 0.05
 _PROBE_TIMEOUT = 0.5
@@ -126,6 +132,7 @@ class RunningServer:
         self._died: ServerExit | None = None
         self._exit: ServerExit | None = None
         self.metrics_dir: Path | None = None  # gunicorn's multiprocess metrics, removed on stop
+        self.app: AppTarget | None = None  # the user's app it serves; None: our own service
         _RUNNING.add(self)
 
     def __repr__(self) -> str:
@@ -265,39 +272,63 @@ def launch(
     name: str | None = None,
     ready_timeout: float = 30.0,
     command_prefix: Sequence[str] = (),
-    app: str = DEFAULT_APP,
+    app: AppTarget | None = None,
 ) -> RunningServer:
-    """Start ``spec`` on a free loopback port and return once ``GET /health`` answers 200.
+    """Start ``spec`` on a free loopback port and return once it is ready.
 
+    ``app`` None: servelab's own service, ready when ``GET /health`` answers 200 from each
+    worker. An ``AppTarget``: the user's app, wrapped in the served-by shim, run by the
+    app's python in its directory with its settings; ready when ``app.ready`` answers 2xx,
+    else when ``GET /health`` answers 2xx, else when ``GET /`` answers at all (from each
+    worker). ``app.check_server(spec)`` is asked first.
     The log goes to ``run_dir/<name or spec.label>.log`` (appended). ``env`` is added on top of
-    this process's environment. ``command_prefix`` is put before the server's argv (e.g. a
-    cgroup wrapper that ends in ``exec "$@"``). ``app`` is the WSGI app as ``module:name``.
-    gunicorn's workers share a fresh ``run_dir/<name>.prometheus/`` for their metrics.
-    Raises ServerStartError, with the log tail, if the server exits first or is not ready in
-    ``ready_timeout`` s; nothing it started is left running then.
+    this process's environment (and of the app's settings). ``command_prefix`` is put before
+    the server's argv (e.g. a cgroup wrapper that ends in ``exec "$@"``). Our service's
+    workers share a fresh ``run_dir/<name>.prometheus/`` for their metrics.
+    Raises ServerStartError, saying what was tried and with the log tail, if the server exits
+    first or is not ready in ``ready_timeout`` s; nothing it started is left running then.
     """
     name = name or spec.label
     if name in (".", "..") or "/" in name or "\0" in name:
         raise ConfigError(f"server name must be a plain file name, not {name!r}")
     if not (math.isfinite(ready_timeout) and ready_timeout > 0):
         raise ConfigError(f"ready_timeout must be > 0 seconds, not {ready_timeout!r}")
+    if app is not None:
+        app.check_server(spec)
+    elif not spec.serves("wsgi"):
+        raise ConfigError(
+            f"{spec.describe()} serves ASGI apps only, and servelab's own service is a WSGI app:"
+            " use flask-dev, gunicorn, waitress or granian"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / f"{name}.log"
-    child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-    # The dev server is one process and counts in memory: an inherited directory would mix
-    # other processes' counts into its /metrics. gunicorn gets a fresh one for its workers.
-    child_env.pop(_MULTIPROC_ENV, None)
+    child_env = _server_env(spec, env, app)
     for attempt in range(1, _PORT_ATTEMPTS + 1):
-        if spec.kind_info.forks_workers:  # fresh for each attempt: a failed one's stop removes it
+        # Fresh for each attempt: a failed one's stop removes it. Only our service counts
+        # metrics in it; another app using prometheus_client must not switch modes.
+        if spec.kind_info.forks_workers and app is None:
             child_env[_MULTIPROC_ENV] = str(_fresh_dir(run_dir / f"{name}.prometheus"))
         port = _free_port()
-        command = [*command_prefix, *command_line(spec, port, app)]
-        server = _start(spec, command, port=port, log_path=log_path, env=child_env, name=name)
+        if app is None:
+            served = spec.command_line(port, DEFAULT_APP)
+        else:
+            served = spec.command_line(port, SHIM_APP, python=app.python, interface=app.interface)
+        command = [*command_prefix, *served]
+        server = _start(
+            spec,
+            command,
+            port=port,
+            log_path=log_path,
+            env=child_env,
+            name=name,
+            cwd=app.app_dir if app else None,
+        )
         if _MULTIPROC_ENV in child_env:
             server.metrics_dir = Path(child_env[_MULTIPROC_ENV])
+        server.app = app
+        readiness = _Readiness(app)
         try:
-            answered: set[int] = set()
-            outcome = _wait_ready(server, time.monotonic() + ready_timeout, answered)
+            outcome = _wait_ready(server, time.monotonic() + ready_timeout, readiness)
         except BaseException:
             server.stop(_FAILED_START_GRACE)
             raise
@@ -310,18 +341,38 @@ def launch(
             continue
         what = {
             "exited": f"{_how(end)} before it was ready",
-            "timeout": f"not ready after {ready_timeout:g} s{_workers_note(spec, answered)}",
+            "timeout": f"not ready after {ready_timeout:g} s{_workers_note(spec, readiness)}",
             "port taken": f"found its port taken {_PORT_ATTEMPTS} times (another process"
             " listened or answered there)",
         }[outcome]
+        if outcome != "port taken":
+            what += f"; tried {readiness.tried()}"
         raise ServerStartError(f"{spec.describe()} [{name}] {what} (log: {log_path})", tail)
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
-def _workers_note(spec: ServerSpec, answered: set[int]) -> str:
+def _server_env(
+    spec: ServerSpec, env: Mapping[str, str] | None, app: AppTarget | None
+) -> dict[str, str]:
+    base = {**os.environ, **(env or {})}
+    # The dev server is one process and counts in memory: an inherited directory would mix
+    # other processes' counts into its /metrics. gunicorn gets a fresh one for its workers.
+    base.pop(_MULTIPROC_ENV, None)
+    if app is not None:
+        base = app.server_env(base)
+    elif spec.kind == "flask-dev" and spec.mode:
+        # Our service on the dev server single-threaded or with the reloader: the shim runs it.
+        base["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(SHIM_DIR), base.get("PYTHONPATH", "")) if p
+        )
+    return {**base, "PYTHONUNBUFFERED": "1"}
+
+
+def _workers_note(spec: ServerSpec, readiness: _Readiness) -> str:
+    answered = readiness.answered
     if spec.answering_processes < 2 or not answered:
         return ""
-    return f" ({len(answered)} of {spec.answering_processes} workers answered /health)"
+    return f" ({len(answered)} of {spec.answering_processes} workers answered)"
 
 
 def _how(end: ServerExit) -> str:
@@ -342,6 +393,7 @@ def _start(
     log_path: Path,
     env: Mapping[str, str],
     name: str,
+    cwd: Path | None = None,
 ) -> RunningServer:
     with log_path.open("ab") as log:
         log.write(f"\n=== servelab: {spec.describe()} [{name}]: {shlex.join(command)}\n".encode())
@@ -355,6 +407,7 @@ def _start(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=dict(env),
+                cwd=cwd,
                 start_new_session=True,
             )
         except OSError as error:
@@ -373,11 +426,53 @@ def _start(
     )
 
 
+class _Readiness:
+    """Which paths to ask, what counts as an answer, and what each path last said.
+
+    Our service: ``/health`` must answer 200. An app: its ``ready`` path must answer 2xx;
+    without one, ``/health`` answering 2xx, else any HTTP answer to ``/`` (most apps have
+    no ``/health``). Each answer names the pid that served it (the shim's header on every
+    response of an app), so each worker is seen to answer.
+    """
+
+    def __init__(self, app: AppTarget | None) -> None:
+        self.app = app
+        self.answered: set[int] = set()
+        self.last: dict[str, str] = {}
+
+    def probe(self, port: int, timeout: float) -> tuple[bool, int | None]:
+        """One round of probes: whether it answered as ready, and the pid that served it."""
+        if self.app is None:
+            status, pid = self._ask(port, "/health", timeout)
+            return status == 200, pid
+        if self.app.ready is not None:
+            status, pid = self._ask(port, self.app.ready, timeout)
+            return status is not None and 200 <= status < 300, pid
+        status, pid = self._ask(port, "/health", timeout)
+        if status is None or 200 <= status < 300:
+            return status is not None, pid
+        status, pid = self._ask(port, "/", timeout)
+        return status is not None, pid
+
+    def tried(self) -> str:
+        """E.g. ``GET /health (last: 404), GET / (last: no answer)``."""
+        paths = self.last or {self._first_path(): "no answer"}
+        return ", ".join(f"GET {path} (last: {said})" for path, said in paths.items())
+
+    def _first_path(self) -> str:
+        return self.app.ready if self.app is not None and self.app.ready else "/health"
+
+    def _ask(self, port: int, path: str, timeout: float) -> tuple[int | None, int | None]:
+        status, pid = _get(port, path, timeout)
+        self.last[path] = "no answer" if status is None else str(status)
+        return status, pid
+
+
 def _wait_ready(
-    server: RunningServer, deadline: float, answered: set[int]
+    server: RunningServer, deadline: float, readiness: _Readiness
 ) -> Literal["ready", "exited", "port taken", "timeout"]:
-    # Ready means every gunicorn worker has loaded the app and answered once: the first
-    # worker is up well before the last, and a load run must not start on part of the server.
+    # Ready means every worker has loaded the app and answered once: the first worker is
+    # up well before the last, and a load run must not start on part of the server.
     needed = server.spec.answering_processes
     while True:
         if server._port_taken():
@@ -389,7 +484,7 @@ def _wait_ready(
             return "timeout"
         # Short probes: while the port is taken, whatever holds it may never answer, and
         # the log says so only after the first probe went out.
-        ok, pid = _health(server.port, timeout=min(_PROBE_TIMEOUT, max(remaining, 0.05)))
+        ok, pid = readiness.probe(server.port, timeout=min(_PROBE_TIMEOUT, max(remaining, 0.05)))
         if ok:
             ours = server.process_pids()
             if pid is None:
@@ -398,8 +493,8 @@ def _wait_ready(
                 return "ready" if _listens(ours, server.port) else "port taken"
             if pid not in ours:
                 return "port taken"  # another server answers there: ours cannot bind it
-            answered.add(pid)
-            if len(answered) >= needed:
+            readiness.answered.add(pid)
+            if len(readiness.answered) >= needed:
                 return "ready"
         time.sleep(min(_POLL_INTERVAL, max(deadline - time.monotonic(), 0)))
 
@@ -417,17 +512,17 @@ def _listens(pids: Sequence[int], port: int) -> bool:
     return False
 
 
-def _health(port: int, timeout: float) -> tuple[bool, int | None]:
-    """Whether ``GET /health`` answered 200, and the pid that served it if the app says."""
+def _get(port: int, path: str, timeout: float) -> tuple[int | None, int | None]:
+    """``GET path``: the status (None: no HTTP answer) and the pid that served it, if said."""
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        conn.request("GET", "/health")
+        conn.request("GET", path)
         response = conn.getresponse()
         response.read()
         pid = response.getheader(_PID_HEADER, "")
-        return response.status == 200, int(pid) if pid.isdigit() else None
+        return response.status, int(pid) if pid.isdigit() else None
     except (OSError, http.client.HTTPException):
-        return False, None
+        return None, None
     finally:
         conn.close()
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..results import (
     BudgetSource,
+    CalibrationPoint,
     Failure,
     GuardComparison,
     SearchEntry,
@@ -47,15 +48,29 @@ from ..servers import ServerSpec
 from ..servers.cap import MechanismChoice
 from ..service.guard import estimate_bytes
 from ..units import format_size
-from ..workloads import critical_workload
+from ..workloads import APP_WORKLOAD, critical_workload, run_stem
 from .critical import CriticalSearch, SearchPolicy, predict_critical_n
-from .trial import Burst, CapSetup, DoesNotFitIdle, TrialFiles, TrialResult, TrialSetup, run_trial
+from .sizefit import SizeFit, fit_sizes, next_calibration_size
+from .trial import (
+    AppRun,
+    Burst,
+    CapSetup,
+    DoesNotFitIdle,
+    TrialFiles,
+    TrialResult,
+    TrialSetup,
+    run_trial,
+)
 
 CALIBRATION_SHARE = 0.25  # of the cap, for the calibration request
 CALIBRATION_N_MIN = 100_000
 # The guarded comparison's own budget: the cap, minus the idle server, minus this share of
 # the cap for what the guard does not count (interpreter, thread stacks, fragmentation).
 GUARD_MARGIN = 0.10
+# An app's input size is whatever the app counts (rows, characters, pixels): from 1 up.
+APP_POLICY = SearchPolicy(min_n=1, max_n=10**12)
+# An app's calibration: at most this many single-request trials at growing sizes.
+APP_CALIBRATION_TRIALS = 5
 
 
 class SearchFailed(ConfigError):
@@ -77,16 +92,25 @@ class CriticalSpec:
     policy: SearchPolicy = field(default_factory=SearchPolicy)
     mechanism: MechanismChoice = "auto"
     memory_budget: int | None = None
+    app: AppRun | None = None
+    start_n: int = 1
 
     def __post_init__(self) -> None:
-        critical_workload(self.workload)
+        if self.app is None:
+            critical_workload(self.workload)
+        elif self.workload != APP_WORKLOAD:
+            raise ConfigError(f"an app's search has the workload {APP_WORKLOAD!r}")
+        elif self.memory_budget is not None:
+            raise ConfigError("the memory guard is servelab's own service's, not an app's")
         CapSetup(self.limit_bytes, self.mechanism)  # checks the cap's size and mechanism
         if self.memory_budget is not None and self.memory_budget < 1:
             raise ConfigError(f"the memory budget must be > 0 bytes, not {self.memory_budget}")
+        if isinstance(self.start_n, bool) or not isinstance(self.start_n, int) or self.start_n < 1:
+            raise ConfigError(f"the starting size must be a whole number >= 1, not {self.start_n}")
 
     @property
     def name(self) -> str:
-        return f"{critical_workload(self.workload).seed_name}_{self.server.label}"
+        return f"{run_stem(self.workload)}_{self.server.label}"
 
     def setup(
         self, n: int, load: Burst | None = None, memory_budget: int | None = None
@@ -99,6 +123,7 @@ class CriticalSpec:
             load=load or self.load,
             cap=CapSetup(self.limit_bytes, self.mechanism),
             memory_budget=memory_budget,
+            app=self.app,
         )
 
     def entry(self, folder: str) -> SearchEntry:
@@ -144,6 +169,8 @@ def find_critical_n(
     began = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
     entry = spec.entry(name or str(folder))
+    if spec.app is not None:
+        return _find_critical_size(spec, folder, entry, began, on_probe)
     n_cal = calibration_n(spec)
     calibration_load = Burst(requests=1, concurrency=1, timeout=spec.load.timeout)
     try:
@@ -181,6 +208,18 @@ def find_critical_n(
         in_memory_at_once=at_once,
         predicted_n=predicted,
     )
+    return _search(spec, folder, entry, predicted, began, on_probe)
+
+
+def _search(
+    spec: CriticalSpec,
+    folder: Path,
+    entry: SearchEntry,
+    predicted: int,
+    began: float,
+    on_probe: ProbeHook | None,
+) -> SearchEntry:
+    """Probe around ``predicted`` until the search stops; the entry is saved after each."""
     search = CriticalSearch(predicted, spec.policy)
     index = 0
     while (n := search.next_n()) is not None:
@@ -199,6 +238,89 @@ def find_critical_n(
     entry = replace(_with_outcome(entry, search, began), complete=True)
     write_search(folder, entry)
     return entry
+
+
+def _find_critical_size(
+    spec: CriticalSpec,
+    folder: Path,
+    entry: SearchEntry,
+    began: float,
+    on_probe: ProbeHook | None,
+) -> SearchEntry:
+    """An app's search: calibrate at a few growing sizes (one request each, a fresh server
+    in a fresh cap each time), fit idle memory and bytes per unit of size, predict, probe.
+
+    The sizes start at the study's ``--size`` and grow until one request takes a visible
+    share of the cap (``sizefit``), so an app whose memory barely moves at the user's size
+    is still measured well above the noise, and none comes near the cap.
+    """
+    calibration_load = Burst(requests=1, concurrency=1, timeout=spec.load.timeout)
+    points: list[CalibrationPoint] = []
+    last: TrialResult | None = None
+    size: int | None = spec.start_n
+    index = 0
+    while size is not None and index < APP_CALIBRATION_TRIALS:
+        index += 1
+        try:
+            result = run_trial(
+                spec.setup(size, load=calibration_load),
+                TrialFiles.for_probe(folder, f"calibration{index}_n{size}"),
+            )
+        except DoesNotFitIdle as error:
+            entry = replace(entry, error=error.failure)
+            write_search(folder, entry)
+            return entry
+        if on_probe:
+            on_probe(f"calibration {index}", result)
+        if result.failed and len(points) >= 2:
+            break  # too big already: the sizes measured so far are enough to fit
+        if result.failed or result.idle_bytes is None or result.peak_bytes is None:
+            failure = (
+                Failure("calibration-failed", n=size)
+                if result.failed
+                else Failure("no-memory-measure")
+            )
+            entry = replace(
+                entry,
+                cap=result.cap,
+                calibration=result.as_trial(0),
+                calibration_points=tuple(points),
+                error=failure,
+                wall_seconds=round(time.monotonic() - began, 1),
+            )
+            write_search(folder, entry)
+            return entry
+        last = result
+        points.append(CalibrationPoint(size, result.idle_bytes, result.peak_bytes))
+        entry = replace(
+            entry, cap=result.cap, calibration=result.as_trial(0), calibration_points=tuple(points)
+        )
+        write_search(folder, entry)
+        size = next_calibration_size(points, spec.limit_bytes, spec.policy.max_n)
+    fit: SizeFit | None = fit_sizes(points)
+    if last is None or fit is None:
+        entry = replace(
+            entry,
+            error=Failure("no-size-growth", n=points[-1].n if points else None),
+            wall_seconds=round(time.monotonic() - began, 1),
+        )
+        write_search(folder, entry)
+        return entry
+    interface = spec.app.target.interface if spec.app is not None else "wsgi"
+    at_once = spec.server.in_memory_at_once(spec.load.concurrency, interface)
+    if last.cap is not None and last.cap.mechanism == "rlimit-as":
+        at_once = spec.server.in_memory_at_once_per_process(spec.load.concurrency, interface)
+    predicted = fit.predict(spec.limit_bytes, at_once)
+    entry = replace(
+        entry,
+        idle_bytes=fit.idle_bytes,
+        bytes_per_element=round(fit.bytes_per_unit, 2),
+        fixed_bytes=fit.fixed_bytes,
+        in_memory_at_once=at_once,
+        predicted_n=max(predicted, spec.policy.min_n),
+    )
+    write_search(folder, entry)
+    return _search(spec, folder, entry, max(predicted, spec.policy.min_n), began, on_probe)
 
 
 def _with_outcome(entry: SearchEntry, search: CriticalSearch, began: float) -> SearchEntry:

@@ -7,17 +7,17 @@ worker} x {io, cpu, numpy}, 10 parallel requests each, with the seed's file name
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import ConfigError
-from ..results import Plan, PlannedRun, PlannedSearch
+from ..results import Plan, PlannedRun, PlannedSearch, RequestShape
 from ..servers import ServerSpec
 from ..service.config import DEFAULT_MAX_N, DEFAULT_N
 from ..units import format_size
-from ..workloads import CRITICAL_WORKLOADS, SEED_WORKLOADS, workload
+from ..workloads import APP_WORKLOAD, CRITICAL_WORKLOADS, SEED_WORKLOADS, run_stem, workload
 from .critical import SearchPolicy
-from .critical_run import CriticalSpec
-from .trial import Burst, TrialSetup
+from .critical_run import APP_POLICY, CriticalSpec
+from .trial import AppRun, Burst, TrialSetup
 
 SEED_SERVERS = (ServerSpec(kind="flask-dev"), ServerSpec(kind="gunicorn", workers=1))
 # The searches' load waits at least this long for a response (a probe near the boundary
@@ -29,6 +29,8 @@ DEFAULT_CRITICAL_MEMORY = 2**30  # the study's cap for the critical-n searches: 
 # under this per worker cannot hold the server even idle: the plan refuses it up front
 # instead of failing every search after every run has finished.
 MIN_IDLE_PER_WORKER = 24 * 2**20
+# The largest input size an app's request may be given: a body is built for it in memory.
+MAX_SIZE = 10**12
 
 
 def check_cap_fits(server: ServerSpec, limit_bytes: int) -> None:
@@ -51,8 +53,9 @@ class RunSpec:
 
     @property
     def name(self) -> str:
-        """The seed's file stem, e.g. ``io_bounded_dev`` or ``cpu_bounded_prod_w1``."""
-        return f"{workload(self.workload).seed_name}_{self.server.label}"
+        """The seed's file stem, e.g. ``io_bounded_dev`` or ``cpu_bounded_prod_w1``; an app's
+        runs are ``app_<server>`` (``app_prod_w1``)."""
+        return f"{run_stem(self.workload)}_{self.server.label}"
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class StudyPlan:
     n: int = DEFAULT_N
     io_delay: float = 1.0
     timeout: float = 120.0
+    app: AppRun | None = None
 
     def __post_init__(self) -> None:
         if not self.runs and not self.critical:
@@ -74,6 +78,12 @@ class StudyPlan:
         if len(set(names)) != len(names):
             raise ConfigError(f"two runs of the plan share a name: {names}")
         Burst(self.requests, self.concurrency, self.timeout)  # checks all three
+        if self.app is not None:
+            if not 1 <= self.n <= MAX_SIZE:
+                raise ConfigError(f"--size must be between 1 and {MAX_SIZE}, not {self.n}")
+            for run in self.runs:  # every server can serve the app, with what it needs
+                self.app.target.check_server(run.server)
+            return
         if not 1 <= self.n <= DEFAULT_MAX_N:
             raise ConfigError(f"--n must be between 1 and {DEFAULT_MAX_N}, not {self.n}")
         if not (math.isfinite(self.io_delay) and self.io_delay >= 0):
@@ -95,6 +105,7 @@ class StudyPlan:
             load=self.load,
             io_delay=self.io_delay,
             memory_budget=memory_budget,
+            app=self.app,
         )
 
     def to_plan(self) -> Plan:
@@ -112,7 +123,66 @@ class StudyPlan:
             n=self.n,
             io_delay=self.io_delay,
             timeout=self.timeout,
+            app=None if self.app is None else self.app.target.to_app(),
+            request=None if self.app is None else request_shape(self.app, self.n),
         )
+
+
+def request_shape(app: AppRun, size: int) -> RequestShape:
+    """What ``study.json`` keeps of an app's request: no header values (they may be secrets)."""
+    request = app.request
+    return RequestShape(
+        method=request.method,
+        path=request.path,
+        header_names=tuple(request.headers),
+        body=request.body,
+        body_file=None if request.body_file is None else str(request.body_file),
+        payload=request.payload,
+        size=size if request.uses_size() else None,
+    )
+
+
+def app_plan(
+    app: AppRun,
+    servers: tuple[ServerSpec, ...],
+    critical_memory: int | None = None,
+    repeats: int = 3,
+    *,
+    requests: int = 10,
+    concurrency: int = 10,
+    size: int = 1,
+    timeout: float = 120.0,
+) -> StudyPlan:
+    """The user's app on every server, one burst each at ``size``; and, unless
+    ``critical_memory`` is None, a critical-size search per server under that cap (the
+    request must then have a size to grow: a ``{size}`` in its body or a payload hook).
+    Every value is checked here, before anything starts."""
+    if critical_memory is not None and not app.request.uses_size():
+        raise ConfigError(
+            "a critical-size search grows the request's input size, and this request has none:"
+            " put {size} in --body, give a --payload hook, or leave out --memory"
+        )
+    runs = tuple(RunSpec(server, APP_WORKLOAD) for server in servers)
+    critical: tuple[CriticalSpec, ...] = ()
+    if critical_memory is not None:
+        probe_load = Burst(requests, concurrency, max(timeout, MIN_SEARCH_TIMEOUT))
+        policy = replace(APP_POLICY, repeats=repeats)
+        critical = tuple(
+            CriticalSpec(
+                server, APP_WORKLOAD, critical_memory, probe_load, policy, app=app, start_n=size
+            )
+            for server in servers
+        )
+    return StudyPlan(
+        runs=runs,
+        critical=critical,
+        requests=requests,
+        concurrency=concurrency,
+        n=size,
+        io_delay=0.0,
+        timeout=timeout,
+        app=app,
+    )
 
 
 def seed_plan(

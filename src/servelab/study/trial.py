@@ -39,8 +39,10 @@ import psutil
 from ..errors import ConfigError, ServerStartError
 from ..load import RequestRecord, run_burst, write_seed_log
 from ..load.summary import LoadSummary, summarize
+from ..load.template import RequestTemplate
 from ..results import Cap, Failure, Prices, ServerEnd, Trial, Usage, Verdict
 from ..servers import Monitor, RunningServer, ServerSpec, launch
+from ..servers.app import AppTarget
 from ..servers.cap import (
     MECHANISM_CHOICES,
     MIN_LIMIT,
@@ -111,10 +113,33 @@ class CapSetup:
 
 
 @dataclass(frozen=True)
+class AppRun:
+    """The user's own app in a trial: ``target`` is served (in its own environment, wrapped
+    in the served-by shim) and every request is ``request`` at the trial's size (its
+    ``TrialSetup.n``)."""
+
+    target: AppTarget
+    request: RequestTemplate
+
+    def bodies(self, size: int) -> list[bytes | None]:
+        """The bodies the trial's requests send in turn, made before its server starts (a
+        payload hook runs in the app's interpreter, not beside the server under test)."""
+        return self.request.bodies(
+            size if self.request.uses_size() else None,
+            python=self.target.python,
+            app_dir=self.target.app_dir,
+        )
+
+
+@dataclass(frozen=True)
 class TrialSetup:
     """What a trial runs: ``server`` serving ``workload`` at ``n`` (and ``io_delay``), under
     ``load``, inside ``cap`` if given, with the memory guard on if ``memory_budget`` is set
-    (bytes per server process)."""
+    (bytes per server process).
+
+    With ``app``, the server serves the user's app instead of servelab's service:
+    ``workload`` is ``APP_WORKLOAD``, ``n`` the request's input size, and there is no
+    guard (it is servelab's service's own)."""
 
     server: ServerSpec
     workload: str
@@ -123,6 +148,14 @@ class TrialSetup:
     io_delay: float = 1.0
     cap: CapSetup | None = None
     memory_budget: int | None = None
+    app: AppRun | None = None
+
+    def __post_init__(self) -> None:
+        if self.app is not None and self.memory_budget is not None:
+            raise ConfigError(
+                "the memory guard is servelab's own service's; an app of your own cannot turn "
+                "it on (leave out --memory-budget)"
+            )
 
     def service(self) -> ServiceConfig:
         """The service's settings, passed to the server through its environment."""
@@ -253,10 +286,21 @@ def run_trial(
     for relative in (files.records, files.samples):
         files.path(relative).unlink(missing_ok=True)
     server_dir = files.path(files.server_log).parent
-    env = setup.service().to_env()
+    target = setup.app.target if setup.app is not None else None
+    if setup.app is None:
+        env = setup.service().to_env()
+        path, send = "/predict", _Requests()
+    else:
+        env = dict(setup.app.target.env)
+        path = setup.app.request.path
+        send = _Requests(
+            method=setup.app.request.method,
+            headers=dict(setup.app.request.headers),
+            bodies=setup.app.bodies(setup.n),
+        )
     with contextlib.ExitStack() as stack:
         cap = stack.enter_context(_open(setup.cap, files.name))
-        srv = stack.enter_context(_start(setup.server, cap, server_dir, env, files.name))
+        srv = stack.enter_context(_start(setup.server, cap, server_dir, env, files.name, target))
         idle: int | None = None
         source: str | None = None
         if cap is not None:
@@ -278,13 +322,16 @@ def run_trial(
             watch if watch is not None else contextlib.nullcontext(),
         ):
             records = run_burst(
-                f"{srv.url}/predict",
+                f"{srv.url}{path}",
                 requests=setup.load.requests,
                 concurrency=setup.load.concurrency,
                 timeout=setup.load.timeout,
                 records_path=files.path(files.records),
                 on_record=on_record,
                 cancel=cancel,
+                method=send.method,
+                headers=send.headers,
+                bodies=send.bodies,
             )
         if cap is not None:
             time.sleep(_SETTLE)
@@ -315,7 +362,7 @@ def run_trial(
         summary=summarize(
             records,
             mode="burst",
-            url=f"{srv.url}/predict",
+            url=f"{srv.url}{path}",
             parameters={
                 "requests": setup.load.requests,
                 "concurrency": setup.load.concurrency,
@@ -330,7 +377,7 @@ def run_trial(
         peak_bytes=peak,
         stopped_early=stopped_early,
         cap=cap_entry,
-        prices=check_prices(records, setup.workload, setup.n),
+        prices=None if setup.app is not None else check_prices(records, setup.workload, setup.n),
     )
 
 
@@ -385,13 +432,28 @@ def _open(setup: CapSetup | None, label: str) -> Iterator[MemoryCap | None]:
         yield cap
 
 
+@dataclass(frozen=True)
+class _Requests:
+    """What the burst sends: the seed's ``{"area": a}`` POSTs by default, an app's request
+    otherwise (its method, headers and bodies in turn)."""
+
+    method: str = "POST"
+    headers: dict[str, str] | None = None
+    bodies: list[bytes | None] | None = None
+
+
 def _start(
-    server: ServerSpec, cap: MemoryCap | None, folder: Path, env: dict[str, str], name: str
+    server: ServerSpec,
+    cap: MemoryCap | None,
+    folder: Path,
+    env: dict[str, str],
+    name: str,
+    app: AppTarget | None = None,
 ) -> RunningServer:
     """Launch (inside the cap); a server the cap kills while it boots is a cap too small."""
     prefix = cap.command_prefix() if cap is not None else ()
     try:
-        return launch(server, run_dir=folder, env=env, name=name, command_prefix=prefix)
+        return launch(server, run_dir=folder, env=env, name=name, command_prefix=prefix, app=app)
     except ServerStartError:
         if cap is not None and cap.oom_kills():
             raise DoesNotFitIdle(
@@ -462,6 +524,7 @@ def _largest_vms(pids: list[int]) -> int:
 
 __all__ = [
     "LOG_GRACE",
+    "AppRun",
     "Burst",
     "CapSetup",
     "DoesNotFitIdle",

@@ -135,6 +135,11 @@ WORDS: Final[dict[str, str]] = {
         " The makespan ({makespan} s) is about the sum of the handler times ({handler_sum} s)."
     ),
     "overlap": "Up to {at_once} handlers ran at the same time ({threads} in {processes}).",
+    "unknown": "unknown",
+    "who_unknown": (
+        "The server does not send servelab's served-by headers: which process served each "
+        "request, and how many ran at once, are unknown."
+    ),
     "overlap_one": (
         " The makespan ({makespan} s) is about one handler's time ({handler_mean} s on "
         "average): the requests overlapped."
@@ -172,6 +177,17 @@ WORDS: Final[dict[str, str]] = {
     "model": (
         "The model: ({cap} cap - {idle} idle) / ({bpe} bytes per element x {at_once} "
         "request(s) in memory at once) = {predicted}."
+    ),
+    "model_app": (
+        "The model, from {points} calibration requests: each request holds {fixed} + {bpe} "
+        "bytes per unit of size; ({cap} cap - {idle} idle) / {at_once} request(s) in memory "
+        "at once gives a size of {predicted}."
+    ),
+    "app_guard": (
+        "The app has no memory guard (servelab's guard is its own service's). To answer 413 "
+        "instead of dying, a guard in front of it would have had to refuse every request "
+        "above size {size} here: {fixed} + {bpe} bytes per unit each, {at_once} at once, "
+        "beside {idle} idle."
     ),
     "unconfirmed": "The search did not confirm both ends: {reason}.",
     "agrees": (
@@ -323,6 +339,12 @@ WORDS: Final[dict[str, str]] = {
     "n.search": "critical-n search|critical-n searches",
     # --- servers (results.Server) ---
     "server_dev": "Flask dev server (threaded)",
+    "server_dev_single": "Flask dev server (one request at a time)",
+    "server_dev_debug": "Flask dev server (debug, with the reloader)",
+    "server_uvicorn": "uvicorn, {workers}",
+    "server_waitress": "waitress, {threads}",
+    "server_granian": "granian, {workers} x {threads}",
+    "server_max_rss": ", a worker restarted above {mib} MiB",
     "server_gunicorn": "gunicorn, {workers} {worker_class} {worker_word}{threads}",
     "server_threads": " x {threads}",
     "server_timeout": ", worker timeout {timeout} s",
@@ -372,6 +394,43 @@ WORDS: Final[dict[str, str]] = {
     "stop.budget-spent": "probe budget ({budget}) spent",
     "stop.not-finished": "search not finished",
     "stop.unknown": "a reason this servelab cannot read",
+    # --- a study of the user's own app (servelab study --app) ---
+    "title_app": "servelab report: {app} under load",
+    "app_intro": (
+        "This study served your app `{ref}` ({interface}, from `{app_dir}`, with "
+        "`{python}`) on {servers}: a fresh server per run, the app wrapped in servelab's "
+        "served-by middleware, which adds to each response the pid and thread that ran its "
+        "handler and the handler's own start and duration."
+    ),
+    "app_request": (
+        "Every run sends {requests} `{method} {path}` requests from {concurrency} parallel "
+        "clients released at the same instant; the body: {body}{size}. Extra headers: "
+        "{headers}. The server's processes are sampled 20 times a second for memory and CPU."
+    ),
+    "app_body_template": "the template `{body}`",
+    "app_body_file": "the bodies of `{file}`, in turn",
+    "app_body_hook": "made by `{hook}` from the input size",
+    "app_body_none": "none",
+    "app_size": ", at input size {size}",
+    "app_no_headers": "none",
+    "app_critical": (
+        "The critical input size is searched with the same load inside a memory cap of {cap} "
+        "({cap_description}), a fresh server per probe. A model predicts it first: single "
+        "requests at growing sizes measure the idle memory, the bytes per unit of size and a "
+        "fixed cost per request; a sync worker holds one request in memory at a time, a "
+        "threaded or asynchronous server up to all of them. Probes then bisect around the "
+        "prediction; near the boundary each size is tried {repeats} times. Only the cap's "
+        'OOM-kill counter says "out of memory".'
+    ),
+    "critical_app": "Critical input size: where the server dies for lack of memory",
+    "critical_line_app": (
+        "Critical size (cap {cap}) = between {passing} (never failed) and {failing} (always "
+        "failed); predicted {predicted}; [search]({folder}/search.json)."
+    ),
+    "table_critical_app": (
+        "| server | app | predicted size | never failed | always failed | bytes / unit | "
+        "idle | peak at last pass | OOM kills | probes |"
+    ),
     # --- why something could not be measured (results.Failure) ---
     "error.calibration-failed": "the calibration probe at n = {n} did not pass",
     "error.no-memory-measure": (
@@ -380,6 +439,9 @@ WORDS: Final[dict[str, str]] = {
     "error.does-not-fit-idle": "the server does not even fit idle in the cap: it was OOM-killed",
     "error.nothing-to-compare": "no n failed without the guard: nothing to compare",
     "error.no-budget-room": "the cap leaves no room for a budget after idle memory and the margin",
+    "error.no-size-growth": (
+        "the app's memory did not grow with its input size (up to {n}): no critical size to find"
+    ),
     "error.server-failed": "{detail}",
     "error.error": "{detail}",
 }

@@ -12,7 +12,7 @@ from matplotlib.patches import Patch
 
 from ...load.summary import LoadSummary
 from ...results import RunEntry, Server, Study
-from ...workloads import function_name
+from ...workloads import APP_WORKLOAD, function_name
 from ._style import new_figure, save_png, series_colour
 from .words import ENGLISH, Words
 
@@ -67,7 +67,11 @@ def plot_runs_overview(study: Study, *, path: Path, words: Words = ENGLISH) -> F
     axes = figure.subplots(2, columns, squeeze=False)
     for col, workload in enumerate(workloads):
         group = [r for r in runs if r.run.workload == workload]
-        axes[0][col].set_title(f"{workload}\n{function_name(workload)}")
+        app = study.plan.app
+        if app is not None and workload == APP_WORKLOAD:
+            axes[0][col].set_title(app.ref)  # the user's app: its reference says it all
+        else:
+            axes[0][col].set_title(f"{workload}\n{function_name(workload)}")
         _makespan_panel(axes[0][col], group, colours, words)
         _latency_panel(axes[1][col], group, colours, words)
         # One scale per workload for both rows: the slowest request cannot outlast the burst.
