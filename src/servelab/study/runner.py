@@ -55,7 +55,7 @@ from ..results import (
     write_search,
     write_study,
 )
-from ..workloads import workload
+from ..workloads import APP_WORKLOAD, workload
 from .critical_run import (
     GUARD_MARGIN,
     CriticalSpec,
@@ -94,15 +94,19 @@ def run_entry(
 
     ``memory_budget`` turns on the service's memory guard (bytes per server process)."""
     files = TrialFiles.for_run(out, run.name)
-    row = workload(run.workload)
+    if run.workload == APP_WORKLOAD:  # the user's app: n is its request's input size
+        takes_n, takes_delay = plan.app is not None and plan.app.request.uses_size(), False
+    else:
+        row = workload(run.workload)
+        takes_n, takes_delay = row.takes_n, row.takes_delay
     entry = RunEntry(
         name=run.name,
         server=run.server.to_server(),
         workload=run.workload,
         status="failed",
         files=files.as_json(),
-        n=plan.n if row.takes_n else None,
-        io_delay=plan.io_delay if row.takes_delay else None,
+        n=plan.n if takes_n else None,
+        io_delay=plan.io_delay if takes_delay else None,
         memory_budget=memory_budget,
         started=_now(),
     )
