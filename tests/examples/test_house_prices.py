@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -294,23 +293,11 @@ def test_measure_prints_bytes_per_row() -> None:
 # --- in an environment of their own -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def own_python() -> Iterator[str]:
-    """A fresh venv with only requirements.txt installed (no servelab); removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="house-prices-venv-") as venv:
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
-        install = [f"{venv}/bin/pip", "install", "-q", "-r", str(EXAMPLE / "requirements.txt")]
-        done = subprocess.run(install, capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
-            pytest.skip(f"the example's requirements cannot be installed here: {last}")
-        yield f"{venv}/bin/python"
-
-
 @pytest.mark.slow
 def test_both_apps_serve_from_their_own_environment(
-    own_python: str, flask_client: FlaskClient, tmp_path: Path
+    house_python: Path, flask_client: FlaskClient, tmp_path: Path
 ) -> None:
+    own_python = str(house_python)
     found = subprocess.run(
         [own_python, "-c", "import servelab"], capture_output=True, text=True, timeout=60
     )

@@ -62,6 +62,12 @@ from .progress import RichProgress
     "(with an ASGI --app: uvicorn,gunicorn:w1:uvicorn).",
 )
 @click.option(
+    "--critical-servers",
+    default=None,
+    help="Comma-separated server specs, each one of --servers, whose critical n (with --app: "
+    "critical input size) is searched; default: every server.",
+)
+@click.option(
     "--workloads",
     default=",".join(SEED_WORKLOADS),
     show_default=True,
@@ -108,6 +114,7 @@ def study(
     critical: bool,
     repeats: int,
     servers: str,
+    critical_servers: str | None,
     workloads: str,
     requests_: int,
     concurrency: int,
@@ -125,7 +132,15 @@ def study(
     choice = app_choice(app_params)
     if choice.run is not None:
         plan = _app_plan(
-            choice, memory, critical, repeats, servers, requests_, concurrency, timeout
+            choice,
+            memory,
+            critical,
+            repeats,
+            servers,
+            critical_servers,
+            requests_,
+            concurrency,
+            timeout,
         )
         budget = None
     else:
@@ -136,6 +151,7 @@ def study(
             critical_memory=parse_size(memory) if critical else None,
             repeats=repeats,
             servers=tuple(ServerSpec.parse(text) for text in split_list(servers)),
+            critical_servers=_specs(critical_servers),
             workloads=tuple(split_list(workloads)),
             requests=requests_,
             concurrency=concurrency,
@@ -182,6 +198,7 @@ def _app_plan(
     critical: bool,
     repeats: int,
     servers: str,
+    critical_servers: str | None,
     requests: int,
     concurrency: int,
     timeout: float,
@@ -212,4 +229,15 @@ def _app_plan(
         concurrency=concurrency,
         size=choice.size,
         timeout=timeout,
+        critical_servers=_specs(critical_servers),
     )
+
+
+def _specs(texts: str | None) -> tuple[ServerSpec, ...] | None:
+    """``--critical-servers`` parsed; None when it was not given."""
+    if texts is None:
+        return None
+    specs = tuple(ServerSpec.parse(text) for text in split_list(texts))
+    if not specs:
+        raise ConfigError("--critical-servers names no server")
+    return specs

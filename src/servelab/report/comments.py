@@ -243,6 +243,9 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
                     at_once=at_once,
                 )
             )
+    seen, at_once = search.measured_at_once, search.in_memory_at_once
+    if seen is not None and at_once is not None and seen != at_once:
+        sentences.append(lang.t("seen_at_once", seen=seen, at_once=at_once))
     band = search.band()
     if band:
         rates = ", ".join(

@@ -235,9 +235,28 @@ def _search(
         write_search(folder, entry)
         if on_probe:
             on_probe(f"probe {index}", probe)
-    entry = replace(_with_outcome(entry, search, began), complete=True)
+    entry = replace(
+        _with_outcome(entry, search, began),
+        measured_at_once=_held_at_once(entry.trials),
+        complete=True,
+    )
     write_search(folder, entry)
     return entry
+
+
+def _held_at_once(trials: tuple[Trial, ...]) -> int | None:
+    """The most handlers the server ran at one instant in a probe that passed, from the
+    served-by headers: what the model's "in memory at once" assumed, measured (None when
+    no passing probe says who served)."""
+    seen = [
+        trial.summary.handlers.max_concurrent
+        for trial in trials
+        if not trial.verdict.failed
+        and trial.summary is not None
+        and trial.summary.handlers is not None
+        and trial.summary.handlers.max_concurrent is not None
+    ]
+    return max(seen) if seen else None
 
 
 def _find_critical_size(

@@ -152,11 +152,13 @@ def app_plan(
     concurrency: int = 10,
     size: int = 1,
     timeout: float = 120.0,
+    critical_servers: tuple[ServerSpec, ...] | None = None,
 ) -> StudyPlan:
     """The user's app on every server, one burst each at ``size``; and, unless
-    ``critical_memory`` is None, a critical-size search per server under that cap (the
-    request must then have a size to grow: a ``{size}`` in its body or a payload hook).
-    Every value is checked here, before anything starts."""
+    ``critical_memory`` is None, a critical-size search per server of ``critical_servers``
+    (default: every server) under that cap (the request must then have a size to grow: a
+    ``{size}`` in its body or a payload hook). Every value is checked here, before anything
+    starts."""
     if critical_memory is not None and not app.request.uses_size():
         raise ConfigError(
             "a critical-size search grows the request's input size, and this request has none:"
@@ -171,7 +173,7 @@ def app_plan(
             CriticalSpec(
                 server, APP_WORKLOAD, critical_memory, probe_load, policy, app=app, start_n=size
             )
-            for server in servers
+            for server in _searched(servers, critical_servers)
         )
     return StudyPlan(
         runs=runs,
@@ -185,6 +187,23 @@ def app_plan(
     )
 
 
+def _searched(
+    servers: tuple[ServerSpec, ...], critical_servers: tuple[ServerSpec, ...] | None
+) -> tuple[ServerSpec, ...]:
+    """The servers a critical search runs on: ``critical_servers``, each one of ``servers``
+    (a search belongs beside its server's burst in the report); all of them by default."""
+    if critical_servers is None:
+        return servers
+    keys = {server.to_server().key for server in servers}
+    for server in critical_servers:
+        if server.to_server().key not in keys:
+            raise ConfigError(
+                f"--critical-servers: {server.describe()} is not one of --servers"
+                f" ({', '.join(s.describe() for s in servers)})"
+            )
+    return critical_servers
+
+
 def seed_plan(
     servers: tuple[ServerSpec, ...] = SEED_SERVERS,
     workloads: tuple[str, ...] = SEED_WORKLOADS,
@@ -196,10 +215,12 @@ def seed_plan(
     n: int = DEFAULT_N,
     io_delay: float = 1.0,
     timeout: float = 120.0,
+    critical_servers: tuple[ServerSpec, ...] | None = None,
 ) -> StudyPlan:
     """Every server x every workload, servers outermost as in the seed's report; and, unless
-    ``critical_memory`` is None, a critical-n search per server x {cpu, numpy} under that cap
-    with the same load. Every value is checked here, before anything starts."""
+    ``critical_memory`` is None, a critical-n search per server of ``critical_servers``
+    (default: every server) x {cpu, numpy} under that cap with the same load. Every value is
+    checked here, before anything starts."""
     for code in workloads:
         workload(code)
     runs = tuple(RunSpec(server, code) for server in servers for code in workloads)
@@ -209,7 +230,7 @@ def seed_plan(
         policy = SearchPolicy(repeats=repeats)
         critical = tuple(
             CriticalSpec(server, code, critical_memory, probe_load, policy)
-            for server in servers
+            for server in _searched(servers, critical_servers)
             for code in CRITICAL_WORKLOADS
         )
     return StudyPlan(

@@ -203,6 +203,10 @@ WORDS: Final[dict[str, str]] = {
         "{at_once}. The parallel requests did not all hold their full arrays at the same "
         "moment."
     ),
+    "seen_at_once": (
+        "The served-by headers of the passing probes show at most {seen} handler(s) running "
+        "at once (the model assumed {at_once})."
+    ),
     "band": "Between them the outcome varied from run to run ({rates}).",
     "band_rate": "{n}: {failures}/{trials} failed",
     "numpy_vs_cpu": (
