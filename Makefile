@@ -2,7 +2,7 @@
 # make test: lint, types (src, tests, bench), the whole suite; what CI runs. Installs Debian's
 #   Chromium for the browser tests. About 4-5 min on 2 cores.
 # make test-fast: lint, types, and the suite without the tests marked slow (over about 3 s),
-#   cgroup (real OOM kills in a memory cgroup) or browser (Chromium): under 90 s on 2 cores,
+#   cgroup (real OOM kills in a memory cgroup) or browser (Chromium): about 2 min on 2 cores,
 #   for the edit-test loop; needs no cgroup and no browser. Markers are declared in
 #   pyproject.toml; run one group alone with e.g. `.venv/bin/python -m pytest -m cgroup`.
 # All of them bootstrap .venv from a fresh clone.

@@ -190,6 +190,21 @@ def test_the_committed_reference_study_rebuilds_byte_for_byte(tmp_path: Path) ->
         assert (folder / name).read_bytes() == (REFERENCE / name).read_bytes(), name
 
 
+EXAMPLE_STUDY = Path(__file__).resolve().parents[2] / "docs" / "example-study"
+
+
+@pytest.mark.slow
+def test_the_committed_example_study_of_a_users_app_rebuilds_byte_for_byte(tmp_path: Path) -> None:
+    folder = tmp_path / "example"
+    shutil.copytree(EXAMPLE_STUDY, folder, ignore=shutil.ignore_patterns("report*", "plots"))
+    build_report(folder, ("en", "ru"))
+    for name in ("report.md", "report.html", "report.ru.md", "report.ru.html"):
+        assert (folder / name).read_bytes() == (EXAMPLE_STUDY / name).read_bytes(), name
+    report = (folder / "report.md").read_text()
+    assert "`flask_app:app`" in report and "`payload:make_body`" in report
+    assert "scikit-learn" in report  # the versions of the app's own environment
+
+
 @pytest.mark.slow
 def test_a_study_written_before_the_schema_rebuilds_its_english_report(tmp_path: Path) -> None:
     folder = tmp_path / "v1"

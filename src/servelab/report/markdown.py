@@ -223,7 +223,9 @@ class _Writer:
         study, L = self.study, self.L
         machine = study.machine
         versions = machine.packages
-        shown = [f"{name} {versions[name]}" for name in SHOWN_PACKAGES if versions.get(name)]
+        # An app's study stored the packages of the app's own environment: all are shown.
+        names = [n for n in versions if n != "servelab"] if study.plan.is_app else SHOWN_PACKAGES
+        shown = [f"{name} {versions[name]}" for name in names if versions.get(name)]
         self.add(
             "",
             self.t(

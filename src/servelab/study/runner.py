@@ -212,7 +212,7 @@ def _run_locked(
     study = Study(
         servelab=__version__,
         created=_now(),
-        machine=describe_machine(),
+        machine=describe_machine(plan.app.target.python if plan.app is not None else None),
         plan=plan.to_plan(),
         guard=GuardSettings(
             memory_budget=memory_budget,
