@@ -53,7 +53,7 @@ class RichProgress(StudyProgress):
     def probe_done(self, spec: CriticalSpec, label: str, probe: TrialResult) -> None:
         self.progress.update(
             self._task(),
-            description=f"critical n: {spec.name}  {label} n={probe.setup.n:,} "
+            description=f"{_what(spec)}: {spec.name}  {label} {_n(spec)}={probe.setup.n:,} "
             f"{probe.verdict.outcome}",
         )
 
@@ -65,6 +65,15 @@ class RichProgress(StudyProgress):
         passing, failing = entry.max_passing_n, entry.min_failing_n
         band = f"{passing or 0:,} .. {failing or 0:,}"
         self.progress.console.print(
-            f"[green]v[/green] critical n {spec.name:<24} predicted {entry.predicted_n or 0:,}, "
+            f"[green]v[/green] {_what(spec)} {spec.name:<24} predicted {entry.predicted_n or 0:,}, "
             f"measured {band} ({entry.probes} probes, {entry.wall_seconds} s)"
         )
+
+
+def _what(spec: CriticalSpec) -> str:
+    """What a search looks for: the seed's critical n, or an app's critical input size."""
+    return "critical size" if spec.app is not None else "critical n"
+
+
+def _n(spec: CriticalSpec) -> str:
+    return "size" if spec.app is not None else "n"

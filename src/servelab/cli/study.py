@@ -159,8 +159,9 @@ def study(
             io_delay=io_delay,
             timeout=timeout,
         )
+    searched = "critical-size" if plan.app is not None else "critical-n"
     console.print(
-        f"servelab study: {len(plan.runs)} runs and {len(plan.critical)} critical-n searches "
+        f"servelab study: {len(plan.runs)} runs and {len(plan.critical)} {searched} searches "
         f"into [bold]{out}[/bold]"
     )
     began = time.monotonic()

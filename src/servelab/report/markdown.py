@@ -95,6 +95,17 @@ class _Writer:
     def t(self, key: str, **params: Scalar) -> str:
         return self.L.t(key, **params)
 
+    @property
+    def app_suffix(self) -> str:
+        """``_app`` for an app's study: the words of its keys name the input size, not n."""
+        return "_app" if self.study.plan.is_app else ""
+
+    @property
+    def n_name(self) -> str:
+        """What the study's n is called: ``n`` for servelab's service, the input size's
+        word for an app."""
+        return self.t("n_name_app") if self.study.plan.is_app else "n"
+
     def function(self, workload: str) -> str:
         """What a run's requests ran: the seed's function, or the user's app."""
         app = self.study.plan.app
@@ -124,9 +135,9 @@ class _Writer:
             else self.t("wall", seconds=L.seconds(study.wall_seconds))
         )
         return self.t(
-            "lead",
+            "lead" + self.app_suffix,
             runs=L.plural(len(plan.runs), "run"),
-            searches=L.plural(len(plan.critical), "search"),
+            searches=L.plural(len(plan.critical), "search" + self.app_suffix),
             done=len(study.runs) + len(study.critical),
             wall=wall,
         )
@@ -278,7 +289,15 @@ class _Writer:
         failure = section.failure
         if failure is not None:
             self.add("", f"##### {self.t('logs_at_failure')}")
-            self.add(self.t("client_saw", n=L.count(failure.n), reason=L.reason(failure)), "")
+            self.add(
+                self.t(
+                    "client_saw",
+                    n_name=self.n_name,
+                    n=L.count(failure.n),
+                    reason=L.reason(failure),
+                ),
+                "",
+            )
             self.add(*(f"- `{error}`" for error in failure.verdict.client_errors))
             if failure.verdict.server_lines:
                 self.add("", self.t("server_logged"), "```", *failure.verdict.server_lines, "```")
@@ -403,7 +422,7 @@ class _Writer:
             ("fail", search.min_failing_n, "memory_fail_alt"),
         ):
             key = f"critical-memory/{search.name}/{which}"
-            self.add(self.image(key, self.t(alt, name=search.name, n=L.count(n))))
+            self.add(self.image(key, self.t(alt + self.app_suffix, name=search.name, n=L.count(n))))
 
     def damaged_lines(self) -> None:
         if not self.damaged:

@@ -18,6 +18,11 @@ WORDS: Final[dict[str, str]] = {
         "finished{wall}. Every number below comes from the files in this folder; `servelab "
         "report` rebuilds this page from them."
     ),
+    "lead_app": (
+        "A servelab study: {runs} and {searches} planned, {done} "
+        "finished{wall}. Every number below comes from the files in this folder; `servelab "
+        "report` rebuilds this page from them."
+    ),
     "wall": " in {seconds} s",
     "introduction": "Introduction",
     "introduction_text": (
@@ -75,7 +80,8 @@ WORDS: Final[dict[str, str]] = {
     "a column missing or of the wrong type); the figures were drawn from the other lines.",
     "damaged_file": "`{file}`: {lines} skipped (line numbers {numbers})",
     "logs_at_failure": "Logs at failure",
-    "client_saw": "As the client saw it (n = {n}, {reason}):",
+    "n_name_app": "size",  # what an app study calls its n
+    "client_saw": "As the client saw it ({n_name} = {n}, {reason}):",
     "server_logged": "As the server logged it:",
     "server_silent": (
         "The server logged nothing about it (the Flask dev server prints nothing when the "
@@ -98,7 +104,9 @@ WORDS: Final[dict[str, str]] = {
         "idle | peak at last pass | OOM kills | probes |"
     ),
     "memory_pass_alt": "Memory of {name} at n = {n} (passed)",
+    "memory_pass_alt_app": "Memory of {name} at size {n} (passed)",
     "memory_fail_alt": "Memory of {name} at n = {n} (failed)",
+    "memory_fail_alt_app": "Memory of {name} at size {n} (failed)",
     "critical_alt": "Critical-n search of {name}",
     "overview_alt": "Makespan and latency of every run",
     "memory_alt": "Server memory during {name}",
@@ -341,6 +349,7 @@ WORDS: Final[dict[str, str]] = {
     "n.run": "run|runs",
     "n.line": "line|lines",
     "n.search": "critical-n search|critical-n searches",
+    "n.search_app": "critical-size search|critical-size searches",
     # --- servers (results.Server) ---
     "server_dev": "Flask dev server (threaded)",
     "server_dev_single": "Flask dev server (one request at a time)",

@@ -17,6 +17,11 @@ WORDS: Final[dict[str, str]] = {
         "{done}{wall}. Все числа ниже взяты из файлов этой папки; `servelab report` строит "
         "эту страницу заново из них."
     ),
+    "lead_app": (
+        "Исследование servelab. Запланировано: {runs} и {searches}, выполнено "
+        "{done}{wall}. Все числа ниже взяты из файлов этой папки; `servelab report` строит "
+        "эту страницу заново из них."
+    ),
     "wall": " за {seconds} с",
     "introduction": "Введение",
     "introduction_text": (
@@ -80,7 +85,8 @@ WORDS: Final[dict[str, str]] = {
     "JSON, нет столбца или не тот тип); графики построены по остальным строкам.",
     "damaged_file": "`{file}`: пропущено {lines} (номера строк {numbers})",
     "logs_at_failure": "Логи при падении",
-    "client_saw": "Со стороны клиента (n = {n}, {reason}):",
+    "n_name_app": "размер",  # what an app study calls its n
+    "client_saw": "Со стороны клиента ({n_name} = {n}, {reason}):",
     "server_logged": "В логе сервера:",
     "server_silent": (
         "Сервер ничего об этом не записал (flask ничего не возвращает, когда ядро его "
@@ -103,7 +109,9 @@ WORDS: Final[dict[str, str]] = {
         "элемент | в простое | пик при последнем успехе | OOM-kill | проб |"
     ),
     "memory_pass_alt": "Память {name} при n = {n} (успех)",
+    "memory_pass_alt_app": "Память {name} при размере {n} (успех)",
     "memory_fail_alt": "Память {name} при n = {n} (падение)",
+    "memory_fail_alt_app": "Память {name} при размере {n} (падение)",
     "critical_alt": "Поиск критического n для {name}",
     "overview_alt": "Общее время и задержки всех запусков",
     "memory_alt": "Память сервера во время {name}",
@@ -355,6 +363,9 @@ WORDS: Final[dict[str, str]] = {
     "n.run": "запуск|запуска|запусков",
     "n.line": "строка|строки|строк",
     "n.search": "поиск критического n|поиска критического n|поисков критического n",
+    "n.search_app": (
+        "поиск критического размера|поиска критического размера|поисков критического размера"
+    ),
     # --- servers (results.Server) ---
     "server_dev": "Flask dev server (многопоточный)",
     "server_dev_single": "Flask dev server (по одному запросу)",
