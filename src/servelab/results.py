@@ -722,6 +722,57 @@ class CalibrationPoint:
 
 
 @dataclass(frozen=True)
+class BreakingPoint:
+    """The n at which the fitted failure probability is ``p``, with its 95% interval
+    (``high`` None: the trials do not bound it above)."""
+
+    p: float
+    n: int
+    low: int
+    high: int | None
+
+    def to_json(self) -> JsonObject:
+        return {"p": self.p, "n": self.n, "low": self.low, "high": self.high}
+
+    @classmethod
+    def from_json(cls, f: _Field) -> BreakingPoint:
+        return cls(f.number("p"), f.whole("n"), f.whole("low"), f.opt_whole("high"))
+
+
+@dataclass(frozen=True)
+class BreakingCurve:
+    """The breaking point as a probability (``study.breaking``): the n at 5%, 50% and 95%
+    failure from a logistic fitted to every trial of a search, and the trials behind it.
+    ``separated``: no n both passed and failed and every pass lay below every failure, so
+    the curve's width is bounded by the fit's penalty, not measured."""
+
+    points: tuple[BreakingPoint, ...]
+    trials: int
+    failures: int
+    separated: bool
+
+    def at(self, p: float) -> BreakingPoint | None:
+        return next((point for point in self.points if point.p == p), None)
+
+    def to_json(self) -> JsonObject:
+        return {
+            "points": [point.to_json() for point in self.points],
+            "trials": self.trials,
+            "failures": self.failures,
+            "separated": self.separated,
+        }
+
+    @classmethod
+    def from_json(cls, f: _Field) -> BreakingCurve:
+        return cls(
+            points=tuple(BreakingPoint.from_json(p) for p in f.opt_items("points")),
+            trials=f.whole("trials"),
+            failures=f.whole("failures"),
+            separated=f.flag("separated"),
+        )
+
+
+@dataclass(frozen=True)
 class SearchEntry:
     """One critical-n search: calibration, the model's prediction, every trial, the bracket.
 
@@ -762,6 +813,7 @@ class SearchEntry:
     calibration_points: tuple[CalibrationPoint, ...] = ()
     fixed_bytes: int | None = None
     measured_at_once: int | None = None
+    breaking: BreakingCurve | None = None
 
     @property
     def first_failure(self) -> Trial | None:
@@ -817,6 +869,8 @@ class SearchEntry:
             out["fixed_bytes"] = self.fixed_bytes
         if self.measured_at_once is not None:
             out["measured_at_once"] = self.measured_at_once
+        if self.breaking is not None:  # issue 14: absent in studies written before it
+            out["breaking"] = self.breaking.to_json()
         return out
 
     @classmethod
@@ -860,6 +914,7 @@ class SearchEntry:
             ),
             fixed_bytes=f.opt_whole("fixed_bytes"),
             measured_at_once=f.opt_whole("measured_at_once"),
+            breaking=opt("breaking", BreakingCurve.from_json),
         )
 
 
@@ -1677,6 +1732,8 @@ __all__ = [
     "SEARCH_FILE",
     "STUDY_FILE",
     "App",
+    "BreakingCurve",
+    "BreakingPoint",
     "CalibrationPoint",
     "Cap",
     "Failure",

@@ -76,6 +76,13 @@ def test_the_critical_size_of_an_app_is_predicted_then_found_by_real_oom_kills(
     assert abs(entry["predicted_n"] - failing) / failing < 0.25, entry
     first_failure = next(t for t in entry["trials"] if t["n"] == failing)
     assert first_failure["verdict"]["outcome"] == "oom"
+    # The breaking point as a probability: a sharp boundary puts the 50% point between
+    # the ends, with every trial of the search behind it.
+    curve = entry["breaking"]
+    assert curve is not None and curve["trials"] == len(entry["trials"])
+    assert [p["p"] for p in curve["points"]] == [0.05, 0.5, 0.95]
+    middle = curve["points"][1]
+    assert passing <= middle["n"] <= failing and middle["low"] <= middle["n"]
 
 
 @pytest.mark.parametrize(

@@ -39,11 +39,12 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..results import NTrials
+from ..results import BreakingCurve, BreakingPoint, NTrials
 
 __all__ = [
     "Curve",
     "CurvePoint",
+    "breaking_curve",
     "fit_curve",
     "next_targets",
     "wilson",
@@ -156,6 +157,24 @@ def fit_curve(per_n: Iterable[NTrials]) -> Curve | None:
     cov01 = m11 * v01 + m01 * m11 * v11
     var1 = m11 * m11 * v11
     return Curve(a0, a1, var0, var1, cov01, trials, failures, _separated(rows))
+
+
+def breaking_curve(per_n: Iterable[NTrials]) -> BreakingCurve | None:
+    """A search's trials as the results contract stores the curve (whole n; an unbounded
+    interval end as None); None when no curve can be placed (``fit_curve``)."""
+    curve = fit_curve(per_n)
+    if curve is None:
+        return None
+    points = tuple(
+        BreakingPoint(
+            p=point.p,
+            n=round(point.n),
+            low=round(point.low),
+            high=round(point.high) if math.isfinite(point.high) else None,
+        )
+        for point in curve.quantiles()
+    )
+    return BreakingCurve(points, curve.trials, curve.failures, curve.separated)
 
 
 def next_targets(curve: Curve) -> tuple[float, ...]:

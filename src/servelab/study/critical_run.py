@@ -49,6 +49,7 @@ from ..servers.cap import MechanismChoice
 from ..service.guard import estimate_bytes
 from ..units import format_size
 from ..workloads import APP_WORKLOAD, critical_workload, run_stem
+from .breaking import breaking_curve
 from .critical import CriticalSearch, SearchPolicy, predict_critical_n
 from .sizefit import SizeFit, fit_sizes, next_calibration_size
 from .trial import (
@@ -356,6 +357,7 @@ def _with_outcome(entry: SearchEntry, search: CriticalSearch, began: float) -> S
             replace(at, outcomes=tuple(t.outcome for t in trials if t.n == at.n))
             for at in outcome.per_n
         ),
+        breaking=breaking_curve(outcome.per_n),
         peak_bytes=max(peaks) if peaks else None,
         oom_kills=sum(t.verdict.oom_kills for t in trials),
         probes=outcome.probes,
