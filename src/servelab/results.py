@@ -557,15 +557,19 @@ class Policy:
     max_probes: int | None = None
     min_n: int | None = None
     max_n: int | None = None
+    curve_trials: int = 0
 
     def to_json(self) -> JsonObject:
-        return {
+        out: JsonObject = {
             "tolerance": self.tolerance,
             "repeats": self.repeats,
             "max_probes": self.max_probes,
             "min_n": self.min_n,
             "max_n": self.max_n,
         }
+        if self.curve_trials:  # issue 14; absent (0) in searches made before it
+            out["curve_trials"] = self.curve_trials
+        return out
 
     @classmethod
     def from_json(cls, f: _Field) -> Policy:
@@ -575,6 +579,7 @@ class Policy:
             max_probes=f.opt_whole("max_probes"),
             min_n=f.opt_whole("min_n"),
             max_n=f.opt_whole("max_n"),
+            curve_trials=f.opt_whole("curve_trials") or 0,
         )
 
 

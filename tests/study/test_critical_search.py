@@ -19,6 +19,7 @@ from servelab.cli.words import stop_reason
 from servelab.errors import ConfigError
 from servelab.results import StopReason
 from servelab.study import critical
+from servelab.study.breaking import fit_curve
 from servelab.study.critical import (
     CriticalSearch,
     SearchPolicy,
@@ -200,7 +201,7 @@ def test_noisy_band_is_reported_as_a_band(low: int, high: int, predicted_share: 
 
     for result in results:
         assert result.probes <= policy.max_probes
-        assert all(t.trials <= policy.repeats for t in result.per_n)
+        assert all(t.trials <= policy.repeats + policy.curve_trials for t in result.per_n)
         if not result.converged:
             assert stop_reason(result.stop) == "probe budget (30) spent"
             continue
@@ -228,6 +229,65 @@ def test_noisy_band_is_reported_as_a_band(low: int, high: int, predicted_share: 
     passing_ns = [r.max_passing_n for r in converged if r.max_passing_n is not None]
     assert statistics.median(passing_ns) >= low
     assert min(passing_ns) >= low / (1 + policy.tolerance) ** 2
+
+
+# -- the curve's trials: where a band's failure curve is learnt -----------------------
+
+
+def test_a_sharp_boundary_spends_no_curve_trials() -> None:
+    with_curve = search(1_000_000, sharp(1_234_567), SearchPolicy(curve_trials=4))
+    without = search(1_000_000, sharp(1_234_567), SearchPolicy(curve_trials=0))
+    assert with_curve == without
+
+
+def test_a_band_gets_its_curve_trials_inside_it_and_keeps_its_ends() -> None:
+    spent = 0
+    for seed in range(100):
+        plain = search(
+            1_000_000, noisy_band(1_000_000, 1_300_000, seed), SearchPolicy(curve_trials=0)
+        )
+        curved = search(
+            1_000_000, noisy_band(1_000_000, 1_300_000, seed), SearchPolicy(curve_trials=4)
+        )
+        # The same trials up to the end of the plain search, so the same confirmed ends:
+        # the curve's trials never reopen them.
+        assert (curved.max_passing_n, curved.min_failing_n) == (
+            plain.max_passing_n,
+            plain.min_failing_n,
+        )
+        extra = curved.probes - plain.probes
+        assert 0 <= extra <= 4
+        spent += extra
+        if extra:
+            low, high = curved.max_passing_n, curved.min_failing_n
+            assert low is not None and high is not None
+            added = {t.n: t.trials for t in curved.per_n}
+            before = {t.n: t.trials for t in plain.per_n}
+            moved = [n for n in added if added[n] != before.get(n)]
+            assert all(low < n < high for n in moved), (moved, low, high)
+    assert spent >= 200  # most band searches spend all four
+
+
+def test_curve_trials_narrow_the_fitted_50_percent_point() -> None:
+    """Four trials placed by the curve make the 50% point's interval narrower and its error
+    smaller than the search's own trials alone (over many seeds: a band's draws vary)."""
+    widths: dict[int, list[float]] = {0: [], 4: []}
+    errors: dict[int, list[float]] = {0: [], 4: []}
+    true_middle = 1_150_000  # the failure rate rises linearly from 1.0 M to 1.3 M
+    for curve_trials in widths:
+        for seed in range(300):
+            result = search(
+                1_000_000,
+                noisy_band(1_000_000, 1_300_000, seed),
+                SearchPolicy(curve_trials=curve_trials, max_probes=40),
+            )
+            curve = fit_curve(result.per_n)
+            if curve is not None:
+                middle = curve.n_at(0.5)
+                widths[curve_trials].append(math.log(middle.high / middle.low))
+                errors[curve_trials].append(abs(math.log(middle.n / true_middle)))
+    assert statistics.median(widths[4]) < 0.92 * statistics.median(widths[0])
+    assert statistics.median(errors[4]) < 0.95 * statistics.median(errors[0])
 
 
 # -- limits, budget and misuse --------------------------------------------------------
@@ -339,7 +399,7 @@ def test_random_policies_keep_the_search_honest() -> None:
 
         assert result.probes == sum(asked.values()) <= policy.max_probes
         assert all(policy.min_n <= n <= policy.max_n for n in asked)
-        assert max(asked.values()) <= policy.repeats
+        assert max(asked.values()) <= policy.repeats + policy.curve_trials
         low, high = result.max_passing_n, result.min_failing_n
         if result.converged:
             assert low is not None and high is not None and low < high

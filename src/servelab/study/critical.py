@@ -29,7 +29,12 @@ The search (``CriticalSearch``), and why it looks like this
        all its trials rather than the first one a big jump down happened to hit. In a band
        that does not make it safe: an n that fails 20% of the time passes 3 trials in half
        of the searches. The band's rates in ``per_n`` are the finding, not one number.
-    4. Stop when both ends are confirmed, when min_n fails or max_n passes (nothing to
+    4. Narrow the curve. When the confirmed ends leave a band (some n between them passed
+       and failed: a threaded server), ``curve_trials`` more trials go where they teach most
+       about the failure curve ``P(fail | n)`` fitted to every trial so far
+       (``breaking.next_targets``: its 50% point, then 18% and 82%, in turn), each rounded
+       to a nice n strictly inside the band. A sharp boundary (no band) spends none.
+    5. Stop when both ends are confirmed, when min_n fails or max_n passes (nothing to
        search; no confirmation is spent on a server that cannot hold even min_n), or when
        ``max_probes`` probes are spent.
 
@@ -55,6 +60,7 @@ from typing import Literal
 
 from ..errors import ConfigError
 from ..results import NTrials, Policy, StopReason
+from .breaking import fit_curve, next_targets
 
 __all__ = [
     "CriticalSearch",
@@ -115,6 +121,8 @@ class SearchPolicy:
     min_n, max_n: the search never leaves this range.
     first_step: the first bracketing step away from the prediction (relative); each
       further step doubles it.
+    curve_trials: trials spent, once both ends are confirmed around a band, where they
+      narrow the fitted failure curve (0: none).
     """
 
     tolerance: float = 0.05
@@ -123,6 +131,7 @@ class SearchPolicy:
     min_n: int = 1_000
     max_n: int = 2_000_000_000
     first_step: float = 0.15
+    curve_trials: int = 4
 
     def __post_init__(self) -> None:
         for name in ("tolerance", "first_step"):
@@ -136,6 +145,7 @@ class SearchPolicy:
                 raise ConfigError(f"{name} must be > 0 and <= 1 (a fraction), not {value!r}")
         _whole("repeats", self.repeats, 1)
         _whole("max_probes", self.max_probes, 1)
+        _whole("curve_trials", self.curve_trials, 0)
         _whole("min_n", self.min_n, 1)
         _whole("max_n", self.max_n, 1)
         if self.max_n <= self.min_n:
@@ -143,7 +153,14 @@ class SearchPolicy:
 
     def to_policy(self) -> Policy:
         """The numbers a results file keeps of it."""
-        return Policy(self.tolerance, self.repeats, self.max_probes, self.min_n, self.max_n)
+        return Policy(
+            self.tolerance,
+            self.repeats,
+            self.max_probes,
+            self.min_n,
+            self.max_n,
+            self.curve_trials,
+        )
 
 
 _DEFAULT_POLICY = SearchPolicy()
@@ -227,6 +244,10 @@ class CriticalSearch:
         self._probes = 0
         self._bisecting = True
         self._pending: int | None = None
+        self._pending_for_curve = False
+        # The curve's trials, kept apart: they add to the rates and the fitted curve, never
+        # to the decisions or the confirmed ends (so they cannot reopen a finished search).
+        self._curve: dict[int, list[bool]] = {}
         self._stop: _Stop | None = None
 
     def __repr__(self) -> str:
@@ -258,23 +279,33 @@ class CriticalSearch:
             )
         if n != self._pending:
             raise ValueError(f"the search asked for n={self._pending}, not n={n}")
-        self._failed.setdefault(n, []).append(bool(failed))
+        (self._curve if self._pending_for_curve else self._failed).setdefault(n, []).append(
+            bool(failed)
+        )
         self._probes += 1
         self._pending = None
+        self._pending_for_curve = False
 
     def result(self) -> SearchResult:
-        """The trials so far, the confirmed ends, and why the search stopped."""
+        """The trials so far, the confirmed ends, and why the search stopped.
+
+        The ends come from the search's own trials; ``per_n`` holds every trial, the
+        curve's too."""
         repeats = self.policy.repeats
-        per_n = tuple(NTrials(n, len(runs), sum(runs)) for n, runs in sorted(self._failed.items()))
-        passing = [t.n for t in per_n if t.trials >= repeats and t.failures == 0]
+        own = [NTrials(n, len(runs), sum(runs)) for n, runs in self._failed.items()]
+        passing = [t.n for t in own if t.trials >= repeats and t.failures == 0]
         max_passing = max(passing, default=None)
         failing = [
             t.n
-            for t in per_n
+            for t in own
             if t.trials >= repeats
             and t.failures == t.trials
             and (max_passing is None or t.n > max_passing)
         ]
+        every: dict[int, list[bool]] = {n: list(runs) for n, runs in self._failed.items()}
+        for n, runs in self._curve.items():
+            every.setdefault(n, []).extend(runs)
+        per_n = tuple(NTrials(n, len(runs), sum(runs)) for n, runs in sorted(every.items()))
         stop = self._stop or _Stop(StopReason("not-finished"), False)
         return SearchResult(
             predicted_n=self.predicted_n,
@@ -373,20 +404,46 @@ class CriticalSearch:
             return candidate
         return self._finished()
 
-    def _finished(self) -> _Stop:
+    def _finished(self) -> int | _Stop:
         result = self.result()
         low, high = result.max_passing_n, result.min_failing_n
         assert low is not None and high is not None
         tolerance = self.policy.tolerance
-        if high / low - 1 <= tolerance:
-            return _Stop(StopReason("within-tolerance", tolerance=tolerance), True)
+        mixed = any(0 < t.failures < t.trials for t in result.per_n)
+        if mixed:
+            target = self._curve_target(result, low, high)
+            if target is not None:
+                return target
         band = result.band()
+        # A band of mixed results is the finding even inside the tolerance (the curve's
+        # trials can land there); without one the bracket is all there is.
+        if high / low - 1 <= tolerance and not any(0 < t.failures < t.trials for t in band):
+            return _Stop(StopReason("within-tolerance", tolerance=tolerance), True)
         if not band:
             return _Stop(StopReason("whole-numbers", low=low, high=high), True)
         return _Stop(
             StopReason("band-resolved", low=low, high=high, band=len(band), tolerance=tolerance),
             True,
         )
+
+    def _curve_target(self, result: SearchResult, low: int, high: int) -> int | None:
+        """The next trial that narrows the failure curve, or None when its trials are spent
+        or no curve can be placed. Targets cycle through ``next_targets`` (middle, 18%,
+        82%); one that rounds onto a confirmed end or outside the band moves on to the next."""
+        spent = sum(len(runs) for runs in self._curve.values())
+        if spent >= self.policy.curve_trials or self._probes >= self.policy.max_probes:
+            return None  # spent, or the budget is: the confirmed ends stand as found
+        curve = fit_curve(result.per_n)
+        if curve is None:
+            return None
+        targets = next_targets(curve)
+        for offset in range(len(targets)):
+            x = targets[(spent + offset) % len(targets)]
+            n = _pick(min(max(x, low), high), low, high, "nearest")
+            if n is not None:
+                self._pending_for_curve = True
+                return n
+        return None
 
 
 def search(
