@@ -48,6 +48,7 @@ from servelab.load.summary import Distribution, HandlerStats, LoadSummary
 
 SCHEMA_VERSION: Final = 2
 STUDY_FILE: Final = "study.json"
+REPEATS_FILE: Final = "repeats.json"  # a repeated study's index (``servelab.repeats``)
 SEARCH_FILE: Final = "search.json"
 GUARDED_FILE: Final = "guarded.json"
 
@@ -1227,8 +1228,9 @@ PLOTS_DIR: Final = "plots"
 def clear_report(folder: Path) -> None:
     """Remove the reports and figures of ``folder``: a new study into an old folder must not
     leave a report that contradicts its new ``study.json`` (it is rebuilt at the end). Only
-    a folder with a ``study.json`` is a results folder: nothing is removed from any other."""
-    if not (folder / STUDY_FILE).is_file():
+    a folder with a ``study.json`` (or a repeated study's index) is a results folder:
+    nothing is removed from any other."""
+    if not (folder / STUDY_FILE).is_file() and not (folder / REPEATS_FILE).is_file():
         return
     for pattern in REPORT_FILES:
         for path in folder.glob(pattern):
@@ -1732,6 +1734,7 @@ def _check_members(value: _Field, cls: type) -> None:
 __all__ = [
     "GUARDED_FILE",
     "PLOTS_DIR",
+    "REPEATS_FILE",
     "REPORT_FILES",
     "SCHEMA_VERSION",
     "SEARCH_FILE",

@@ -15,6 +15,7 @@ from ..errors import ConfigError
 from ..servers import ServerSpec
 from ..study import run_study, seed_plan
 from ..study.plan import StudyPlan, app_plan
+from ..study.repeated import check_repeat_folder, run_repeated
 from ..units import parse_size
 from ..workloads import SEED_WORKLOADS, WORKLOADS
 from .app_options import AppChoice, app_choice, app_options
@@ -60,6 +61,16 @@ from .progress import RichProgress
     help="Comma-separated server specs: flask-dev, gunicorn, gunicorn:w2, "
     "gunicorn:w2:gthread:t4, gunicorn:w1:gevent, uvicorn:w2, waitress:t4, granian:w1 "
     "(with an ASGI --app: uvicorn,gunicorn:w1:uvicorn).",
+)
+@click.option(
+    "--repeat",
+    "repeat",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Run the whole study this many times, each with fresh servers, into "
+    "OUT/repeat-01 ...; the report gives every figure as a median and a spread and marks "
+    "the stable ones (not --repeats, the trials per n of a search).",
 )
 @click.option(
     "--critical-servers",
@@ -114,6 +125,7 @@ def study(
     critical: bool,
     repeats: int,
     servers: str,
+    repeat: int,
     critical_servers: str | None,
     workloads: str,
     requests_: int,
@@ -159,10 +171,12 @@ def study(
             io_delay=io_delay,
             timeout=timeout,
         )
+    check_repeat_folder(out, repeat)  # before anything starts or is removed
     searched = "critical-size" if plan.app is not None else "critical-n"
+    times = f", {repeat} times" if repeat > 1 else ""
     console.print(
-        f"servelab study: {len(plan.runs)} runs and {len(plan.critical)} {searched} searches "
-        f"into [bold]{out}[/bold]"
+        f"servelab study: {len(plan.runs)} runs and {len(plan.critical)} {searched} searches"
+        f"{times} into [bold]{out}[/bold]"
     )
     began = time.monotonic()
     columns = (
@@ -173,14 +187,30 @@ def study(
     )
     # One lock across the study and its report: no other study can write between them.
     with folder_lock(out):
+        compare_guard = memory_budget is not None and choice.run is None
         with Progress(*columns, console=console) as progress:
-            run_study(
-                plan,
-                out,
-                RichProgress(progress),
-                memory_budget=budget,
-                compare_guard=memory_budget is not None and choice.run is None,
-            )
+            if repeat > 1:
+
+                def progress_for(index: int) -> RichProgress:
+                    progress.console.print(f"[bold]repeat {index} of {repeat}[/bold]")
+                    return RichProgress(progress)
+
+                run_repeated(
+                    plan,
+                    out,
+                    repeat,
+                    progress_for,
+                    memory_budget=budget,
+                    compare_guard=compare_guard,
+                )
+            else:
+                run_study(
+                    plan,
+                    out,
+                    RichProgress(progress),
+                    memory_budget=budget,
+                    compare_guard=compare_guard,
+                )
         reports = build_report(out, languages(lang))
     console.print(
         f"done in {time.monotonic() - began:.1f} s; report: "

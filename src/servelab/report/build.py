@@ -18,12 +18,14 @@ from pathlib import Path
 
 from .._io import atomic_write_text
 from ..errors import ConfigError, ResultsError
+from ..repeats import is_repeated, read_repeated
 from ..results import read_study
 from .html import build_html
 from .lang import LANGUAGES
 from .markdown import render_markdown
 from .plots import render_plots
 from .plots.render import PLOTS_DIR
+from .repeated import render_repeated
 
 __all__ = ["build_report", "render_markdown", "report_name"]
 
@@ -42,6 +44,8 @@ def build_report(
     unknown = [lang for lang in langs if lang not in LANGUAGES]
     if unknown:  # before any drawing: a bad language must not leave half a report
         raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {unknown[0]!r}")
+    if is_repeated(results):
+        return _build_repeated(results, langs, warn)
     study = read_study(results)  # the one read: a clear ResultsError on a folder that is no study
     plots_dir = results / PLOTS_DIR
     if plots_dir.exists() and not plots_dir.is_dir():
@@ -61,6 +65,33 @@ def build_report(
             written += [path, html]
     except OSError as error:
         # The folder, not the temporary file an atomic write was making in it.
+        where = Path(error.filename).parent if error.filename else results
+        raise ResultsError(
+            f"cannot write the report into {where}: {error.strerror or error}"
+        ) from None
+    return written
+
+
+def _build_repeated(
+    results: Path, langs: Sequence[str], warn: Callable[[str], None] | None
+) -> list[Path]:
+    """A repeated study: each finished repeat's own report, then the page above them."""
+    repeats, studies = read_repeated(results)
+    written: list[Path] = []
+    for folder in repeats.folders:
+        written += build_report(results / folder, langs, warn)
+    try:
+        for lang in langs:
+            text = render_repeated(repeats, studies, lang)
+            path = results / report_name(lang)
+            atomic_write_text(path, text)
+            written.append(path)
+            if studies:  # the page's machine and package rows: the first repeat's
+                html_name = report_name(lang, "html")
+                written.append(
+                    build_html(results, text, lang=lang, out_name=html_name, study=studies[0])
+                )
+    except OSError as error:
         where = Path(error.filename).parent if error.filename else results
         raise ResultsError(
             f"cannot write the report into {where}: {error.strerror or error}"

@@ -409,6 +409,44 @@ WORDS: Final[dict[str, str]] = {
     "stop.unknown": "a reason this servelab cannot read",
     # --- a study of the user's own app (servelab study --app) ---
     "title_app": "servelab report: {app} under load",
+    # --- a repeated study (servelab study --repeat K): report/repeated.py ---
+    "rep_title": "servelab report: {count} repeats of one study",
+    "rep_title_app": "servelab report: {app}, {count} repeats of one study",
+    "rep_lead": (
+        "The same plan ran {times}, each time with fresh servers ({folders}), in "
+        "{seconds} s{unfinished}. Every figure below is the median over the repeats, with its "
+        "range and its spread, (max - min) / median; a figure whose spread is under {stable} "
+        "is marked stable, one above it is one draw of something that moves."
+    ),
+    "rep_unfinished": "; {finished} of {count} repeats finished",
+    "rep_figures": "Every figure, over the repeats",
+    "rep_table": "| run or search | figure | median | range | spread | stable | each repeat |",
+    "rep_fig.makespan": "makespan, s",
+    "rep_fig.latency_mean": "mean latency, s",
+    "rep_fig.never_failed": "never failed",
+    "rep_fig.always_failed": "always failed",
+    "rep_fig.middle": "50% failure point",
+    "rep_fig.predicted": "predicted",
+    "rep_stable": "yes",
+    "rep_unstable": "no",
+    "rep_middles": "The 50% failure points",
+    "rep_middle_line": (
+        "{subject}: the 95% interval of each repeat's 50% point holds the other repeats' "
+        "points: {covered}."
+    ),
+    "rep_middle_all": "all of them",
+    "rep_middle_some": "{counts} of {others} (repeat by repeat)",
+    "rep_summary": (
+        "Stable figures: {stable} of {total} (spread under {threshold}); the others moved "
+        "between repeats: {unstable}."
+    ),
+    "rep_all_stable": "Every figure is stable ({total}, spread under {threshold}).",
+    "rep_reports": "The repeats",
+    "rep_report_line": (
+        "Repeat {index}: [report]({folder}/report.md), [study.json]({folder}/study.json)."
+    ),
+    "n.time": "time|times",
+    "n.point": "point|points",
     "app_intro": (
         "This study served your app `{ref}` ({interface}, from `{app_dir}`, with "
         "`{python}`) on {servers}: a fresh server per run, the app wrapped in servelab's "

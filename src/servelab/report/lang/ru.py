@@ -427,6 +427,47 @@ WORDS: Final[dict[str, str]] = {
     "stop.unknown": "причина, которую эта версия servelab не может прочитать",
     # --- a study of the user's own app (servelab study --app) ---
     "title_app": "Отчет servelab: {app} под нагрузкой",
+    # --- повторённое исследование (servelab study --repeat K): report/repeated.py ---
+    "rep_title": "Отчет servelab: одно исследование, повторов: {count}",
+    "rep_title_app": "Отчет servelab: {app}, одно исследование, повторов: {count}",
+    "rep_lead": (
+        "Один и тот же план выполнен {times}, каждый раз с новыми серверами "
+        "({folders}), за {seconds} с{unfinished}. Каждая величина ниже - медиана по повторам, "
+        "с диапазоном и разбросом (макс - мин) / медиана; величина с разбросом меньше "
+        "{stable} отмечена как устойчивая, величина с большим разбросом - одна реализация "
+        "того, что меняется."
+    ),
+    "rep_unfinished": "; завершено повторов: {finished} из {count}",
+    "rep_figures": "Все величины по повторам",
+    "rep_table": (
+        "| запуск или поиск | величина | медиана | диапазон | разброс | устойчива | по повторам |"
+    ),
+    "rep_fig.makespan": "время выполнения, с",
+    "rep_fig.latency_mean": "средняя задержка, с",
+    "rep_fig.never_failed": "ни разу не упал",
+    "rep_fig.always_failed": "падал всегда",
+    "rep_fig.middle": "точка 50% отказов",
+    "rep_fig.predicted": "предсказание",
+    "rep_stable": "да",
+    "rep_unstable": "нет",
+    "rep_middles": "Точки 50% отказов",
+    "rep_middle_line": (
+        "{subject}: 95%-интервал точки 50% каждого повтора содержит точки других повторов: "
+        "{covered}."
+    ),
+    "rep_middle_all": "все",
+    "rep_middle_some": "{counts} из {others} (по повторам)",
+    "rep_summary": (
+        "Устойчивых величин: {stable} из {total} (разброс меньше {threshold}); остальные "
+        "менялись от повтора к повтору: {unstable}."
+    ),
+    "rep_all_stable": "Все величины устойчивы ({total}, разброс меньше {threshold}).",
+    "rep_reports": "Повторы",
+    "rep_report_line": (
+        "Повтор {index}: [отчет]({folder}/report.ru.md), [study.json]({folder}/study.json)."
+    ),
+    "n.time": "раз|раза|раз",
+    "n.point": "точку|точки|точек",
     "app_intro": (
         "Здесь исследовано ваше приложение `{ref}` ({interface}, из `{app_dir}`, "
         "интерпретатор `{python}`) на серверах: {servers}. Для каждого запуска новый сервер; "
