@@ -18,7 +18,7 @@ from ..study.plan import StudyPlan, app_plan
 from ..units import parse_size
 from ..workloads import SEED_WORKLOADS, WORKLOADS
 from .app_options import AppChoice, app_choice, app_options
-from .options import LANG_OPTION, build_report, console, languages, split_list
+from .options import LANG_OPTION, build_report, check_idle, console, languages, split_list
 from .progress import RichProgress
 
 
@@ -164,6 +164,7 @@ def study(
         f"servelab study: {len(plan.runs)} runs and {len(plan.critical)} {searched} searches "
         f"into [bold]{out}[/bold]"
     )
+    noise = check_idle()
     began = time.monotonic()
     columns = (
         TextColumn("{task.description}"),
@@ -180,6 +181,7 @@ def study(
                 RichProgress(progress),
                 memory_budget=budget,
                 compare_guard=memory_budget is not None and choice.run is None,
+                noise_at_start=noise,
             )
         reports = build_report(out, languages(lang))
     console.print(
