@@ -461,7 +461,7 @@ WORDS: Final[dict[str, str]] = {
         "Before the first run the machine was **busy** ({parts}): expect more spread than on "
         "an idle machine."
     ),
-    "noise_mark_note": "{mark}: taken on a busy machine (its comment says how busy).",
+    "noise_mark_note": "{mark}: taken on a busy machine (its section says how busy).",
     "noise_busy_run": (
         "Taken on a busy machine ({parts}): its times and its memory may differ from an idle "
         "machine's."
