@@ -553,7 +553,8 @@ class Trial:
     the file stem of its
     records, samples and log under the search's folder. idle_bytes / peak_bytes: the cap's
     usage before the load and its peak during it. stopped_early: the lab stopped the server
-    after the first OOM kill rather than let every queued request kill it again.
+    after the first OOM kill rather than let every queued request kill it again. noise: what
+    else the machine did during it (None in folders written before it).
     """
 
     probe: int
@@ -980,6 +981,7 @@ class RunEntry:
     are then None. server_survived: the server was still up when the burst ended.
     verdict: how the run ended, judged as a search's probes are (None in version 1).
     files: the run's log, records, samples and server log, relative to the study's folder.
+    noise: what else the machine did during the burst (None in folders written before it).
     """
 
     name: str
