@@ -10,6 +10,7 @@ server is closed or stopped on the way out, also when an assertion fails inside 
 - ``scripted_server``: a loopback listener whose connections a test script answers,
   for what a real server cannot be made to do on cue (a lie, a stall, a hang-up).
 - ``wait_for``: poll a condition until it holds or a deadline passes.
+- ``cpu_spinner``: a process that keeps one core busy for a bounded time (a busy machine).
 - ``free_port``: a loopback port nothing listened on a moment ago.
 """
 
@@ -121,6 +122,16 @@ def process_group(
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+@contextlib.contextmanager
+def cpu_spinner(seconds: float = 5.0) -> Iterator[subprocess.Popen[bytes]]:
+    """A process that keeps one core busy (a Python loop) until the block ends, and in any
+    case for no more than ``seconds``: other work on the machine, as a test makes it."""
+    loop = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass"
+    with process_group([sys.executable, "-c", loop], cwd=REPO, env=os.environ, grace=2) as spin:
+        time.sleep(0.1)  # past the interpreter's start, into the loop
+        yield spin
 
 
 def free_port() -> int:

@@ -355,6 +355,88 @@ class Usage:
         )
 
 
+# When a reading says the machine was busy (``Noise.busy_reasons``). The lab's client and
+# the server under test already share 2 cores here, so anything else that runs takes CPU
+# from one of them: a quarter of a core used by other processes on average is far above an
+# idle machine's background (a few hundredths of a core of daemons) and large enough to
+# move the numbers (the dev server's failing band moved by about 20% while other work ran).
+BUSY_OTHER_CORES: Final = 0.25
+# Time the hypervisor ran other guests while this one wanted the CPU: above 1 in 20 the
+# timings stretch by about as much, which is the size of the effects the report compares.
+BUSY_STEAL: Final = 0.05
+# Memory available (MemAvailable) below this share of the machine's: the kernel is
+# reclaiming page cache and may swap, so memory peaks and timings are no longer the
+# server's alone.
+BUSY_AVAILABLE_SHARE: Final = 0.10
+NoiseCause = Literal["cpu", "steal", "memory"]
+
+
+@dataclass(frozen=True)
+class Noise:
+    """What else the machine was doing while something was measured (``servelab.noise``).
+
+    duration: seconds the readings spanned. cores: the machine's CPUs. other_cores: CPU
+    used by every process other than the server's tree and the lab's own process, in cores
+    (mean over ``duration``); server_cores: the server tree's (None for a reading with no
+    server, e.g. the check at a study's start); lab_cores: the lab process's (the load
+    client runs in it). steal: the share of CPU time the hypervisor gave to other guests.
+    min_available_bytes: the least MemAvailable seen; memory_bytes: MemTotal.
+    """
+
+    duration: float
+    cores: int
+    other_cores: float
+    lab_cores: float
+    steal: float
+    min_available_bytes: int | None
+    memory_bytes: int | None
+    server_cores: float | None = None
+
+    def busy_reasons(self) -> tuple[NoiseCause, ...]:
+        """Why the machine was busy, by the thresholds above; () when it was not."""
+        reasons: list[NoiseCause] = []
+        if self.other_cores > BUSY_OTHER_CORES:
+            reasons.append("cpu")
+        if self.steal > BUSY_STEAL:
+            reasons.append("steal")
+        if (
+            self.min_available_bytes is not None
+            and self.memory_bytes
+            and self.min_available_bytes < BUSY_AVAILABLE_SHARE * self.memory_bytes
+        ):
+            reasons.append("memory")
+        return tuple(reasons)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.busy_reasons())
+
+    def to_json(self) -> JsonObject:
+        return {
+            "duration": self.duration,
+            "cores": self.cores,
+            "other_cores": self.other_cores,
+            "server_cores": self.server_cores,
+            "lab_cores": self.lab_cores,
+            "steal": self.steal,
+            "min_available_bytes": self.min_available_bytes,
+            "memory_bytes": self.memory_bytes,
+        }
+
+    @classmethod
+    def from_json(cls, f: _Field) -> Noise:
+        return cls(
+            duration=f.number("duration"),
+            cores=f.whole("cores"),
+            other_cores=f.number("other_cores"),
+            server_cores=f.opt_number("server_cores"),
+            lab_cores=f.number("lab_cores"),
+            steal=f.number("steal"),
+            min_available_bytes=f.opt_whole("min_available_bytes"),
+            memory_bytes=f.opt_whole("memory_bytes"),
+        )
+
+
 @dataclass(frozen=True)
 class Failure:
     """Why something could not be measured: a code, the numbers it needs, and, for an
@@ -472,7 +554,8 @@ class Trial:
     the file stem of its
     records, samples and log under the search's folder. idle_bytes / peak_bytes: the cap's
     usage before the load and its peak during it. stopped_early: the lab stopped the server
-    after the first OOM kill rather than let every queued request kill it again.
+    after the first OOM kill rather than let every queued request kill it again. noise: what
+    else the machine did during it (None in folders written before it).
     """
 
     probe: int
@@ -489,6 +572,7 @@ class Trial:
     memory_budget: int | None = None
     files: dict[str, str] = field(default_factory=dict)
     summary: LoadSummary | None = None
+    noise: Noise | None = None
 
     @property
     def failed(self) -> bool:
@@ -508,7 +592,7 @@ class Trial:
         return self.requests - self.ok_requests - self.rejected
 
     def to_json(self) -> JsonObject:
-        return {
+        out: JsonObject = {
             "probe": self.probe,
             "name": self.name,
             "n": self.n,
@@ -524,10 +608,16 @@ class Trial:
             "files": dict(self.files),
             "summary": self.summary.to_json() if self.summary else None,
         }
+        # Written only when measured (issue 14), so older folders read and write back as
+        # they were.
+        if self.noise is not None:
+            out["noise"] = self.noise.to_json()
+        return out
 
     @classmethod
     def from_json(cls, f: _Field) -> Trial:
         prices = f.opt_obj_field("prices")
+        noise = f.opt_obj_field("noise")
         return cls(
             probe=f.whole("probe"),
             name=f.text("name"),
@@ -543,6 +633,7 @@ class Trial:
             memory_budget=f.opt_whole("memory_budget"),
             files={k: v.text_value() for k, v in f.opt_obj("files").items()},
             summary=f.summary("summary"),
+            noise=Noise.from_json(noise) if noise else None,
         )
 
 
@@ -951,6 +1042,7 @@ class RunEntry:
     are then None. server_survived: the server was still up when the burst ended.
     verdict: how the run ended, judged as a search's probes are (None in version 1).
     files: the run's log, records, samples and server log, relative to the study's folder.
+    noise: what else the machine did during the burst (None in folders written before it).
     """
 
     name: str
@@ -970,13 +1062,14 @@ class RunEntry:
     guard: RunGuard | None = None
     error: Failure | None = None
     verdict: Verdict | None = None
+    noise: Noise | None = None
 
     @property
     def done(self) -> bool:
         return self.status == "done" and self.summary is not None
 
     def to_json(self) -> JsonObject:
-        return {
+        out: JsonObject = {
             "name": self.name,
             "server": self.server.to_json(),
             "workload": self.workload,
@@ -995,12 +1088,15 @@ class RunEntry:
             "error": self.error.to_json() if self.error else None,
             "verdict": self.verdict.to_json() if self.verdict else None,
         }
+        if self.noise is not None:  # only when measured (issue 14), as for a Trial
+            out["noise"] = self.noise.to_json()
+        return out
 
     @classmethod
     def from_json(cls, f: _Field) -> RunEntry:
         usage, end = f.opt_obj_field("usage"), f.opt_obj_field("server_end")
         guard, error = f.opt_obj_field("guard"), f.opt_obj_field("error")
-        verdict = f.opt_obj_field("verdict")
+        verdict, noise = f.opt_obj_field("verdict"), f.opt_obj_field("noise")
         return cls(
             name=f.text("name"),
             server=Server.from_json(f.obj("server")),
@@ -1027,6 +1123,7 @@ class RunEntry:
             ),
             error=Failure.from_json(error) if error else None,
             verdict=Verdict.from_json(verdict) if verdict else None,
+            noise=Noise.from_json(noise) if noise else None,
         )
 
 
@@ -1154,6 +1251,7 @@ class Study:
     complete: bool = False
     wall_seconds: float | None = None
     schema: int = SCHEMA_VERSION
+    noise_at_start: Noise | None = None  # the idle check before the first run
 
     def with_run(self, run: RunEntry, wall_seconds: float) -> Study:
         return replace(self, runs=(*self.runs, run), wall_seconds=wall_seconds)
@@ -1170,7 +1268,7 @@ class Study:
         ]
 
     def to_json(self) -> JsonObject:
-        return {
+        out: JsonObject = {
             "schema": SCHEMA_VERSION,
             "servelab": self.servelab,
             "kind": "study",
@@ -1183,9 +1281,13 @@ class Study:
             "complete": self.complete,
             "wall_seconds": self.wall_seconds,
         }
+        if self.noise_at_start is not None:  # only when measured (issue 14)
+            out["noise_at_start"] = self.noise_at_start.to_json()
+        return out
 
     @classmethod
     def from_json(cls, f: _Field) -> Study:
+        noise = f.opt_obj_field("noise_at_start")
         return cls(
             servelab=f.opt_text("servelab") or "?",
             created=f.opt_text("created") or "",
@@ -1197,6 +1299,7 @@ class Study:
             complete=f.opt_flag("complete") or False,
             wall_seconds=f.opt_number("wall_seconds"),
             schema=f.whole("schema"),
+            noise_at_start=Noise.from_json(noise) if noise else None,
         )
 
 
@@ -1732,6 +1835,9 @@ def _check_members(value: _Field, cls: type) -> None:
 
 
 __all__ = [
+    "BUSY_AVAILABLE_SHARE",
+    "BUSY_OTHER_CORES",
+    "BUSY_STEAL",
     "GUARDED_FILE",
     "PLOTS_DIR",
     "REPEATS_FILE",
@@ -1749,6 +1855,8 @@ __all__ = [
     "GuardSettings",
     "Machine",
     "NTrials",
+    "Noise",
+    "NoiseCause",
     "Outcome",
     "Plan",
     "PlannedRun",

@@ -14,6 +14,8 @@ from servelab.study.critical_run import CriticalSpec, find_critical_n
 from servelab.study.trial import Burst, CapSetup, TrialFiles, TrialSetup, run_trial
 from servelab.units import parse_size
 
+from ..helpers import cpu_spinner
+
 CAP = CapSetup(parse_size("200MiB"))
 
 
@@ -138,3 +140,28 @@ def test_under_rlimit_the_model_is_calibrated_in_address_space(tmp_path: Path) -
     assert entry.max_passing_n is not None and entry.min_failing_n is not None
     middle = (entry.max_passing_n + entry.min_failing_n) / 2
     assert abs(entry.predicted_n - middle) / middle < 0.08, entry
+
+
+@pytest.mark.slow
+def test_a_burst_while_other_work_runs_is_judged_busy(tmp_path: Path) -> None:
+    setup = TrialSetup(
+        ServerSpec.parse("gunicorn:w1"), "io", 1, io_delay=0.5, load=Burst(2, 2, timeout=30)
+    )
+    with cpu_spinner(60):
+        result = run_trial(setup, TrialFiles.for_probe(tmp_path, "busy"))
+    noise = result.noise
+    assert noise is not None and noise.other_cores >= 0.6
+    assert noise.busy and "cpu" in noise.busy_reasons()
+    assert result.as_trial(probe=1).noise == noise  # a probe keeps it for search.json
+
+
+@pytest.mark.slow
+def test_a_cpu_burst_is_counted_as_the_servers_cpu(tmp_path: Path) -> None:
+    setup = TrialSetup(ServerSpec.parse("gunicorn:w1"), "cpu", 3_000_000, load=Burst(3, 3))
+    result = run_trial(setup, TrialFiles.for_probe(tmp_path, "cpu"))
+    noise = result.noise
+    assert noise is not None and noise.server_cores is not None
+    assert noise.server_cores >= 0.25
+    # the monitor's own sum of the tree, so the two agree; nothing is counted twice
+    assert abs(noise.server_cores - (result.usage.mean_cores or 0)) < 0.05
+    assert noise.server_cores + noise.lab_cores + noise.other_cores <= noise.cores + 0.15

@@ -30,6 +30,7 @@ from ..units import format_size, parse_size
 from ..workloads import APP_WORKLOAD, CRITICAL_WORKLOADS
 from . import words
 from .app_options import app_choice, app_options
+from .options import check_idle
 
 console = Console(stderr=True)
 _OLD_FLAGS = "--workers/--worker-class/--threads"
@@ -263,6 +264,7 @@ def critical_n(
     names = [spec.name for spec in specs]
     if len(set(names)) != len(names):
         raise ConfigError(f"two searches of the plan share a name: {', '.join(names)}")
+    check_idle()
     failed: list[str] = []
     for spec in specs:
         entry = find_critical_n(spec, out / spec.name, on_probe=_on_probe)

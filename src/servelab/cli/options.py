@@ -7,7 +7,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from ..noise import idle_check
 from ..report.i18n import LANGUAGES
+from ..results import Noise
+from .words import noise_warning
 
 console = Console(stderr=True)
 
@@ -27,6 +30,17 @@ def languages(lang: str) -> tuple[str, ...]:
 def warn(message: str) -> None:
     """A one-line warning on stderr."""
     console.print(f"Warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+def check_idle() -> Noise | None:
+    """Read the machine for a moment before the first server starts and, when other work
+    is running, say so in one yellow line: the numbers will be noisier, but a busy machine
+    is a reason to read them with care, not to refuse to measure."""
+    noise = idle_check()
+    line = noise_warning(noise)
+    if line is not None:
+        console.print(line, style="yellow", markup=False, highlight=False, soft_wrap=True)
+    return noise
 
 
 def build_report(results: Path, langs: tuple[str, ...]) -> list[Path]:

@@ -19,7 +19,7 @@ from ..study.repeated import check_repeat_folder, run_repeated
 from ..units import parse_size
 from ..workloads import SEED_WORKLOADS, WORKLOADS
 from .app_options import AppChoice, app_choice, app_options
-from .options import LANG_OPTION, build_report, console, languages, split_list
+from .options import LANG_OPTION, build_report, check_idle, console, languages, split_list
 from .progress import RichProgress
 
 
@@ -178,6 +178,7 @@ def study(
         f"servelab study: {len(plan.runs)} runs and {len(plan.critical)} {searched} searches"
         f"{times} into [bold]{out}[/bold]"
     )
+    noise = check_idle()
     began = time.monotonic()
     columns = (
         TextColumn("{task.description}"),
@@ -202,6 +203,7 @@ def study(
                     progress_for,
                     memory_budget=budget,
                     compare_guard=compare_guard,
+                    noise_at_start=noise,
                 )
             else:
                 run_study(
@@ -210,6 +212,7 @@ def study(
                     RichProgress(progress),
                     memory_budget=budget,
                     compare_guard=compare_guard,
+                    noise_at_start=noise,
                 )
         reports = build_report(out, languages(lang))
     console.print(

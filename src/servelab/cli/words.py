@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Final
 
 from ..report.i18n import Lang
-from ..results import Cap, Failure, ServerEnd, StopReason, Trial, Verdict
+from ..results import Cap, Failure, Noise, ServerEnd, StopReason, Trial, Verdict
 
 ENGLISH: Final = Lang("en")
 
@@ -47,4 +47,20 @@ def failure(entry: Failure) -> str:
     return ENGLISH.failure(entry)
 
 
-__all__ = ["ENGLISH", "cap", "failure", "server_end", "stop_reason", "verdict_reason"]
+def noise_warning(noise: Noise | None) -> str | None:
+    """The line a command prints at its start when the machine is busy; None when it is
+    idle or cannot be read."""
+    if noise is None or not noise.busy:
+        return None
+    return ENGLISH.t("noise_warning", parts=ENGLISH.noise(noise))
+
+
+__all__ = [
+    "ENGLISH",
+    "cap",
+    "failure",
+    "noise_warning",
+    "server_end",
+    "stop_reason",
+    "verdict_reason",
+]

@@ -384,3 +384,24 @@ def guard_comparison(search: SearchEntry, lang: Lang) -> list[str]:
         lang.t("guard_without", reason=lang.reason(off), served=f"{off.ok_requests}/{off.requests}")
     )
     return sentences
+
+
+def probes_noise(probes: Sequence[Trial], lang: Lang) -> str | None:
+    """How many of a search's probes ran on a busy machine, and how busy; None when its
+    probes have no noise readings (a folder written before them)."""
+    measured = [p.noise for p in probes if p.noise is not None]
+    if not measured:
+        return None
+    busy = [noise for noise in measured if noise.busy]
+    if not busy:
+        return lang.t(
+            "noise_probes_quiet",
+            probes=len(measured),
+            max=lang.cores(max(noise.other_cores for noise in measured)),
+        )
+    return lang.t(
+        "noise_probes_busy",
+        busy=len(busy),
+        probes=len(measured),
+        mean=lang.cores(sum(noise.other_cores for noise in busy) / len(busy)),
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from ..results import Cap, Failure, Server, ServerEnd, StopReason, Trial, Verdict
+from ..results import Cap, Failure, Noise, Server, ServerEnd, StopReason, Trial, Verdict
 from .lang import CATALOGS, LANGUAGES
 
 __all__ = ["LANGUAGES", "Lang"]
@@ -217,6 +217,19 @@ class Lang:
             budget=stop.budget,
             tolerance=self.na if stop.tolerance is None else self.percent(stop.tolerance),
         )
+
+    def noise(self, noise: Noise) -> str:
+        """What else the machine did: ``1.40 cores used by other processes, steal 0%, ...``."""
+        return self.t(
+            "noise_parts",
+            other=self.cores(noise.other_cores),
+            steal=self.percent(noise.steal),
+            available=self.size(noise.min_available_bytes),
+        )
+
+    def cores(self, value: float) -> str:
+        """A mean number of cores, as the report prints it everywhere."""
+        return f"{value:.2f}"
 
     def failure(self, failure: Failure) -> str:
         """Why something could not be measured; an unforeseen error quotes its message."""

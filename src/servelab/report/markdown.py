@@ -14,7 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from ..results import App, RequestShape, RunEntry, SearchEntry, Server, Study, Trial
+from ..results import (
+    BUSY_AVAILABLE_SHARE,
+    BUSY_OTHER_CORES,
+    BUSY_STEAL,
+    App,
+    RequestShape,
+    RunEntry,
+    SearchEntry,
+    Server,
+    Study,
+    Trial,
+)
 from ..workloads import APP_WORKLOAD, function_name
 from . import comments
 from .i18n import Lang, Scalar
@@ -25,6 +36,8 @@ SERVER_HEADINGS: Final = {"flask-dev": "dev", "gunicorn": "prod"}
 # What the report names in its machine line, in this order.
 SHOWN_PACKAGES: Final = ("flask", "werkzeug", "gunicorn", "numpy")
 ERRORS_SHOWN: Final = 3
+# Beside a run's name in the runs table: it was taken on a busy machine.
+BUSY_MARK: Final = "⚠"
 
 
 def first_errors(results: Path, run: RunEntry, limit: int = ERRORS_SHOWN) -> list[str]:
@@ -248,6 +261,30 @@ class _Writer:
                 packages=(", " + ", ".join(shown)) if shown else "",
             ),
         )
+        self.noise_method()
+
+    def noise_method(self) -> None:
+        """What the machine's noise readings are and how the start found it; nothing for a
+        study that has none (written before them), so its report reads as it did."""
+        study, L = self.study, self.L
+        measured = [run.noise for run in study.runs]
+        measured += [t.noise for search in study.critical for t in _probes(search)]
+        if study.noise_at_start is None and not any(noise is not None for noise in measured):
+            return
+        self.add(
+            "",
+            self.t(
+                "method_noise",
+                cores=L.cores(BUSY_OTHER_CORES),
+                steal=L.percent(BUSY_STEAL),
+                memory=L.percent(BUSY_AVAILABLE_SHARE),
+                mark=BUSY_MARK,
+            ),
+        )
+        start = study.noise_at_start
+        if start is not None:
+            key = "noise_start_busy" if start.busy else "noise_start_idle"
+            self.add("", self.t(key, parts=L.noise(start)))
 
     def runs_table(self, sections: list[_Section]) -> None:
         L = self.L
@@ -255,7 +292,12 @@ class _Writer:
         self.add(self.t("table_runs"), "|---|---|---|---|---|---|---|---|---|")
         for section in sections:
             for run in section.runs:
-                cells = [run.name, L.server(run.server), f"`{self.function(run.workload)}`"]
+                name = (
+                    f"{run.name} {BUSY_MARK}"
+                    if run.noise is not None and run.noise.busy
+                    else run.name
+                )
+                cells = [name, L.server(run.server), f"`{self.function(run.workload)}`"]
                 s = run.summary
                 if run.done and s is not None:
                     h = s.handlers
@@ -271,6 +313,8 @@ class _Writer:
                 else:
                     cells += [self.t("failed"), "", "", "", "", ""]
                 self.add("| " + " | ".join(cells) + " |")
+        if any(run.noise is not None and run.noise.busy for run in self.study.runs):
+            self.add("", self.t("noise_mark_note", mark=BUSY_MARK))
         done_runs = {run.name for run in self.study.runs}
         missing = [run.name for run in self.study.plan.runs if run.name not in done_runs]
         done_searches = {search.name for search in self.study.critical}
@@ -328,6 +372,8 @@ class _Writer:
                     server_log=run.files.get("server_log", ""),
                 ),
             )
+            if run.noise is not None and run.noise.busy:
+                self.add(f"- {BUSY_MARK} {self.t('noise_busy_run', parts=L.noise(run.noise))}")
         if search is not None and search.error is None:
             line = self.t(
                 "critical_line_app" if self.study.plan.is_app else "critical_line",
@@ -416,7 +462,11 @@ class _Writer:
         self.add(
             self.image(f"critical/{search.name}", self.t("critical_alt", name=search.name)), ""
         )
-        self.add(*(f"- {s}" for s in comments.critical_model(search, L)), "")
+        self.add(*(f"- {s}" for s in comments.critical_model(search, L)))
+        probes = comments.probes_noise(_probes(search), L)
+        if probes is not None:
+            self.add(f"- {probes}")
+        self.add("")
         for which, n, alt in (
             ("pass", search.max_passing_n, "memory_pass_alt"),
             ("fail", search.min_failing_n, "memory_fail_alt"),
@@ -461,6 +511,16 @@ def render_markdown(
     to the reasons a figure could not be drawn, ``damaged`` files to their skipped lines.
     ``results`` is the folder (for the records and logs the report quotes or links)."""
     return _Writer(study, results, Lang(lang), plots or {}, skipped or {}, damaged or {}).text()
+
+
+def _probes(search: SearchEntry) -> list[Trial]:
+    """Every server a search started: its calibration, its probes and the guarded one."""
+    guarded = search.guarded
+    return [
+        *([search.calibration] if search.calibration is not None else []),
+        *search.trials,
+        *([guarded.with_guard] if guarded is not None else []),
+    ]
 
 
 def _said(L: Lang, count: int | None) -> str:

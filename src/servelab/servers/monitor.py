@@ -35,6 +35,12 @@ parent dies and they are re-parented: when the root dies the monitor keeps sampl
 until ``stop()``. Processes that vanish between being listed and being read are skipped.
 
 ``tree_cpu_seconds`` is the one-off reading: the CPU of the live tree at this instant.
+
+Machine noise (``Monitor.noise``, a ``results.Noise``): each sample also reads the machine's
+CPU and memory available (``servelab.noise.NoiseMeter``, two small /proc reads on this
+thread), and the tree's CPU it has just summed is handed over, so "other processes" is the
+machine's CPU minus this tree's and the lab's own, over exactly the samples' span. It is
+not written to ``samples.jsonl``: the trial stores the summary.
 """
 
 from __future__ import annotations
@@ -55,7 +61,8 @@ import psutil
 
 from servelab._io import JsonlWriter, read_jsonl
 from servelab.errors import ConfigError, ServerCrashedError
-from servelab.results import Usage
+from servelab.noise import NoiseMeter
+from servelab.results import Noise, Usage
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -156,6 +163,7 @@ class Monitor:
         self._max_cgroup: int | None = None
         self._max_processes = 0
         self._root_exited = False
+        self._meter: NoiseMeter | None = None
 
     def __repr__(self) -> str:
         if self._thread is None:
@@ -222,6 +230,13 @@ class Monitor:
                 pids_seen=tuple(self._pids_seen),
                 root_exited=self._root_exited,
             )
+
+    @property
+    def noise(self) -> Noise | None:
+        """What else the machine did from the first sample to the last (None before two
+        samples, or off Linux). Read it after ``stop()``: the thread updates it."""
+        with self._lock:
+            return self._meter.noise() if self._meter is not None else None
 
     @property
     def max_process_vms_bytes(self) -> int | None:
@@ -295,6 +310,11 @@ class Monitor:
             self._max_processes = max(self._max_processes, len(live))
             self._root_exited = self._root_exited or not root_alive
             cpu_total = self._cpu_total
+            # Started at the first sample, as the tree's CPU total is, so the two spans match.
+            if first:
+                self._meter = NoiseMeter()
+            elif self._meter is not None:
+                self._meter.update(cpu_total)
         if self._writer is not None:
             self._writer.write(
                 {

@@ -17,7 +17,7 @@ from pathlib import Path
 from .._io import folder_error
 from ..errors import ConfigError
 from ..repeats import REPEATS_FILE, Repeats, repeat_folder, write_repeats
-from ..results import STUDY_FILE, clear_report
+from ..results import STUDY_FILE, Noise, clear_report
 from .plan import StudyPlan
 from .runner import StudyProgress, run_study
 
@@ -53,11 +53,13 @@ def run_repeated(
     *,
     memory_budget: int | None = None,
     compare_guard: bool = False,
+    noise_at_start: Noise | None = None,
 ) -> Repeats:
     """Run ``plan`` ``count`` times into ``out/repeat-NN``; returns the index as saved.
 
     ``progress_for(i)`` gives the progress of the i-th repeat; ``on_repeat`` hears of each
-    finished repeat's folder (to build its report)."""
+    finished repeat's folder (to build its report). ``noise_at_start``: the machine check
+    made before the series, kept by the first repeat."""
     check_repeat_folder(out, count)
     began = time.monotonic()
     repeats = Repeats(count=count, created=datetime.now(UTC).isoformat(timespec="seconds"))
@@ -75,6 +77,7 @@ def run_repeated(
             progress_for(index),
             memory_budget=memory_budget,
             compare_guard=compare_guard,
+            noise_at_start=noise_at_start if index == 1 else None,
         )
         if on_repeat is not None:
             on_repeat(folder)

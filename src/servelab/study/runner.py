@@ -47,6 +47,7 @@ from ..machine import describe_machine
 from ..results import (
     Failure,
     GuardSettings,
+    Noise,
     RunEntry,
     RunGuard,
     SearchEntry,
@@ -132,6 +133,7 @@ def run_entry(
         verdict=result.verdict,
         guard=guard,
         finished=_now(),
+        noise=result.noise,
     )
 
 
@@ -179,15 +181,19 @@ def run_study(
     *,
     memory_budget: int | None = None,
     compare_guard: bool = False,
+    noise_at_start: Noise | None = None,
 ) -> Study:
     """Run every cell of ``plan`` into ``out``; ``study.json`` is saved after each run.
 
     ``memory_budget`` (bytes per server process) turns the memory guard on in the runs'
     servers; ``compare_guard`` adds the guarded probe after each critical-n search, with
-    ``memory_budget`` or, when it is None, a budget derived from the search."""
+    ``memory_budget`` or, when it is None, a budget derived from the search.
+    ``noise_at_start``: the idle check made before the study (``servelab.noise``), kept."""
     progress = progress or StudyProgress()
     with folder_lock(out):
-        return _run_locked(plan, out, progress, on_saved, memory_budget, compare_guard)
+        return _run_locked(
+            plan, out, progress, on_saved, memory_budget, compare_guard, noise_at_start
+        )
 
 
 def _stopped(out: Path, error: OSError, where: str, study: Study) -> ResultsError:
@@ -208,6 +214,7 @@ def _run_locked(
     on_saved: Callable[[Path], None] | None,
     memory_budget: int | None,
     compare_guard: bool,
+    noise_at_start: Noise | None = None,
 ) -> Study:
     study = Study(
         servelab=__version__,
@@ -219,6 +226,7 @@ def _run_locked(
             compare=compare_guard,
             margin=GUARD_MARGIN if compare_guard and memory_budget is None else None,
         ),
+        noise_at_start=noise_at_start,
     )
     began = time.monotonic()
     try:

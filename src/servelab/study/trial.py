@@ -40,7 +40,7 @@ from ..errors import ConfigError, ServerStartError
 from ..load import RequestRecord, run_burst, write_seed_log
 from ..load.summary import LoadSummary, summarize
 from ..load.template import RequestTemplate
-from ..results import Cap, Failure, Prices, ServerEnd, Trial, Usage, Verdict
+from ..results import Cap, Failure, Noise, Prices, ServerEnd, Trial, Usage, Verdict
 from ..servers import Monitor, RunningServer, ServerSpec, launch
 from ..servers.app import AppTarget
 from ..servers.cap import (
@@ -288,6 +288,7 @@ class TrialResult:
     stopped_early: bool
     cap: Cap | None
     prices: Prices | None
+    noise: Noise | None = None
 
     @property
     def failed(self) -> bool:
@@ -311,6 +312,7 @@ class TrialResult:
             memory_budget=self.setup.memory_budget,
             files=self.files.as_json(),
             summary=self.summary,
+            noise=self.noise,
         )
 
 
@@ -384,6 +386,10 @@ def run_trial(
         died = None if stopped_early or ended is None else ended.to_end()
         log_text = srv.log_since(mark)
         usage = monitor.summary
+        # Over the monitor's span (its first sample before the burst to its last after it):
+        # the monitor already sums the tree's CPU 20 times a second, so the machine's CPU is
+        # read beside it rather than by a second walk of the tree.
+        noise = monitor.noise
         peak = cap.peak_bytes() if cap is not None else None
         if source == "vms":
             # The kernel's own high-water mark (VmPeak) also catches a short request that
@@ -421,6 +427,7 @@ def run_trial(
         stopped_early=stopped_early,
         cap=cap_entry,
         prices=None if setup.app is not None else check_prices(records, setup.workload, setup.n),
+        noise=noise,
     )
 
 

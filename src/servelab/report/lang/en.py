@@ -482,6 +482,37 @@ WORDS: Final[dict[str, str]] = {
         "| server | app | predicted size | never failed | always failed | bytes / unit | "
         "idle | peak at last pass | OOM kills | probes |"
     ),
+    # --- machine noise (issue 14): what else the machine did while it measured ---
+    "method_noise": (
+        "While each run and probe ran, the lab read /proc: the CPU used by every process "
+        "other than the server's and the lab's own (which holds the load client), the time "
+        "the hypervisor gave to other guests (steal), and the least memory available. A run "
+        "or probe was taken on a busy machine when other processes used more than {cores} "
+        "cores on average, steal exceeded {steal}, or the memory available fell below {memory} "
+        "of the machine's; {mark} marks such a run."
+    ),
+    "noise_parts": (
+        "{other} cores used by other processes, steal {steal}, {available} memory available"
+    ),
+    "noise_start_idle": "Before the first run the machine was idle ({parts}).",
+    "noise_start_busy": (
+        "Before the first run the machine was **busy** ({parts}): expect more spread than on "
+        "an idle machine."
+    ),
+    "noise_mark_note": "{mark}: taken on a busy machine (its section says how busy).",
+    "noise_busy_run": (
+        "Taken on a busy machine ({parts}): its times and its memory may differ from an idle "
+        "machine's."
+    ),
+    "noise_probes_busy": (
+        "{busy} of {probes} probes ran on a busy machine (other processes used {mean} cores on "
+        "average during them): the band may be wider than on an idle machine."
+    ),
+    "noise_probes_quiet": (
+        "None of the {probes} probes ran on a busy machine (other processes used at most {max} "
+        "cores during one)."
+    ),
+    "noise_warning": "warning: the machine is busy: {parts}; numbers will be noisier",
     # --- why something could not be measured (results.Failure) ---
     "error.calibration-failed": "the calibration probe at n = {n} did not pass",
     "error.no-memory-measure": (
