@@ -344,6 +344,7 @@ def test_the_report_imports_no_server_cap_study_command_or_load_engine() -> None
 # summary type it holds, the table of workloads, and the lab's error and file helpers.
 ALLOWED = {
     "servelab.results",
+    "servelab.repeats",  # a repeated study's index: results files too, nothing that runs
     "servelab.load.summary",
     "servelab.workloads",
     "servelab._io",

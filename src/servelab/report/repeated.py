@@ -16,6 +16,16 @@ from .spread import STABLE_SPREAD, Figure, figures, middle_cover
 
 __all__ = ["render_repeated"]
 
+# The word key of each figure ``spread.figures`` makes.
+_FIGURE_WORDS = {
+    "makespan": "rep_fig.makespan",
+    "latency_mean": "rep_fig.latency_mean",
+    "never_failed": "rep_fig.never_failed",
+    "always_failed": "rep_fig.always_failed",
+    "middle": "rep_fig.middle",
+    "predicted": "rep_fig.predicted",
+}
+
 
 def render_repeated(repeats: Repeats, studies: Sequence[Study], lang: str) -> str:
     """The page in ``lang`` (markdown), for the finished repeats ``studies``."""
@@ -95,7 +105,7 @@ def _summary(rows: Sequence[Figure], L: Lang) -> list[str]:
     if not unstable:
         return [L.t("rep_all_stable", total=len(judged), threshold=threshold)]
     named = ", ".join(
-        f"{figure.subject} {L.t('rep_fig.' + figure.what)} ({_percent(figure.spread, L)})"
+        f"{figure.subject} {L.t(_FIGURE_WORDS[figure.what])} ({_percent(figure.spread, L)})"
         for figure in unstable
     )
     return [
@@ -117,7 +127,7 @@ def _row(figure: Figure, L: Lang) -> str:
     each = ", ".join(L.na if v is None else value(v) for v in figure.values)
     cells = [
         f"`{figure.subject}`",
-        L.t("rep_fig." + figure.what),
+        L.t(_FIGURE_WORDS[figure.what]),
         L.na if figure.median is None else value(figure.median),
         span,
         _percent(figure.spread, L),
