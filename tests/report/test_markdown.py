@@ -211,3 +211,38 @@ def test_a_study_written_before_the_schema_rebuilds_its_english_report(tmp_path:
     shutil.copytree(STUDY_V1, folder, ignore=shutil.ignore_patterns("report*"))
     build_report(folder, ("en",))
     assert (folder / "report.md").read_bytes() == (STUDY_V1 / "report.md").read_bytes()
+
+
+@pytest.mark.slow
+def test_a_search_with_a_breaking_curve_reports_it_as_a_probability(tmp_path: Path) -> None:
+    """The reference study's own trials, fitted as the search now stores them: the curve's
+    table and sentences appear, in both languages, with the trials behind each end."""
+    from servelab.results import read_study, write_study
+    from servelab.study.breaking import breaking_curve
+
+    folder = tmp_path / "reference"
+    shutil.copytree(REFERENCE, folder, ignore=shutil.ignore_patterns("report*", "plots"))
+    study = read_study(folder)
+    curved = tuple(replace(s, breaking=breaking_curve(s.per_n)) for s in study.critical)
+    write_study(folder, replace(study, critical=curved))
+    build_report(folder, ("en", "ru"))
+    english = (folder / "report.md").read_text()
+    russian = (folder / "report.ru.md").read_text()
+    assert "#### The breaking point as a probability" in english
+    assert "#### Точка отказа как вероятность" in russian
+    dev_cpu = next(s for s in curved if s.name == "cpu_bounded_dev")
+    assert dev_cpu.breaking is not None and not dev_cpu.breaking.separated
+    middle = dev_cpu.breaking.at(0.5)
+    assert middle is not None
+    # The dev server's band: its 50% point lies between the confirmed ends.
+    assert dev_cpu.max_passing_n is not None and dev_cpu.min_failing_n is not None
+    assert dev_cpu.max_passing_n < middle.n < dev_cpu.min_failing_n
+    row = next(
+        line
+        for line in english.splitlines()
+        if line.startswith("| Flask dev server (threaded) | `cpu` | 3,720,000 (3)")
+    )
+    assert "4,140,000 (3)" in row
+    assert f"({dev_cpu.breaking.trials} trials)" in english
+    # gunicorn's sharp boundary says its width is not measured.
+    assert "No n both passed and failed" in english

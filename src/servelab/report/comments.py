@@ -246,6 +246,7 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
     seen, at_once = search.measured_at_once, search.in_memory_at_once
     if seen is not None and at_once is not None and seen != at_once:
         sentences.append(lang.t("seen_at_once", seen=seen, at_once=at_once))
+    sentences += curve_sentences(search, lang)
     band = search.band()
     if band:
         rates = ", ".join(
@@ -255,6 +256,52 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
         sentences.append(lang.t("band", rates=rates))
     if app:
         sentences.append(lang.t("app_guard", size=lang.count(predicted), fixed=fixed, **model))
+    return sentences
+
+
+def nice(n: int) -> int:
+    """``n`` to 3 significant digits: a fitted point is not known to the last element."""
+    if n < 1000:
+        return n
+    unit = 10 ** (len(str(n)) - 3)
+    return int(round(n / unit) * unit)
+
+
+def curve_sentences(search: SearchEntry, lang: Lang) -> list[str]:
+    """The breaking point as a probability, and the trials behind the confirmed ends; none
+    for a search made before curves were stored."""
+    curve = search.breaking
+    if curve is None:
+        return []
+    passing, failing = search.max_passing_n, search.min_failing_n
+    sentences = []
+    if passing is not None and failing is not None:
+        trials = {t.n: t.trials for t in search.per_n}
+        sentences.append(
+            lang.t(
+                "ends_trials",
+                passing=lang.count(passing),
+                pass_trials=lang.plural(trials.get(passing, 0), "trial"),
+                failing=lang.count(failing),
+                fail_trials=lang.plural(trials.get(failing, 0), "trial"),
+            )
+        )
+    p5, p50, p95 = curve.at(0.05), curve.at(0.5), curve.at(0.95)
+    if p5 is not None and p50 is not None and p95 is not None:
+        high = lang.count(nice(p50.high)) if p50.high is not None else "∞"
+        sentences.append(
+            lang.t(
+                "curve_line",
+                count=curve.trials,
+                n50=lang.count(nice(p50.n)),
+                low50=lang.count(nice(p50.low)),
+                high50=high,
+                n5=lang.count(nice(p5.n)),
+                n95=lang.count(nice(p95.n)),
+            )
+        )
+    if curve.separated:
+        sentences.append(lang.t("curve_sharp"))
     return sentences
 
 

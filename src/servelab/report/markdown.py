@@ -9,7 +9,7 @@ each run's log exists.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -19,6 +19,7 @@ from ..results import (
     BUSY_OTHER_CORES,
     BUSY_STEAL,
     App,
+    BreakingPoint,
     RequestShape,
     RunEntry,
     SearchEntry,
@@ -186,6 +187,8 @@ class _Writer:
                     repeats=first.policy.repeats,
                 ),
             )
+            if first.policy.curve_trials:
+                self.add("", self.t("method_curve", trials=first.policy.curve_trials))
         if study.guard.memory_budget:
             self.add("", self.t("method_guard", budget=L.mib(study.guard.memory_budget)))
         self.machine()
@@ -241,6 +244,8 @@ class _Writer:
                     repeats=first.policy.repeats,
                 ),
             )
+            if first.policy.curve_trials:
+                self.add("", self.t("method_curve", trials=first.policy.curve_trials))
         self.machine()
 
     def machine(self) -> None:
@@ -417,10 +422,52 @@ class _Writer:
             ]
             self.add("| " + " | ".join(cells) + " |")
         self.add("", *(f"- {s}" for s in comments.critical_comparisons(searches, L)))
+        self.curve_table(searches)
         self.guard()
         for search in searches:
             if search.error is None:
                 self.search(search)
+
+    def curve_table(self, searches: Sequence[SearchEntry]) -> None:
+        """The breaking points as probabilities: only for searches that stored a curve
+        (studies made before it keep their report as it was)."""
+        curved = [s for s in searches if s.error is None and s.breaking is not None]
+        if not curved:
+            return
+        L = self.L
+        self.add("", f"#### {self.t('curve_heading')}", "", self.t("curve_intro"), "")
+        self.add(self.t("table_curve" + self.app_suffix), "|---|---|---|---|---|---|---|---|")
+        for search in curved:
+            curve = search.breaking
+            assert curve is not None
+            points = [curve.at(p) for p in (0.05, 0.5, 0.95)]
+            cells = [
+                L.server(search.server),
+                f"`{self.code(search.workload)}`",
+                self._end(search, search.max_passing_n),
+                *(self._point(point) for point in points),
+                self._end(search, search.min_failing_n),
+                str(curve.trials),
+            ]
+            self.add("| " + " | ".join(cells) + " |")
+
+    def _end(self, search: SearchEntry, n: int | None) -> str:
+        """A confirmed end with the trials behind it: ``25,600,000 (3)``."""
+        if n is None:
+            return self.L.na
+        trials = next((t.trials for t in search.per_n if t.n == n), 0)
+        return self.t("curve_end", n=self.L.count(n), trials=trials)
+
+    def _point(self, point: BreakingPoint | None) -> str:
+        L = self.L
+        if point is None:
+            return L.na
+        return self.t(
+            "curve_point",
+            n=L.count(comments.nice(point.n)),
+            low=L.count(comments.nice(point.low)),
+            high=L.count(comments.nice(point.high)) if point.high is not None else "∞",
+        )
 
     def guard(self) -> None:
         L = self.L

@@ -447,6 +447,38 @@ WORDS: Final[dict[str, str]] = {
     ),
     "n.time": "time|times",
     "n.point": "point|points",
+    # --- the breaking point as a probability (issue 14): study/breaking.py ---
+    "method_curve": (
+        "Where the ends leave a band of mixed results, {trials} more trials go where they "
+        "narrow the fitted failure curve (its 50%, 18% and 82% points, in turn): the breaking "
+        "point is then given as a probability, below."
+    ),
+    "curve_heading": "The breaking point as a probability",
+    "curve_intro": (
+        "Each n tried is a count of failed trials; a logistic curve in log n fitted to every "
+        "trial of a search (with Firth's penalty, so a sharp boundary stays finite) gives the "
+        'n at which 5%, 50% and 95% of runs fail, each with a 95% interval. "Never failed" '
+        'and "always failed" are the search\'s confirmed ends, with the trials behind them.'
+    ),
+    "table_curve": (
+        "| server | function | never failed | 5% fail | 50% fail | 95% fail | always failed "
+        "| trials |"
+    ),
+    "table_curve_app": (
+        "| server | app | never failed | 5% fail | 50% fail | 95% fail | always failed | trials |"
+    ),
+    "curve_point": "{n} ({low} .. {high})",
+    "curve_end": "{n} ({trials})",
+    "curve_line": (
+        "As a probability ({count} trials): half of the runs fail at {n50} ({low50} .. "
+        "{high50}), 5% at {n5}, 95% at {n95} (95% intervals in the table above)."
+    ),
+    "curve_sharp": (
+        "No n both passed and failed: the boundary is sharp to within the probes, and the "
+        "curve's width is an upper estimate, not a measurement."
+    ),
+    "ends_trials": "{passing} passed all {pass_trials}; {failing} failed all {fail_trials}.",
+    "n.trial": "trial|trials",
     "app_intro": (
         "This study served your app `{ref}` ({interface}, from `{app_dir}`, with "
         "`{python}`) on {servers}: a fresh server per run, the app wrapped in servelab's "
