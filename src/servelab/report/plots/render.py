@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from ...results import RunEntry, SearchEntry, Study, Trial, read_study
+from ...workloads import APP_WORKLOAD
 from ..rows import RecordColumns, Sample, SkippedLines, iter_records, iter_samples
 from .critical import plot_critical
 from .memory import plot_memory
@@ -165,7 +166,7 @@ def _probe_memory(read: _Reader, search: SearchEntry, which: str, words: Words, 
         verdict = words.t("probe_failed", outcome=words.outcome(chosen.outcome))
     samples = read.samples(_join(search.folder, chosen.files.get("samples")))
     title = words.t(
-        "probe_title",
+        "probe_title" + ("_app" if search.workload == APP_WORKLOAD else ""),
         search=search.name,
         probe=chosen.probe,
         n=words.integer(chosen.n),
