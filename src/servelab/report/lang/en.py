@@ -327,6 +327,7 @@ WORDS: Final[dict[str, str]] = {
     "fig.trial_failed": "trial failed: other",
     "fig.cap": "cap {cap}",
     "fig.model": ("model: idle {idle} + {bpe} B\nx {at_once} in memory at once x n"),
+    "fig.model_app": ("model: idle {idle} + {bpe} B\nx {at_once} in memory at once x n"),
     "fig.peak_axis": "peak memory (MiB)",
     "fig.peak_title": "peak memory of each trial (cgroup max usage)",
     # why a figure was not drawn (the report says so where the figure would be)

@@ -214,7 +214,7 @@ def _peaks(
         (line,) = ax.plot(*model, color=PREDICTED, linewidth=1.2, linestyle=":", gid="model")
         line.set_label(
             words.t(
-                "model",
+                "model" + ("_app" if search.workload == APP_WORKLOAD else ""),
                 idle=words.mib(search.idle_bytes),
                 bpe=words.lang.digits(f"{search.bytes_per_element:g}"),
                 at_once=search.in_memory_at_once,
