@@ -258,7 +258,7 @@ WORDS: Final[dict[str, str]] = {
         "Бюджет защиты при n = {n}: (лимит {cap} - {idle} в простое - 10% лимита) / "
         "{processes} = {budget} на процесс, выведен из этого поиска."
     ),
-    "guard_budget_option": "Бюджет защиты при n = {n}: {budget} на процесс (--memory-budget).",
+    "guard_budget_option": "Бюджет защиты при n = {n}: {budget} на процесс (`--memory-budget`).",
     "guard_estimate": (
         "Защита оценивает `{workload}` в {bpe} на элемент, {need} на запрос при этом n: в "
         "бюджет одновременно помещается {fits}."
