@@ -49,10 +49,8 @@ class Words:
 
     @property
     def lang(self) -> Lang:
+        """The report's numbers and words in this language (``Lang``)."""
         return Lang(self.code)
-
-    def decimal(self, value: float, places: int) -> str:
-        return self.lang.decimal(value, places)
 
     def count(self, value: float) -> str:
         """An element count for an axis or a label: 2.35 M, 132.5 M, 950 k, 120.
