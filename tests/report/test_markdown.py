@@ -166,7 +166,7 @@ def test_a_server_is_described_as_the_server_spec_describes_it() -> None:
         server = Server(spec.kind, spec.workers, spec.worker_class, spec.threads, spec.timeout)
         assert english.server(server) == spec.describe()
     russian = Lang("ru").server(Server("gunicorn", 2, "gthread", 4, 30.0))
-    assert russian == "gunicorn, 2 gthread воркера x 4 потока"
+    assert russian == "gunicorn, 2 gthread воркера × 4 потока"
 
 
 def test_a_search_error_quotes_an_unforeseen_message(tmp_path: Path) -> None:

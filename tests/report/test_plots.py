@@ -321,9 +321,9 @@ def test_every_figure_text_has_both_languages() -> None:
     figure_keys = {lang: {k for k in CATALOGS[lang] if k.startswith("fig.")} for lang in CATALOGS}
     assert figure_keys["ru"] == figure_keys["en"] != set()
     ru = Words("ru")
-    assert (ru.seconds(12.34), ru.seconds(0.5), ru.seconds(0.012)) == ("12.3 с", "0.50 с", "12 мс")
+    assert (ru.seconds(12.34), ru.seconds(0.5), ru.seconds(0.012)) == ("12,3 с", "0,50 с", "12 мс")
     assert (ru.count(2_350_000), ru.count(950_000), ru.mib(3 * MIB)) == (
-        "2.35 млн",
+        "2,35 млн",
         "950 тыс.",
         "3 МиБ",
     )

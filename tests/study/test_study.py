@@ -419,7 +419,7 @@ def test_the_report_comes_in_russian_with_the_seminars_headings(
         assert (study_dir / name).is_file(), name
     ru = (study_dir / "report.ru.md").read_text(encoding="utf-8")
     for heading in (
-        "# Отчет по семинару № 3",
+        "# Отчёт по семинару № 3",
         "### Введение",
         "### Метод исследования",
         "### Результат и обсуждение",
@@ -431,7 +431,7 @@ def test_the_report_comes_in_russian_with_the_seminars_headings(
     for search in study.critical:
         assert search.max_passing_n is not None and search.min_failing_n is not None
         line = (
-            f"Критический n (лимит {lang.size(search.limit_bytes)}) = между "
+            f"Критическое n (лимит {lang.size(search.limit_bytes)}): между "
             f"{lang.count(search.max_passing_n)} (ни разу не упал) и "
             f"{lang.count(search.min_failing_n)} (падал всегда)"
         )

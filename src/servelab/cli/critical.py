@@ -80,7 +80,7 @@ def print_result(entry: SearchEntry) -> None:
     out.print(
         f"model: idle {format_size(entry.idle_bytes or 0)}, "
         f"{entry.bytes_per_element or 0:.1f} bytes per {unit}{fixed}, "
-        f"{entry.in_memory_at_once} request(s) in memory at once "
+        f"{words.ENGLISH.plural(entry.in_memory_at_once, 'request')} in memory at once "
         f"-> predicted critical {n_word} {entry.predicted_n or 0:,}"
     )
     table = Table(n_word, "trials", "failed", "outcomes")

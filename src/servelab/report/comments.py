@@ -30,11 +30,16 @@ def _cpu_seconds(run: RunEntry) -> float | None:
 
 def outcome(summary: LoadSummary, lang: Lang) -> str:
     if summary.ok == summary.requests:
-        return lang.t("all_ok", requests=summary.requests)
+        return lang.t("all_ok", requests=lang.plural(summary.requests, "request"))
     classes = ", ".join(
         f"{count} {name}" for name, count in sorted(summary.errors_by_class.items())
     )
-    return lang.t("some_failed", ok=summary.ok, requests=summary.requests, classes=classes)
+    return lang.t(
+        "some_failed",
+        ok=summary.ok,
+        requests=lang.plural(summary.requests, "request_of"),
+        classes=classes,
+    )
 
 
 def concurrency(summary: LoadSummary, lang: Lang) -> str | None:
@@ -62,7 +67,7 @@ def concurrency(summary: LoadSummary, lang: Lang) -> str | None:
         return text
     text = lang.t(
         "overlap",
-        at_once=at_once,
+        at_once=lang.plural(at_once, "handler_up_to"),
         threads=lang.plural(workers, "thread"),
         processes=lang.plural(pids, "process"),
     )
@@ -81,18 +86,18 @@ def cpu_use(run: RunEntry, summary: LoadSummary, cores: int | None, lang: Lang) 
         return None
     busy = cpu / makespan
     if busy < IDLE_CORES:
-        return lang.t("cpu_idle", cpu=f"{cpu:.2f}", makespan=lang.seconds(makespan))
+        return lang.t("cpu_idle", cpu=lang.seconds(cpu), makespan=lang.seconds(makespan))
     text = lang.t(
         "cpu_busy",
-        cpu=f"{cpu:.2f}",
+        cpu=lang.seconds(cpu),
         makespan=lang.seconds(makespan),
-        cores=f"{busy:.2f}",
+        cores=lang.quantity(busy, 2, "core"),
         machine_cores=cores or lang.na,
     )
     at_once = (summary.handlers.max_concurrent if summary.handlers else None) or 0
     if at_once > 1 and abs(busy - 1) <= CLOSE and (cores or 1) > 1:
         key = "cpu_turns_gil" if run.workload == "cpu" else "cpu_turns"
-        text += lang.t(key, at_once=at_once)
+        text += lang.t(key, at_once=lang.plural(at_once, "handler"))
     return text
 
 
@@ -148,7 +153,12 @@ def versus(run: RunEntry, others: Sequence[RunEntry], lang: Lang) -> list[str]:
         mine, theirs = _cpu_seconds(run), _cpu_seconds(other)
         if mine and theirs and min(s.makespan, o.makespan) >= MIN_SPAN_FOR_CPU:
             sentences.append(
-                lang.t("cpu_cost", requests=s.requests, mine=f"{mine:.2f}", theirs=f"{theirs:.2f}")
+                lang.t(
+                    "cpu_cost",
+                    requests=lang.plural(s.requests, "prediction"),
+                    mine=lang.seconds(mine),
+                    theirs=lang.seconds(theirs),
+                )
             )
     return sentences
 
@@ -208,19 +218,24 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
     model = {
         "cap": lang.size(search.limit_bytes),
         "idle": lang.mib(search.idle_bytes),
-        "bpe": f"{search.bytes_per_element:.1f}",
-        "at_once": search.in_memory_at_once,
+        "bpe": lang.quantity(search.bytes_per_element, 1, "byte"),
     }
+    in_memory = lang.plural(search.in_memory_at_once, "request")
     fixed = lang.mib(search.fixed_bytes or 0)
     if app:
-        points = len(search.calibration_points)
+        points = lang.plural(len(search.calibration_points), "calibration_request")
         sentences = [
             lang.t(
-                "model_app", points=points, fixed=fixed, predicted=lang.count(predicted), **model
+                "model_app",
+                points=points,
+                fixed=fixed,
+                predicted=lang.count(predicted),
+                at_once=in_memory,
+                **model,
             )
         ]
     else:
-        sentences = [lang.t("model", predicted=lang.count(predicted), **model)]
+        sentences = [lang.t("model", predicted=lang.count(predicted), at_once=in_memory, **model)]
     if passing is None or failing is None:
         sentences.append(lang.t("unconfirmed", reason=lang.stop(search.stop)))
         return sentences
@@ -230,7 +245,7 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
     if abs(error) <= PREDICTION_CLOSE:
         sentences.append(lang.t("agrees", error=lang.percent(abs(error)), **ends))
     else:
-        sentences.append(lang.t("off", ratio=f"{middle / predicted:.2f}", **ends))
+        sentences.append(lang.t("off", ratio=lang.decimal(middle / predicted, 2), **ends))
         held = effective_at_once(search)
         at_once = search.in_memory_at_once
         if held is not None and at_once is not None and held < at_once:
@@ -245,7 +260,9 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
             )
     seen, at_once = search.measured_at_once, search.in_memory_at_once
     if seen is not None and at_once is not None and seen != at_once:
-        sentences.append(lang.t("seen_at_once", seen=seen, at_once=at_once))
+        sentences.append(
+            lang.t("seen_at_once", seen=lang.plural(seen, "handler_up_to"), at_once=at_once)
+        )
     sentences += curve_sentences(search, lang)
     band = search.band()
     if band:
@@ -255,7 +272,15 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
         )
         sentences.append(lang.t("band", rates=rates))
     if app:
-        sentences.append(lang.t("app_guard", size=lang.count(predicted), fixed=fixed, **model))
+        sentences.append(
+            lang.t(
+                "app_guard",
+                size=lang.count(predicted),
+                fixed=fixed,
+                at_once=search.in_memory_at_once,
+                **model,
+            )
+        )
     return sentences
 
 
@@ -330,8 +355,8 @@ def critical_comparisons(searches: Sequence[SearchEntry], lang: Lang) -> list[st
                 "numpy_vs_cpu",
                 server=lang.server(search.server),
                 ratio=lang.ratio((middle_n(search) or 0) / (middle_n(cpu) or 1)),
-                numpy=f"{search.bytes_per_element:.1f}",
-                cpu=f"{cpu.bytes_per_element:.1f}",
+                numpy=lang.quantity(search.bytes_per_element, 1, "byte"),
+                cpu=lang.decimal(cpu.bytes_per_element, 1),
                 bpe_ratio=lang.ratio(cpu.bytes_per_element / search.bytes_per_element),
             )
         )
@@ -347,7 +372,7 @@ def critical_comparisons(searches: Sequence[SearchEntry], lang: Lang) -> list[st
                     high=lang.server(high.server),
                     low=lang.server(low.server),
                     ratio=lang.ratio((middle_n(high) or 0) / (middle_n(low) or 1)),
-                    high_at_once=high.in_memory_at_once,
+                    high_at_once=lang.plural(high.in_memory_at_once, "request"),
                     low_at_once=low.in_memory_at_once,
                     held="" if held is None else lang.t("held_note", held=lang.ratio(held)),
                 )
@@ -395,7 +420,8 @@ def guard_comparison(search: SearchEntry, lang: Lang) -> list[str]:
     off, on = guarded.without_guard, guarded.with_guard
     budget, need = guarded.budget_bytes, guarded.estimate_bytes_per_request
     sentences = [_budget(guarded, lang)]
-    bpe, workload, per_request = guarded.estimate_bytes_per_element, search.workload, lang.mib(need)
+    bpe = lang.quantity(guarded.estimate_bytes_per_element, 0, "byte")
+    workload, per_request = search.workload, lang.mib(need)
     if need > budget:
         sentences.append(
             lang.t("guard_estimate_too_big", bpe=bpe, workload=workload, need=per_request)
@@ -404,7 +430,7 @@ def guard_comparison(search: SearchEntry, lang: Lang) -> list[str]:
         sentences.append(
             lang.t(
                 "guard_estimate",
-                fits=budget // need,
+                fits=lang.plural(budget // need, "request"),
                 bpe=bpe,
                 workload=workload,
                 need=per_request,
@@ -418,14 +444,18 @@ def guard_comparison(search: SearchEntry, lang: Lang) -> list[str]:
             lang.t(
                 "guard_survived",
                 served=on.ok_requests,
-                requests=on.requests,
+                requests=lang.plural(on.requests, "request_of"),
                 correct=lang.na if on.prices is None else on.prices.correct,
                 refused=refused(on),
             )
         )
     if on.failed_requests and not kills:
         sentences.append(
-            lang.t("guard_other_failures", failed=on.failed_requests, reason=lang.reason(on))
+            lang.t(
+                "guard_other_failures",
+                failed=lang.plural(on.failed_requests, "request"),
+                reason=lang.reason(on),
+            )
         )
     sentences.append(
         lang.t("guard_without", reason=lang.reason(off), served=f"{off.ok_requests}/{off.requests}")

@@ -28,6 +28,7 @@ from markupsafe import Markup
 from .._io import atomic_write_text
 from ..errors import ConfigError
 from ..results import Study, read_study
+from .i18n import Lang
 from .lang import CATALOGS
 
 HTML_FILE = "report.html"
@@ -180,15 +181,17 @@ def _created(value: str) -> str | None:
         return value
 
 
-def _machine_rows(study: Study, labels: dict[str, str]) -> list[tuple[str, str]]:
+def _machine_rows(study: Study, labels: dict[str, str], lang: str) -> list[tuple[str, str]]:
     """The Machine section as (label, value) rows, each value from study.json."""
+    code = lang.split("-")[0].lower()
+    numbers = Lang(code if code in CATALOGS else "en")
     machine = study.machine
     unknown = labels["unknown"]
     memory = machine.memory_bytes
     rows = [
         (labels["cpu"], machine.cpu or unknown),
         (labels["cores"], str(machine.cores or unknown)),
-        (labels["memory"], f"{memory / 2**30:.1f} GiB" if memory is not None else unknown),
+        (labels["memory"], numbers.gib(memory) if memory is not None else unknown),
         (labels["os"], machine.os or unknown),
         (labels["python"], machine.python or unknown),
     ]
@@ -196,7 +199,8 @@ def _machine_rows(study: Study, labels: dict[str, str]) -> list[tuple[str, str]]
     if created:
         rows.append((labels["created"], created))
     if study.wall_seconds is not None:
-        rows.append((labels["wall"], f"{study.wall_seconds} {labels['seconds']}"))
+        wall = numbers.digits(str(study.wall_seconds))
+        rows.append((labels["wall"], f"{wall} {labels['seconds']}"))
     return rows
 
 
@@ -246,7 +250,7 @@ def render_html(
             title=headings[0] if headings else labels["untitled"],
             body=Markup(body),
             labels=labels,
-            machine=None if machine_known else _machine_rows(study, labels),
+            machine=None if machine_known else _machine_rows(study, labels, lang),
             packages=[
                 (name, version or labels["not_installed"]) for name, version in packages.items()
             ],

@@ -36,27 +36,39 @@ class Lang:
 
     # --- numbers ---
 
+    def digits(self, text: str) -> str:
+        """A number printed the English way (``1,234.5``) as this language prints it.
+
+        Russian groups thousands with a no-break space and writes a decimal comma
+        (``1 234,5``). Every number the report prints, in its text, tables and figures,
+        goes through here, so the two languages differ in this one place.
+        """
+        if self.code != "ru":
+            return text
+        return text.replace(",", "\u00a0").replace(".", ",")
+
+    def decimal(self, value: float, places: int) -> str:
+        """A fractional number with ``places`` decimals: 1.35 in English, 1,35 in Russian."""
+        return self.digits(f"{value:.{places}f}")
+
     def seconds(self, value: float | None) -> str:
         """Seconds as the report prints them everywhere (tables and text agree)."""
-        return self.na if value is None else f"{value:.2f}"
+        return self.na if value is None else self.decimal(value, 2)
 
     def count(self, value: int | None) -> str:
         """Whole numbers: 25,700,000 in English, 25 700 000 in Russian (as the seminar wrote)."""
-        if value is None:
-            return self.na
-        text = f"{value:,}"
-        return text.replace(",", "\u00a0") if self.code == "ru" else text
+        return self.na if value is None else self.digits(f"{value:,}")
 
     def ratio(self, value: float) -> str:
-        return f"{value:.1f}"
+        return self.decimal(value, 1)
 
     def mib(self, value: float | None) -> str:
         unit = "МиБ" if self.code == "ru" else "MiB"
-        return self.na if value is None else f"{value / 2**20:.1f} {unit}"
+        return self.na if value is None else f"{self.decimal(value / 2**20, 1)} {unit}"
 
     def gib(self, value: float | None) -> str:
         unit = "ГиБ" if self.code == "ru" else "GiB"
-        return self.na if value is None else f"{value / 2**30:.1f} {unit}"
+        return self.na if value is None else f"{self.decimal(value / 2**30, 1)} {unit}"
 
     def size(self, value: float | None) -> str:
         """A memory size in the unit that reads best: MiB below 1 GiB, GiB from there."""
@@ -67,21 +79,42 @@ class Lang:
     def percent(self, value: float) -> str:
         return f"{value:.0%}"
 
-    def plural(self, count: int, word: str) -> str:
+    def plural(self, count: int | None, word: str) -> str:
         """``count`` with the word ``n.<word>`` in the right form: en one|many, ru one|few|many."""
+        if count is None:
+            return self.na
+        return f"{self.count(count)} {self.form(count, word)}"
+
+    def quantity(self, value: float, places: int, word: str) -> str:
+        """A measured amount with its word: ``44.4 bytes``, ``44,4 байта``, ``8 байт``.
+
+        A whole amount takes the form of its count; a fraction takes the plural in English and
+        the form of 2 in Russian (the genitive singular: 44,4 байта, 1,5 раза).
+        """
+        if places == 0:
+            return self.plural(round(value), word)
+        forms = self.t(f"n.{word}").split("|")
+        return f"{self.decimal(value, places)} {forms[1]}"
+
+    def form(self, count: int, word: str) -> str:
+        """The form of ``n.<word>`` that goes with ``count`` (``воркера`` for 2), without it."""
         forms = self.t(f"n.{word}").split("|")
         if len(forms) == 2:
-            return f"{count} {forms[0] if count == 1 else forms[1]}"
+            return forms[0] if count == 1 else forms[1]
         tail, tens = count % 10, count % 100
         if tail == 1 and tens != 11:
-            form = forms[0]
-        elif 2 <= tail <= 4 and not 12 <= tens <= 14:
-            form = forms[1]
-        else:
-            form = forms[2]
-        return f"{count} {form}"
+            return forms[0]
+        if 2 <= tail <= 4 and not 12 <= tens <= 14:
+            return forms[1]
+        return forms[2]
 
     # --- the study's values and codes ---
+
+    def line_start(self, text: str) -> str:
+        """``text`` where a line or heading starts: a Russian word gets its capital letter
+        («Сервер разработки Flask»); a product name keeps its own case (gunicorn)."""
+        first = text[:1]
+        return first.upper() + text[1:] if first.isalpha() and not first.isascii() else text
 
     def server(self, server: Server) -> str:
         """A server in words: ``gunicorn, 2 gthread workers x 4 threads``."""
@@ -109,7 +142,7 @@ class Lang:
             "server_gunicorn",
             workers=server.workers,
             worker_class=server.worker_class,
-            worker_word=self.plural(server.workers, "worker").split(" ", 1)[1],
+            worker_word=self.form(server.workers, "worker"),
             threads=threads,
         )
         if server.timeout != _DEFAULT_TIMEOUT:
@@ -213,7 +246,7 @@ class Lang:
             f"stop.{stop.code}",
             low=self.count(stop.low),
             high=self.count(stop.high),
-            band=stop.band,
+            band=self.plural(stop.band, "n_value"),
             budget=stop.budget,
             tolerance=self.na if stop.tolerance is None else self.percent(stop.tolerance),
         )

@@ -164,7 +164,7 @@ class _Writer:
         self.add(f"# {self.t('title')}", "", self.lead(), "")
         self.add(
             f"### {self.t('introduction')}",
-            self.t("introduction_text", concurrency=plan.concurrency),
+            self.t("introduction_text", concurrency=L.plural(plan.concurrency, "client")),
             "",
         )
         n = L.count(plan.n)
@@ -174,7 +174,12 @@ class _Writer:
             f"- {self.t('f_cpu', n=n)}",
             f"- {self.t('f_numpy', n=n)}",
             "",
-            self.t("method_load", requests=plan.requests, concurrency=plan.concurrency),
+            self.t(
+                "method_load",
+                requests=L.count(plan.requests),
+                request_word=L.form(plan.requests, "request"),
+                concurrency=L.plural(plan.concurrency, "parallel_client_of"),
+            ),
         )
         if study.critical:
             first = study.critical[0]
@@ -184,7 +189,7 @@ class _Writer:
                     "method_critical",
                     cap=L.size(first.limit_bytes),
                     cap_description=L.cap(first.cap),
-                    repeats=first.policy.repeats,
+                    repeats=L.plural(first.policy.repeats, "time"),
                 ),
             )
             if first.policy.curve_trials:
@@ -224,8 +229,9 @@ class _Writer:
             self.add(
                 self.t(
                     "app_request",
-                    requests=plan.requests,
-                    concurrency=plan.concurrency,
+                    requests=L.count(plan.requests),
+                    request_word=L.form(plan.requests, "request"),
+                    concurrency=L.plural(plan.concurrency, "parallel_client_of"),
                     method=request.method,
                     path=request.path,
                     body=body,
@@ -241,7 +247,7 @@ class _Writer:
                     "app_critical",
                     cap=L.size(first.limit_bytes),
                     cap_description=L.cap(first.cap),
-                    repeats=first.policy.repeats,
+                    repeats=L.plural(first.policy.repeats, "time"),
                 ),
             )
             if first.policy.curve_trials:
@@ -294,7 +300,7 @@ class _Writer:
     def runs_table(self, sections: list[_Section]) -> None:
         L = self.L
         self.add("", f"### {self.t('results')}", self.image("overview", self.t("overview_alt")), "")
-        self.add(self.t("table_runs"), "|---|---|---|---|---|---|---|---|---|")
+        self.add(self.t("table_runs" + self.app_suffix), "|---|---|---|---|---|---|---|---|---|")
         for section in sections:
             for run in section.runs:
                 name = (
@@ -313,7 +319,7 @@ class _Writer:
                         f"{L.seconds(s.latency.max)}",
                         L.na if h is None else _said(L, h.max_concurrent),
                         L.na if h is None else _said(L, h.distinct_pids),
-                        f"[log]({run.files.get('log', '')})",
+                        f"[{self.t('log_link')}]({run.files.get('log', '')})",
                     ]
                 else:
                     cells += [self.t("failed"), "", "", "", "", ""]
@@ -407,7 +413,9 @@ class _Writer:
                 failed = f"{self.t('failed')}: {L.failure(search.error)}"
                 self.add(f"| {search.name} | {workload} | {failed} | | | | | | | |")
                 continue
-            bpe = L.na if search.bytes_per_element is None else f"{search.bytes_per_element:.1f}"
+            bpe = (
+                L.na if search.bytes_per_element is None else L.decimal(search.bytes_per_element, 1)
+            )
             cells = [
                 L.server(search.server),
                 workload,
@@ -500,14 +508,19 @@ class _Writer:
                 ]
                 self.add("| " + " | ".join(cells) + " |")
         for search in guarded:
-            self.add("", f"{L.server(search.server)}, `{search.workload}`:")
+            self.add("", f"{L.line_start(L.server(search.server))}, `{search.workload}`:")
             self.add(*(f"- {s}" for s in comments.guard_comparison(search, L)))
 
     def search(self, search: SearchEntry) -> None:
         L = self.L
-        self.add("", f"#### {L.server(search.server)}, `{self.code(search.workload)}`")
+        server = L.line_start(L.server(search.server))
+        self.add("", f"#### {server}, `{self.code(search.workload)}`")
         self.add(
-            self.image(f"critical/{search.name}", self.t("critical_alt", name=search.name)), ""
+            self.image(
+                f"critical/{search.name}",
+                self.t("critical_alt" + self.app_suffix, name=search.name),
+            ),
+            "",
         )
         self.add(*(f"- {s}" for s in comments.critical_model(search, L)))
         probes = comments.probes_noise(_probes(search), L)

@@ -144,4 +144,4 @@ def _count(L: Lang) -> Callable[[float], str]:
 def _percent(spread: float | None, L: Lang) -> str:
     if spread is None:
         return L.na
-    return f"{spread:.1%}" if L.code == "en" else f"{spread:.1%}".replace(".", ",")
+    return f"{L.decimal(spread * 100, 1)}%"

@@ -31,7 +31,7 @@ WORDS: Final[dict[str, str]] = {
         "prediction service (TensorFlow Serving, AWS SageMaker, Yandex DataSphere, Google "
         "Vertex AI), where your server only waits for the answer, and each call costs money "
         "and time. This study measures how two Python web servers cope with both when "
-        "{concurrency} clients ask at once: the Flask development server (`python "
+        "{concurrency} ask at once: the Flask development server (`python "
         "src/predict_app.py`) and gunicorn (`gunicorn src.predict_app:app`)."
     ),
     "method": "Method",
@@ -48,8 +48,8 @@ WORDS: Final[dict[str, str]] = {
         "`predict_cpu_multithread`: the same mean with numpy, `np.mean(np.arange(n))`, n = {n}."
     ),
     "method_load": (
-        "Each run starts a fresh server, sends {requests} POST `/predict` requests (areas 10, "
-        "20, ... m²) from {concurrency} parallel clients released at the same instant, and "
+        "Each run starts a fresh server, sends {requests} POST `/predict` {request_word} (areas "
+        "10, 20, ... m²) from {concurrency} released at the same instant, and "
         "stops the server. Each response carries the pid and thread that ran its handler and "
         "the handler's own start and duration, so the tables say how many requests the server "
         "really ran at once and how long each one queued. The server's processes are sampled "
@@ -60,7 +60,7 @@ WORDS: Final[dict[str, str]] = {
         "({cap_description}), a fresh server per probe. A model predicts it first: idle "
         "memory and bytes per element are measured at a small n, and a sync worker holds one "
         "request in memory at a time, a threaded server up to all of them. Probes then bisect "
-        "around the prediction; near the boundary each n is tried {repeats} times, because "
+        "around the prediction; near the boundary each n is tried {repeats}, because "
         "for a threaded server the breaking point is a band, not a point. Only the cap's "
         'OOM-kill counter says "out of memory".'
     ),
@@ -70,8 +70,13 @@ WORDS: Final[dict[str, str]] = {
         "| run | server | function | ok | makespan, s | latency min / mean / max, s | max at "
         "once | processes | log |"
     ),
+    "table_runs_app": (
+        "| run | server | function | ok | makespan, s | latency min / mean / max, s | max at "
+        "once | processes | log |"
+    ),
     "missing_search": "critical n of {name}",
     "log_file": "the log",
+    "log_link": "log",
     "failed": "failed",
     "missing": "**Missing** (planned, but the study stopped before them): {names}.",
     "missing_file": "*Missing from this folder: {what}.*",
@@ -108,6 +113,7 @@ WORDS: Final[dict[str, str]] = {
     "memory_fail_alt": "Memory of {name} at n = {n} (failed)",
     "memory_fail_alt_app": "Memory of {name} at size {n} (failed)",
     "critical_alt": "Critical-n search of {name}",
+    "critical_alt_app": "Critical-n search of {name}",
     "overview_alt": "Makespan and latency of every run",
     "memory_alt": "Server memory during {name}",
     "method_guard": (
@@ -133,8 +139,8 @@ WORDS: Final[dict[str, str]] = {
     "guard_on": "{budget} per process",
     # --- sentences about runs and searches ---
     "na": "n/a",
-    "all_ok": "All {requests} requests succeeded.",
-    "some_failed": "{ok} of {requests} requests succeeded; the others failed ({classes}).",
+    "all_ok": "All {requests} succeeded.",
+    "some_failed": "{ok} of {requests} succeeded; the others failed ({classes}).",
     "serial": (
         "The server never ran two handlers at once: it served the requests one after another, "
         "the fastest response after {fastest} s and the slowest after {slowest} s."
@@ -142,7 +148,7 @@ WORDS: Final[dict[str, str]] = {
     "serial_sum": (
         " The makespan ({makespan} s) is about the sum of the handler times ({handler_sum} s)."
     ),
-    "overlap": "Up to {at_once} handlers ran at the same time ({threads} in {processes}).",
+    "overlap": "Up to {at_once} ran at the same time ({threads} in {processes}).",
     "unknown": "unknown",
     "who_unknown": (
         "The server does not send servelab's served-by headers: which process served each "
@@ -157,17 +163,17 @@ WORDS: Final[dict[str, str]] = {
         "computing."
     ),
     "cpu_busy": (
-        "The server's processes used {cpu} CPU-seconds in {makespan} s, {cores} cores on "
-        "average of the machine's {machine_cores}."
+        "The server's processes used {cpu} CPU-seconds in {makespan} s, {cores} on average "
+        "of the machine's {machine_cores}."
     ),
     "cpu_turns": (
-        " Although {at_once} handlers ran at once, together they used about one core: the "
-        "threads took turns rather than running in parallel."
+        " Although {at_once} ran at once, together they used about one core: the threads "
+        "took turns rather than running in parallel."
     ),
     "cpu_turns_gil": (
-        " Although {at_once} handlers ran at once, together they used about one core: the "
-        "threads took turns rather than running in parallel, as pure-Python code does under "
-        "the GIL (one thread runs Python at a time)."
+        " Although {at_once} ran at once, together they used about one core: the threads "
+        "took turns rather than running in parallel, as pure-Python code does under the "
+        "GIL (one thread runs Python at a time)."
     ),
     "versus": "On {other} the same {workload} burst took {their} s against {mine} s here ({how}).",
     "longer": "{ratio}x longer",
@@ -176,25 +182,21 @@ WORDS: Final[dict[str, str]] = {
         "Each handler here took {mine} s on average against {theirs} s when they ran one at a "
         "time there: running them together made each {ratio}x slower."
     ),
-    "cpu_cost": (
-        "The same {requests} predictions cost the server {mine} CPU-seconds here and {theirs} "
-        "there."
-    ),
+    "cpu_cost": ("The same {requests} cost the server {mine} CPU-seconds here and {theirs} there."),
     "died": "The server did not survive the burst: {fate}.",
     "unfinished": "This run did not finish: {error}.",
     "model": (
-        "The model: ({cap} cap - {idle} idle) / ({bpe} bytes per element x {at_once} "
-        "request(s) in memory at once) = {predicted}."
+        "The model: ({cap} cap - {idle} idle) / ({bpe} per element x {at_once} in memory "
+        "at once) = {predicted}."
     ),
     "model_app": (
-        "The model, from {points} calibration requests: each request holds {fixed} + {bpe} "
-        "bytes per unit of size; ({cap} cap - {idle} idle) / {at_once} request(s) in memory "
-        "at once gives a size of {predicted}."
+        "The model, from {points}: each request holds {fixed} + {bpe} per unit of size; "
+        "({cap} cap - {idle} idle) / {at_once} in memory at once gives a size of {predicted}."
     ),
     "app_guard": (
         "The app has no memory guard (servelab's guard is its own service's). To answer 413 "
         "instead of dying, a guard in front of it would have had to refuse every request "
-        "above size {size} here: {fixed} + {bpe} bytes per unit each, {at_once} at once, "
+        "above size {size} here: {fixed} + {bpe} per unit each, {at_once} at once, "
         "beside {idle} idle."
     ),
     "unconfirmed": "The search did not confirm both ends: {reason}.",
@@ -212,18 +214,18 @@ WORDS: Final[dict[str, str]] = {
         "moment."
     ),
     "seen_at_once": (
-        "The served-by headers of the passing probes show at most {seen} handler(s) running "
-        "at once (the model assumed {at_once})."
+        "The served-by headers of the passing probes show at most {seen} running at once "
+        " (the model assumed {at_once})."
     ),
     "band": "Between them the outcome varied from run to run ({rates}).",
     "band_rate": "{n}: {failures}/{trials} failed",
     "numpy_vs_cpu": (
         "On {server} numpy's critical n is {ratio}x the pure-Python one: numpy keeps {numpy} "
-        "bytes per element, the Python list {cpu} ({bpe_ratio}x more)."
+        "per element, the Python list {cpu} ({bpe_ratio}x more)."
     ),
     "server_vs_server": (
         "For {workload}, {high} survives {ratio}x the n of {low}. By the model it holds "
-        "{high_at_once} request(s) in memory at once, the other {low_at_once}{held}."
+        "{high_at_once} in memory at once, the other {low_at_once}{held}."
     ),
     "held_note": " ({held} measured at its peak)",
     "search_failed": "The search failed: {error}.",
@@ -243,22 +245,22 @@ WORDS: Final[dict[str, str]] = {
     ),
     "guard_budget_option": "The guard's budget at n = {n}: {budget} per process (--memory-budget).",
     "guard_estimate": (
-        "The guard estimates {bpe} bytes per element for `{workload}`, {need} per request at "
-        "this n: {fits} request(s) fit the budget at once."
+        "The guard estimates {bpe} per element for `{workload}`, {need} per request at this "
+        "n: {fits} fit the budget at once."
     ),
     "guard_estimate_too_big": (
-        "The guard estimates {bpe} bytes per element for `{workload}`, {need} per request at "
-        "this n: more than the whole budget, so every request is refused with 413."
+        "The guard estimates {bpe} per element for `{workload}`, {need} per request at this "
+        "n: more than the whole budget, so every request is refused with 413."
     ),
     "guard_survived": (
-        "With the guard the server survived: it served {served} of {requests} requests, "
+        "With the guard the server survived: it served {served} of {requests}, "
         "{correct} with the correct price, refused {refused}, and no process was OOM-killed."
     ),
     "guard_killed": (
         "Even with the guard the kernel OOM-killed {kills} in the cap: the estimate counts "
         "the arrays, not the interpreter, so this budget left too little margin."
     ),
-    "guard_other_failures": "{failed} request(s) failed otherwise ({reason}).",
+    "guard_other_failures": "{failed} failed otherwise ({reason}).",
     "guard_without": "Without the guard the same load at the same n: {reason}; it served {served}.",
     "guard_failed": "The probe with the guard did not run: {error}.",
     # --- the figures (plots/) ---
@@ -277,6 +279,7 @@ WORDS: Final[dict[str, str]] = {
     "fig.run_title": "{name}: {server}, {workload} workload",
     "fig.memory_title": "Memory of {who}",
     "fig.probe_title": "{search}, probe {probe}: n = {n}, {verdict}",
+    "fig.probe_title_app": "{search}, probe {probe}: n = {n}, {verdict}",
     "fig.probe_passed": "passed",
     "fig.probe_failed": "failed ({outcome})",
     "fig.probe_peak": ", peak {peak}",
@@ -304,8 +307,10 @@ WORDS: Final[dict[str, str]] = {
     "fig.memory_axis": "memory (MiB)",
     "fig.memory_x": "seconds since the first sample",
     "fig.critical_title": "Critical n of {name}: {server}, {workload} workload{cap}",
+    "fig.critical_title_app": "Critical n of {name}: {server}, app workload{cap}",
     "fig.critical_cap": ", cap {cap}",
     "fig.n_axis": "n (elements per request)",
+    "fig.n_axis_app": "n (elements per request)",
     "fig.band": "measured band: {passing} passed,\n{failing} failed",
     "fig.largest_passed": "largest n that passed: {n}",
     "fig.smallest_failed": "smallest n that failed: {n}",
@@ -322,8 +327,23 @@ WORDS: Final[dict[str, str]] = {
     "fig.trial_failed": "trial failed: other",
     "fig.cap": "cap {cap}",
     "fig.model": ("model: idle {idle} + {bpe} B\nx {at_once} in memory at once x n"),
+    "fig.model_app": ("model: idle {idle} + {bpe} B\nx {at_once} in memory at once x n"),
     "fig.peak_axis": "peak memory (MiB)",
     "fig.peak_title": "peak memory of each trial (cgroup max usage)",
+    # why a figure was not drawn (the report says so where the figure would be)
+    "fig.skip_no_runs": "no run finished",
+    "fig.skip_not_in_study": "the run is not in study.json",
+    "fig.skip_search_failed": "the search failed: {code}",
+    "fig.skip_no_pass_probe": "no passing probe in the search",
+    "fig.skip_no_fail_probe": "no failing probe in the search",
+    "fig.skip_no_file": "study.json names no {what} file",
+    "fig.skip_file_missing": "the {what} file {file} is missing",
+    "fig.skip_cannot_read": "cannot read {file}: {error}",
+    "fig.skip_no_readable_line": "the {what} file {file} has no readable line",
+    "fig.skip_empty": "the {what} file {file} is empty",
+    "fig.skip_cannot_draw": "cannot draw it: {error}",
+    "fig.records": "records",
+    "fig.samples": "samples",
     # --- the HTML page ---
     "page.machine": "Machine",
     "page.machine_intro": "What the study ran on, and when.",
@@ -350,6 +370,17 @@ WORDS: Final[dict[str, str]] = {
     "n.line": "line|lines",
     "n.search": "critical-n search|critical-n searches",
     "n.search_app": "critical-size search|critical-size searches",
+    "n.request_of": "request|requests",
+    "n.client": "client|clients",
+    "n.parallel_client_of": "parallel client|parallel clients",
+    "n.calibration_request": "calibration request|calibration requests",
+    "n.handler": "handler|handlers",
+    "n.handler_up_to": "handler|handlers",
+    "n.prediction": "prediction|predictions",
+    "n.core": "core|cores",
+    "n.byte": "byte|bytes",
+    "n.time": "time|times",
+    "n.n_value": "n|n",
     # --- servers (results.Server) ---
     "server_dev": "Flask dev server (threaded)",
     "server_dev_single": "Flask dev server (one request at a time)",
@@ -445,7 +476,6 @@ WORDS: Final[dict[str, str]] = {
     "rep_report_line": (
         "Repeat {index}: [report]({folder}/report.md), [study.json]({folder}/study.json)."
     ),
-    "n.time": "time|times",
     "n.point": "point|points",
     # --- the breaking point as a probability (issue 14): study/breaking.py ---
     "method_curve": (
@@ -486,8 +516,8 @@ WORDS: Final[dict[str, str]] = {
         "handler and the handler's own start and duration."
     ),
     "app_request": (
-        "Every run sends {requests} `{method} {path}` requests from {concurrency} parallel "
-        "clients released at the same instant; the body: {body}{size}. Extra headers: "
+        "Every run sends {requests} `{method} {path}` {request_word} from {concurrency} "
+        "released at the same instant; the body: {body}{size}. Extra headers: "
         "{headers}. The server's processes are sampled 20 times a second for memory and CPU."
     ),
     "app_body_template": "the template `{body}`",
@@ -502,7 +532,7 @@ WORDS: Final[dict[str, str]] = {
         "requests at growing sizes measure the idle memory, the bytes per unit of size and a "
         "fixed cost per request; a sync worker holds one request in memory at a time, a "
         "threaded or asynchronous server up to all of them. Probes then bisect around the "
-        "prediction; near the boundary each size is tried {repeats} times. Only the cap's "
+        "prediction; near the boundary each size is tried {repeats}. Only the cap's "
         'OOM-kill counter says "out of memory".'
     ),
     "critical_app": "Critical input size: where the server dies for lack of memory",

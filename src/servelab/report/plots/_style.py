@@ -17,7 +17,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, ScalarFormatter
 from PIL import Image
 
 from .words import Words
@@ -85,12 +85,37 @@ def legend_outside(ax: Axes, handles: Sequence[Artist]) -> None:
         )
 
 
-def save_png(figure: Figure, path: Path) -> None:
+class _LocalTicks(ScalarFormatter):
+    """matplotlib's default tick labels with the numbers as the report's language prints them."""
+
+    def __init__(self, words: Words) -> None:
+        super().__init__()
+        self.words = words
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return self.words.lang.digits(super().__call__(x, pos))
+
+    def get_offset(self) -> str:
+        return self.words.lang.digits(super().get_offset())
+
+
+def _local_ticks(figure: Figure, words: Words) -> None:
+    """Default tick labels (seconds, MiB) in the language's digits: 0,5 on a Russian axis."""
+    if words.lang.decimal(0.5, 1) == "0.5":
+        return
+    for ax in figure.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if type(axis.get_major_formatter()) is ScalarFormatter:
+                axis.set_major_formatter(_LocalTicks(words))
+
+
+def save_png(figure: Figure, path: Path, words: Words) -> None:
     """Write the figure as a 256-colour PNG, atomically and byte-for-byte reproducibly.
 
     Pillow writes no text chunks (no software version, no date), so rebuilding a report
-    from the same files gives the same bytes.
+    from the same files gives the same bytes. Default tick labels get the language's digits.
     """
+    _local_ticks(figure, words)
     raw = io.BytesIO()
     figure.savefig(raw, format="rgba", dpi=DPI)
     width, height = figure.canvas.get_width_height(physical=True)

@@ -14,6 +14,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
 from ...results import NTrials, SearchEntry, Trial
+from ...workloads import APP_WORKLOAD
 from ._style import (
     BAND,
     CAP,
@@ -56,9 +57,10 @@ def plot_critical(search: SearchEntry, *, path: Path, words: Words = ENGLISH) ->
     figure = new_figure(height=7.6)
     rate_ax, memory_ax = figure.subplots(2, 1, sharex=True)
     cap_text = words.t("critical_cap", cap=words.mib(limit)) if limit else ""
+    app = "_app" if search.workload == APP_WORKLOAD else ""
     figure.suptitle(
         words.t(
-            "critical_title",
+            "critical_title" + app,
             name=search.name,
             server=words.server(search.server),
             workload=search.workload,
@@ -75,9 +77,9 @@ def plot_critical(search: SearchEntry, *, path: Path, words: Words = ENGLISH) ->
 
     memory_ax.set_xlim(low - pad, high + pad)
     memory_ax.xaxis.set_major_formatter(count_axis(words))
-    memory_ax.set_xlabel(words.t("n_axis"))
+    memory_ax.set_xlabel(words.t("n_axis" + app))
     legend_outside(rate_ax, handles)
-    save_png(figure, path)
+    save_png(figure, path, words)
     return figure
 
 
@@ -212,9 +214,9 @@ def _peaks(
         (line,) = ax.plot(*model, color=PREDICTED, linewidth=1.2, linestyle=":", gid="model")
         line.set_label(
             words.t(
-                "model",
+                "model" + ("_app" if search.workload == APP_WORKLOAD else ""),
                 idle=words.mib(search.idle_bytes),
-                bpe=f"{search.bytes_per_element:g}",
+                bpe=words.lang.digits(f"{search.bytes_per_element:g}"),
                 at_once=search.in_memory_at_once,
             )
         )

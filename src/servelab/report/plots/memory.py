@@ -136,7 +136,7 @@ def plot_memory(
     ax.grid(alpha=0.3)
     ax.set_axisbelow(True)
     legend_outside(ax, handles)
-    save_png(figure, path)
+    save_png(figure, path, words)
     return figure
 
 

@@ -87,7 +87,7 @@ def plot_runs_overview(study: Study, *, path: Path, words: Words = ENGLISH) -> F
     handles = [Patch(color=colour, label=names[name]) for name, colour in colours.items()]
     if handles:
         figure.legend(handles=handles, loc="outside lower center", ncols=min(3, len(handles)))
-    save_png(figure, path)
+    save_png(figure, path, words)
     return figure
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from ...results import RunEntry, SearchEntry, Study, Trial, read_study
+from ...workloads import APP_WORKLOAD
 from ..rows import RecordColumns, Sample, SkippedLines, iter_records, iter_samples
 from .critical import plot_critical
 from .memory import plot_memory
@@ -41,7 +42,7 @@ class Plots(dict[str, str]):
 
 
 class _Skip(Exception):
-    """A figure cannot be drawn; the message says why."""
+    """A figure cannot be drawn; the message says why, in the figure's language."""
 
 
 def figure_path(key: str, lang: str = "en") -> str:
@@ -73,13 +74,14 @@ def render_plots(results: Path, lang: str = "en", *, study: Study | None = None)
         except _Skip as why:
             plots.skipped[key] = str(why)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            plots.skipped[key] = f"cannot draw it: {type(error).__name__}: {error}"
+            detail = f"{type(error).__name__}: {error}"
+            plots.skipped[key] = words.t("skip_cannot_draw", error=detail)
         else:
             plots[key] = relative
 
     def overview(path: Path) -> None:
         if not any(run.done for run in study.runs):
-            raise _Skip("no run finished")
+            raise _Skip(words.t("skip_no_runs"))
         plot_runs_overview(study, path=path, words=words)
 
     draw("overview", overview)
@@ -87,8 +89,8 @@ def render_plots(results: Path, lang: str = "en", *, study: Study | None = None)
     for planned in study.plan.runs:
         if planned.name not in done:
             for kind in ("timeline", "memory"):
-                plots.skipped[f"{kind}/{planned.name}"] = "the run is not in study.json"
-    read = _Reader(results, plots.damaged)
+                plots.skipped[f"{kind}/{planned.name}"] = words.t("skip_not_in_study")
+    read = _Reader(results, plots.damaged, words)
     for run in study.runs:
         _draw_run(draw, read, run, words)
     for search in study.critical:
@@ -126,7 +128,7 @@ def _draw_run(draw: _Draw, read: _Reader, run: RunEntry, words: Words) -> None:
 def _draw_search(draw: _Draw, read: _Reader, search: SearchEntry, words: Words) -> None:
     def critical(path: Path) -> None:
         if search.error is not None:
-            raise _Skip(f"the search failed: {search.error.code}")
+            raise _Skip(words.t("skip_search_failed", code=search.error.code))
         plot_critical(search, path=path, words=words)
 
     draw(f"critical/{search.name}", critical)
@@ -155,17 +157,17 @@ def probe_to_show(search: SearchEntry, which: str) -> Trial | None:
 
 def _probe_memory(read: _Reader, search: SearchEntry, which: str, words: Words, path: Path) -> None:
     if search.error is not None:
-        raise _Skip(f"the search failed: {search.error.code}")
+        raise _Skip(words.t("skip_search_failed", code=search.error.code))
     chosen = probe_to_show(search, which)
     if chosen is None:
-        raise _Skip(f"no {'passing' if which == 'pass' else 'failing'} probe in the search")
+        raise _Skip(words.t(f"skip_no_{which}_probe"))
     if which == "pass":
         verdict = words.t("probe_passed")
     else:
         verdict = words.t("probe_failed", outcome=words.outcome(chosen.outcome))
     samples = read.samples(_join(search.folder, chosen.files.get("samples")))
     title = words.t(
-        "probe_title",
+        "probe_title" + ("_app" if search.workload == APP_WORKLOAD else ""),
         search=search.name,
         probe=chosen.probe,
         n=words.integer(chosen.n),
@@ -183,8 +185,8 @@ def _join(folder: str, name: str | None) -> str | None:
 class _Reader:
     """Reads a folder's records and samples files, noting each file's damaged lines."""
 
-    def __init__(self, results: Path, damaged: dict[str, SkippedLines]) -> None:
-        self.results, self.damaged = results, damaged
+    def __init__(self, results: Path, damaged: dict[str, SkippedLines], words: Words) -> None:
+        self.results, self.damaged, self.words = results, damaged, words
 
     def records(self, relative: str | None) -> RecordColumns:
         # Columns, read line by line: a records file can be hundreds of megabytes.
@@ -201,18 +203,19 @@ class _Reader:
         collect: Callable[[Iterator[_R]], _C],
     ) -> _C:
         if not relative:
-            raise _Skip(f"study.json names no {what} file")
+            raise _Skip(self.words.t("skip_no_file", what=self.words.t(what)))
         path = self.results / relative
         if not path.is_file():
-            raise _Skip(f"the {what} file {relative} is missing")
+            raise _Skip(self.words.t("skip_file_missing", what=self.words.t(what), file=relative))
         skipped = SkippedLines(path)
         try:
             rows = collect(read(path, skipped))
         except OSError as error:
-            raise _Skip(f"cannot read {relative}: {error.strerror or error}") from None
+            detail = error.strerror or str(error)
+            raise _Skip(self.words.t("skip_cannot_read", file=relative, error=detail)) from None
         if skipped.count:
             self.damaged[relative] = skipped
         if not rows:
-            empty = "has no readable line" if skipped.count else "is empty"
-            raise _Skip(f"the {what} file {relative} {empty}")
+            empty = "skip_no_readable_line" if skipped.count else "skip_empty"
+            raise _Skip(self.words.t(empty, what=self.words.t(what), file=relative))
         return rows

@@ -257,5 +257,5 @@ def plot_timeline(
             Patch(facecolor="#fbe3e3", edgecolor=FAILED, hatch="///", label=words.t("failed_span"))
         )
     legend_outside(ax, handles)
-    save_png(figure, path)
+    save_png(figure, path, words)
     return figure

@@ -3,8 +3,8 @@
 The words are the ``fig.*`` entries of the report's catalogs (``report/lang/``).
 
 A figure is drawn once per language (``plots/`` for English, ``plots/<lang>/`` for the
-others), so a Russian report shows Russian figures. Numbers keep the report's own format
-in every language (a decimal point, as its tables print them); units and words change.
+others), so a Russian report shows Russian figures. Numbers are printed as the report's
+text prints them in that language (``Lang.digits``: 1,234.5 or 1 234,5), tick labels too.
 """
 
 from __future__ import annotations
@@ -35,17 +35,22 @@ class Words:
 
     def seconds(self, value: float) -> str:
         if value >= 10:
-            return self.t("s", value=f"{value:.1f}")
+            return self.t("s", value=self.lang.decimal(value, 1))
         if value >= 0.1:
-            return self.t("s", value=f"{value:.2f}")
+            return self.t("s", value=self.lang.decimal(value, 2))
         return self.t("ms", value=f"{value * 1000:.0f}")
 
     def mib(self, value: float) -> str:
         return self.t("mib", value=self._grouped(f"{value / _MIB:,.0f}"))
 
     def _grouped(self, text: str) -> str:
-        """Thousands grouped as the report's text groups them: 1,024 or 1 024."""
-        return text.replace(",", "\u00a0") if self.code == "ru" else text
+        """Thousands and decimals as the report's text prints them: 1,024.5 or 1 024,5."""
+        return self.lang.digits(text)
+
+    @property
+    def lang(self) -> Lang:
+        """The report's numbers and words in this language (``Lang``)."""
+        return Lang(self.code)
 
     def count(self, value: float) -> str:
         """An element count for an axis or a label: 2.35 M, 132.5 M, 950 k, 120.
