@@ -255,23 +255,7 @@ class _Writer:
         self.machine()
 
     def machine(self) -> None:
-        study, L = self.study, self.L
-        machine = study.machine
-        versions = machine.packages
-        # An app's study stored the packages of the app's own environment: all are shown.
-        names = [n for n in versions if n != "servelab"] if study.plan.is_app else SHOWN_PACKAGES
-        shown = [f"{name} {versions[name]}" for name in names if versions.get(name)]
-        self.add(
-            "",
-            self.t(
-                "machine",
-                cpu=machine.cpu or L.na,
-                cores=L.na if machine.cores is None else machine.cores,
-                memory=L.gib(machine.memory_bytes),
-                python=machine.python or L.na,
-                packages=(", " + ", ".join(shown)) if shown else "",
-            ),
-        )
+        self.add("", machine_line(self.study, self.L))
         self.noise_method()
 
     def noise_method(self) -> None:
@@ -557,6 +541,22 @@ class _Writer:
         while "\n\n\n" in text:
             text = text.replace("\n\n\n", "\n\n")
         return text
+
+
+def machine_line(study: Study, L: Lang) -> str:
+    """The machine and the versions that ran: an app's study stored those of the app's own
+    environment, all shown; servelab's service shows the seed's few."""
+    machine, versions = study.machine, study.machine.packages
+    names = [n for n in versions if n != "servelab"] if study.plan.is_app else SHOWN_PACKAGES
+    shown = [f"{name} {versions[name]}" for name in names if versions.get(name)]
+    return L.t(
+        "machine",
+        cpu=machine.cpu or L.na,
+        cores=L.na if machine.cores is None else machine.cores,
+        memory=L.gib(machine.memory_bytes),
+        python=machine.python or L.na,
+        packages=(", " + ", ".join(shown)) if shown else "",
+    )
 
 
 def render_markdown(

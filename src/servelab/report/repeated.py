@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from ..repeats import Repeats
 from ..results import Study
 from .i18n import Lang
+from .markdown import machine_line
 from .spread import STABLE_SPREAD, Figure, figures, middle_cover
 
 __all__ = ["render_repeated"]
@@ -57,18 +58,7 @@ def render_repeated(repeats: Repeats, studies: Sequence[Study], lang: str) -> st
         "",
     ]
     if studies:
-        machine = studies[0].machine
-        lines += [
-            L.t(
-                "machine",
-                cpu=machine.cpu or L.na,
-                cores=L.na if machine.cores is None else machine.cores,
-                memory=L.gib(machine.memory_bytes),
-                python=machine.python or L.na,
-                packages="",
-            ),
-            "",
-        ]
+        lines += [machine_line(studies[0], L), ""]
     rows = figures(studies)
     lines += [f"### {L.t('rep_figures')}", ""]
     lines += _summary(rows, L)

@@ -65,7 +65,7 @@ def run_repeated(
     repeats = Repeats(count=count, created=datetime.now(UTC).isoformat(timespec="seconds"))
     try:
         out.mkdir(parents=True, exist_ok=True)
-        _clear_top_report(out)
+        clear_report(out)  # the old top-level report, as a single study removes its own
         write_repeats(out, repeats)
     except OSError as error:
         raise folder_error(out, error) from None
@@ -87,9 +87,3 @@ def run_repeated(
         except OSError as error:
             raise folder_error(out, error) from None
     return repeats
-
-
-def _clear_top_report(out: Path) -> None:
-    """The old top-level report of a repeated study, removed before the new one runs (as a
-    single study removes its own)."""
-    clear_report(out)
