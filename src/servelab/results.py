@@ -870,6 +870,68 @@ class BreakingCurve:
 
 
 @dataclass(frozen=True)
+class PredictedPoint:
+    """The n at which the overlap calibration predicts failure probability ``p`` (None:
+    out of the model's reach, a spread too wide for that probability)."""
+
+    p: float
+    n: int | None
+
+    def to_json(self) -> JsonObject:
+        return {"p": self.p, "n": self.n}
+
+    @classmethod
+    def from_json(cls, f: _Field) -> PredictedPoint:
+        return cls(f.number("p"), f.opt_whole("n"))
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """A threaded server's overlap calibration (``study.overlap``): bursts of the search's
+    own load at n where every request's array at once still fits (``worst_case_n`` and a
+    share of it); what they held above idle at their peak, per element of n: ``share`` at
+    the worst case and its ``growth`` per element beyond it (bytes per element per
+    element); the bursts' relative ``spread``; ``at_once``, the arrays held at once at the
+    predicted 50% point; and the breaking band it predicts. The fit's fields are
+    None when the bursts could not give a line (one failed, or held nothing measurable):
+    the search then starts from the worst case."""
+
+    worst_case_n: int
+    trials: tuple[Trial, ...]
+    share: float | None = None
+    growth: float | None = None
+    spread: float | None = None
+    at_once: float | None = None
+    predicted: tuple[PredictedPoint, ...] = ()
+
+    def at(self, p: float) -> int | None:
+        return next((point.n for point in self.predicted if point.p == p), None)
+
+    def to_json(self) -> JsonObject:
+        return {
+            "worst_case_n": self.worst_case_n,
+            "trials": [t.to_json() for t in self.trials],
+            "share": self.share,
+            "growth": self.growth,
+            "spread": self.spread,
+            "at_once": self.at_once,
+            "predicted": [point.to_json() for point in self.predicted],
+        }
+
+    @classmethod
+    def from_json(cls, f: _Field) -> Overlap:
+        return cls(
+            worst_case_n=f.whole("worst_case_n"),
+            trials=tuple(Trial.from_json(t) for t in f.opt_items("trials")),
+            share=f.opt_number("share"),
+            growth=f.opt_number("growth"),
+            spread=f.opt_number("spread"),
+            at_once=f.opt_number("at_once"),
+            predicted=tuple(PredictedPoint.from_json(p) for p in f.opt_items("predicted")),
+        )
+
+
+@dataclass(frozen=True)
 class SearchEntry:
     """One critical-n search: calibration, the model's prediction, every trial, the bracket.
 
@@ -911,6 +973,7 @@ class SearchEntry:
     fixed_bytes: int | None = None
     measured_at_once: int | None = None
     breaking: BreakingCurve | None = None
+    overlap: Overlap | None = None
 
     @property
     def first_failure(self) -> Trial | None:
@@ -968,6 +1031,8 @@ class SearchEntry:
             out["measured_at_once"] = self.measured_at_once
         if self.breaking is not None:  # issue 14: absent in studies written before it
             out["breaking"] = self.breaking.to_json()
+        if self.overlap is not None:  # a threaded server's search since issue 14
+            out["overlap"] = self.overlap.to_json()
         return out
 
     @classmethod
@@ -1012,6 +1077,7 @@ class SearchEntry:
             fixed_bytes=f.opt_whole("fixed_bytes"),
             measured_at_once=f.opt_whole("measured_at_once"),
             breaking=opt("breaking", BreakingCurve.from_json),
+            overlap=opt("overlap", Overlap.from_json),
         )
 
 
@@ -1858,10 +1924,12 @@ __all__ = [
     "Noise",
     "NoiseCause",
     "Outcome",
+    "Overlap",
     "Plan",
     "PlannedRun",
     "PlannedSearch",
     "Policy",
+    "PredictedPoint",
     "Prices",
     "RequestShape",
     "RunEntry",

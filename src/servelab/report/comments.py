@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Sequence
 
 from ..load.summary import HandlerStats, LoadSummary
-from ..results import GuardComparison, RunEntry, SearchEntry, Study, Trial
+from ..results import GuardComparison, Overlap, RunEntry, SearchEntry, Study, Trial
 from ..workloads import APP_WORKLOAD
 from .i18n import Lang
 
@@ -234,6 +234,10 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
                 **model,
             )
         ]
+    elif search.overlap is not None:
+        worst = lang.count(search.overlap.worst_case_n)
+        sentences = [lang.t("model_worst", predicted=worst, at_once=in_memory, **model)]
+        sentences.append(overlap_sentence(search.overlap, lang))
     else:
         sentences = [lang.t("model", predicted=lang.count(predicted), at_once=in_memory, **model)]
     if passing is None or failing is None:
@@ -242,7 +246,18 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
     middle = (passing * failing) ** 0.5
     error = middle / predicted - 1
     ends = {"passing": lang.count(passing), "failing": lang.count(failing)}
-    if abs(error) <= PREDICTION_CLOSE:
+    measured = prediction_error(search)
+    if measured is not None:
+        n50, error = measured
+        sentences.append(
+            lang.t(
+                "overlap_error",
+                n50=lang.count(nice(n50)),
+                predicted=lang.count(nice(predicted)),
+                error=lang.signed_percent(error),
+            )
+        )
+    elif abs(error) <= PREDICTION_CLOSE:
         sentences.append(lang.t("agrees", error=lang.percent(abs(error)), **ends))
     else:
         sentences.append(lang.t("off", ratio=lang.decimal(middle / predicted, 2), **ends))
@@ -282,6 +297,40 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
             )
         )
     return sentences
+
+
+def overlap_sentence(overlap: Overlap, lang: Lang) -> str:
+    """What the overlap bursts held and the band they predict; or that they gave no fit."""
+    if overlap.share is None or overlap.at(0.5) is None or not overlap.trials:
+        return lang.t("overlap_none", bursts=lang.plural(len(overlap.trials), "burst"))
+    sizes = sorted({trial.n for trial in overlap.trials})
+    at_high = sum(1 for trial in overlap.trials if trial.n == sizes[-1])
+    predicted = {
+        key: lang.count(nice(n)) if (n := overlap.at(p)) is not None else lang.na
+        for key, p in (("n5", 0.05), ("n50", 0.5), ("n95", 0.95))
+    }
+    return lang.t(
+        "overlap_fit",
+        bursts=lang.plural(len(overlap.trials), "burst"),
+        low=lang.count(sizes[0]),
+        at_high=at_high,
+        high=lang.count(sizes[-1]),
+        share=lang.quantity(overlap.share, 1, "byte"),
+        at_once=lang.ratio(overlap.at_once or 0.0),
+        spread=lang.percent(overlap.spread or 0.0),
+        **predicted,
+    )
+
+
+def prediction_error(search: SearchEntry) -> tuple[int, float] | None:
+    """The measured 50% point and the overlap prediction's relative error against it; None
+    without both (a sync worker's search, or a curve the trials could not fit)."""
+    if search.overlap is None or search.breaking is None:
+        return None
+    predicted, middle = search.overlap.at(0.5), search.breaking.at(0.5)
+    if predicted is None or middle is None:
+        return None
+    return middle.n, predicted / middle.n - 1
 
 
 def nice(n: int) -> int:

@@ -79,6 +79,10 @@ class Lang:
     def percent(self, value: float) -> str:
         return f"{value:.0%}"
 
+    def signed_percent(self, value: float) -> str:
+        """A relative error with its sign and one decimal: +3.2% (Russian: +3,2%)."""
+        return self.digits(f"{value:+.1%}")
+
     def plural(self, count: int | None, word: str) -> str:
         """``count`` with the word ``n.<word>`` in the right form: en one|many, ru one|few|many."""
         if count is None:

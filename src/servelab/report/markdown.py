@@ -415,6 +415,7 @@ class _Writer:
             self.add("| " + " | ".join(cells) + " |")
         self.add("", *(f"- {s}" for s in comments.critical_comparisons(searches, L)))
         self.curve_table(searches)
+        self.overlap_table(searches)
         self.guard()
         for search in searches:
             if search.error is None:
@@ -440,6 +441,30 @@ class _Writer:
                 *(self._point(point) for point in points),
                 self._end(search, search.min_failing_n),
                 str(curve.trials),
+            ]
+            self.add("| " + " | ".join(cells) + " |")
+
+    def overlap_table(self, searches: Sequence[SearchEntry]) -> None:
+        """The threaded servers' predicted bands beside the measured 50% points: only for
+        searches that calibrated their overlap."""
+        fitted = [s for s in searches if s.error is None and s.overlap is not None]
+        if not fitted:
+            return
+        L = self.L
+        self.add("", self.t("overlap_intro"), "")
+        self.add(self.t("table_overlap" + self.app_suffix), "|---|---|---|---|---|---|---|---|")
+        for search in fitted:
+            overlap = search.overlap
+            assert overlap is not None
+            predicted = [overlap.at(p) for p in (0.05, 0.5, 0.95)]
+            measured = comments.prediction_error(search)
+            cells = [
+                L.server(search.server),
+                f"`{self.code(search.workload)}`",
+                L.count(overlap.worst_case_n),
+                *(L.na if n is None else L.count(comments.nice(n)) for n in predicted),
+                L.na if measured is None else L.count(comments.nice(measured[0])),
+                L.na if measured is None else L.signed_percent(measured[1]),
             ]
             self.add("| " + " | ".join(cells) + " |")
 

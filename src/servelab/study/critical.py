@@ -439,10 +439,13 @@ class CriticalSearch:
         targets = next_targets(curve)
         for offset in range(len(targets)):
             x = targets[(spent + offset) % len(targets)]
-            n = _pick(min(max(x, low), high), low, high, "nearest")
-            if n is not None:
-                self._pending_for_curve = True
-                return n
+            # Nice n only (3 or 4 digits): a target beyond the band, or one the band is
+            # too narrow to round into, is not clamped to an end's neighbour (17,699,999).
+            for digits in (_NICE_DIGITS, _NICE_DIGITS + 1):
+                n = _round_sig(x, digits, "nearest")
+                if low < n < high:
+                    self._pending_for_curve = True
+                    return n
         return None
 
 

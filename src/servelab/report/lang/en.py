@@ -200,6 +200,25 @@ WORDS: Final[dict[str, str]] = {
         "beside {idle} idle."
     ),
     "unconfirmed": "The search did not confirm both ends: {reason}.",
+    "model_worst": (
+        "The worst case, every request at once: ({cap} cap - {idle} idle) / ({bpe} per "
+        "element x {at_once} in memory at once) = {predicted}."
+    ),
+    "overlap_fit": (
+        "{bursts} of this load where even that fits (1 at {low}, {at_high} at {high}) held "
+        "{share} per element at their peak at {high} (the median), more at the larger n: "
+        "about {at_once} arrays at once at the predicted 50% point, with a {spread} spread "
+        "from burst to burst. So the model predicts failure in 5% of runs from {n5}, in half "
+        "at {n50}, in 95% at {n95}."
+    ),
+    "overlap_none": (
+        "The {bursts} that calibrate how many arrays are held at once gave no fit (one "
+        "failed, or held nothing measurable): the search started from the worst case."
+    ),
+    "overlap_error": (
+        "The measured 50% point, {n50}, against the predicted {predicted}: the prediction is "
+        "{error} off."
+    ),
     "agrees": (
         "The measured boundary ({passing} never failed, {failing} always failed) agrees with "
         "the prediction within {error}."
@@ -490,6 +509,19 @@ WORDS: Final[dict[str, str]] = {
         'n at which 5%, 50% and 95% of runs fail, each with a 95% interval. "Never failed" '
         'and "always failed" are the search\'s confirmed ends, with the trials behind them.'
     ),
+    "overlap_intro": (
+        "A threaded server does not hold every request's array at once. Bursts of the same load "
+        "at n where even that would fit measure how much it holds, and how much more at a "
+        "larger n; the band they predict is set beside the fitted 50% point."
+    ),
+    "table_overlap": (
+        "| server | function | worst case | predicted 5% | predicted 50% | predicted 95% | "
+        "measured 50% | error |"
+    ),
+    "table_overlap_app": (
+        "| server | app | worst case | predicted 5% | predicted 50% | predicted 95% | "
+        "measured 50% | error |"
+    ),
     "table_curve": (
         "| server | function | never failed | 5% fail | 50% fail | 95% fail | always failed "
         "| trials |"
@@ -509,6 +541,7 @@ WORDS: Final[dict[str, str]] = {
     ),
     "ends_trials": "{passing} passed all {pass_trials}; {failing} failed all {fail_trials}.",
     "n.trial": "trial|trials",
+    "n.burst": "burst|bursts",
     "app_intro": (
         "This study served your app `{ref}` ({interface}, from `{app_dir}`, with "
         "`{python}`) on {servers}: a fresh server per run, the app wrapped in servelab's "
