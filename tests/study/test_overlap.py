@@ -107,9 +107,7 @@ def test_the_predicted_band_covers_the_true_one_from_noisy_bursts() -> None:
     n_low, n_high = 1_000_000, 2_000_000
     share, growth, spread = 200.0, 6e-5, 0.15
     true = next(
-        n
-        for n in range(2_000_000, 6_000_000, 1_000)
-        if n * (share + growth * (n - n_high)) >= ROOM
+        n for n in range(2_000_000, 6_000_000, 1_000) if n * (share + growth * (n - n_high)) >= ROOM
     )
     errors = []
     for _ in range(200):

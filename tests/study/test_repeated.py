@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from servelab.repeats import read_repeated
-from servelab.report.spread import Figure
+from servelab.report.spread import Figure, cover_of
+from servelab.results import BreakingPoint
 from tests.helpers import servelab_cli
 
 TINY = (
@@ -86,3 +87,28 @@ def test_a_figure_is_stable_when_its_range_is_under_5_percent_of_its_median(
     assert figure.median == pytest.approx(median)
     assert figure.spread == (None if spread is None else pytest.approx(spread))
     assert figure.stable is stable
+
+
+def test_narrow_intervals_that_miss_each_other_are_widened_by_the_drift_between_runs() -> None:
+    # Three runs whose own intervals (+-2%) do not hold each other's points (3.6 .. 3.9 M):
+    # the machine moved between runs more than the trials within one run say.
+    points = [
+        BreakingPoint(0.5, n, round(n * 0.98), round(n * 1.02))
+        for n in (3_600_000, 3_750_000, 3_900_000)
+    ]
+    cover = cover_of("cpu_bounded_dev", points)
+    assert cover.covered == (0, 0, 0) and not cover.all_covered
+    assert 0.02 < cover.drift < 0.06
+    assert cover.widened == (1, 2, 1)  # the middle run now holds both others
+    assert cover.next_low < 3_600_000 and cover.next_high > 3_900_000
+    assert cover.next_low * cover.next_high == pytest.approx(3_747_000**2, rel=0.01)
+
+
+def test_intervals_wide_enough_for_the_spread_leave_no_drift() -> None:
+    points = [
+        BreakingPoint(0.5, n, round(n * 0.9), round(n * 1.1))
+        for n in (3_700_000, 3_750_000, 3_800_000)
+    ]
+    cover = cover_of("cpu_bounded_dev", points)
+    assert cover.all_covered and cover.all_widened
+    assert cover.drift == 0.0

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from ..repeats import Repeats
 from ..results import Study
+from .comments import nice
 from .i18n import Lang
 from .markdown import machine_line
 from .spread import STABLE_SPREAD, Figure, figures, middle_cover
@@ -77,9 +78,25 @@ def render_repeated(repeats: Repeats, studies: Sequence[Study], lang: str) -> st
                     others=cover.others,
                 )
             )
-            lines.append(
-                f"- {L.t('rep_middle_line', subject=f'`{cover.subject}`', covered=covered)}"
+            widened = (
+                L.t("rep_middle_all")
+                if cover.all_widened
+                else L.t(
+                    "rep_middle_some",
+                    counts=", ".join(str(c) for c in cover.widened),
+                    others=cover.others,
+                )
             )
+            line = L.t("rep_middle_line", subject=f"`{cover.subject}`", covered=covered)
+            drift = L.t(
+                "rep_middle_drift",
+                drift=L.percent(cover.drift),
+                widened=widened,
+                low=L.count(nice(cover.next_low)),
+                high=L.count(nice(cover.next_high)),
+                repeats=len(cover.covered),
+            )
+            lines.append(f"- {line} {drift}")
     lines += ["", f"### {L.t('rep_reports')}", ""]
     for index, folder in enumerate(repeats.folders, start=1):
         lines.append(f"- {L.t('rep_report_line', index=index, folder=folder)}")

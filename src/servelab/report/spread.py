@@ -8,14 +8,15 @@ check against the table of values, and it does not pretend to know a distributio
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from ..results import RunEntry, SearchEntry, Study
+from ..results import BreakingPoint, RunEntry, SearchEntry, Study
 
-__all__ = ["STABLE_SPREAD", "Figure", "MiddleCover", "figures", "middle_cover"]
+__all__ = ["STABLE_SPREAD", "Figure", "MiddleCover", "cover_of", "figures", "middle_cover"]
 
 STABLE_SPREAD: Final = 0.05
 
@@ -86,20 +87,48 @@ def figures(studies: Sequence[Study]) -> list[Figure]:
 
 @dataclass(frozen=True)
 class MiddleCover:
-    """How the 50% points of one search's repeats agree: for each repeat, how many of the
-    other repeats' 50% points its own 95% interval holds (``covered`` of ``others``)."""
+    """How the 50% points of one search's repeats agree.
+
+    covered: for each repeat, how many of the other repeats' 50% points its own 95%
+      interval holds (of ``others``). That interval counts only the sampling of its own
+      trials, not how the machine moved between runs.
+    drift: the between-run spread of the 50% point beyond what the trials explain, as a
+      relative standard deviation (``tau``, DerSimonian-Laird: the repeats' variance in log
+      n minus their mean own variance, floored at 0).
+    widened: the same count with each interval widened by the drift,
+      ``sqrt(own^2 + tau^2)`` in log n. The drift comes from these same repeats, so this
+      is a check of consistency, not an independent test.
+    next_low, next_high: where a next run's 50% point is expected (a 95% prediction
+      interval from the repeats' points: Student's t, in log n).
+    """
 
     subject: str
     covered: tuple[int, ...]
     others: int
+    drift: float
+    widened: tuple[int, ...]
+    next_low: int
+    next_high: int
 
     @property
     def all_covered(self) -> bool:
         return all(c == self.others for c in self.covered)
 
+    @property
+    def all_widened(self) -> bool:
+        return all(c == self.others for c in self.widened)
+
+
+# Two-sided 95% quantiles of Student's t by degrees of freedom (repeats - 1), to 20 repeats.
+_T95: Final = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093,
+)  # fmt: skip
+_Z95: Final = 1.959964
+
 
 def middle_cover(studies: Sequence[Study]) -> list[MiddleCover]:
-    """Per search with a fitted curve in every repeat, the interval-covers-others count."""
+    """Per search with a bounded 50% interval in every repeat: coverage, drift, next run."""
     out: list[MiddleCover] = []
     if len(studies) < 2:
         return out
@@ -108,20 +137,47 @@ def middle_cover(studies: Sequence[Study]) -> list[MiddleCover]:
         for study in studies:
             search = _search(study, name)
             point = search.breaking.at(0.5) if search and search.breaking else None
-            if point is None:
+            if point is None or point.high is None or point.low <= 0:
                 break
             points.append(point)
         else:
-            covered = tuple(
-                sum(
-                    1
-                    for j, other in enumerate(points)
-                    if j != i and own.low <= other.n and (own.high is None or other.n <= own.high)
-                )
-                for i, own in enumerate(points)
-            )
-            out.append(MiddleCover(name, covered, len(points) - 1))
+            out.append(cover_of(name, points))
     return out
+
+
+def cover_of(name: str, points: Sequence[BreakingPoint]) -> MiddleCover:
+    """One search's 50% points over the repeats (at least two, each bounded): coverage,
+    drift and the next run's interval."""
+    logs = [math.log(point.n) for point in points]
+    own = [(math.log(point.high or point.n) - math.log(point.low)) / (2 * _Z95) for point in points]
+    k = len(points)
+    variance = statistics.variance(logs)
+    tau = math.sqrt(max(variance - statistics.fmean(w * w for w in own), 0.0))
+
+    def held(i: int, half: float) -> int:
+        return sum(1 for j in range(k) if j != i and abs(logs[j] - logs[i]) <= half)
+
+    covered = tuple(
+        sum(
+            1
+            for j, other in enumerate(points)
+            if j != i and own_point.low <= other.n <= (own_point.high or other.n)
+        )
+        for i, own_point in enumerate(points)
+    )
+    widened = tuple(held(i, _Z95 * math.hypot(own[i], tau)) for i in range(k))
+    t = _T95[min(k - 2, len(_T95) - 1)]
+    half = t * math.sqrt(variance) * math.sqrt(1 + 1 / k)
+    middle = statistics.fmean(logs)
+    return MiddleCover(
+        subject=name,
+        covered=covered,
+        others=k - 1,
+        drift=math.expm1(tau),
+        widened=widened,
+        next_low=round(math.exp(middle - half)),
+        next_high=round(math.exp(middle + half)),
+    )
 
 
 def _middle(search: SearchEntry) -> float | None:

@@ -484,6 +484,12 @@ WORDS: Final[dict[str, str]] = {
         "{subject}: the 95% interval of each repeat's 50% point holds the other repeats' "
         "points: {covered}."
     ),
+    "rep_middle_drift": (
+        "Between runs the point moved by {drift} (a standard deviation) beyond what each run's "
+        "trials explain; each interval widened by that holds the others: {widened}. A next "
+        "run's 50% point is expected between {low} and {high} (95%, from these {repeats} "
+        "repeats)."
+    ),
     "rep_middle_all": "all of them",
     "rep_middle_some": "{counts} of {others} (repeat by repeat)",
     "rep_summary": (
