@@ -974,6 +974,7 @@ class SearchEntry:
     measured_at_once: int | None = None
     breaking: BreakingCurve | None = None
     overlap: Overlap | None = None
+    noise_at_start: Noise | None = None  # ``critical-n``'s idle check (a study keeps its own)
 
     @property
     def first_failure(self) -> Trial | None:
@@ -1033,6 +1034,8 @@ class SearchEntry:
             out["breaking"] = self.breaking.to_json()
         if self.overlap is not None:  # a threaded server's search since issue 14
             out["overlap"] = self.overlap.to_json()
+        if self.noise_at_start is not None:
+            out["noise_at_start"] = self.noise_at_start.to_json()
         return out
 
     @classmethod
@@ -1078,6 +1081,7 @@ class SearchEntry:
             measured_at_once=f.opt_whole("measured_at_once"),
             breaking=opt("breaking", BreakingCurve.from_json),
             overlap=opt("overlap", Overlap.from_json),
+            noise_at_start=opt("noise_at_start", Noise.from_json),
         )
 
 

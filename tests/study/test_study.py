@@ -353,6 +353,9 @@ def test_critical_n_command_prints_one_json_object(tmp_path: Path) -> None:
     failing = [t for t in found["trials"] if t["n"] == found["min_failing_n"]]
     assert {t["verdict"]["outcome"] for t in failing} == {"oom"}
     assert read_search(tmp_path / "cpu_multithread_prod_w1").min_failing_n == found["min_failing_n"]
+    # the machine was checked before the search, and the check is kept with it
+    noise = read_search(tmp_path / "cpu_multithread_prod_w1").noise_at_start
+    assert noise is not None and noise.duration > 0 and noise.cores >= 1
 
 
 @pytest.mark.parametrize(

@@ -264,10 +264,10 @@ def critical_n(
     names = [spec.name for spec in specs]
     if len(set(names)) != len(names):
         raise ConfigError(f"two searches of the plan share a name: {', '.join(names)}")
-    check_idle()
+    noise = check_idle()
     failed: list[str] = []
-    for spec in specs:
-        entry = find_critical_n(spec, out / spec.name, on_probe=_on_probe)
+    for spec in specs:  # each search's folder stands alone: each keeps the check
+        entry = find_critical_n(spec, out / spec.name, on_probe=_on_probe, noise_at_start=noise)
         if as_json:
             click.echo(json.dumps(entry.to_json()))
         else:

@@ -39,6 +39,7 @@ from ..results import (
     CalibrationPoint,
     Failure,
     GuardComparison,
+    Noise,
     Overlap,
     PredictedPoint,
     SearchEntry,
@@ -165,6 +166,7 @@ def find_critical_n(
     on_probe: ProbeHook | None = None,
     *,
     name: str | None = None,
+    noise_at_start: Noise | None = None,
 ) -> SearchEntry:
     """Calibrate, predict and search; returns (and saves) the search's entry.
 
@@ -172,10 +174,11 @@ def find_critical_n(
     ``folder`` itself by default. A calibration that does not pass, a cap that cannot
     measure memory or a server that does not fit idle ends the search early: the entry
     then has ``error`` set. Other failures (a cap that cannot be made...) raise.
+    ``noise_at_start``: the machine's idle check before the search, kept in its entry.
     """
     began = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
-    entry = spec.entry(name or str(folder))
+    entry = replace(spec.entry(name or str(folder)), noise_at_start=noise_at_start)
     if spec.app is not None:
         return _find_critical_size(spec, folder, entry, began, on_probe)
     n_cal = calibration_n(spec)
