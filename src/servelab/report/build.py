@@ -13,18 +13,21 @@ named ``plots``) is a ``ResultsError`` of one line naming the path.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from .._io import atomic_write_text
 from ..errors import ConfigError, ResultsError
 from ..repeats import is_repeated, read_repeated
-from ..results import read_study
+from ..results import Study, read_study
 from .html import build_html
 from .lang import LANGUAGES
 from .markdown import render_markdown
 from .plots import render_plots
-from .plots.render import PLOTS_DIR
+from .plots.render import PLOTS_DIR, Plots
 from .repeated import render_repeated
 
 __all__ = ["build_report", "render_markdown", "report_name"]
@@ -52,8 +55,9 @@ def build_report(
         raise ResultsError(f"{plots_dir} is not a folder: the report draws its figures there")
     written: list[Path] = []
     try:
+        drawn = _draw_every_language(results, langs, study)
         for number, lang in enumerate(langs):
-            plots = render_plots(results, lang, study=study)
+            plots = drawn[lang]
             if warn is not None and number == 0:
                 for skipped in plots.damaged.values():
                     warn(skipped.describe())
@@ -70,6 +74,24 @@ def build_report(
             f"cannot write the report into {where}: {error.strerror or error}"
         ) from None
     return written
+
+
+def _draw_every_language(results: Path, langs: Sequence[str], study: Study) -> dict[str, Plots]:
+    """Each language's figures; beyond the first, in other processes at the same time.
+
+    Drawing is matplotlib's CPU work, about 0.2 s a figure and 25 figures a language for
+    the seed's study: drawn side by side on two cores, ``make study``'s report takes 6 s
+    instead of 11. The processes are spawned, not forked (the caller may have threads).
+    """
+    cores = os.cpu_count() or 1
+    if len(langs) < 2 or cores < 2:
+        return {lang: render_plots(results, lang, study=study) for lang in langs}
+    workers = min(len(langs) - 1, cores - 1)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        others = {lang: pool.submit(render_plots, results, lang, study=study) for lang in langs[1:]}
+        drawn = {langs[0]: render_plots(results, langs[0], study=study)}
+        drawn.update({lang: future.result() for lang, future in others.items()})
+    return drawn
 
 
 def _build_repeated(

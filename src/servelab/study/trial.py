@@ -18,7 +18,7 @@ Files, written as measured (paths relative to ``TrialFiles.folder``):
     seed_log   the seed's ``Waited ... sec`` lines (the study's runs only)
 
 Inside a cap, the first OOM kill ends the trial: the burst sends no further request and,
-after ``LOG_GRACE`` for gunicorn to log the kill, the lab stops the server rather than let
+once gunicorn has logged the kill (at most ``LOG_GRACE``), the lab stops the server rather than let
 every queued request kill it again (``stopped_early``).
 """
 
@@ -59,6 +59,9 @@ from .verdict import judge
 # After the first OOM kill a trial has its answer. The lab waits this long for gunicorn to
 # log the kill and the reboot (the report quotes those lines), then stops the server.
 LOG_GRACE = 1.5
+# ... or less: once its log has grown since the kill and then been quiet this long
+# (gunicorn logs the kill and the new worker's boot within a few milliseconds).
+LOG_QUIET = 0.3
 # After a capped burst: time for gunicorn's arbiter to print what it saw.
 _SETTLE = 0.2
 _WATCH_INTERVAL = 0.05
@@ -515,7 +518,8 @@ def _start(
 
 class _OomWatch:
     """Watches the cap's OOM counter during a burst; on the first kill, cancels the burst
-    and, after LOG_GRACE, stops the server so the trial ends in seconds, not minutes."""
+    and, once the server has logged the kill (or after LOG_GRACE), stops the server so the
+    trial ends in seconds, not minutes."""
 
     def __init__(self, cap: MemoryCap, server: RunningServer, cancel: threading.Event) -> None:
         self.cap, self.server, self.cancel = cap, server, cancel
@@ -539,12 +543,31 @@ class _OomWatch:
         else:
             return
         self.cancel.set()
-        if self._done.wait(LOG_GRACE):
+        if self._wait_for_the_log():
             return
         if self.server.poll() is None:
             self.stopped_early = True
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.server.pgid, signal.SIGKILL)
+
+    def _wait_for_the_log(self) -> bool:
+        """Wait until the server has logged what it saw of the kill (its log grew, then
+        stayed quiet for ``LOG_QUIET``) or ``LOG_GRACE`` passed; True if the trial ended
+        meanwhile (the burst finished, or the server ended on its own)."""
+        began = time.monotonic()
+        at_kill = size = self.server.log_mark()
+        quiet_since = began
+        while not self._done.wait(_WATCH_INTERVAL):
+            now = time.monotonic()
+            if self.server.poll() is not None:
+                return True
+            if (latest := self.server.log_mark()) != size:
+                size, quiet_since = latest, now
+            elif size != at_kill and now - quiet_since >= LOG_QUIET:
+                return False
+            if now - began >= LOG_GRACE:
+                return False
+        return True
 
 
 def _largest_vm_peak(pids: list[int]) -> int:
