@@ -888,18 +888,17 @@ class PredictedPoint:
 @dataclass(frozen=True)
 class Overlap:
     """A threaded server's overlap calibration (``study.overlap``): bursts of the search's
-    own load at n where every request's array at once still fits (``worst_case_n`` and a
-    share of it); what they held above idle at their peak, per element of n: ``share`` at
-    the worst case and its ``growth`` per element beyond it (bytes per element per
-    element); the bursts' relative ``spread``; ``at_once``, the arrays held at once at the
-    predicted 50% point; and the breaking band it predicts. The fit's fields are
-    None when the bursts could not give a line (one failed, or held nothing measurable):
-    the search then starts from the worst case."""
+    own load at the worst case, ``worst_case_n`` (every request's array at once still
+    fits); the ``deficit``, bytes that the requests' start spread keeps out of
+    ``held(n) = bytes per element x concurrency x n - deficit``; the bursts' relative
+    ``spread``; ``at_once``, the arrays held at once at the predicted 50% point; and the
+    breaking band it predicts. The fit's fields are None when the bursts could not give
+    one (one failed, or held nothing measurable): the search then starts from the worst
+    case."""
 
     worst_case_n: int
     trials: tuple[Trial, ...]
-    share: float | None = None
-    growth: float | None = None
+    deficit: int | None = None
     spread: float | None = None
     at_once: float | None = None
     predicted: tuple[PredictedPoint, ...] = ()
@@ -911,8 +910,7 @@ class Overlap:
         return {
             "worst_case_n": self.worst_case_n,
             "trials": [t.to_json() for t in self.trials],
-            "share": self.share,
-            "growth": self.growth,
+            "deficit": self.deficit,
             "spread": self.spread,
             "at_once": self.at_once,
             "predicted": [point.to_json() for point in self.predicted],
@@ -923,8 +921,7 @@ class Overlap:
         return cls(
             worst_case_n=f.whole("worst_case_n"),
             trials=tuple(Trial.from_json(t) for t in f.opt_items("trials")),
-            share=f.opt_number("share"),
-            growth=f.opt_number("growth"),
+            deficit=f.opt_whole("deficit"),
             spread=f.opt_number("spread"),
             at_once=f.opt_number("at_once"),
             predicted=tuple(PredictedPoint.from_json(p) for p in f.opt_items("predicted")),

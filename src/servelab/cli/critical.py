@@ -77,12 +77,30 @@ def print_result(entry: SearchEntry) -> None:
     app = entry.workload == APP_WORKLOAD
     n_word, unit = ("size", "unit of size") if app else ("n", "element")
     fixed = f" + {format_size(entry.fixed_bytes)} per request" if entry.fixed_bytes else ""
+    overlap = entry.overlap
+    at_once = words.ENGLISH.plural(entry.in_memory_at_once, "request")
+    worst = overlap.worst_case_n if overlap is not None else entry.predicted_n or 0
     out.print(
         f"model: idle {format_size(entry.idle_bytes or 0)}, "
         f"{entry.bytes_per_element or 0:.1f} bytes per {unit}{fixed}, "
-        f"{words.ENGLISH.plural(entry.in_memory_at_once, 'request')} in memory at once "
-        f"-> predicted critical {n_word} {entry.predicted_n or 0:,}"
+        f"{at_once} in memory at once -> "
+        + (
+            f"worst case {worst:,}"
+            if overlap is not None
+            else f"predicted critical {n_word} {worst:,}"
+        )
     )
+    if overlap is not None and overlap.at_once is not None:
+        band = " .. ".join(f"{n:,}" if n else "n/a" for n in (overlap.at(0.05), overlap.at(0.95)))
+        out.print(
+            f"overlap: {len(overlap.trials)} bursts held about {overlap.at_once:.1f} arrays at "
+            f"once (spread {overlap.spread or 0:.0%}) -> predicted 50% failure at "
+            f"{overlap.at(0.5) or 0:,} (5% .. 95%: {band})"
+        )
+    elif overlap is not None:
+        out.print(
+            f"overlap: {len(overlap.trials)} bursts gave no fit; searched from the worst case"
+        )
     table = Table(n_word, "trials", "failed", "outcomes")
     for at in entry.per_n:
         table.add_row(f"{at.n:,}", str(at.trials), str(at.failures), ", ".join(at.outcomes))

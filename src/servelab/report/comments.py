@@ -8,6 +8,7 @@ statement is left out rather than guessed.
 from __future__ import annotations
 
 import itertools
+import statistics
 from collections.abc import Sequence
 
 from ..load.summary import HandlerStats, LoadSummary
@@ -237,7 +238,7 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
     elif search.overlap is not None:
         worst = lang.count(search.overlap.worst_case_n)
         sentences = [lang.t("model_worst", predicted=worst, at_once=in_memory, **model)]
-        sentences.append(overlap_sentence(search.overlap, lang))
+        sentences.append(overlap_sentence(search, search.overlap, lang))
     else:
         sentences = [lang.t("model", predicted=lang.count(predicted), at_once=in_memory, **model)]
     if passing is None or failing is None:
@@ -299,25 +300,31 @@ def critical_model(search: SearchEntry, lang: Lang) -> list[str]:
     return sentences
 
 
-def overlap_sentence(overlap: Overlap, lang: Lang) -> str:
+def overlap_sentence(search: SearchEntry, overlap: Overlap, lang: Lang) -> str:
     """What the overlap bursts held and the band they predict; or that they gave no fit."""
-    if overlap.share is None or overlap.at(0.5) is None or not overlap.trials:
-        return lang.t("overlap_none", bursts=lang.plural(len(overlap.trials), "burst"))
-    sizes = sorted({trial.n for trial in overlap.trials})
-    at_high = sum(1 for trial in overlap.trials if trial.n == sizes[-1])
+    bursts = lang.plural(len(overlap.trials), "burst")
+    held = sorted(
+        t.peak_bytes - t.idle_bytes
+        for t in overlap.trials
+        if t.peak_bytes is not None and t.idle_bytes is not None
+    )
+    if overlap.deficit is None or overlap.at(0.5) is None or not held:
+        return lang.t("overlap_none", bursts=bursts)
+    n = overlap.trials[0].n
+    median = statistics.median(held)
     predicted = {
-        key: lang.count(nice(n)) if (n := overlap.at(p)) is not None else lang.na
+        key: lang.count(nice(value)) if (value := overlap.at(p)) is not None else lang.na
         for key, p in (("n5", 0.05), ("n50", 0.5), ("n95", 0.95))
     }
     return lang.t(
         "overlap_fit",
-        bursts=lang.plural(len(overlap.trials), "burst"),
-        low=lang.count(sizes[0]),
-        at_high=at_high,
-        high=lang.count(sizes[-1]),
-        share=lang.quantity(overlap.share, 1, "byte"),
-        at_once=lang.ratio(overlap.at_once or 0.0),
+        bursts=bursts,
+        n=lang.count(n),
+        held=lang.mib(median),
+        arrays=lang.ratio(median / (search.bytes_per_element or 1.0) / n),
         spread=lang.percent(overlap.spread or 0.0),
+        deficit=lang.mib(overlap.deficit),
+        concurrency=search.concurrency,
         **predicted,
     )
 

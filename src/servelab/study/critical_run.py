@@ -54,7 +54,7 @@ from ..units import format_size
 from ..workloads import APP_WORKLOAD, critical_workload, run_stem
 from .breaking import breaking_curve
 from .critical import CriticalSearch, SearchPolicy, predict_critical_n
-from .overlap import HeldAt, burst_sizes, fit_overlap
+from .overlap import fit_overlap
 from .sizefit import SizeFit, fit_sizes, next_calibration_size
 from .trial import (
     AppRun,
@@ -76,7 +76,7 @@ GUARD_MARGIN = 0.10
 APP_POLICY = SearchPolicy(min_n=1, max_n=10**12)
 # A threaded server's overlap calibration: bursts at the worst-case n (the median of them
 # counts: one burst can hold 70% more than another at the same n).
-HIGH_BURSTS = 3
+OVERLAP_BURSTS = 3
 # An app's calibration: at most this many single-request trials at growing sizes.
 APP_CALIBRATION_TRIALS = 5
 
@@ -237,31 +237,32 @@ def _calibrate_overlap(
     worst_case_n: int,
     on_probe: ProbeHook | None,
 ) -> Overlap:
-    """Bursts of the search's load at a share of the worst case and ``HIGH_BURSTS`` times at it
-    (``study.overlap``), then the line through what they held and the band it predicts.
+    """``OVERLAP_BURSTS`` bursts of the search's load at the worst case (rounded down to 3
+    significant digits), then the deficit they show and the band it predicts
+    (``study.overlap``).
 
     A burst that fails (the worst case was not safe after all: the calibration's bytes per
     element were low) ends the calibration without a fit; the search then starts from the
     worst case and finds the boundary below it."""
-    low, high = burst_sizes(worst_case_n)
+    unit = 10 ** max(len(str(worst_case_n)) - 3, 0)
+    n = max(worst_case_n // unit * unit, 1)
     trials: list[Trial] = []
-    points: list[HeldAt] = []
-    for index, n in enumerate((low, *([high] * HIGH_BURSTS)), start=1):
+    held: list[int] = []
+    for index in range(1, OVERLAP_BURSTS + 1):
         result = run_trial(spec.setup(n), TrialFiles.for_probe(folder, f"overlap{index}_n{n}"))
         if on_probe:
             on_probe(f"overlap {index}", result)
         trials.append(result.as_trial(0))
         if result.failed or result.peak_bytes is None or result.idle_bytes is None:
             return Overlap(worst_case_n=worst_case_n, trials=tuple(trials))
-        points.append(HeldAt(n, result.peak_bytes - result.idle_bytes))
-    fit = fit_overlap(points, spec.limit_bytes - idle, bytes_per_element, spec.load.concurrency)
+        held.append(result.peak_bytes - result.idle_bytes)
+    fit = fit_overlap(n, held, spec.limit_bytes - idle, bytes_per_element, spec.load.concurrency)
     if fit is None:
         return Overlap(worst_case_n=worst_case_n, trials=tuple(trials))
     return Overlap(
         worst_case_n=worst_case_n,
         trials=tuple(trials),
-        share=round(fit.share_at, 2),
-        growth=float(f"{fit.growth:.4g}"),
+        deficit=round(fit.deficit),
         spread=round(fit.spread, 4),
         at_once=round(fit.at_once, 2),
         predicted=tuple(PredictedPoint(p, n) for p, n in fit.predicted),

@@ -4,146 +4,92 @@ band it predicts. Pure code: the bursts are the caller's (``critical_run``).
 Why a calibration and not a constant
     A sync worker holds one request's array at a time, so the cap's model is exact for it.
     A threaded server holds "up to all of them", which predicts the dev server's critical n
-    40% low (all 10 at once never happens), while the share it does hold grows with n: the
-    server's accept loop competes with the running handlers for the GIL, so the requests
-    start spread over a few tenths of a second whatever n is, while each handler's lifetime
-    grows with n. Measured here (flask-dev, 10 at once, the cpu workload, peak memory over
-    one request's array): 4.3 arrays at 1 M, 5.7 at 2 M, 6.4 at 3 M; numpy: 6.5 at 8 M,
-    7.2 at 16 M, 7.7 at 24 M. A ratio measured at a small n therefore predicts 30-60% high.
+    about 40% low, while the share it does hold grows with n. Measured here (flask-dev, 10
+    requests at once, the cpu workload, the peak above idle in arrays of n): 4.3 arrays at
+    1 M, 5.7 at 2 M, 6.4 at 3 M; numpy: 6.5 at 8 M, 7.2 at 16 M, 7.7 at 24 M. A share
+    measured at one n and kept constant therefore predicts 30-60% high.
 
-The model
-    Call ``share(n)`` what the burst holds at its peak above the idle server, per element
-    of n: bytes per element times the arrays held at once. It grows with n as the handlers
-    outlive their start spread, and over the range that matters it grows about linearly
-    (cpu, from the search's passing probes: 122 bytes at 1.17 M, 195 at 2.35 M, 255 at
-    3.4 M), up to every request at once. Bursts of the search's own load at n where even
-    every request at once fits under the cap (so none of them should be OOM-killed) give
-    it: one at a share of that n and several at it. Single bursts vary a lot (two at the
-    same 2.35 M held 434 and 741 MiB), so the larger n takes the median of its bursts, and
-    their relative standard deviation is the ``spread``. A burst fails when
-    ``n * share(n) * (1 + spread * z) > room`` with ``z`` standard normal, so the n at
-    failure probability ``p`` solves ``n * share(n) = room / (1 - spread * z_p)``, with
-    ``z_p`` the standard normal quantile (the 5% point lies below the median's n, the 95%
-    point above it).
+The model: a fixed deficit
+    The requests start spread over a few tenths of a second whatever n is: the server's
+    accept loop competes with the running handlers for the GIL. While the first handlers
+    build their arrays, the late ones have not started, so when the memory peaks the late
+    arrays lack about as many elements as the CPU builds during the start spread: a number
+    of elements that does not depend on n. So above the worst case the burst holds
+    ``held(n) = most * n - deficit``, where ``most`` is every request's array at once
+    (bytes per element x concurrency) and ``deficit`` the bytes the stagger keeps out. It
+    explains the shares above: from the 2 M burst (deficit 420 MB, 44 bytes per element),
+    the 3 M burst should hold 900 MB; it held 885.
 
-Measured against the searches' fitted 50% points here, the median's n came within 3% for
-cpu and 16% for numpy (whose bursts vary most); the line a constant share would give is
-30-60% high, and "every request at once" 40% low.
+    One burst varies a lot (three at the same 2.35 M held 406, 441 and 470 MiB; two others
+    434 and 741), so the calibration runs several at the worst case, the largest n at
+    which even every request at once fits under the cap (none of them should be
+    OOM-killed), takes their median, and their relative standard deviation as ``spread``.
+    A burst fails when ``held(n) * (1 + spread * z) > room`` with ``z`` standard normal,
+    so the n at failure probability ``p`` solves ``held(n) = room / (1 - spread * z_p)``
+    (``z_p`` the standard normal quantile: the 5% point lies below the median's n).
+
+Against the searches' fitted 50% points in six studies here, the predicted 50% point came
+within 4% for cpu (-3.9% .. +2.3%) and within 12% for numpy (-9.8% .. +12%), whose bursts
+vary most; the run-to-run drift of the measured points themselves is 5-10%.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from statistics import NormalDist
 
-# The bursts: at this share of the worst-case n (every request's array at once), and at it.
-LOW_SHARE = 0.5
 # The failure probabilities the prediction gives, as the breaking curve does.
 PROBABILITIES = (0.05, 0.5, 0.95)
 
 
 @dataclass(frozen=True)
-class HeldAt:
-    """One burst: at ``n``, the most memory the server held above its idle memory."""
-
-    n: int
-    held_bytes: int
-
-
-@dataclass(frozen=True)
 class OverlapFit:
-    """``share(n) = min(share_at + growth * (n - n_at), most)`` bytes per element, for
-    ``n >= n_at``, and the spread of one burst around it.
+    """``held(n) = most * n - deficit`` bytes above idle at the peak, for n at or above the
+    bursts', and the relative spread of one burst around it.
 
-    at_once: the arrays held at once at the predicted 50% point (share / bytes per element).
+    at_once: the arrays held at once at the predicted 50% point (``held / (n x bytes per
+      element)``).
     predicted: (p, n) for each of ``PROBABILITIES``; n None where the spread puts the
       probability out of reach (a spread so wide that no n fails 95% of the time).
     """
 
-    n_at: int
-    share_at: float
-    growth: float
     most: float
+    deficit: float
     spread: float
     at_once: float
     predicted: tuple[tuple[float, int | None], ...]
 
-    def share(self, n: float) -> float:
-        return min(self.share_at + self.growth * max(n - self.n_at, 0.0), self.most)
+    def held(self, n: float) -> float:
+        return self.most * n - self.deficit
 
     def at(self, p: float) -> int | None:
         return next((n for q, n in self.predicted if q == p), None)
 
 
-def burst_sizes(worst_case_n: int) -> tuple[int, int]:
-    """The two n the calibration bursts run at: a share of the worst case, and the worst
-    case itself (every request's array at once still fits there)."""
-    high = max(worst_case_n, 2)
-    return max(round(high * LOW_SHARE), 1), high
-
-
 def fit_overlap(
-    points: list[HeldAt], room_bytes: int, bytes_per_element: float, concurrency: int
+    n: int, held_bytes: list[int], room_bytes: int, bytes_per_element: float, concurrency: int
 ) -> OverlapFit | None:
-    """The share's growth through the bursts and the band it predicts; None without bursts
-    at two different n (one n alone cannot tell how the share grows) or with nothing held."""
-    by_n: dict[int, list[int]] = {}
-    for point in points:
-        by_n.setdefault(point.n, []).append(point.held_bytes)
-    if len(by_n) < 2 or room_bytes <= 0 or bytes_per_element <= 0:
+    """The deficit from bursts at ``n`` (each held ``held_bytes`` above idle at its peak)
+    and the band it predicts under ``room_bytes``; None without a burst that held memory."""
+    held = [h for h in held_bytes if h > 0]
+    if not held or n < 1 or room_bytes <= 0 or bytes_per_element <= 0 or concurrency < 1:
         return None
-    low_n, high_n = min(by_n), max(by_n)
-    low_share = statistics.median(by_n[low_n]) / low_n
-    high_share = statistics.median(by_n[high_n]) / high_n
     most = bytes_per_element * concurrency
-    if high_share <= 0:
-        return None
-    # The share cannot shrink as handlers get longer, nor pass every request at once.
-    growth = max((high_share - low_share) / (high_n - low_n), 0.0)
-    fit = OverlapFit(
-        n_at=high_n,
-        share_at=min(high_share, most),
-        growth=growth,
-        most=most,
-        spread=relative_spread(list(by_n.values())),
-        at_once=0.0,
-        predicted=(),
-    )
-    predicted = tuple((p, _n_at(p, fit, room_bytes)) for p in PROBABILITIES)
-    middle = dict(predicted)[0.5]
-    at_once = fit.share(middle if middle is not None else high_n) / bytes_per_element
-    return replace(fit, at_once=at_once, predicted=predicted)
+    # Never below zero: a burst cannot hold more than every request's array at once
+    # (a median above it is the calibration's bytes per element measured low).
+    deficit = max(most * n - statistics.median(held), 0.0)
+    spread = statistics.stdev(held) / statistics.fmean(held) if len(held) > 1 else 0.0
+    predicted = tuple((p, _n_at(p, most, deficit, spread, room_bytes)) for p in PROBABILITIES)
+    middle = dict(predicted)[0.5] or n
+    at_once = (most * middle - deficit) / (bytes_per_element * middle)
+    return OverlapFit(most, deficit, spread, at_once, predicted)
 
 
-def relative_spread(groups: list[list[int]]) -> float:
-    """The standard deviation of one burst around the mean of its n, relative to that mean,
-    pooled over the n (one degree of freedom per n goes to its mean; 0 with no n repeated)."""
-    squares = 0.0
-    free = 0
-    for group in groups:
-        mean = statistics.fmean(group)
-        if mean > 0:
-            squares += sum((held / mean - 1.0) ** 2 for held in group)
-            free += len(group) - 1
-    return math.sqrt(squares / free) if free > 0 else 0.0
-
-
-def _n_at(p: float, fit: OverlapFit, room: int) -> int | None:
-    """The n where a burst fails with probability ``p``: the largest n whose median burst
-    holds at most ``room / (1 - spread z_p)`` (``n * share(n)`` grows with n: bisection)."""
-    scale = 1.0 - fit.spread * NormalDist().inv_cdf(p)
+def _n_at(p: float, most: float, deficit: float, spread: float, room: int) -> int | None:
+    """The largest n whose median burst holds at most ``room / (1 - spread z_p)``."""
+    scale = 1.0 - spread * NormalDist().inv_cdf(p)
     if scale <= 0:
         return None
-    target = room / scale
-    low, high = 1, max(fit.n_at, 1)
-    while high * fit.share(high) <= target:
-        low, high = high, high * 2
-    while high - low > 1:
-        middle = (low + high) // 2
-        if middle * fit.share(middle) <= target:
-            low = middle
-        else:
-            high = middle
-    return low
+    return max(math.floor((room / scale + deficit) / most), 1)

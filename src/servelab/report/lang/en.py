@@ -205,11 +205,12 @@ WORDS: Final[dict[str, str]] = {
         "element x {at_once} in memory at once) = {predicted}."
     ),
     "overlap_fit": (
-        "{bursts} of this load where even that fits (1 at {low}, {at_high} at {high}) held "
-        "{share} per element at their peak at {high} (the median), more at the larger n: "
-        "about {at_once} arrays at once at the predicted 50% point, with a {spread} spread "
-        "from burst to burst. So the model predicts failure in 5% of runs from {n5}, in half "
-        "at {n50}, in 95% at {n95}."
+        "{bursts} of this load at {n}, where even that fits, held {held} at their peak (the "
+        "median; {spread} spread from burst to burst): {arrays} arrays at once, not all of "
+        "them. The late requests start while the first ones build their arrays, so a "
+        "deficit of {deficit} stays out of memory whatever n is, and every further element "
+        "is held by all {concurrency}. So the model predicts failure in 5% of runs from "
+        "{n5}, in half at {n50}, in 95% at {n95}."
     ),
     "overlap_none": (
         "The {bursts} that calibrate how many arrays are held at once gave no fit (one "
