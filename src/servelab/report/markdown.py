@@ -194,6 +194,10 @@ class _Writer:
             )
             if first.policy.curve_trials:
                 self.add("", self.t("method_curve", trials=first.policy.curve_trials))
+            overlap = next((s.overlap for s in study.critical if s.overlap is not None), None)
+            if overlap is not None:
+                bursts = L.plural(len(overlap.trials), "burst")
+                self.add("", self.t("method_overlap", bursts=bursts))
         if study.guard.memory_budget:
             self.add("", self.t("method_guard", budget=L.mib(study.guard.memory_budget)))
         self.machine()
@@ -252,6 +256,10 @@ class _Writer:
             )
             if first.policy.curve_trials:
                 self.add("", self.t("method_curve", trials=first.policy.curve_trials))
+            overlap = next((s.overlap for s in study.critical if s.overlap is not None), None)
+            if overlap is not None:
+                bursts = L.plural(len(overlap.trials), "burst")
+                self.add("", self.t("method_overlap", bursts=bursts))
         self.machine()
 
     def machine(self) -> None:

@@ -64,6 +64,15 @@ WORDS: Final[dict[str, str]] = {
         "for a threaded server the breaking point is a band, not a point. Only the cap's "
         'OOM-kill counter says "out of memory".'
     ),
+    "method_overlap": (
+        "A threaded server does not hold every request's array at once, and the share it "
+        "holds grows with n, so its search first runs {bursts} of the same load at the worst "
+        "case, the largest n at which every request's array at once still fits. The requests "
+        "start staggered (the accept loop waits for the GIL), so the late ones lack a fixed "
+        "number of elements when the memory peaks, whatever n is: the bursts measure that "
+        "deficit and its spread, and the model predicts the n at which 5%, 50% and 95% of "
+        "runs fail; the search starts from its 50% point."
+    ),
     "machine": "Machine: {cpu}, {cores} cores, {memory} memory, Python {python}{packages}.",
     "results": "Results and discussion",
     "table_runs": (
@@ -517,9 +526,8 @@ WORDS: Final[dict[str, str]] = {
         'and "always failed" are the search\'s confirmed ends, with the trials behind them.'
     ),
     "overlap_intro": (
-        "A threaded server does not hold every request's array at once. Bursts of the same load "
-        "at n where even that would fit measure how much it holds, and how much more at a "
-        "larger n; the band they predict is set beside the fitted 50% point."
+        "Each threaded server's predicted band, from its overlap bursts (see the method), "
+        "beside the fitted 50% point and the prediction's error."
     ),
     "table_overlap": (
         "| server | function | worst case | predicted 5% | predicted 50% | predicted 95% | "
