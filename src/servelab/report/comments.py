@@ -532,9 +532,8 @@ def probes_noise(probes: Sequence[Trial], lang: Lang) -> str | None:
             probes=len(measured),
             max=lang.cores(max(noise.other_cores for noise in measured)),
         )
+    # The busiest names the cause: other processes' CPU, steal, or the memory available.
+    busiest = max(busy, key=lambda noise: (noise.other_cores, noise.steal))
     return lang.t(
-        "noise_probes_busy",
-        busy=len(busy),
-        probes=len(measured),
-        mean=lang.cores(sum(noise.other_cores for noise in busy) / len(busy)),
+        "noise_probes_busy", busy=len(busy), probes=len(measured), parts=lang.noise(busiest)
     )

@@ -615,8 +615,8 @@ WORDS: Final[dict[str, str]] = {
         "machine's."
     ),
     "noise_probes_busy": (
-        "{busy} of {probes} probes ran on a busy machine (other processes used {mean} cores on "
-        "average during them): the band may be wider than on an idle machine."
+        "{busy} of {probes} probes ran on a busy machine (the busiest: {parts}): the band may "
+        "be wider than on an idle machine."
     ),
     "noise_probes_quiet": (
         "None of the {probes} probes ran on a busy machine (other processes used at most {max} "
