@@ -265,8 +265,8 @@ class Lang:
         )
 
     def cores(self, value: float) -> str:
-        """A mean number of cores, as the report prints it everywhere."""
-        return f"{value:.2f}"
+        """A mean number of cores, as the report prints it everywhere (0,03 in Russian)."""
+        return self.decimal(value, 2)
 
     def failure(self, failure: Failure) -> str:
         """Why something could not be measured; an unforeseen error quotes its message."""
