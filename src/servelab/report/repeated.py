@@ -88,14 +88,21 @@ def render_repeated(repeats: Repeats, studies: Sequence[Study], lang: str) -> st
                 )
             )
             line = L.t("rep_middle_line", subject=f"`{cover.subject}`", covered=covered)
-            drift = L.t(
-                "rep_middle_drift",
-                drift=L.percent(cover.drift),
-                widened=widened,
-                low=L.count(nice(cover.next_low)),
-                high=L.count(nice(cover.next_high)),
-                repeats=len(cover.covered),
-            )
+            low, high = nice(cover.next_low), nice(cover.next_high)
+            if cover.drift > 0:
+                drift = L.t("rep_middle_drift", drift=L.percent(cover.drift), widened=widened)
+            else:
+                drift = L.t("rep_middle_no_drift")
+            if low == high:
+                ahead = L.t("rep_middle_same", point=L.count(low))
+            else:
+                ahead = L.t(
+                    "rep_middle_next",
+                    low=L.count(low),
+                    high=L.count(high),
+                    repeats=len(cover.covered),
+                )
+            drift = f"{drift} {ahead}"
             lines.append(f"- {line} {drift}")
     lines += ["", f"### {L.t('rep_reports')}", ""]
     for index, folder in enumerate(repeats.folders, start=1):

@@ -11,6 +11,11 @@
    reserve address space of their own (stacks, malloc arenas) as far as the limit lets
    them, so for threaded servers it over-predicts (the dev server: 3.7 M for 1.4 M).
    Critical n under RLIMIT_AS are not comparable with cgroup ones (there: 62-64 M, 9.5 M).
+   Under a cgroup, a server that can hold more than one request at once (threads, or
+   several workers) holds fewer than all of them: the worst case is then refined by the
+   overlap calibration (``study.overlap``), ``OVERLAP_BURSTS`` bursts of the study's load at
+   the worst case, and the search starts from its predicted 50% point (the dev server:
+   3.48 M predicted for a fitted 3.82 M, cpu; the worst case said 2.35 M).
 3. Search around the prediction with one trial per probe under the study's load
    (``servelab.study.critical``), repeating probes near the boundary.
 

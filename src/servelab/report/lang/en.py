@@ -496,10 +496,16 @@ WORDS: Final[dict[str, str]] = {
     ),
     "rep_middle_drift": (
         "Between runs the point moved by {drift} (a standard deviation) beyond what each run's "
-        "trials explain; each interval widened by that holds the others: {widened}. A next "
-        "run's 50% point is expected between {low} and {high} (95%, from these {repeats} "
-        "repeats)."
+        "trials explain; each interval widened by that holds the others: {widened}."
     ),
+    "rep_middle_no_drift": (
+        "Between runs the point moved no more than each run's trials explain."
+    ),
+    "rep_middle_next": (
+        "A next run's 50% point is expected between {low} and {high} (95%, from these "
+        "{repeats} repeats)."
+    ),
+    "rep_middle_same": "Every repeat found it at {point}: a next run is expected there again.",
     "rep_middle_all": "all of them",
     "rep_middle_some": "{counts} of {others} (repeat by repeat)",
     "rep_summary": (
