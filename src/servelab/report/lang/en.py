@@ -498,9 +498,7 @@ WORDS: Final[dict[str, str]] = {
         "Between runs the point moved by {drift} (a standard deviation) beyond what each run's "
         "trials explain; each interval widened by that holds the others: {widened}."
     ),
-    "rep_middle_no_drift": (
-        "Between runs the point moved no more than each run's trials explain."
-    ),
+    "rep_middle_no_drift": "Between runs the point moved no more than each run's trials explain.",
     "rep_middle_next": (
         "A next run's 50% point is expected between {low} and {high} (95%, from these "
         "{repeats} repeats)."
