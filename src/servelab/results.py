@@ -125,8 +125,9 @@ class Server:
     """A server spec as data: what ``servelab.servers.spec.ServerSpec`` was (kind and settings).
 
     ``mode`` is the Flask dev server's (``""`` threaded, ``single``, ``debug``); ``max_rss`` is
-    granian's ``--workers-max-rss`` in MiB (0 = none). Both are left out of the JSON at their
-    defaults, so files of the kinds that have neither read and write as before.
+    granian's ``--workers-max-rss`` in MiB (0 = none); ``preload`` is gunicorn's ``--preload``.
+    They are left out of the JSON at their defaults, so files of the kinds that have none of
+    them read and write as before.
     The report describes it in words; it never imports the servers to do so.
     """
 
@@ -138,6 +139,7 @@ class Server:
     label: str = ""
     mode: str = ""
     max_rss: int = 0
+    preload: bool = False
 
     def to_json(self) -> JsonObject:
         out: JsonObject = {
@@ -152,6 +154,8 @@ class Server:
             out["mode"] = self.mode
         if self.max_rss:
             out["max_rss"] = self.max_rss
+        if self.preload:
+            out["preload"] = True
         return out
 
     @classmethod
@@ -165,17 +169,21 @@ class Server:
             label=f.opt_text("label") or "",
             mode=f.opt_text("mode") or "",
             max_rss=f.opt_whole("max_rss") or 0,
+            preload=f.opt_flag("preload") or False,
         )
 
     @property
     def key(self) -> tuple[str, int, str, int, float]:
-        """The settings, to tell servers apart (label aside). The dev server's mode and
-        granian's rss limit ride on the worker class, so the key keeps its shape."""
+        """The settings, to tell servers apart (label aside). The dev server's mode,
+        granian's rss limit and gunicorn's preload ride on the worker class, so the key keeps
+        its shape."""
         worker = self.worker_class
         if self.mode:
             worker += f":{self.mode}"
         if self.max_rss:
             worker += f":rss{self.max_rss}"
+        if self.preload:
+            worker += ":preload"
         return (self.kind, self.workers, worker, self.threads, self.timeout)
 
 
