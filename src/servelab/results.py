@@ -17,6 +17,8 @@ The shape of a folder
     log/<run>.txt              the seed's log lines          (servelab.load.seedlog)
     records/<run>.jsonl        one row per request           (servelab.load.records)
     samples/<run>.jsonl        the server's processes, 20/s  (servelab.servers.monitor)
+    memory.json                a ``TreeMemory``: each process's RSS, USS, PSS at one instant
+                               (servelab.servers.memory), where a measurement keeps one
     server/<run>.log           what the server printed
     critical/<search>/         search.json (a ``SearchEntry``), guarded.json (a
                                ``GuardComparison``), each probe's records/samples/log
@@ -82,6 +84,13 @@ ErrorCode = Literal[
 ]
 ERROR_CODES: Final[tuple[str, ...]] = get_args(ErrorCode)
 BudgetSource = Literal["derived", "option"]
+MemoryRole = Literal[
+    "master",  # the root, when it does not serve: gunicorn's arbiter, a supervisor, a reloader
+    "worker",  # a process that answers requests (the root itself for a one-process server)
+    "helper",  # any other process of the tree, e.g. multiprocessing's resource tracker
+]
+MEMORY_ROLES: Final[tuple[str, ...]] = get_args(MemoryRole)
+MEMORY_FILE: Final = "memory.json"
 
 
 # --- small values ---------------------------------------------------------------------
@@ -125,8 +134,9 @@ class Server:
     """A server spec as data: what ``servelab.servers.spec.ServerSpec`` was (kind and settings).
 
     ``mode`` is the Flask dev server's (``""`` threaded, ``single``, ``debug``); ``max_rss`` is
-    granian's ``--workers-max-rss`` in MiB (0 = none). Both are left out of the JSON at their
-    defaults, so files of the kinds that have neither read and write as before.
+    granian's ``--workers-max-rss`` in MiB (0 = none); ``preload`` is gunicorn's ``--preload``.
+    They are left out of the JSON at their defaults, so files of the kinds that have none of
+    them read and write as before.
     The report describes it in words; it never imports the servers to do so.
     """
 
@@ -138,6 +148,7 @@ class Server:
     label: str = ""
     mode: str = ""
     max_rss: int = 0
+    preload: bool = False
 
     def to_json(self) -> JsonObject:
         out: JsonObject = {
@@ -152,6 +163,8 @@ class Server:
             out["mode"] = self.mode
         if self.max_rss:
             out["max_rss"] = self.max_rss
+        if self.preload:
+            out["preload"] = True
         return out
 
     @classmethod
@@ -165,17 +178,21 @@ class Server:
             label=f.opt_text("label") or "",
             mode=f.opt_text("mode") or "",
             max_rss=f.opt_whole("max_rss") or 0,
+            preload=f.opt_flag("preload") or False,
         )
 
     @property
     def key(self) -> tuple[str, int, str, int, float]:
-        """The settings, to tell servers apart (label aside). The dev server's mode and
-        granian's rss limit ride on the worker class, so the key keeps its shape."""
+        """The settings, to tell servers apart (label aside). The dev server's mode,
+        granian's rss limit and gunicorn's preload ride on the worker class, so the key keeps
+        its shape."""
         worker = self.worker_class
         if self.mode:
             worker += f":{self.mode}"
         if self.max_rss:
             worker += f":rss{self.max_rss}"
+        if self.preload:
+            worker += ":preload"
         return (self.kind, self.workers, worker, self.threads, self.timeout)
 
 
@@ -353,6 +370,129 @@ class Usage:
             pids_seen=tuple(item.whole_value() for item in f.items("pids_seen")),
             root_exited=f.flag("root_exited"),
         )
+
+
+@dataclass(frozen=True)
+class ProcessMemory:
+    """One process of a server's tree at one instant, in bytes (``servelab.servers.memory``).
+
+    ``rss``: the resident pages it maps, its own and shared; ``uss``: its private pages
+    (Private_Clean + Private_Dirty), what ending it would free; ``pss``: its private pages
+    plus each shared page divided by the number of processes that map it, so that PSS summed
+    over processes counts every page once. ``role``: see ``MemoryRole``.
+    """
+
+    pid: int
+    role: MemoryRole
+    rss: int
+    uss: int
+    pss: int
+
+    @property
+    def shared(self) -> int:
+        """The resident pages it shares with other processes (RSS - USS)."""
+        return self.rss - self.uss
+
+    def to_json(self) -> JsonObject:
+        return {
+            "pid": self.pid,
+            "role": self.role,
+            "rss": self.rss,
+            "uss": self.uss,
+            "pss": self.pss,
+        }
+
+    @classmethod
+    def from_json(cls, f: _Field) -> ProcessMemory:
+        return cls(
+            pid=f.whole("pid"),
+            role=cast(MemoryRole, f.choice("role", MEMORY_ROLES)),
+            rss=f.whole("rss"),
+            uss=f.whole("uss"),
+            pss=f.whole("pss"),
+        )
+
+
+@dataclass(frozen=True)
+class TreeMemory:
+    """The memory of every process of a server's tree at one instant, the root first
+    (``servelab.servers.memory.measure_tree``).
+
+    Summing RSS over the tree counts every shared page once per process that maps it (the app
+    gunicorn's master imported before it forked the workers, the interpreter's libraries); PSS
+    sums to the memory the tree holds, counting each page once (and a share of the pages it
+    shares with processes outside the tree). The means are None without workers.
+    """
+
+    processes: tuple[ProcessMemory, ...]
+
+    @property
+    def master(self) -> ProcessMemory | None:
+        """The root when it does not serve requests itself; None when it does."""
+        return next((p for p in self.processes if p.role == "master"), None)
+
+    @property
+    def workers(self) -> tuple[ProcessMemory, ...]:
+        """The processes that answer requests."""
+        return tuple(p for p in self.processes if p.role == "worker")
+
+    @property
+    def helpers(self) -> tuple[ProcessMemory, ...]:
+        """The tree's other processes (neither the master nor a worker)."""
+        return tuple(p for p in self.processes if p.role == "helper")
+
+    @property
+    def total_rss(self) -> int:
+        """RSS summed: what tools that add up RSS show; overstates (see above)."""
+        return sum(p.rss for p in self.processes)
+
+    @property
+    def total_uss(self) -> int:
+        """The private pages of every process."""
+        return sum(p.uss for p in self.processes)
+
+    @property
+    def total_pss(self) -> int:
+        """The memory the tree holds, each page counted once."""
+        return sum(p.pss for p in self.processes)
+
+    @property
+    def fixed_uss(self) -> int:
+        """The private pages of the processes that are not workers (master, helpers): paid
+        once, however many workers there are."""
+        return sum(p.uss for p in self.processes if p.role != "worker")
+
+    @property
+    def shared_once(self) -> int:
+        """The pages the processes share, each counted once: PSS beyond USS, summed."""
+        return self.total_pss - self.total_uss
+
+    @property
+    def worker_uss_mean(self) -> float | None:
+        """A worker's private pages, on average: what one more worker would add."""
+        return _mean([p.uss for p in self.workers])
+
+    @property
+    def worker_pss_mean(self) -> float | None:
+        """A worker's PSS, on average: its private pages and its share of the shared ones."""
+        return _mean([p.pss for p in self.workers])
+
+    @property
+    def shared_per_worker(self) -> float | None:
+        """The pages a worker shares (RSS - USS), on average: what each worker's RSS counts
+        that is also counted in the others'."""
+        return _mean([p.shared for p in self.workers])
+
+    def to_json(self) -> JsonObject:
+        return {"processes": [p.to_json() for p in self.processes]}
+
+    @classmethod
+    def from_json(cls, f: _Field) -> TreeMemory:
+        return cls(tuple(ProcessMemory.from_json(item) for item in f.items("processes")))
+
+
+def _mean(values: Sequence[int]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 # When a reading says the machine was busy (``Noise.busy_reasons``). The lab's client and
@@ -1410,6 +1550,17 @@ def clear_report(folder: Path) -> None:
         shutil.rmtree(plots)
 
 
+def write_memory(folder: Path, memory: TreeMemory) -> None:
+    """Save a server tree's memory (``folder/memory.json``)."""
+    atomic_write_json(folder / MEMORY_FILE, {"schema": SCHEMA_VERSION, **memory.to_json()})
+
+
+def read_memory(folder: Path) -> TreeMemory:
+    """``folder/memory.json`` as a ``TreeMemory``; a one-line ``ResultsError`` naming the field
+    when it is damaged. Its first version is 2: there is nothing older to convert."""
+    return TreeMemory.from_json(_read_object(folder / MEMORY_FILE, lambda data: data))
+
+
 def read_search(folder: Path) -> SearchEntry:
     """``folder/search.json`` (a critical-n search's folder) as a ``SearchEntry``, from any
     schema version this servelab knows."""
@@ -1906,6 +2057,8 @@ __all__ = [
     "BUSY_OTHER_CORES",
     "BUSY_STEAL",
     "GUARDED_FILE",
+    "MEMORY_FILE",
+    "MEMORY_ROLES",
     "PLOTS_DIR",
     "REPEATS_FILE",
     "REPORT_FILES",
@@ -1921,6 +2074,7 @@ __all__ = [
     "GuardComparison",
     "GuardSettings",
     "Machine",
+    "MemoryRole",
     "NTrials",
     "Noise",
     "NoiseCause",
@@ -1932,6 +2086,7 @@ __all__ = [
     "Policy",
     "PredictedPoint",
     "Prices",
+    "ProcessMemory",
     "RequestShape",
     "RunEntry",
     "RunGuard",
@@ -1940,14 +2095,17 @@ __all__ = [
     "ServerEnd",
     "StopReason",
     "Study",
+    "TreeMemory",
     "Trial",
     "Usage",
     "Verdict",
     "clear_report",
     "read_guarded",
+    "read_memory",
     "read_search",
     "read_study",
     "write_guarded",
+    "write_memory",
     "write_search",
     "write_study",
 ]

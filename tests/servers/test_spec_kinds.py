@@ -36,6 +36,13 @@ REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference-study"
          "granian, 1 worker x 2 threads"),
         ("granian:w2:rss512", ServerSpec("granian", workers=2, max_rss=512),
          "granian_w2_t1_rss512", "granian, 2 workers x 1 thread, a worker restarted above 512 MiB"),
+        ("gunicorn:w2:preload", ServerSpec("gunicorn", 2, preload=True), "prod_w2_preload",
+         "gunicorn, 2 sync workers, preloaded app"),
+        # Any position among the options, like the others.
+        ("gunicorn:preload:gthread:timeout60:w3:t2",
+         ServerSpec("gunicorn", 3, "gthread", 2, timeout=60, preload=True),
+         "prod_w3_gthread_t2_timeout60_preload",
+         "gunicorn, 3 gthread workers x 2 threads, worker timeout 60 s, preloaded app"),
     ],
 )  # fmt: skip
 def test_new_kinds_parse_label_describe_and_store(
@@ -63,6 +70,17 @@ def test_old_servers_store_as_before_and_new_settings_tell_servers_apart() -> No
     assert len(keys) == 2
     keys = {ServerSpec.parse(t).to_server().key for t in ("granian", "granian:rss100")}
     assert len(keys) == 2
+    assert "preload" not in ServerSpec("gunicorn").to_server().to_json()
+    assert ServerSpec("gunicorn", preload=True).to_server().to_json()["preload"] is True
+    keys = {ServerSpec.parse(t).to_server().key for t in ("gunicorn:w2", "gunicorn:w2:preload")}
+    assert len(keys) == 2
+
+
+def test_preload_is_said_in_russian_too() -> None:
+    server = ServerSpec.parse("gunicorn:w2:preload").to_server()
+    assert Lang("ru").server(server) == (
+        "gunicorn, 2 sync воркера, приложение загружено до форка воркеров"
+    )
 
 
 @pytest.mark.parametrize(
@@ -74,6 +92,11 @@ def test_old_servers_store_as_before_and_new_settings_tell_servers_apart() -> No
         ("granian:gthread", r"granian takes no 'gthread'"),
         ("gunicorn:debug", r"gunicorn takes no 'debug'"),
         ("gunicorn:uvicorn:t2", r"threads=2 needs worker_class gthread, not uvicorn"),
+        ("uvicorn:preload", r"^bad server 'uvicorn:preload': uvicorn takes no 'preload'; expected"),
+        ("granian:w2:preload", r"granian takes no 'preload'; expected granian\["),
+        ("flask-dev:preload", r"flask-dev takes no 'preload'"),
+        ("gunicorn:preload:preload", r"'preload' repeated"),
+        ("gunicorn:preloaded", r"'preloaded' not understood"),
     ],
 )
 def test_new_kinds_refuse_what_they_do_not_take(text: str, message: str) -> None:
@@ -88,6 +111,8 @@ def test_new_kinds_refuse_what_they_do_not_take(text: str, message: str) -> None
         ({"kind": "flask-dev", "mode": "fast"}, "mode must be one of single, debug"),
         ({"kind": "granian", "max_rss": -1}, "max_rss must be whole MiB"),
         ({"kind": "waitress", "mode": "debug"}, "waitress takes no mode"),
+        ({"kind": "waitress", "preload": True}, r"waitress takes no preload \(its settings"),
+        ({"kind": "gunicorn", "preload": 1}, "preload must be true or false, not 1"),
     ],
 )
 def test_new_settings_are_checked(kwargs: dict[str, Any], message: str) -> None:
@@ -147,6 +172,7 @@ def test_the_table_says_who_answers_and_what_each_kind_serves(
         ("waitress:t3", "wsgi", "-m waitress --host=127.0.0.1 --port=8000 --threads=3"),
         ("granian:w2:t3:rss300", "wsgi", "--blocking-threads 3 --workers-max-rss 300"),
         ("granian:w2", "asgi", "--interface asgi --host 127.0.0.1 --port 8000 --workers 2"),
+        ("gunicorn:w2:preload", "wsgi", "--config /dev/null --preload servelab_served_by:app"),
     ],
 )
 def test_argv_runs_the_apps_python_and_serves_the_shim(
@@ -166,4 +192,7 @@ def test_our_own_service_keeps_its_argv() -> None:
     assert dev[1:] == ["-m", "servelab.service", "--host", "127.0.0.1", "--port", "8000"]
     prod = ServerSpec.parse("gunicorn").command_line(8000)
     assert "python:servelab.service.gunicorn_hooks" in prod
+    assert "--preload" not in prod
+    preloaded = ServerSpec.parse("gunicorn:w2:preload").command_line(8000)
+    assert preloaded[-2:] == ["--preload", "servelab.service:app"]
     assert ServerSpec.parse("waitress").command_line(8000)[-1] == "servelab.service:app"

@@ -154,6 +154,8 @@ class Lang:
                 text += self.t("server_timeout", timeout=f"{server.timeout:g}")
             else:
                 text += self.t("server_no_timeout")
+        if server.preload:
+            text += self.t("server_preload")
         return text
 
     def cap(self, cap: Cap | None) -> str:

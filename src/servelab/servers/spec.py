@@ -9,7 +9,7 @@ critical-n model's ``at_once``). ``ServerSpec.parse`` reads the one spec grammar
 line uses everywhere::
 
     flask-dev[:single|:debug]
-    gunicorn[:w<N>][:sync|gthread|gevent|uvicorn][:t<N>][:timeout<S>]
+    gunicorn[:w<N>][:sync|gthread|gevent|uvicorn][:t<N>][:timeout<S>][:preload]
     uvicorn[:w<N>]
     waitress[:t<N>]                         (t4 when not given: waitress's own default)
     granian[:w<N>][:t<N>][:rss<MiB>]
@@ -48,7 +48,7 @@ HOST = "127.0.0.1"
 _DEFAULT_TIMEOUT = 30.0
 _SPEC_FORMS = (
     "flask-dev[:single|debug], gunicorn[:w<workers>][:sync|gthread|gevent|uvicorn][:t<threads>]"
-    "[:timeout<seconds>], uvicorn[:w<workers>], waitress[:t<threads>] or"
+    "[:timeout<seconds>][:preload], uvicorn[:w<workers>], waitress[:t<threads>] or"
     " granian[:w<workers>][:t<threads>][:rss<MiB>] (e.g. gunicorn:w2:gthread:t4)"
 )
 # The config module whose child_exit hook forgets dead gunicorn workers' metrics gauges.
@@ -88,7 +88,9 @@ class ServerSpec:
     waitress's threads, granian's blocking threads per worker (WSGI only); ``timeout``:
     gunicorn's ``--timeout`` (whole seconds, 0 = off); ``mode``: the Flask dev server's
     (``""`` threaded, ``single``, ``debug`` = with the reloader, two processes); ``max_rss``:
-    granian's ``--workers-max-rss`` in MiB (0 = none). A kind takes only its own settings.
+    granian's ``--workers-max-rss`` in MiB (0 = none); ``preload``: gunicorn's ``--preload``
+    (the master imports the app once, before it forks the workers, which then share its pages
+    until they write to them). A kind takes only its own settings.
     """
 
     kind: ServerKind
@@ -98,6 +100,7 @@ class ServerSpec:
     timeout: float = _DEFAULT_TIMEOUT
     mode: DevMode = ""
     max_rss: int = 0
+    preload: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -116,6 +119,8 @@ class ServerSpec:
         rss = self.max_rss
         if isinstance(rss, bool) or not isinstance(rss, int) or rss < 0:
             raise ConfigError(f"max_rss must be whole MiB >= 1 (0 = none), not {rss!r}")
+        if not isinstance(self.preload, bool):
+            raise ConfigError(f"preload must be true or false, not {self.preload!r}")
         timeout = self.timeout
         if (
             isinstance(timeout, bool)
@@ -153,7 +158,7 @@ class ServerSpec:
     @property
     def label(self) -> str:
         """Short name for files and tables: ``dev``, ``prod_w2``, ``prod_w2_gthread_t4``,
-        ``uvicorn_w2``, ``waitress_t4``, ``granian_w1_t2``."""
+        ``prod_w2_preload``, ``uvicorn_w2``, ``waitress_t4``, ``granian_w1_t2``."""
         return self.kind_info.labelled(self)
 
     def describe(self) -> str:
@@ -225,6 +230,7 @@ class ServerSpec:
             label=self.label,
             mode=self.mode,
             max_rss=self.max_rss,
+            preload=self.preload,
         )
 
     @classmethod
@@ -248,6 +254,7 @@ class ServerSpec:
             timeout=server.timeout,
             mode=cast(DevMode, server.mode),
             max_rss=server.max_rss,
+            preload=server.preload,
         )
 
     @classmethod
@@ -257,7 +264,7 @@ class ServerSpec:
         kind = KIND_TABLE.get(head)
         if kind is None:
             raise ConfigError(f"unknown server {text!r}: expected {_SPEC_FORMS}")
-        values: dict[str, int | str] = {}
+        values: dict[str, int | str | bool] = {}
         for option in options:
             key, value = _parse_option(option)
             if key is None or key in values:
@@ -274,7 +281,9 @@ class ServerSpec:
             raise ConfigError(f"bad server {text!r}: {error}") from None
 
 
-def _parse_option(option: str) -> tuple[str | None, int | str]:
+def _parse_option(option: str) -> tuple[str | None, int | str | bool]:
+    if option == "preload":
+        return "preload", True
     if option in WORKER_CLASSES:
         return "worker_class", option
     if option in DEV_MODES:
@@ -329,6 +338,7 @@ def _gunicorn_command(spec: ServerSpec, port: int, target: Target) -> list[str]:
         # gunicorn 27 would otherwise open a control socket under ~/.gunicorn, shared by all runs.
         "--no-control-socket",
         "--config", config,
+        *(["--preload"] if spec.preload else []),
         target.app,
     ]  # fmt: skip
 
@@ -341,6 +351,8 @@ def _gunicorn_label(spec: ServerSpec) -> str:
         parts.append(spec.worker_class)
     if spec.timeout != _DEFAULT_TIMEOUT:
         parts.append(f"timeout{int(spec.timeout)}")
+    if spec.preload:
+        parts.append("preload")
     return "_".join(parts)
 
 
@@ -497,8 +509,9 @@ KIND_TABLE: Final[dict[str, Kind]] = {
     ),
     "gunicorn": Kind(
         "gunicorn",
-        settings=("workers", "worker_class", "threads", "timeout"),
-        grammar="gunicorn[:w<workers>][:sync|gthread|gevent|uvicorn][:t<threads>][:timeout<s>]",
+        settings=("workers", "worker_class", "threads", "timeout", "preload"),
+        grammar="gunicorn[:w<workers>][:sync|gthread|gevent|uvicorn][:t<threads>][:timeout<s>]"
+        "[:preload]",
         forks_workers=True,
         label="prod",
         labelled=_gunicorn_label,

@@ -422,6 +422,7 @@ WORDS: Final[dict[str, str]] = {
     "server_threads": " x {threads}",
     "server_timeout": ", worker timeout {timeout} s",
     "server_no_timeout": ", no timeout",
+    "server_preload": ", preloaded app",
     # --- outcome codes (results.Outcome), as the tables show them ---
     "outcome.ok": "ok",
     "outcome.oom": "oom",

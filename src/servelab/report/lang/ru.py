@@ -445,6 +445,7 @@ WORDS: Final[dict[str, str]] = {
     "server_threads": " × {threads}",
     "server_timeout": ", тайм-аут воркера {timeout} с",
     "server_no_timeout": ", без тайм-аута",
+    "server_preload": ", приложение загружено до форка воркеров",
     # --- outcome codes (results.Outcome), as the tables show them ---
     "outcome.ok": "успех",
     "outcome.oom": "OOM-kill",
