@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from servelab.errors import ConfigError
-from servelab.study.sweep.grid import MAX_CELLS, expand
+from servelab.study.sweep.grid import MAX_CELLS, expand, server_grid
 
 
 def test_the_issue_example_expands_to_seven_specs_in_order() -> None:
@@ -62,3 +62,32 @@ def test_a_grid_typo_is_a_clear_error_never_a_smaller_sweep(text: str, message: 
     with pytest.raises(ConfigError, match=message) as error:
         expand(text)
     assert text in str(error.value) or repr(text) in str(error.value)
+
+
+def test_preload_is_a_dimension_only_where_the_server_has_it() -> None:
+    grid = "gunicorn:w{1,2}, uvicorn:w2"
+    assert [s.label for s in server_grid(grid)] == ["prod_w1", "prod_w2", "uvicorn_w2"]
+    assert [s.label for s in server_grid(grid, "on")] == [
+        "prod_w1_preload",
+        "prod_w2_preload",
+        "uvicorn_w2",
+    ]
+    assert [s.label for s in server_grid(grid, "both")] == [
+        "prod_w1",
+        "prod_w1_preload",
+        "prod_w2",
+        "prod_w2_preload",
+        "uvicorn_w2",
+    ]
+    # Written by hand and added by the dimension: one cell, not two.
+    assert [s.label for s in server_grid("gunicorn:w2{,:preload}", "both")] == [
+        "prod_w2",
+        "prod_w2_preload",
+    ]
+
+
+def test_a_bad_spec_or_preload_mode_in_the_grid_is_refused_before_anything_runs() -> None:
+    with pytest.raises(ConfigError, match="uvicorn takes no"):
+        server_grid("uvicorn:w{1,2}:t4")
+    with pytest.raises(ConfigError, match="--preload must be one of off, on, both"):
+        server_grid("gunicorn", "yes")

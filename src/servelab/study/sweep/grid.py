@@ -10,15 +10,24 @@ in one spec give their product, left to right; braces nest. Anything else (an un
 brace, an empty range, a grid larger than ``MAX_CELLS``) is a ``ConfigError`` naming the text,
 so a typo never becomes a silently smaller sweep.
 
-Pure: this module reads text and returns text; the specs are parsed by ``ServerSpec``.
+``server_grid`` parses the expanded specs and adds gunicorn's ``--preload`` as a dimension:
+``off`` (as written), ``on`` (every gunicorn spec preloaded) or ``both`` (each gunicorn spec
+with and without it, side by side); a server that has no preload is left as it is.
+
+Pure: nothing here starts anything.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final
+from dataclasses import replace
+from typing import Final, Literal, get_args
 
 from servelab.errors import ConfigError
+from servelab.servers.spec import ServerSpec
+
+PreloadMode = Literal["off", "on", "both"]
+PRELOAD_MODES: Final[tuple[str, ...]] = get_args(PreloadMode)
 
 # A sweep cell costs tens of seconds: a grid this large is a typo, not a plan.
 MAX_CELLS: Final = 200
@@ -42,6 +51,28 @@ def expand(text: str) -> list[str]:
                 raise ConfigError(f"{text!r} names more than {MAX_CELLS} server specs")
     if not specs:
         raise ConfigError(f"{text!r} names no server spec")
+    return specs
+
+
+def server_grid(text: str, preload: str = "off") -> list[ServerSpec]:
+    """The server specs of ``text`` (braces expanded), with the preload dimension; each
+    configuration once, in order."""
+    if preload not in PRELOAD_MODES:
+        raise ConfigError(f"--preload must be one of {', '.join(PRELOAD_MODES)}, not {preload!r}")
+    specs: list[ServerSpec] = []
+    for spec in (ServerSpec.parse(item) for item in expand(text)):
+        takes = "preload" in spec.kind_info.settings
+        if not takes or preload == "off":
+            variants = [spec]
+        elif preload == "on":
+            variants = [replace(spec, preload=True)]
+        else:
+            variants = [replace(spec, preload=False), replace(spec, preload=True)]
+        for variant in variants:
+            if variant not in specs:
+                specs.append(variant)
+    if len(specs) > MAX_CELLS:
+        raise ConfigError(f"{text!r} with --preload {preload} names more than {MAX_CELLS} servers")
     return specs
 
 
