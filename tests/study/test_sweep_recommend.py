@@ -21,7 +21,7 @@ def test_the_highest_capacity_within_the_budget_wins_and_every_other_cell_says_w
     ]
     choice = recommend(cells, budget_bytes=2048 * MiB)
     assert choice.best == "prod_w2"
-    losses = {r.label: (r.loss, r.versus) for r in choice.ranking}
+    losses = {r.name: (r.loss, r.versus) for r in choice.ranking}
     assert losses == {
         "prod_w2": (None, None),
         "prod_w1": ("lower-capacity", 39.0),
@@ -31,11 +31,11 @@ def test_the_highest_capacity_within_the_budget_wins_and_every_other_cell_says_w
         "granian_w2": ("not-measured", None),
         "waitress_t4": ("failed", None),
     }
-    assert [r.label for r in choice.ranking][:3] == ["prod_w2", "prod_w1", "uvicorn_w2"]
+    assert [r.name for r in choice.ranking][:3] == ["prod_w2", "prod_w1", "uvicorn_w2"]
     assert choice.lead == pytest.approx(39 / 20)
     assert choice.memory_headroom == pytest.approx(1 - 110 / 2048)
     # The client-bound cell's lower bound (90/s) beats the winner: the answer may change.
-    assert choice.best_is_uncertain == ("uvicorn_w2",)
+    assert choice.uncertain == ("uvicorn_w2",)
 
 
 def test_capacities_within_the_noise_go_to_the_one_with_less_memory() -> None:
@@ -47,10 +47,10 @@ def test_capacities_within_the_noise_go_to_the_one_with_less_memory() -> None:
     ]
     choice = recommend(cells)  # no budget: memory only breaks ties
     assert choice.best == "prod_w2_preload"
-    losses = {r.label: r.loss for r in choice.ranking}
+    losses = {r.name: r.loss for r in choice.ranking}
     assert losses["prod_w4"] == losses["prod_w2"] == "same-capacity-more-memory"
     assert losses["prod_w1"] == "lower-capacity"
-    assert choice.memory_headroom is None and choice.best_is_uncertain == ()
+    assert choice.memory_headroom is None and choice.uncertain == ()
 
 
 def test_a_size_the_cell_cannot_survive_disqualifies_it() -> None:
@@ -72,6 +72,16 @@ def test_no_cell_qualifies_means_no_recommendation_not_the_least_bad() -> None:
     assert choice.best is None and choice.winner is None
     assert {r.loss for r in choice.ranking} == {"slo-never-held", "over-budget"}
     assert choice.lead is None
+
+
+def test_an_oom_kill_inside_the_budget_disqualifies_whatever_the_capacity() -> None:
+    cells = [
+        CellFacts("prod_w4", capacity=80.0, memory_bytes=900 * MiB, oom_kills=1),
+        CellFacts("prod_w2", capacity=40.0, memory_bytes=500 * MiB),
+    ]
+    choice = recommend(cells, workload="cpu", budget_bytes=1024 * MiB)
+    assert (choice.workload, choice.best) == ("cpu", "prod_w2")
+    assert (choice.ranking[1].loss, choice.ranking[1].versus) == ("oom-killed", 1024 * MiB)
 
 
 def test_every_loss_code_has_a_place_in_the_order() -> None:

@@ -1,19 +1,21 @@
 """Which configuration to run, from a sweep's measurements, and why every other one loses.
 
     facts = [CellFacts("prod_w2", capacity=38.5, memory_bytes=180 << 20), ...]
-    choice = recommend(facts, budget_bytes=2 << 30)
+    choice = recommend(facts, workload="io", budget_bytes=2 << 30)
     choice.best            # "prod_w2", or None when no cell qualifies
     choice.ranking         # every cell, best first, each with a LossCode and its numbers
+    # (a results_sweep.SweepRecommendation: sweep.json stores it as it is)
 
 The rules, in order (a cell is judged by the first one it breaks):
 
 1. ``failed``: the cell measured nothing (its server did not start or crashed).
 2. ``not-measured``: the sweep's time budget ran out before the cell.
-3. ``over-budget``: its memory at load exceeds the memory budget.
+3. ``oom-killed``: the budget's cap OOM-killed one of its processes during the search.
+   ``over-budget``: its memory at load exceeds the memory budget.
 4. ``dies-below-size``: its critical size under the budget is below the size asked for.
 5. ``slo-never-held``: the SLO failed at every rate tried.
 6. ``client-bound``: the load client, not the server, limited its rate search; its capacity
-   is only a lower bound, so the recommendation does not rest on it (``best_is_uncertain``
+   is only a lower bound, so the recommendation does not rest on it (``uncertain``
    says when such a lower bound reaches the winner's capacity).
 7. Among the cells left, the highest capacity wins, except that capacities within
    ``SAME_CAPACITY`` of the highest are the same within the noise of a re-measurement: of
@@ -27,19 +29,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, get_args
+from typing import Final
 
-LossCode = Literal[
-    "failed",
-    "not-measured",
-    "over-budget",
-    "dies-below-size",
-    "slo-never-held",
-    "client-bound",
-    "same-capacity-more-memory",
-    "lower-capacity",
-]
-LOSS_CODES: Final[tuple[str, ...]] = get_args(LossCode)
+from servelab.results_sweep import LOSS_CODES, LossCode, RankedCell, SweepRecommendation
+
 # A cell's capacity, re-measured, agrees within about this (the sweep's measured repeatability,
 # issue 15's goal): closer capacities are not a reason to prefer one.
 SAME_CAPACITY: Final = 0.10
@@ -63,61 +56,37 @@ class CellFacts:
     critical_n: int | None = None
     measured: bool = True
     failed: bool = False
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """One cell's place: ``loss`` is None for the winner and the code it lost by otherwise;
-    ``versus`` is the number it lost against (the budget, the size, the winner's capacity)."""
-
-    label: str
-    loss: LossCode | None
-    capacity: float | None
-    memory_bytes: int | None
-    versus: float | None = None
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """The winner (None when no cell qualifies), every cell best first, and the margins."""
-
-    best: str | None
-    ranking: tuple[Ranked, ...]
-    # The winner's capacity over the runner-up's (1.25 = 25% more), None without a runner-up.
-    lead: float | None = None
-    # The budget the winner leaves unused, as a fraction of the budget (None: no budget).
-    memory_headroom: float | None = None
-    # Client-bound cells whose lower bound reaches the winner's capacity: they may be better.
-    best_is_uncertain: tuple[str, ...] = ()
-
-    @property
-    def winner(self) -> Ranked | None:
-        return next((r for r in self.ranking if r.loss is None), None)
+    oom_kills: int = 0
 
 
 def recommend(
-    cells: Sequence[CellFacts], *, budget_bytes: int | None = None, size: int | None = None
-) -> Recommendation:
-    """The recommendation for ``cells`` under a memory budget and a size (both optional)."""
-    judged: list[Ranked] = []
+    cells: Sequence[CellFacts],
+    *,
+    workload: str = "",
+    budget_bytes: int | None = None,
+    size: int | None = None,
+) -> SweepRecommendation:
+    """The recommendation for ``cells`` (one workload's) under a memory budget and a size
+    (both optional)."""
+    judged: list[RankedCell] = []
     candidates: list[CellFacts] = []
     for cell in cells:
         loss, versus = _disqualified(cell, budget_bytes, size)
         if loss is None:
             candidates.append(cell)
         else:
-            judged.append(Ranked(cell.label, loss, cell.capacity, cell.memory_bytes, versus))
+            judged.append(RankedCell(cell.label, loss, cell.capacity, cell.memory_bytes, versus))
     if not candidates:
-        return Recommendation(None, tuple(sorted(judged, key=_order)))
+        return SweepRecommendation(workload, None, tuple(sorted(judged, key=_order)))
     top = max(_capacity(c) for c in candidates)
     tied = [c for c in candidates if _capacity(c) >= top * (1 - SAME_CAPACITY)]
     best = min(tied, key=lambda c: (_memory_or_inf(c), -_capacity(c)))
-    ranked = [Ranked(best.label, None, best.capacity, best.memory_bytes)]
+    ranked = [RankedCell(best.label, None, best.capacity, best.memory_bytes)]
     for cell in candidates:
         if cell is best:
             continue
         loss = "same-capacity-more-memory" if cell in tied else "lower-capacity"
-        ranked.append(Ranked(cell.label, loss, cell.capacity, cell.memory_bytes, best.capacity))
+        ranked.append(RankedCell(cell.label, loss, cell.capacity, cell.memory_bytes, best.capacity))
     ranked.sort(key=_order)
     others = [r.capacity for r in ranked[1:] if r.capacity is not None]
     best_capacity = _capacity(best)
@@ -126,16 +95,17 @@ def recommend(
     if budget_bytes and best.memory_bytes is not None:
         headroom = (budget_bytes - best.memory_bytes) / budget_bytes
     uncertain = tuple(
-        r.label
+        r.name
         for r in judged
         if r.loss == "client-bound" and r.capacity is not None and r.capacity >= best_capacity
     )
-    return Recommendation(
+    return SweepRecommendation(
+        workload,
         best.label,
         tuple(ranked + sorted(judged, key=_order)),
         lead=lead,
         memory_headroom=headroom,
-        best_is_uncertain=uncertain,
+        uncertain=uncertain,
     )
 
 
@@ -146,6 +116,8 @@ def _disqualified(
         return "failed", None
     if not cell.measured:
         return "not-measured", None
+    if cell.oom_kills:
+        return "oom-killed", None if budget_bytes is None else float(budget_bytes)
     over = budget_bytes is not None and (cell.memory_bytes or 0) > budget_bytes
     if over and budget_bytes is not None:
         return "over-budget", float(budget_bytes)
@@ -168,7 +140,7 @@ def _memory_or_inf(cell: CellFacts) -> float:
     return float("inf") if cell.memory_bytes is None else float(cell.memory_bytes)
 
 
-def _order(r: Ranked) -> tuple[int, float]:
+def _order(r: RankedCell) -> tuple[int, float]:
     """Winner first, then by loss rule (the closest losers first), then by capacity."""
     rank = -1 if r.loss is None else _LOSS_ORDER[r.loss]
     return (rank, -(r.capacity or 0.0))
@@ -181,7 +153,8 @@ _LOSS_ORDER: Final = {
     "client-bound": 2,
     "dies-below-size": 3,
     "over-budget": 4,
-    "slo-never-held": 5,
-    "not-measured": 6,
-    "failed": 7,
+    "oom-killed": 5,
+    "slo-never-held": 6,
+    "not-measured": 7,
+    "failed": 8,
 }
