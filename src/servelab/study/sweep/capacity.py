@@ -26,13 +26,13 @@ is a lower bound (``Capacity.client_bound``).
 Each step (``find_capacity``) is one open loop (``servelab.load.run_open``) at the rate:
 ``warmup`` seconds not judged, then ``window`` seconds judged against the SLOs
 (``servelab.load.slo``) over the requests due in the window, latency counted from each
-one's intended send time. A step also holds only if the server kept up: the responses that
-ended within the window reach ``RatePolicy.min_served_share`` of the rate, so a rate a
+one's intended send time. A step also holds only if the server kept up: the responses
+that ended within the window reach ``RatePolicy.min_served_share`` of the rate, so a rate a
 little above what the server can serve does not pass in a short window merely because its
-queue has not yet grown long enough to break the SLO. The CPU of the server's process tree and of the load engine's own
-process are read at the window's two ends. A request the client gave up on (a timeout) may
-still sit in the server's queue after the step: before the next step, single requests wait
-until one comes back about as fast as on the idle server.
+queue has not yet grown long enough to break the SLO. The CPU of the server's process tree
+and of the load engine's own process are read at the window's two ends. A request the client
+gave up on (a timeout) may still sit in the server's queue after the step: before the next
+step, single requests wait until one comes back about as fast as on the idle server.
 """
 
 from __future__ import annotations
@@ -84,8 +84,10 @@ __all__ = [
 
 Outcome = Literal["held", "failed", "client-bound"]
 _NICE_DIGITS: Final = 3
-# Single requests sent to let a server work off what the client gave up on, at most.
-_SETTLE_PROBES: Final = 20
+# Single requests sent to let a server work off what the client gave up on, at most, and
+# the seconds they may take together.
+_SETTLE_PROBES: Final = 10
+_SETTLE_BUDGET: Final = 30.0
 _IDLE_PROBES: Final = 3
 
 
@@ -351,7 +353,7 @@ def find_capacity(
         keep_alive=keep_alive,
     )
     if closed.errors_by_class.get("timeout"):
-        _settle(url, spec, idle, timeout, keep_alive, deadline)
+        _settle(url, spec, idle, keep_alive, deadline)
     estimate = closed.ok_throughput if closed.ok else None
     if not estimate:
         return finish("no-estimate", idle, None, closed)
@@ -495,7 +497,7 @@ def _step(
     )
     settle = 0.0
     if run.errors_by_class.get("timeout"):
-        settle = _settle(url, spec, idle, settings.timeout, keep_alive, deadline)
+        settle = _settle(url, spec, idle, keep_alive, deadline)
     return CapacityStep(
         index=index,
         rate=rate,
@@ -530,23 +532,25 @@ def _settle(
     url: str,
     spec: RequestSpec,
     idle: float | None,
-    timeout: float,
     keep_alive: bool,
     deadline: float | None,
 ) -> float:
     """Send single requests until one is about as fast as on the idle server (3x its
     latency, or 50 ms more): the requests the client gave up on have left the server's
-    queue. At most ``_SETTLE_PROBES`` requests, none past ``deadline``; returns the seconds
+    queue. A probe waits as long as the queue takes, within ``_SETTLE_BUDGET`` seconds
+    (and ``deadline``); one that gets no response ends the settling. Returns the seconds
     spent."""
     began = time.monotonic()
     fast = 0.1 if idle is None else max(3 * idle, idle + 0.05)
+    end = began + _SETTLE_BUDGET if deadline is None else min(began + _SETTLE_BUDGET, deadline)
     for _ in range(_SETTLE_PROBES):
-        if _past(deadline, 0.0):
+        left = end - time.monotonic()
+        if left <= 0:
             break
         probe = run_closed(
-            url, concurrency=1, requests=1, request=spec, timeout=timeout, keep_alive=keep_alive
+            url, concurrency=1, requests=1, request=spec, timeout=left, keep_alive=keep_alive
         )
-        if probe.ok and probe.latency.max is not None and probe.latency.max <= fast:
+        if not probe.ok or (probe.latency.max is not None and probe.latency.max <= fast):
             break
     return time.monotonic() - began
 
