@@ -1,0 +1,608 @@
+"""Capacity under an SLO: the highest arrival rate at which a server holds its SLOs.
+
+    capacity = find_capacity(f"{server.url}/predict", slos=[Slo.parse("p99<250ms")],
+                             server_pid=server.pid, steps_path=cell / STEPS_FILE)
+    capacity.capacity, capacity.client_bound, capacity.at_capacity.p99
+
+The search (``RateSearch``, pure: a step is whatever the caller does between
+``next_rate()`` and ``record()``)
+    1. Estimate. A closed loop of ``estimate_concurrency`` users measures the throughput the
+       server sustains when saturated: an open loop at that rate would queue without bound,
+       so the SLO's rate lies at or below it.
+    2. Start at ``start_factor`` (0.9) of the estimate. While every step holds, move up by
+       growing factors (x1.25, x1.5, x2, x3 ...); while none holds, down by the same.
+    3. Bisect at the geometric mean of the highest rate that held and the lowest that did
+       not, until they are within ``tolerance`` (5%) of each other. Rates have 3
+       significant digits (39.2, not 39.2137) unless that would leave the bracket.
+    4. Stop there, when the step budget or the deadline is spent, when the lowest rate
+       allowed fails, or when the highest one holds (``StopCode``).
+
+A step that the client could not deliver (``client_bound``: the load engine above
+``max_cores``, sends behind schedule, or a send rate short of the one asked) is neither held
+nor failed: it says nothing about the server. It bounds the search from above as a failure
+would, but a search that closes on it stops as ``client-bound``, and the capacity it found
+is a lower bound (``Capacity.client_bound``).
+
+Each step (``find_capacity``) is one open loop (``servelab.load.run_open``) at the rate:
+``warmup`` seconds not judged, then ``window`` seconds judged against the SLOs
+(``servelab.load.slo``) over the requests due in the window, latency counted from each
+one's intended send time. A step also holds only if the server kept up: the responses
+that ended within the window reach ``RatePolicy.min_served_share`` of the rate, so a rate a
+little above what the server can serve does not pass in a short window merely because its
+queue has not yet grown long enough to break the SLO. The CPU of the server's process tree
+and of the load engine's own process are read at the window's two ends. A request the client
+gave up on (a timeout) may still sit in the server's queue after the step: before the next
+step, single requests wait until one comes back about as fast as on the idle server.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+from servelab._io import JsonlWriter
+from servelab.errors import ConfigError, LoadError
+from servelab.load import (
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_TIMEOUT,
+    Rate,
+    RequestRecord,
+    RequestSpec,
+    Slo,
+    check_reachable,
+    check_slos,
+    run_closed,
+    run_open,
+    summarize,
+)
+from servelab.load.limits import check_seconds
+from servelab.load.summary import LoadSummary
+from servelab.results_capacity import (
+    Capacity,
+    CapacityStep,
+    ClientCause,
+    ClientLimits,
+    RatePolicy,
+    SloCheck,
+    StepSettings,
+    StopCode,
+)
+from servelab.servers.monitor import tree_cpu_seconds
+
+__all__ = [
+    "ClientMeasure",
+    "RateSearch",
+    "client_bound",
+    "find_capacity",
+]
+
+Outcome = Literal["held", "failed", "client-bound"]
+_NICE_DIGITS: Final = 3
+# Single requests sent to let a server work off what the client gave up on, at most, and
+# the seconds they may take together.
+_SETTLE_PROBES: Final = 10
+_SETTLE_BUDGET: Final = 30.0
+_IDLE_PROBES: Final = 3
+
+
+# --- the search, pure ----------------------------------------------------------------------
+
+
+def _round_sig(x: float, digits: int) -> float:
+    if x <= 0:
+        return x
+    return round(x, digits - 1 - math.floor(math.log10(x)))
+
+
+def _nice(x: float, low: float, high: float) -> float:
+    """``x`` with as few significant digits (3 or more) as keep it strictly between ``low``
+    and ``high``; ``x`` itself when none does."""
+    for digits in range(_NICE_DIGITS, 10):
+        value = _round_sig(x, digits)
+        if low < value < high:
+            return value
+    return x
+
+
+class RateSearch:
+    """A state machine: ``next_rate()``, measure a step there, ``record()`` it, until
+    ``next_rate()`` is None; ``stop`` then says why. Decisions are recomputed from the steps
+    recorded so far, so no stale state piles up.
+
+    ``next_rate()`` returns the same rate until it is recorded. ``give_up()`` ends the search
+    from outside (the deadline came).
+    """
+
+    def __init__(self, estimate: float, policy: RatePolicy | None = None) -> None:
+        if isinstance(estimate, bool) or not math.isfinite(estimate) or estimate <= 0:
+            raise ConfigError(f"the closed-loop estimate must be a rate > 0, not {estimate!r}")
+        self.estimate = float(estimate)
+        self.policy = policy or RatePolicy()
+        self._tried: list[tuple[float, Outcome]] = []
+        self._pending: float | None = None
+        self._stop: StopCode | None = None
+
+    def __repr__(self) -> str:
+        state = self._stop or f"next rate {self._pending}"
+        return f"RateSearch(estimate={self.estimate:g}, steps={len(self._tried)}, {state})"
+
+    @property
+    def steps(self) -> int:
+        return len(self._tried)
+
+    @property
+    def stop(self) -> StopCode | None:
+        """Why the search ended; None while it goes on."""
+        return self._stop
+
+    def next_rate(self) -> float | None:
+        """The rate (requests/s) to measure next, or None when the search is over."""
+        if self._stop is not None:
+            return None
+        if self._pending is None:
+            decision = self._decide()
+            if isinstance(decision, str):
+                self._stop = decision
+                return None
+            if len(self._tried) >= self.policy.max_steps:
+                self._stop = "budget-spent"
+                return None
+            self._pending = decision
+        return self._pending
+
+    def record(self, rate: float, *, held: bool, client_bound: bool = False) -> None:
+        """The step at ``rate`` (the one ``next_rate()`` asked for): whether its SLOs held,
+        and whether the client could not deliver the rate (then ``held`` is not looked at)."""
+        if self._pending is None:
+            raise ValueError(f"no step is pending (rate {rate:g} was not asked for)")
+        if rate != self._pending:
+            raise ValueError(f"the search asked for rate {self._pending:g}, not {rate:g}")
+        outcome: Outcome = "client-bound" if client_bound else "held" if held else "failed"
+        self._tried.append((rate, outcome))
+        self._pending = None
+
+    def give_up(self, code: StopCode = "time-spent") -> None:
+        """End the search now (no further rate), for ``code``."""
+        if self._stop is None:
+            self._stop = code
+        self._pending = None
+
+    def bracket(self) -> tuple[float | None, float | None]:
+        """(highest rate that held below the upper end, lowest rate that failed or was
+        client-bound); either is None while no step has given it."""
+        upper = self._upper()
+        held = [r for r, o in self._tried if o == "held" and (upper is None or r < upper[0])]
+        return (max(held, default=None), None if upper is None else upper[0])
+
+    @property
+    def capacity(self) -> float | None:
+        """The highest rate that held below every rate that failed or was client-bound."""
+        return self.bracket()[0]
+
+    @property
+    def client_bound(self) -> bool:
+        """The lowest rate that did not hold was one the client could not deliver."""
+        upper = self._upper()
+        return upper is not None and upper[1] == "client-bound"
+
+    def _upper(self) -> tuple[float, Outcome] | None:
+        ends = [(r, o) for r, o in self._tried if o != "held"]
+        return min(ends) if ends else None
+
+    def _factor(self, moves: int) -> float:
+        return 1 + self.policy.first_step * (1 << max(moves - 1, 0))
+
+    def _decide(self) -> float | StopCode:
+        p = self.policy
+        if not self._tried:
+            start = min(max(self.estimate * p.start_factor, p.min_rate), p.max_rate)
+            return (
+                _nice(start, p.min_rate, p.max_rate) if p.min_rate < start < p.max_rate else start
+            )
+        lower, upper_rate = self.bracket()
+        upper = self._upper()
+        if upper is None:  # every step held: go up
+            assert lower is not None
+            if lower >= p.max_rate:
+                return "holds-at-max"
+            target = min(lower * self._factor(len(self._tried)), p.max_rate)
+            return target if target >= p.max_rate else _nice(target, lower, p.max_rate)
+        assert upper_rate is not None
+        if lower is None:  # nothing held below the upper end: go down
+            if upper_rate <= p.min_rate:
+                return "client-bound" if upper[1] == "client-bound" else "fails-at-min"
+            moves = sum(1 for _, o in self._tried if o != "held")
+            target = max(upper_rate / self._factor(moves), p.min_rate)
+            return target if target <= p.min_rate else _nice(target, p.min_rate, upper_rate)
+        if upper_rate / lower - 1 <= p.tolerance:
+            return "client-bound" if upper[1] == "client-bound" else "within-tolerance"
+        return _nice(math.sqrt(lower * upper_rate), lower, upper_rate)
+
+
+# --- is the client the limit? pure ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientMeasure:
+    """What a step says about the client: the rate asked, the load engine's CPU over the
+    window (cores), the share of the window's sends that left late, the send rate achieved
+    and over how many sends, and how many requests the in-flight bound held back."""
+
+    rate: float
+    client_cores: float | None
+    late_share: float | None
+    send_rate: float | None
+    sends: int
+    held_back: int = 0
+
+
+def client_bound(
+    measure: ClientMeasure, limits: ClientLimits | None = None
+) -> tuple[ClientCause, ...]:
+    """Why the client could not deliver ``measure.rate`` (empty: it could), in a fixed order.
+
+    Lateness and a short send rate count only when nothing was held back by the in-flight
+    bound: a request held back waited for the server to free a connection, not for the client.
+    """
+    limits = limits or ClientLimits()
+    causes: list[ClientCause] = []
+    if measure.client_cores is not None and measure.client_cores > limits.max_cores:
+        causes.append("client-cpu")
+    if measure.held_back == 0:
+        if measure.late_share is not None and measure.late_share > limits.max_late_share:
+            causes.append("late-sends")
+        if (
+            measure.send_rate is not None
+            and measure.sends >= limits.min_sends
+            and measure.send_rate < limits.min_send_share * measure.rate
+        ):
+            causes.append("send-rate")
+    return tuple(causes)
+
+
+# --- the runner ------------------------------------------------------------------------------
+
+
+def find_capacity(
+    url: str,
+    *,
+    slos: Sequence[Slo],
+    request: RequestSpec | None = None,
+    window: float = 5.0,
+    warmup: float = 1.0,
+    estimate_concurrency: int = 16,
+    estimate_duration: float | None = None,
+    server_pid: int | None = None,
+    policy: RatePolicy | None = None,
+    limits: ClientLimits | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    keep_alive: bool = True,
+    deadline: float | None = None,
+    on_step: Callable[[CapacityStep], None] | None = None,
+    steps_path: Path | None = None,
+) -> Capacity:
+    """The highest rate at which ``url`` holds every SLO of ``slos`` over a steady window.
+
+    ``request``: what each request sends (default: the seed's ``{"area": a}`` POSTs).
+    ``window``/``warmup``: seconds judged / not judged per step; ``estimate_duration``
+    (default ``window``): the closed loop's seconds. ``server_pid``: the server's root
+    process, whose tree's CPU each step records (None: not recorded). ``deadline``: a
+    ``time.monotonic()`` value no step may start to outlast (stop ``time-spent``).
+    ``on_step`` sees each step as it is measured; ``steps_path`` gets it as a JSON line
+    (the file is started afresh). Raises ``LoadError`` when nothing listens at ``url`` and
+    ``ConfigError`` for settings out of range.
+    """
+    began = time.monotonic()
+    policy = policy or RatePolicy()
+    limits = limits or ClientLimits()
+    estimate_duration = window if estimate_duration is None else estimate_duration
+    _check(slos, window, warmup, estimate_concurrency, estimate_duration, timeout, policy)
+    spec = request or RequestSpec()
+    settings = StepSettings(
+        window=window,
+        warmup=warmup,
+        timeout=timeout,
+        max_in_flight=max_in_flight,
+        estimate_concurrency=estimate_concurrency,
+        estimate_duration=estimate_duration,
+    )
+
+    def finish(
+        stop: StopCode,
+        idle: float | None = None,
+        estimate: float | None = None,
+        estimate_summary: LoadSummary | None = None,
+        search: RateSearch | None = None,
+        steps: Sequence[CapacityStep] = (),
+    ) -> Capacity:
+        return Capacity(
+            url=url,
+            slos=tuple(slo.text for slo in slos),
+            settings=settings,
+            policy=policy,
+            limits=limits,
+            idle_latency=idle,
+            estimate=estimate,
+            estimate_summary=estimate_summary,
+            steps=tuple(steps),
+            capacity=search.capacity if search is not None else None,
+            client_bound=search.client_bound if search is not None else False,
+            stop=stop,
+            elapsed=round(time.monotonic() - began, 3),
+        )
+
+    if steps_path is not None:
+        steps_path.unlink(missing_ok=True)
+    check_reachable(url, timeout)
+    idle = _idle_latency(url, spec, timeout, keep_alive)
+    if _past(deadline, estimate_duration):
+        return finish("time-spent", idle)
+    closed = run_closed(
+        url,
+        concurrency=estimate_concurrency,
+        duration=estimate_duration,
+        request=spec,
+        timeout=timeout,
+        keep_alive=keep_alive,
+    )
+    if closed.errors_by_class.get("timeout"):
+        _settle(url, spec, idle, keep_alive, deadline)
+    estimate = closed.ok_throughput if closed.ok else None
+    if not estimate:
+        return finish("no-estimate", idle, None, closed)
+    search = RateSearch(estimate, policy)
+    steps: list[CapacityStep] = []
+    writer = JsonlWriter(steps_path) if steps_path is not None else None
+    try:
+        while (rate := search.next_rate()) is not None:
+            if _past(deadline, warmup + window):
+                search.give_up("time-spent")
+                break
+            step = _step(
+                url,
+                index=len(steps),
+                rate=rate,
+                slos=slos,
+                spec=spec,
+                settings=settings,
+                policy=policy,
+                limits=limits,
+                server_pid=server_pid,
+                keep_alive=keep_alive,
+                idle=idle,
+                deadline=deadline,
+            )
+            steps.append(step)
+            search.record(rate, held=step.held, client_bound=step.client_bound)
+            if writer is not None:
+                writer.write(step.to_json())
+            if on_step is not None:
+                on_step(step)
+    finally:
+        if writer is not None:
+            writer.close()
+    return finish(search.stop or "not-finished", idle, estimate, closed, search, steps)
+
+
+def _check(
+    slos: Sequence[Slo],
+    window: float,
+    warmup: float,
+    concurrency: int,
+    estimate_duration: float,
+    timeout: float,
+    policy: RatePolicy,
+) -> None:
+    if not slos:
+        raise ConfigError("a capacity needs at least one SLO to hold, e.g. p99<300ms")
+    try:
+        check_seconds("window", window)
+        check_seconds("warmup", warmup, zero_ok=True)
+        check_seconds("estimate duration", estimate_duration)
+        check_seconds("timeout", timeout)
+    except LoadError as error:
+        raise ConfigError(str(error)) from None
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigError(f"the estimate's concurrency must be >= 1, not {concurrency!r}")
+    if policy.min_rate * window < 1:
+        raise ConfigError(
+            f"a {window:g} s window at the lowest rate ({policy.min_rate:g}/s) holds no "
+            "request: lengthen the window or raise min_rate"
+        )
+
+
+def _past(deadline: float | None, seconds: float) -> bool:
+    """Whether ``seconds`` from now would pass ``deadline``."""
+    return deadline is not None and time.monotonic() + seconds > deadline
+
+
+def _step(
+    url: str,
+    *,
+    index: int,
+    rate: float,
+    slos: Sequence[Slo],
+    spec: RequestSpec,
+    settings: StepSettings,
+    policy: RatePolicy,
+    limits: ClientLimits,
+    server_pid: int | None,
+    keep_alive: bool,
+    idle: float | None,
+    deadline: float | None,
+) -> CapacityStep:
+    """One open loop at ``rate``: its window judged, its CPU read, the server settled after."""
+    began = time.monotonic()
+    schedule = Rate.constant(rate)
+    warmup, window = settings.warmup, settings.window
+    first = schedule.count(warmup)  # requests due before the window: the warm-up's
+    kept: list[RequestRecord] = []
+    ok_ends: list[float] = []
+    starts: list[float] = []  # the schedule's start (epoch), from the first record seen
+
+    def keep(record: RequestRecord) -> None:
+        if not starts:
+            starts.append(record.intended_start - int(record.index / rate * 1e9) * 1e-9)
+        if record.ok:
+            ok_ends.append(record.end)
+        if record.index >= first:
+            kept.append(record)
+
+    with _CpuWindow(server_pid, began + warmup, began + warmup + window) as cpu:
+        run = run_open(
+            url,
+            rate=schedule,
+            duration=warmup + window,
+            max_in_flight=settings.max_in_flight,
+            request=spec,
+            timeout=settings.timeout,
+            keep_alive=keep_alive,
+            late_after=limits.late_after,
+            on_record=keep,
+        )
+    client_cores, server_cores = cpu.cores()
+    summary = summarize(
+        kept,
+        mode="open",
+        url=url,
+        method=spec.method,
+        parameters={"rate": rate, "warmup": warmup, "window": window},
+        client_cpu_seconds=cpu.client_seconds,
+        late_threshold=limits.late_after,
+    )
+    late_share = summary.late_sends / summary.sent if summary.sent else None
+    served = 0
+    if starts:
+        window_start = starts[0] + warmup
+        served = sum(1 for end in ok_ends if window_start <= end <= window_start + window)
+    served_rate = served / window
+    keeps_up = served + 1 >= policy.min_served_share * rate * window
+    causes = client_bound(
+        ClientMeasure(
+            rate=rate,
+            client_cores=client_cores,
+            late_share=late_share,
+            send_rate=summary.send_rate,
+            sends=summary.sent,
+            held_back=run.held_back,
+        ),
+        limits,
+    )
+    settle = 0.0
+    if run.errors_by_class.get("timeout"):
+        settle = _settle(url, spec, idle, keep_alive, deadline)
+    return CapacityStep(
+        index=index,
+        rate=rate,
+        summary=summary,
+        held_back=run.held_back,
+        server_cores=server_cores,
+        client_cores=client_cores,
+        late_share=late_share,
+        served_rate=round(served_rate, 4),
+        keeps_up=keeps_up,
+        slo=tuple(SloCheck(c.slo.text, c.value, c.held) for c in check_slos(list(slos), summary)),
+        client_causes=causes,
+        seconds=round(time.monotonic() - began, 3),
+        settle=round(settle, 3),
+    )
+
+
+def _idle_latency(url: str, spec: RequestSpec, timeout: float, keep_alive: bool) -> float | None:
+    """The fastest of a few single requests, one after another, before any load."""
+    summary = run_closed(
+        url,
+        concurrency=1,
+        requests=_IDLE_PROBES,
+        request=spec,
+        timeout=timeout,
+        keep_alive=keep_alive,
+    )
+    return summary.latency.min if summary.ok else None
+
+
+def _settle(
+    url: str,
+    spec: RequestSpec,
+    idle: float | None,
+    keep_alive: bool,
+    deadline: float | None,
+) -> float:
+    """Send single requests until one is about as fast as on the idle server (3x its
+    latency, or 50 ms more): the requests the client gave up on have left the server's
+    queue. A probe waits as long as the queue takes, within ``_SETTLE_BUDGET`` seconds
+    (and ``deadline``); one that gets no response ends the settling. Returns the seconds
+    spent."""
+    began = time.monotonic()
+    fast = 0.1 if idle is None else max(3 * idle, idle + 0.05)
+    end = began + _SETTLE_BUDGET if deadline is None else min(began + _SETTLE_BUDGET, deadline)
+    for _ in range(_SETTLE_PROBES):
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        probe = run_closed(
+            url, concurrency=1, requests=1, request=spec, timeout=left, keep_alive=keep_alive
+        )
+        if not probe.ok or (probe.latency.max is not None and probe.latency.max <= fast):
+            break
+    return time.monotonic() - began
+
+
+def _client_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class _CpuWindow:
+    """Reads the client's and the server's CPU at two ``time.monotonic()`` instants, from a
+    thread that sleeps in between, so the numbers cover the judged window only."""
+
+    def __init__(self, server_pid: int | None, start: float, end: float) -> None:
+        self.server_pid = server_pid
+        self.start, self.end = start, end
+        self.client_seconds: float | None = None
+        self.server_seconds: float | None = None
+        self.span: float | None = None
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="servelab-cpu-window", daemon=True)
+
+    def __enter__(self) -> _CpuWindow:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is not None:
+            self._cancel.set()
+        self._thread.join()
+
+    def _read(self) -> tuple[float, float, float | None]:
+        server = tree_cpu_seconds(self.server_pid) if self.server_pid is not None else None
+        return time.monotonic(), _client_cpu(), server
+
+    def _run(self) -> None:
+        if self._cancel.wait(max(0.0, self.start - time.monotonic())):
+            return
+        t0, client0, server0 = self._read()
+        if self._cancel.wait(max(0.0, self.end - time.monotonic())):
+            return
+        t1, client1, server1 = self._read()
+        self.span = t1 - t0
+        self.client_seconds = round(client1 - client0, 4)
+        if server0 is not None and server1 is not None:
+            self.server_seconds = round(server1 - server0, 4)
+
+    def cores(self) -> tuple[float | None, float | None]:
+        """(client, server) CPU over the window in cores; None for what was not read."""
+        if not self.span:
+            return None, None
+        span = self.span
+        client = None if self.client_seconds is None else round(self.client_seconds / span, 4)
+        server = None if self.server_seconds is None else round(self.server_seconds / span, 4)
+        return client, server
