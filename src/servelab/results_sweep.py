@@ -97,7 +97,7 @@ class SweepSettings:
 
     @classmethod
     def from_json(cls, f: _Field) -> SweepSettings:
-        app = f.opt_obj("app")
+        app = f.opt_obj_field("app")
         return cls(
             workloads=f.strings("workloads"),
             n=f.whole("n"),
@@ -172,11 +172,11 @@ class SweepCell:
 
     @classmethod
     def from_json(cls, f: _Field) -> SweepCell:
-        capacity = f.opt_obj("capacity")
-        idle = f.opt_obj("memory_idle")
-        load = f.opt_obj("memory_load")
-        failure = f.opt_obj("failure")
-        noise = f.opt_obj("noise")
+        capacity = f.opt_obj_field("capacity")
+        idle = f.opt_obj_field("memory_idle")
+        load = f.opt_obj_field("memory_load")
+        failure = f.opt_obj_field("failure")
+        noise = f.opt_obj_field("noise")
         return cls(
             name=f.text("name"),
             workload=f.text("workload"),
@@ -309,8 +309,8 @@ class Sweep:
 
     @classmethod
     def from_json(cls, f: _Field) -> Sweep:
-        machine = f.opt_obj("machine")
-        noise = f.opt_obj("noise_at_start")
+        machine = f.opt_obj_field("machine")
+        noise = f.opt_obj_field("noise_at_start")
         return cls(
             settings=SweepSettings.from_json(f.obj("settings")),
             machine=None if machine is None else Machine.from_json(machine),

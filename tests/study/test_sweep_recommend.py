@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from servelab.study.sweep.recommend import LOSS_CODES, CellFacts, recommend
+from servelab.results_sweep import LOSS_CODES
+from servelab.study.sweep.recommend import CellFacts, recommend
 
 MiB = 1 << 20
 

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from servelab.results_sweep import LOSS_CODES, LossCode, RankedCell, SweepRecommendation
+from servelab.results_sweep import LossCode, RankedCell, SweepRecommendation
 
 # A cell's capacity, re-measured, agrees within about this (the sweep's measured repeatability,
 # issue 15's goal): closer capacities are not a reason to prefer one.
