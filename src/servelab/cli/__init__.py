@@ -22,6 +22,7 @@ from .options import console
 from .report import report
 from .serve import serve
 from .study import study
+from .sweep import sweep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,7 +31,7 @@ def cli() -> None:
     """How an ML prediction service behaves under load on different web servers."""
 
 
-for command in (study, load, critical_n, serve, report):
+for command in (study, sweep, load, critical_n, serve, report):
     cli.add_command(command)
 
 

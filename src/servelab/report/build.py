@@ -24,12 +24,14 @@ from .._io import atomic_write_text
 from ..errors import ConfigError, ResultsError
 from ..repeats import is_repeated, read_repeated
 from ..results import Study, read_study
+from ..results_sweep import is_sweep, read_sweep
 from .html import build_html
 from .lang import LANGUAGES
 from .markdown import render_markdown
 from .plots import render_plots
 from .plots.render import PLOTS_DIR, Plots
 from .repeated import render_repeated
+from .sweep import render_sweep
 
 __all__ = ["build_report", "render_markdown", "report_name"]
 
@@ -50,6 +52,8 @@ def build_report(
         raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {unknown[0]!r}")
     if is_repeated(results):
         return _build_repeated(results, langs, warn)
+    if is_sweep(results):
+        return _build_sweep(results, langs)
     study = read_study(results)  # the one read: a clear ResultsError on a folder that is no study
     plots_dir = results / PLOTS_DIR
     if plots_dir.exists() and not plots_dir.is_dir():
@@ -116,6 +120,27 @@ def _build_repeated(
                 written.append(
                     build_html(results, text, lang=lang, out_name=html_name, study=studies[0])
                 )
+    except OSError as error:
+        where = Path(error.filename).parent if error.filename else results
+        raise ResultsError(
+            f"cannot write the report into {where}: {error.strerror or error}"
+        ) from None
+    return written
+
+
+def _build_sweep(results: Path, langs: Sequence[str]) -> list[Path]:
+    """A sweep's page: the recommendation and every cell, from sweep.json alone."""
+    sweep = read_sweep(results)
+    written: list[Path] = []
+    try:
+        for lang in langs:
+            text = render_sweep(sweep, lang)
+            path = results / report_name(lang)
+            atomic_write_text(path, text)
+            written += [
+                path,
+                build_html(results, text, lang=lang, out_name=report_name(lang, "html")),
+            ]
     except OSError as error:
         where = Path(error.filename).parent if error.filename else results
         raise ResultsError(

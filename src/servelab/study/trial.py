@@ -347,8 +347,10 @@ def run_trial(
             bodies=setup.app.bodies(setup.n),
         )
     with contextlib.ExitStack() as stack:
-        cap = stack.enter_context(_open(setup.cap, files.name))
-        srv = stack.enter_context(_start(setup.server, cap, server_dir, env, files.name, target))
+        cap = stack.enter_context(open_trial_cap(setup.cap, files.name))
+        srv = stack.enter_context(
+            start_server(setup.server, cap, server_dir, env, files.name, target)
+        )
         idle: int | None = None
         source: str | None = None
         if cap is not None:
@@ -477,7 +479,7 @@ def check_prices(records: Iterable[RequestRecord], workload: str, n: int) -> Pri
 
 
 @contextlib.contextmanager
-def _open(setup: CapSetup | None, label: str) -> Iterator[MemoryCap | None]:
+def open_trial_cap(setup: CapSetup | None, label: str) -> Iterator[MemoryCap | None]:
     if setup is None:
         yield None
         return
@@ -495,7 +497,7 @@ class _Requests:
     bodies: list[bytes | None] | None = None
 
 
-def _start(
+def start_server(
     server: ServerSpec,
     cap: MemoryCap | None,
     folder: Path,

@@ -641,4 +641,70 @@ WORDS: Final[dict[str, str]] = {
     ),
     "error.server-failed": "{detail}",
     "error.error": "{detail}",
+    # --- a sweep (report/sweep.py) ---
+    "sw_title": "servelab report: which deployment to run",
+    "sw_unfinished": (
+        "**This sweep is unfinished**: some cells were left out or not measured yet; run the "
+        "same command into the same folder to measure them."
+    ),
+    "sw_recommendation": "The recommendation",
+    "sw_cells": "Every configuration, measured",
+    "sw_no_budget": "no memory budget",
+    "sw_setup": (
+        "{cells} cells, each on a fresh server: the highest arrival rate (open loop) at which "
+        "{slos} held over a {window} s window after a {warmup} s warm-up, found by bisection "
+        "from a closed-loop estimate; memory budget: {budget}. The sweep took {seconds} s."
+    ),
+    "sw_table": (
+        "| cell | server | capacity, req/s | p50, ms | p99, ms | errors | server CPU, cores "
+        "| client CPU, cores | memory idle (PSS) | memory at load (PSS) | USS per worker "
+        "| workers that fit | OOM kills |"
+    ),
+    "sw_method_title": "How it was measured",
+    "sw_method": (
+        "Each rate is a step: requests sent on schedule (an open loop, so a slow server cannot "
+        "slow the sending down), a warm-up that is not judged, then a window judged against "
+        "every SLO. A step the load client could not deliver (its own CPU above 0.9 cores, "
+        "sends late or short of the rate) says nothing about the server: it bounds the search "
+        "without failing the server, and a capacity bounded by it is marked ≥ (a lower bound). "
+        "Memory is read from /proc/<pid>/smaps_rollup for every process of the server: PSS "
+        "counts a page shared by k processes as 1/k in each, so the total PSS is what the tree "
+        "really holds; USS is what a worker holds alone. Memory at load is the reading with the "
+        "largest total PSS during the search (every 0.5 s); workers that fit: the master's and "
+        "shared memory once plus a worker's USS per worker, within the budget. Capacities "
+        "within 10% of each other are treated as equal (a re-measured capacity moves by about "
+        "that much) and the one with less memory is preferred."
+    ),
+    "sw_machine": "Machine: {cpu}, {cores} cores, {memory} memory, Python {python}.",
+    "sw_workload": "the {workload} workload",
+    "sw_workload_app": "your app",
+    "sw_none": (
+        "For {workload}, no configuration qualifies: each one lost by a rule below, so none "
+        "is recommended."
+    ),
+    "sw_best": "For {workload}, run **{server}**: it holds {slos} up to {rate} requests/s.",
+    "sw_lead": "That is {lead}x the next best.",
+    "sw_headroom": "It used {memory} of the {budget} budget ({left} left).",
+    "sw_memory": "It used {memory} at that load.",
+    "sw_uncertain": (
+        "But the load client limited {cells} at or above that rate: measure those with a "
+        "client on another machine before ruling them out."
+    ),
+    "sw_loss.failed": "{cell} did not run: {detail}",
+    "sw_loss.not-measured": "{cell} was not measured (the time budget ran out).",
+    "sw_loss.over-budget": "{cell} needs {memory} under load, over the {budget} budget.",
+    "sw_loss.oom-killed": "{cell} was OOM-killed inside the {budget} budget.",
+    "sw_loss.dies-below-size": "{cell} dies of memory below the size asked for.",
+    "sw_loss.slo-never-held": "{cell} held {slos} at no rate tried.",
+    "sw_loss.client-bound": (
+        "{cell} held at least {rate} requests/s, but the load client, not the server, set that "
+        "limit: not a measurement to recommend on."
+    ),
+    "sw_loss.same-capacity-more-memory": (
+        "{cell} holds {rate} requests/s, the same within 10%, with more memory ({memory})."
+    ),
+    "sw_loss.lower-capacity": "{cell} holds {slos} only to {rate} requests/s (against {best}).",
+    "sw_status.done": "done",
+    "sw_status.failed": "did not run",
+    "sw_status.left-out": "left out",
 }

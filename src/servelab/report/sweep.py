@@ -1,0 +1,173 @@
+"""A sweep's report (``servelab sweep``): the recommendation first, then every cell.
+
+``recommendation_lines`` is also what the terminal prints at the end of a sweep, so the two
+never disagree. Reads ``results_sweep`` values only; the words are the language catalogs'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..results import Server
+from ..results_sweep import RankedCell, Sweep, SweepCell, SweepRecommendation
+from .i18n import Lang
+
+
+def recommendation_lines(sweep: Sweep, L: Lang) -> list[str]:
+    """One paragraph per workload: what to run, its margins, and why each other cell loses."""
+    lines: list[str] = []
+    for choice in sweep.recommendations:
+        lines.append(_verdict(sweep, choice, L))
+        for ranked in choice.ranking:
+            if ranked.loss is not None:
+                lines.append(f"  - {_loss(sweep, ranked, choice, L)}")
+    return lines
+
+
+def render_sweep(sweep: Sweep, lang: str = "en") -> str:
+    L = Lang(lang)
+    s = sweep.settings
+    lines = [f"# {L.t('sw_title')}", ""]
+    if not sweep.complete:
+        lines += [L.t("sw_unfinished"), ""]
+    lines += [f"## {L.t('sw_recommendation')}", ""]
+    for line in recommendation_lines(sweep, L):
+        lines.append(line if line.startswith("  - ") else f"- {line}")
+    lines += ["", f"## {L.t('sw_cells')}", ""]
+    budget = L.t("sw_no_budget") if s.memory_bytes is None else L.size(s.memory_bytes)
+    lines += [
+        L.t(
+            "sw_setup",
+            cells=len(sweep.planned),
+            slos=", ".join(f"`{slo}`" for slo in s.slos),
+            budget=budget,
+            window=L.seconds(s.window),
+            warmup=L.seconds(s.warmup),
+            seconds=L.seconds(sweep.elapsed),
+        ),
+        "",
+        L.t("sw_table"),
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    lines += [_row(cell, L) for cell in sweep.cells]
+    lines += ["", f"## {L.t('sw_method_title')}", "", L.t("sw_method"), ""]
+    if sweep.machine is not None:
+        m = sweep.machine
+        lines += [
+            L.t(
+                "sw_machine",
+                cpu=m.cpu or L.na,
+                cores=L.na if m.cores is None else m.cores,
+                memory=L.gib(m.memory_bytes),
+                python=m.python or L.na,
+            ),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _server(sweep: Sweep, name: str, L: Lang) -> str:
+    cell = _cell(sweep, name)
+    return name if cell is None else f"{_describe(cell.server, L)} (`{name}`)"
+
+
+def _describe(server: Server, L: Lang) -> str:
+    return L.server(server)
+
+
+def _cell(sweep: Sweep, name: str) -> SweepCell | None:
+    return next((c for c in sweep.cells if c.name == name), None)
+
+
+def _rate(value: float | None, L: Lang) -> str:
+    return L.na if value is None else L.digits(f"{value:.3g}")
+
+
+def _verdict(sweep: Sweep, choice: SweepRecommendation, L: Lang) -> str:
+    if choice.workload == "app":
+        workload = L.t("sw_workload_app")
+    else:
+        workload = L.t("sw_workload", workload=choice.workload)
+    winner = choice.winner
+    if winner is None:
+        return L.t("sw_none", workload=workload)
+    parts = [
+        L.t(
+            "sw_best",
+            workload=workload,
+            server=_server(sweep, winner.name, L),
+            slos=", ".join(sweep.settings.slos),
+            rate=_rate(winner.capacity, L),
+        )
+    ]
+    if choice.lead is not None:
+        parts.append(L.t("sw_lead", lead=L.ratio(choice.lead)))
+    if choice.memory_headroom is not None and sweep.settings.memory_bytes is not None:
+        parts.append(
+            L.t(
+                "sw_headroom",
+                memory=L.size(winner.memory_bytes),
+                budget=L.size(sweep.settings.memory_bytes),
+                left=L.percent(choice.memory_headroom),
+            )
+        )
+    elif winner.memory_bytes is not None:
+        parts.append(L.t("sw_memory", memory=L.size(winner.memory_bytes)))
+    if choice.uncertain:
+        parts.append(L.t("sw_uncertain", cells=", ".join(f"`{c}`" for c in choice.uncertain)))
+    return " ".join(parts)
+
+
+def _loss(sweep: Sweep, ranked: RankedCell, choice: SweepRecommendation, L: Lang) -> str:
+    versus = ranked.versus
+    return L.t(
+        f"sw_loss.{ranked.loss}",
+        cell=f"`{ranked.name}`",
+        rate=_rate(ranked.capacity, L),
+        memory=L.size(ranked.memory_bytes),
+        budget=L.size(versus) if ranked.loss in ("over-budget", "oom-killed") else "",
+        best=_rate(versus, L),
+        slos=", ".join(sweep.settings.slos),
+        detail=_failure(sweep, ranked.name, L),
+    )
+
+
+def _failure(sweep: Sweep, name: str, L: Lang) -> str:
+    cell = _cell(sweep, name)
+    if cell is None or cell.failure is None:
+        return ""
+    return L.t(f"error.{cell.failure.code}", detail=cell.failure.detail or "", n=cell.failure.n)
+
+
+def _row(cell: SweepCell, L: Lang) -> str:
+    capacity = cell.capacity
+    step = capacity.at_capacity if capacity is not None else None
+    latency: dict[str, float | None] = dict(step.summary.latency) if step is not None else {}
+
+    def ms(key: str) -> str:
+        value = latency.get(key)
+        return L.na if value is None else L.digits(f"{value * 1000:.0f}")
+
+    rate = L.na if capacity is None else _rate(capacity.capacity, L)
+    if capacity is not None and capacity.client_bound:
+        rate = f"≥ {rate}"
+    idle, load = cell.memory_idle, cell.memory_load
+    uss = None if load is None else load.worker_uss_mean
+    cells: Sequence[str] = (
+        f"`{cell.name}`",
+        _describe(cell.server, L),
+        rate,
+        ms("p50"),
+        ms("p99"),
+        L.na
+        if step is None or step.summary.error_rate is None
+        else L.percent(step.summary.error_rate),
+        L.na if step is None or step.server_cores is None else L.decimal(step.server_cores, 2),
+        L.na if step is None or step.client_cores is None else L.decimal(step.client_cores, 2),
+        L.size(None if idle is None else idle.total_pss),
+        L.size(None if load is None else load.total_pss),
+        L.size(uss),
+        L.count(cell.workers_fit),
+        L.count(cell.oom_kills) if cell.status == "done" else L.t(f"sw_status.{cell.status}"),
+    )
+    return "| " + " | ".join(cells) + " |"
