@@ -74,12 +74,14 @@ from servelab.results_capacity import (
     StopCode,
 )
 from servelab.servers.monitor import tree_cpu_seconds
+from servelab.study.trial import AppRun
 
 __all__ = [
     "ClientMeasure",
     "RateSearch",
     "client_bound",
     "find_capacity",
+    "request_for",
 ]
 
 Outcome = Literal["held", "failed", "client-bound"]
@@ -267,6 +269,19 @@ def client_bound(
 
 
 # --- the runner ------------------------------------------------------------------------------
+
+
+def request_for(app: AppRun | None, n: int) -> tuple[str, RequestSpec]:
+    """The path a cell loads and what each request sends, as a trial's burst sends them:
+    servelab's own service gets the seed's ``{"area": a}`` POSTs at ``/predict`` (its
+    workload, n and delay are the server's settings, ``TrialSetup.service()``); a user's
+    app gets its own request with the bodies at size ``n`` (made once, here, and cached)."""
+    if app is None:
+        return "/predict", RequestSpec()
+    request = app.request
+    return request.path, RequestSpec(
+        method=request.method, headers=dict(request.headers), bodies=app.bodies(n)
+    )
 
 
 def find_capacity(
