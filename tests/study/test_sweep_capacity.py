@@ -1,5 +1,6 @@
 """The capacity search's pure parts: the rate search on synthetic servers, the client-bound
-rule on numbers, and its results files (read back, damaged, written by a newer servelab).
+rule on numbers, its results files (read back, damaged, written by a newer servelab), and
+what a cell sends.
 
 A synthetic server holds every rate up to its threshold and fails above it; a synthetic
 client delivers every rate below its own limit. Randomness is seeded.
@@ -35,7 +36,8 @@ from servelab.results_capacity import (
     write_capacity,
 )
 from servelab.servers.app import AppTarget
-from servelab.study.sweep.capacity import ClientMeasure, RateSearch, client_bound, request_for
+from servelab.study.sweep.capacity import request_for
+from servelab.study.sweep.ratesearch import ClientMeasure, RateSearch, client_bound
 from servelab.study.trial import AppRun
 
 
