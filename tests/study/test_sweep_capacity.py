@@ -1,5 +1,6 @@
 """The capacity search's pure parts: the rate search on synthetic servers, the client-bound
-rule on numbers, and its results files (read back, damaged, written by a newer servelab).
+rule on numbers, its results files (read back, damaged, written by a newer servelab), and
+what a cell sends.
 
 A synthetic server holds every rate up to its threshold and fails above it; a synthetic
 client delivers every rate below its own limit. Randomness is seeded.
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from servelab.errors import ConfigError, ResultsError
+from servelab.load import RequestSpec, RequestTemplate
 from servelab.load.records import RequestRecord
 from servelab.load.summary import LoadSummary, summarize
 from servelab.results_capacity import (
@@ -33,7 +35,10 @@ from servelab.results_capacity import (
     read_steps,
     write_capacity,
 )
-from servelab.study.sweep.capacity import ClientMeasure, RateSearch, client_bound
+from servelab.servers.app import AppTarget
+from servelab.study.sweep.capacity import request_for
+from servelab.study.sweep.ratesearch import ClientMeasure, RateSearch, client_bound
+from servelab.study.trial import AppRun
 
 
 def _search(
@@ -318,3 +323,14 @@ def test_the_results_module_runs_nothing() -> None:
         "servelab.load.reactor",
     )
     assert [m for m in loaded if m.startswith(forbidden)] == []
+
+
+def test_a_cell_sends_what_a_trial_sends() -> None:
+    assert request_for(None, 1000) == ("/predict", RequestSpec())
+    template = RequestTemplate.build(
+        method="PUT", path="/score", headers=["X-Kind: test"], body='{"rows": {size}}'
+    )
+    app = AppRun(AppTarget("app:app", Path("."), Path(sys.executable), "wsgi"), template)
+    path, spec = request_for(app, 12)
+    assert path == "/score" and spec.method == "PUT"
+    assert spec.headers == {"X-Kind": "test"} and list(spec.bodies) == [b'{"rows": 12}']
