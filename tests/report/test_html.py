@@ -345,6 +345,8 @@ def test_the_report_imports_no_server_cap_study_command_or_load_engine() -> None
 ALLOWED = {
     "servelab.results",
     "servelab.repeats",  # a repeated study's index: results files too, nothing that runs
+    "servelab.results_sweep",  # a sweep's files, likewise
+    "servelab.results_capacity",  # a sweep cell's capacity search, likewise
     "servelab.load.summary",
     "servelab.workloads",
     "servelab._io",

@@ -23,7 +23,7 @@ from pathlib import Path
 from .._io import atomic_write_text
 from ..errors import ConfigError, ResultsError
 from ..repeats import is_repeated, read_repeated
-from ..results import Study, read_study
+from ..results import Machine, Study, read_study
 from ..results_sweep import is_sweep, read_sweep
 from .html import build_html
 from .lang import LANGUAGES
@@ -137,9 +137,11 @@ def _build_sweep(results: Path, langs: Sequence[str]) -> list[Path]:
             text = render_sweep(sweep, lang)
             path = results / report_name(lang)
             atomic_write_text(path, text)
+            html_name = report_name(lang, "html")
+            machine = sweep.machine or Machine(None, None, None, None, None, {})
             written += [
                 path,
-                build_html(results, text, lang=lang, out_name=report_name(lang, "html")),
+                build_html(results, text, lang=lang, out_name=html_name, machine=machine),
             ]
     except OSError as error:
         where = Path(error.filename).parent if error.filename else results

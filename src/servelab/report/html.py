@@ -27,7 +27,7 @@ from markupsafe import Markup
 
 from .._io import atomic_write_text
 from ..errors import ConfigError
-from ..results import Study, read_study
+from ..results import Machine, Study, read_study
 from .i18n import Lang
 from .lang import CATALOGS
 
@@ -181,11 +181,16 @@ def _created(value: str) -> str | None:
         return value
 
 
-def _machine_rows(study: Study, labels: dict[str, str], lang: str) -> list[tuple[str, str]]:
-    """The Machine section as (label, value) rows, each value from study.json."""
+def _machine_rows(
+    machine: Machine,
+    created: str | None,
+    wall_seconds: float | None,
+    labels: dict[str, str],
+    lang: str,
+) -> list[tuple[str, str]]:
+    """The Machine section as (label, value) rows, each value from the results file."""
     code = lang.split("-")[0].lower()
     numbers = Lang(code if code in CATALOGS else "en")
-    machine = study.machine
     unknown = labels["unknown"]
     memory = machine.memory_bytes
     rows = [
@@ -195,11 +200,11 @@ def _machine_rows(study: Study, labels: dict[str, str], lang: str) -> list[tuple
         (labels["os"], machine.os or unknown),
         (labels["python"], machine.python or unknown),
     ]
-    created = _created(study.created)
-    if created:
-        rows.append((labels["created"], created))
-    if study.wall_seconds is not None:
-        wall = numbers.digits(str(study.wall_seconds))
+    when = _created(created) if created else None
+    if when:
+        rows.append((labels["created"], when))
+    if wall_seconds is not None:
+        wall = numbers.digits(str(wall_seconds))
         rows.append((labels["wall"], f"{wall} {labels['seconds']}"))
     return rows
 
@@ -216,17 +221,28 @@ def _environment() -> Environment:
 
 
 def render_html(
-    results: Path, markdown_text: str, lang: str = "en", *, study: Study | None = None
+    results: Path,
+    markdown_text: str,
+    lang: str = "en",
+    *,
+    study: Study | None = None,
+    machine: Machine | None = None,
 ) -> str:
     """The page for ``markdown_text`` with images from ``results``, as one string.
 
-    ``study`` is the folder's study when the caller has read it already; else it is read.
+    ``study`` is the folder's study when the caller has read it already; else it is read,
+    unless the page is not a study's (a sweep's) and ``machine`` describes what ran it.
     """
     if not _LANG.fullmatch(lang):
         raise ConfigError(f"not a language tag: {lang!r} (use en or ru)")
     labels = _labels(lang)
-    if study is None:
+    if study is None and machine is None:
         study = read_study(results)
+    if study is not None:
+        machine = study.machine
+    assert machine is not None
+    created = study.created if study is not None else None
+    wall = study.wall_seconds if study is not None else None
     md = markdown.Markdown(
         extensions=[
             "tables",
@@ -241,7 +257,7 @@ def render_html(
     headings = _headings(getattr(md, "toc_tokens", []))
     machine_names = {_labels(code)["machine"].casefold() for code in CATALOGS}
     machine_known = any(text.strip().casefold() in machine_names for text in headings)
-    packages = study.machine.packages
+    packages = machine.packages
     return (
         _environment()
         .get_template("report.html.j2")
@@ -250,11 +266,11 @@ def render_html(
             title=headings[0] if headings else labels["untitled"],
             body=Markup(body),
             labels=labels,
-            machine=None if machine_known else _machine_rows(study, labels, lang),
+            machine=None if machine_known else _machine_rows(machine, created, wall, labels, lang),
             packages=[
                 (name, version or labels["not_installed"]) for name, version in packages.items()
             ],
-            created=study.created or None,
+            created=created or None,
         )
     )
 
@@ -266,10 +282,11 @@ def build_html(
     lang: str = "en",
     out_name: str = HTML_FILE,
     study: Study | None = None,
+    machine: Machine | None = None,
 ) -> Path:
     """Write the page into the results folder (where its relative links resolve)."""
     if not out_name or Path(out_name).name != out_name:
         raise ConfigError(f"out_name must be a file name in the results folder: {out_name!r}")
     path = results / out_name
-    atomic_write_text(path, render_html(results, markdown_text, lang, study=study))
+    atomic_write_text(path, render_html(results, markdown_text, lang, study=study, machine=machine))
     return path

@@ -142,10 +142,9 @@ def _failure(sweep: Sweep, name: str, L: Lang) -> str:
 def _row(cell: SweepCell, L: Lang) -> str:
     capacity = cell.capacity
     step = capacity.at_capacity if capacity is not None else None
-    latency: dict[str, float | None] = dict(step.summary.latency) if step is not None else {}
 
     def ms(key: str) -> str:
-        value = latency.get(key)
+        value = None if step is None else getattr(step.summary.latency, key)
         return L.na if value is None else L.digits(f"{value * 1000:.0f}")
 
     rate = L.na if capacity is None else _rate(capacity.capacity, L)

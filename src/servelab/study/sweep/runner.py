@@ -28,7 +28,13 @@ from servelab.load.request import RequestSpec
 from servelab.load.slo import Slo
 from servelab.machine import describe_machine
 from servelab.results import Failure, Noise, TreeMemory
-from servelab.results_capacity import CAPACITY_FILE, STEPS_FILE, CapacityStep, write_capacity
+from servelab.results_capacity import (
+    CAPACITY_FILE,
+    STEPS_FILE,
+    CapacityStep,
+    RatePolicy,
+    write_capacity,
+)
 from servelab.results_sweep import (
     CELL_FILE,
     CELLS_DIR,
@@ -45,7 +51,7 @@ from servelab.servers import Monitor, ServerSpec
 from servelab.servers.app import AppTarget
 from servelab.servers.memory import measure_tree, workers_that_fit
 from servelab.service.config import ServiceConfig
-from servelab.study.sweep.capacity import find_capacity
+from servelab.study.sweep.capacity import find_capacity, request_for
 from servelab.study.sweep.recommend import CellFacts, recommend
 from servelab.study.trial import (
     AppRun,
@@ -112,6 +118,12 @@ class SweepPlan:
             preload=self.preload,
             app=app,
         )
+
+    def policy(self) -> RatePolicy:
+        """The rate search's settings: its lowest rate puts at least two requests in a
+        window, so a short window still judges something."""
+        default = RatePolicy()
+        return replace(default, min_rate=max(default.min_rate, 2.0 / self.window))
 
     @property
     def cell_seconds(self) -> float:
@@ -289,6 +301,7 @@ def measure_cell(
                 window=plan.window,
                 warmup=plan.warmup,
                 server_pid=srv.pid,
+                policy=plan.policy(),
                 deadline=deadline,
                 on_step=on_step,
                 steps_path=cell_dir / STEPS_FILE,
@@ -325,6 +338,7 @@ def _what_to_send(
     plan: SweepPlan, workload: str
 ) -> tuple[dict[str, str], str, RequestSpec, AppTarget | None]:
     """The server's environment, the request path, what each request sends, the app."""
+    path, request = request_for(plan.app, plan.n)
     if plan.app is None:
         service = ServiceConfig(
             workload=workload,
@@ -332,14 +346,8 @@ def _what_to_send(
             max_n=max(plan.n, ServiceConfig().max_n),
             io_delay=plan.io_delay,
         )
-        return service.to_env(), "/predict", RequestSpec(), None
-    app = plan.app
-    request = RequestSpec(
-        method=app.request.method,
-        headers=dict(app.request.headers),
-        bodies=app.bodies(plan.n),
-    )
-    return dict(app.target.env), app.request.path, request, app.target
+        return service.to_env(), path, request, None
+    return dict(plan.app.target.env), path, request, plan.app.target
 
 
 def _finished_cells(folder: Path, names: Sequence[str]) -> dict[str, SweepCell]:
