@@ -282,7 +282,7 @@ class Sweep:
 
     @property
     def complete(self) -> bool:
-        ended = {cell.name for cell in self.cells}
+        ended = {cell.name for cell in self.cells if cell.status != "left-out"}
         return all(name in ended for name in self.planned)
 
     def cell(self, name: str) -> SweepCell:

@@ -19,7 +19,13 @@ from ..report.sweep import recommendation_lines
 from ..results_sweep import SweepCell
 from ..study.sweep.grid import PRELOAD_MODES, server_grid
 from ..study.sweep.planfile import read_plan_file
-from ..study.sweep.runner import APP_WORKLOAD, SweepPlan, check_sweep_folder, run_sweep
+from ..study.sweep.runner import (
+    APP_WORKLOAD,
+    SweepPlan,
+    check_sweep_folder,
+    finished_cells,
+    run_sweep,
+)
 from ..units import parse_duration, parse_size
 from ..workloads import WORKLOADS
 from .app_options import app_choice, app_options
@@ -169,6 +175,11 @@ def sweep(
         f"servelab sweep: {len(plan.servers)} servers x {len(plan.workloads)} workloads ="
         f" {len(cells)} cells into [bold]{out}[/bold]"
     )
+    done = finished_cells(out, [name for name, _, _ in cells])
+    if done:
+        console.print(
+            f"{len(done)} of {len(cells)} cells already measured in {out}: measuring the rest"
+        )
     noise = check_idle()
     began = time.monotonic()
     with folder_lock(out):
@@ -183,7 +194,8 @@ def sweep(
             result = run_sweep(plan, out, _RichSweep(progress, len(cells)), noise_at_start=noise)
         reports = build_report(out, languages(lang))
     for line in recommendation_lines(result, Lang("en")):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+        # The report's words, without its markdown emphasis.
+        console.print(line.replace("**", ""), markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"done in {time.monotonic() - began:.1f} s; report: "
         + ", ".join(f"[bold]{path}[/bold]" for path in reports)

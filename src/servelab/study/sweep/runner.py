@@ -188,7 +188,7 @@ def run_sweep(
     check_sweep_folder(folder, settings)
     folder.mkdir(parents=True, exist_ok=True)
     cells_planned = plan.cells()
-    kept = _finished_cells(folder, [name for name, _, _ in cells_planned])
+    kept = finished_cells(folder, [name for name, _, _ in cells_planned])
     began = time.monotonic()
     started = time.time()
     deadline = None if plan.time_budget is None else began + plan.time_budget
@@ -220,19 +220,26 @@ def run_sweep(
 
     index()
     todo = [cell for cell in cells_planned if cell[0] not in cells]
-    for number, (name, workload, spec) in enumerate(todo, start=1):
-        remaining = len(todo) - number + 1
-        eta = sum(durations) / len(durations) * remaining if durations else None
-        if deadline is not None and time.monotonic() + plan.cell_seconds / 2 > deadline:
-            break  # the rest are left out; the next run into the folder measures them
-        progress.cell(len(kept) + number, len(cells_planned), name, eta)
-        t0 = time.monotonic()
-        cell = measure_cell(plan, folder, name, workload, spec, progress, deadline)
-        durations.append(time.monotonic() - t0)
-        write_cell(folder, cell)
-        cells[name] = cell
-        index()
-        progress.ended(cell)
+    try:
+        for number, (name, workload, spec) in enumerate(todo, start=1):
+            remaining = len(todo) - number + 1
+            eta = sum(durations) / len(durations) * remaining if durations else None
+            if deadline is not None and time.monotonic() + plan.cell_seconds / 2 > deadline:
+                break  # the rest are left out; the next run into the folder measures them
+            progress.cell(len(kept) + number, len(cells_planned), name, eta)
+            t0 = time.monotonic()
+            cell = measure_cell(plan, folder, name, workload, spec, progress, deadline)
+            durations.append(time.monotonic() - t0)
+            write_cell(folder, cell)
+            cells[name] = cell
+            index()
+            progress.ended(cell)
+    except BaseException:
+        # Interrupted (Ctrl-C, a closed terminal) or failed: the index names every cell that
+        # ended, even one whose cell.json was written just before the interruption.
+        with contextlib.suppress(Exception):
+            index()
+        raise
     return index(final=True)
 
 
@@ -350,7 +357,7 @@ def _what_to_send(
     return dict(plan.app.target.env), path, request, plan.app.target
 
 
-def _finished_cells(folder: Path, names: Sequence[str]) -> dict[str, SweepCell]:
+def finished_cells(folder: Path, names: Sequence[str]) -> dict[str, SweepCell]:
     """The cells an earlier run into ``folder`` finished (a damaged cell.json is measured
     again rather than trusted)."""
     kept = {}
@@ -406,6 +413,7 @@ __all__ = [
     "SweepProgress",
     "cell_name",
     "check_sweep_folder",
+    "finished_cells",
     "measure_cell",
     "recommendations",
     "run_sweep",

@@ -1,0 +1,145 @@
+"""``servelab sweep``, end to end: real servers, a real rate search, a recommendation that
+follows from what was measured, and a folder that survives an interruption."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from servelab.results_sweep import CELL_FILE, CELLS_DIR, read_sweep
+from tests.helpers import process_group, servelab_cli, wait_for
+
+APPS = Path(__file__).parent / "apps"
+# gunicorn sync workers on the io workload hold about w / delay requests/s: 20 and 40 here.
+FAST = (
+    "--servers", "gunicorn:w{1,2}", "--workloads", "io", "--io-delay", "0.05",
+    "--slo", "p99<250ms", "--window", "1.5s", "--warmup", "0.5s", "--memory", "1GiB",
+)  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.cgroup
+def test_a_sweep_recommends_the_configuration_that_holds_more_and_says_why(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "sweep"
+    result = servelab_cli("sweep", *FAST, "--out", str(out), "--lang", "all", timeout=240)
+    assert result.returncode == 0, result.stderr
+    sweep = read_sweep(out)
+    assert sweep.complete and [c.name for c in sweep.cells] == ["io_prod_w1", "io_prod_w2"]
+    w1, w2 = (sweep.cell(name) for name in ("io_prod_w1", "io_prod_w2"))
+    for cell, workers in ((w1, 1), (w2, 2)):
+        assert cell.status == "done" and cell.capacity is not None and cell.oom_kills == 0
+        assert cell.capacity.capacity is not None and not cell.capacity.client_bound
+        # Memory was read per process: one master, `workers` workers, idle and under load.
+        assert cell.memory_load is not None and len(cell.memory_load.workers) == workers
+        assert cell.memory_idle is not None and cell.memory_idle.master is not None
+        assert cell.workers_fit is not None and cell.workers_fit > workers
+    assert w1.capacity and w2.capacity and w1.capacity.capacity and w2.capacity.capacity
+    assert 14 < w1.capacity.capacity < 27 and w2.capacity.capacity > 1.5 * w1.capacity.capacity
+    # The recommendation follows: w2 holds the SLO to about twice the rate, within budget.
+    (choice,) = sweep.recommendations
+    assert choice.best == "io_prod_w2"
+    assert [(r.name, r.loss) for r in choice.ranking] == [
+        ("io_prod_w2", None),
+        ("io_prod_w1", "lower-capacity"),
+    ]
+    assert choice.memory_headroom is not None and choice.memory_headroom > 0.5
+    # Printed at the end, and at the top of the report in both languages.
+    assert "run gunicorn, 2 sync workers (`io_prod_w2`)" in result.stderr
+    assert "`io_prod_w1` holds p99<250ms only to" in result.stderr
+    report = (out / "report.md").read_text()
+    assert report.index("run **gunicorn, 2 sync workers") < report.index("| cell |")
+    russian = (out / "report.ru.md").read_text()
+    assert "разверните **gunicorn, 2 sync воркера" in russian
+    assert (out / "report.html").is_file() and (out / "report.ru.html").is_file()
+    # Each step of each search was written as it was measured.
+    steps = (out / CELLS_DIR / "io_prod_w1" / "capacity-steps.jsonl").read_text().splitlines()
+    assert len(steps) == len(w1.capacity.steps) >= 3
+    # The report is rebuilt from the files alone.
+    before = report
+    (out / "report.md").unlink()
+    assert servelab_cli("report", str(out), timeout=60).returncode == 0
+    assert (out / "report.md").read_text() == before
+
+
+@pytest.mark.slow
+@pytest.mark.cgroup
+def test_an_interrupted_sweep_keeps_its_cells_and_resumes_without_rerunning_them(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "sweep"
+    command = [sys.executable, "-m", "servelab", "sweep", *FAST, "--out", str(out)]
+    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
+    first = out / CELLS_DIR / "io_prod_w1" / CELL_FILE
+    with process_group(command, cwd=tmp_path, env=env) as lab:
+        wait_for(lambda: first.is_file() or lab.poll() is not None, "the first cell", 120)
+        assert lab.poll() is None, "the sweep ended before it could be interrupted"
+        lab.send_signal(signal.SIGINT)
+        assert lab.wait(timeout=60) == 130
+    interrupted = read_sweep(out)
+    assert not interrupted.complete
+    assert [c.name for c in interrupted.cells] == ["io_prod_w1"]
+    kept = first.stat().st_mtime_ns
+    result = servelab_cli("sweep", *FAST, "--out", str(out), timeout=240)
+    assert result.returncode == 0, result.stderr
+    resumed = read_sweep(out)
+    assert resumed.complete and [c.name for c in resumed.cells] == ["io_prod_w1", "io_prod_w2"]
+    assert first.stat().st_mtime_ns == kept  # measured once
+    assert "1 of 2 cells already measured" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_time_budget_leaves_cells_out_and_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    args = ("sweep", "--servers", "gunicorn:w{1,2,4}", "--workloads", "io", "--io-delay",
+            "0.05", "--slo", "p99<250ms", "--window", "1s", "--warmup", "0.5s",
+            "--budget", "15s", "--out", str(out))  # fmt: skip
+    result = servelab_cli(*args, timeout=240)
+    assert result.returncode == 0, result.stderr
+    sweep = read_sweep(out)
+    statuses = [cell.status for cell in sweep.cells]
+    assert statuses[0] == "done" and "left-out" in statuses, statuses
+    assert not sweep.complete
+    report = (out / "report.md").read_text()
+    assert "This sweep is unfinished" in report
+    assert "was not measured (the time budget ran out)" in report
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--servers", "gunicorn:w{1,2"), "is not closed"),
+        (("--servers", "uvicorn:w{1,2}:preload"), "uvicorn takes no"),
+        (("--slo", "p99<fast"), "cannot read SLO"),
+        (("--workloads", "io,gpu"), "--workloads must name some of"),
+        (("--memory", "1KiB"), "a memory cap must be at least"),
+        (("--app", "sized_app:app", "--app-dir", str(APPS), "--n", "5"), "--n belong to"),
+    ],
+)
+def test_sweep_mistakes_are_one_line_before_anything_starts(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = servelab_cli("sweep", *args, "--out", str(tmp_path / "sweep"), timeout=60)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "sweep" / "sweep.json").exists()
+
+
+def test_a_folder_holding_another_sweep_is_refused_and_kept(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    plan = tmp_path / "sweep.toml"
+    plan.write_text('servers = "gunicorn:w1"\nworkloads = ["io"]\nwindow = "1s"\n')
+    result = servelab_cli("sweep", "--plan", str(plan), "--budget", "0.1s", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    before = (out / "sweep.json").read_text()
+    assert read_sweep(out).settings.window == 1.0  # from the plan file
+    other = servelab_cli("sweep", "--plan", str(plan), "--window", "2s", "--out", str(out))
+    lines = other.stderr.strip().splitlines()
+    assert other.returncode != 0 and len(lines) == 1, other.stderr
+    assert "holds a sweep with other settings (window)" in lines[0]
+    assert (out / "sweep.json").read_text() == before
