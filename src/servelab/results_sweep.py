@@ -38,6 +38,7 @@ from servelab.results import (
     Machine,
     Noise,
     Server,
+    ServerEnd,
     TreeMemory,
     _Field,
 )
@@ -55,6 +56,7 @@ LossCode = Literal[
     "not-measured",
     "over-budget",
     "oom-killed",
+    "died",
     "dies-below-size",
     "slo-never-held",
     "client-bound",
@@ -143,6 +145,9 @@ class SweepCell:
     failure: Failure | None = None
     noise: Noise | None = None
     seconds: float = 0.0
+    # How the server ended when it ended on its own during the search (None: it was up
+    # until the lab stopped it).
+    died: ServerEnd | None = None
 
     @property
     def memory_bytes(self) -> int | None:
@@ -168,6 +173,7 @@ class SweepCell:
             "failure": None if self.failure is None else self.failure.to_json(),
             "noise": None if self.noise is None else self.noise.to_json(),
             "seconds": self.seconds,
+            "died": None if self.died is None else self.died.to_json(),
         }
 
     @classmethod
@@ -177,6 +183,7 @@ class SweepCell:
         load = f.opt_obj_field("memory_load")
         failure = f.opt_obj_field("failure")
         noise = f.opt_obj_field("noise")
+        died = f.opt_obj_field("died")
         return cls(
             name=f.text("name"),
             workload=f.text("workload"),
@@ -191,6 +198,7 @@ class SweepCell:
             failure=None if failure is None else Failure.from_json(failure),
             noise=None if noise is None else Noise.from_json(noise),
             seconds=f.opt_number("seconds") or 0.0,
+            died=None if died is None else ServerEnd.from_json(died),
         )
 
 

@@ -89,3 +89,12 @@ def test_every_loss_code_has_a_place_in_the_order() -> None:
     from servelab.study.sweep.recommend import _LOSS_ORDER
 
     assert set(_LOSS_ORDER) == set(LOSS_CODES)
+
+
+def test_a_server_that_died_during_its_search_is_not_recommended() -> None:
+    cells = [
+        CellFacts("dev", capacity=60.0, memory_bytes=100 * MiB, died=True),
+        CellFacts("prod_w1", capacity=20.0, memory_bytes=60 * MiB),
+    ]
+    choice = recommend(cells)
+    assert choice.best == "prod_w1" and choice.ranking[1].loss == "died"

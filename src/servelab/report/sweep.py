@@ -134,6 +134,8 @@ def _loss(sweep: Sweep, ranked: RankedCell, choice: SweepRecommendation, L: Lang
 
 def _failure(sweep: Sweep, name: str, L: Lang) -> str:
     cell = _cell(sweep, name)
+    if cell is not None and cell.died is not None:
+        return L.server_end(cell.died)
     if cell is None or cell.failure is None:
         return ""
     return L.t(f"error.{cell.failure.code}", detail=cell.failure.detail or "", n=cell.failure.n)

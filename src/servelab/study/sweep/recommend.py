@@ -12,6 +12,7 @@ The rules, in order (a cell is judged by the first one it breaks):
 2. ``not-measured``: the sweep's time budget ran out before the cell.
 3. ``oom-killed``: the budget's cap OOM-killed one of its processes during the search.
    ``over-budget``: its memory at load exceeds the memory budget.
+   ``died``: its server ended on its own during the search (a crash, a signal).
 4. ``dies-below-size``: its critical size under the budget is below the size asked for.
 5. ``slo-never-held``: the SLO failed at every rate tried.
 6. ``client-bound``: the load client, not the server, limited its rate search; its capacity
@@ -57,6 +58,7 @@ class CellFacts:
     measured: bool = True
     failed: bool = False
     oom_kills: int = 0
+    died: bool = False
 
 
 def recommend(
@@ -118,6 +120,8 @@ def _disqualified(
         return "not-measured", None
     if cell.oom_kills:
         return "oom-killed", None if budget_bytes is None else float(budget_bytes)
+    if cell.died:
+        return "died", None
     over = budget_bytes is not None and (cell.memory_bytes or 0) > budget_bytes
     if over and budget_bytes is not None:
         return "over-budget", float(budget_bytes)
@@ -154,6 +158,7 @@ _LOSS_ORDER: Final = {
     "dies-below-size": 3,
     "over-budget": 4,
     "oom-killed": 5,
+    "died": 5,
     "slo-never-held": 6,
     "not-measured": 7,
     "failed": 8,

@@ -256,6 +256,7 @@ def recommendations(plan: SweepPlan, cells: Sequence[SweepCell]) -> tuple[SweepR
                 measured=cell.status != "left-out",
                 failed=cell.status == "failed",
                 oom_kills=cell.oom_kills,
+                died=cell.died is not None,
             )
             for cell in cells
             if cell.workload == workload
@@ -314,6 +315,7 @@ def measure_cell(
                 steps_path=cell_dir / STEPS_FILE,
             )
             write_capacity(cell_dir / CAPACITY_FILE, capacity)
+            ended = srv.poll()
             monitor.stop()
             sampler.stop()
             oom_kills = (cap.oom_kills() - oom_before) if cap is not None else 0
@@ -333,6 +335,7 @@ def measure_cell(
                 oom_kills=oom_kills,
                 noise=monitor.noise,
                 seconds=time.monotonic() - t0,
+                died=None if ended is None else ended.to_end(),
             )
     except DoesNotFitIdle as error:
         failure = Failure("does-not-fit-idle", detail=str(error))
