@@ -62,6 +62,11 @@ def _fraction(name: str, value: float, *, zero_ok: bool = True, above_one: bool 
         raise ConfigError(f"{name} is a fraction (at most 1), not {value!r}")
 
 
+def _default_true(value: bool | None) -> bool:
+    """A flag added later: files written before it read as its default, True."""
+    return True if value is None else value
+
+
 @dataclass(frozen=True)
 class RatePolicy:
     """How the rate search moves (``capacity.RateSearch``).
@@ -78,15 +83,20 @@ class RatePolicy:
       up, its queue does not grow. Without it a rate a little above what the server can
       serve would hold in a short window, its queue not yet long enough to break the SLO,
       and the capacity found would grow with the window. 0 turns it off.
+    confirm: before the search ends, the lowest rate that failed is measured once more if
+      it failed only once; if it holds the second time, the first failure was a transient
+      (a worker's first requests, a burst of other work on the machine) and the search goes
+      on above it. One step more per search for a capacity that does not rest on one draw.
     """
 
     tolerance: float = 0.05
-    max_steps: int = 12
+    max_steps: int = 14
     start_factor: float = 0.9
     first_step: float = 0.25
     min_rate: float = 0.5
     max_rate: float = 10_000.0
     min_served_share: float = 0.95
+    confirm: bool = True
 
     def __post_init__(self) -> None:
         _fraction("tolerance", self.tolerance, zero_ok=False)
@@ -117,6 +127,7 @@ class RatePolicy:
                 min_rate=f.number("min_rate"),
                 max_rate=f.number("max_rate"),
                 min_served_share=f.number("min_served_share"),
+                confirm=_default_true(f.opt_flag("confirm")),
             )
         except ConfigError as error:
             raise ResultsError(f"{f.file}: field {f.path}: {error}") from None

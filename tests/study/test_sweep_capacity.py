@@ -65,14 +65,38 @@ def test_the_search_brackets_the_threshold_within_the_tolerance(estimate: float)
     assert low is not None and high is not None
     assert low <= 100.0 < high and high / low - 1 <= 0.05
     assert search.capacity == low and not search.client_bound
-    assert len(rates) == len(set(rates)) <= RatePolicy().max_steps  # no rate asked twice
+    assert len(rates) <= RatePolicy().max_steps
+    # No rate is asked twice, except the failing end, confirmed once before the search ends.
+    assert rates[-1] == high and rates.count(high) == 2
+    assert len(set(rates)) == len(rates) - 1
 
 
 def test_a_good_estimate_costs_few_steps_and_rates_are_round() -> None:
     _, rates = _search(100.0, threshold=100.0)
     assert rates[0] == 90.0  # 0.9 of the closed-loop estimate
-    assert len(rates) <= 5
+    assert len(rates) <= 6  # five moves and the failing end's confirmation
     assert all(float(f"{r:.3g}") == r for r in rates)  # 3 significant digits
+
+
+def test_a_failure_that_does_not_repeat_is_a_transient_and_the_search_goes_on() -> None:
+    # The server holds up to 120/s, but its first step at 112/s failed by chance (a worker's
+    # first requests): the confirmation holds, and the search finds the real limit above.
+    search = RateSearch(100.0)
+    rates, failed_once = [], False
+    while (rate := search.next_rate()) is not None:
+        rates.append(rate)
+        transient = rate == 112.0 and not failed_once
+        failed_once = failed_once or transient
+        search.record(rate, held=rate <= 120.0 and not transient)
+    low, high = search.bracket()
+    assert failed_once and rates.count(112.0) == 2
+    assert search.stop == "within-tolerance" and low is not None and high is not None
+    assert low <= 120.0 < high and search.capacity == low > 112.0
+
+
+def test_without_confirmation_one_failure_ends_the_search() -> None:
+    search, rates = _search(100.0, threshold=100.0, policy=RatePolicy(confirm=False))
+    assert len(rates) == len(set(rates)) and search.stop == "within-tolerance"
 
 
 def test_the_search_never_takes_more_than_max_steps() -> None:

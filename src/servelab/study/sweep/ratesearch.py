@@ -100,11 +100,19 @@ class RateSearch:
             self._stop = code
         self._pending = None
 
+    def _latest(self) -> list[tuple[float, Outcome]]:
+        """Each rate tried with its last outcome: a failure that a confirming step at the
+        same rate did not repeat no longer counts."""
+        last: dict[float, Outcome] = {}
+        for rate, outcome in self._tried:
+            last[rate] = outcome
+        return list(last.items())
+
     def bracket(self) -> tuple[float | None, float | None]:
         """(highest rate that held below the upper end, lowest rate that failed or was
         client-bound); either is None while no step has given it."""
         upper = self._upper()
-        held = [r for r, o in self._tried if o == "held" and (upper is None or r < upper[0])]
+        held = [r for r, o in self._latest() if o == "held" and (upper is None or r < upper[0])]
         return (max(held, default=None), None if upper is None else upper[0])
 
     @property
@@ -119,7 +127,7 @@ class RateSearch:
         return upper is not None and upper[1] == "client-bound"
 
     def _upper(self) -> tuple[float, Outcome] | None:
-        ends = [(r, o) for r, o in self._tried if o != "held"]
+        ends = [(r, o) for r, o in self._latest() if o != "held"]
         return min(ends) if ends else None
 
     def _factor(self, moves: int) -> float:
@@ -148,7 +156,11 @@ class RateSearch:
             target = max(upper_rate / self._factor(moves), p.min_rate)
             return target if target <= p.min_rate else _nice(target, p.min_rate, upper_rate)
         if upper_rate / lower - 1 <= p.tolerance:
-            return "client-bound" if upper[1] == "client-bound" else "within-tolerance"
+            if upper[1] == "client-bound":
+                return "client-bound"
+            if p.confirm and sum(1 for r, _ in self._tried if r == upper_rate) == 1:
+                return upper_rate  # measured once more before the search rests on it
+            return "within-tolerance"
         return _nice(math.sqrt(lower * upper_rate), lower, upper_rate)
 
 
