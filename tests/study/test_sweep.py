@@ -143,3 +143,17 @@ def test_a_folder_holding_another_sweep_is_refused_and_kept(tmp_path: Path) -> N
     assert other.returncode != 0 and len(lines) == 1, other.stderr
     assert "holds a sweep with other settings (window)" in lines[0]
     assert (out / "sweep.json").read_text() == before
+
+
+def test_the_example_plan_file_is_a_valid_plan(tmp_path: Path) -> None:
+    # --budget 0.1s: read and check every setting of the example, measure no cell.
+    out = tmp_path / "sweep"
+    example = Path(__file__).parents[2] / "examples" / "sweep.toml"
+    result = servelab_cli(
+        "sweep", "--plan", str(example), "--budget", "0.1s", "--out", str(out), timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    sweep = read_sweep(out)
+    assert len(sweep.planned) == 12 and all(c.status == "left-out" for c in sweep.cells)
+    assert sweep.settings.slos == ("p99<500ms", "errors<1%")
+    assert sweep.settings.memory_bytes == 2 << 30 and sweep.settings.window == 3.0
