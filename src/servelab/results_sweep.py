@@ -82,6 +82,10 @@ class SweepSettings:
     time_budget: float | None
     preload: str = "off"
     app: App | None = None
+    # The critical size per cell under the budget (a critical-n search each), and the size
+    # the recommendation must survive (None: not asked).
+    critical: bool = False
+    need_size: int | None = None
 
     def to_json(self) -> JsonObject:
         return {
@@ -95,6 +99,8 @@ class SweepSettings:
             "time_budget": self.time_budget,
             "preload": self.preload,
             "app": None if self.app is None else self.app.to_json(),
+            "critical": self.critical,
+            "need_size": self.need_size,
         }
 
     @classmethod
@@ -111,6 +117,8 @@ class SweepSettings:
             time_budget=f.opt_number("time_budget"),
             preload=f.opt_text("preload") or "off",
             app=None if app is None else App.from_json(app),
+            critical=f.opt_flag("critical") or False,
+            need_size=f.opt_whole("need_size"),
         )
 
     def differs_from(self, other: SweepSettings) -> list[str]:
@@ -148,6 +156,10 @@ class SweepCell:
     # How the server ended when it ended on its own during the search (None: it was up
     # until the lab stopped it).
     died: ServerEnd | None = None
+    # The critical search's largest size that never failed under the budget, and its folder
+    # (relative to the sweep's), when the sweep asked for it and the workload has one.
+    critical_n: int | None = None
+    critical_folder: str | None = None
 
     @property
     def memory_bytes(self) -> int | None:
@@ -174,6 +186,8 @@ class SweepCell:
             "noise": None if self.noise is None else self.noise.to_json(),
             "seconds": self.seconds,
             "died": None if self.died is None else self.died.to_json(),
+            "critical_n": self.critical_n,
+            "critical_folder": self.critical_folder,
         }
 
     @classmethod
@@ -199,6 +213,8 @@ class SweepCell:
             noise=None if noise is None else Noise.from_json(noise),
             seconds=f.opt_number("seconds") or 0.0,
             died=None if died is None else ServerEnd.from_json(died),
+            critical_n=f.opt_whole("critical_n"),
+            critical_folder=f.opt_text("critical_folder"),
         )
 
 

@@ -358,3 +358,18 @@ def test_a_cell_sends_what_a_trial_sends() -> None:
     path, spec = request_for(app, 12)
     assert path == "/score" and spec.method == "PUT"
     assert spec.headers == {"X-Kind": "test"} and list(spec.bodies) == [b'{"rows": 12}']
+
+
+def test_after_a_transient_the_search_moves_up_in_small_steps_again() -> None:
+    # Six steps held up to 115/s, then 115 failed once and held when confirmed: the next
+    # move is the first step up (x1.25), not the seventh (x9 -> 1040/s, measured here once).
+    search = RateSearch(100.0)
+    rates: list[float] = []
+    seen: set[float] = set()
+    while (rate := search.next_rate()) is not None and len(rates) < 8:
+        rates.append(rate)
+        transient = rate == 112.0 and rate not in seen
+        seen.add(rate)
+        search.record(rate, held=rate <= 200.0 and not transient)
+    after = rates[rates.index(112.0, rates.index(112.0) + 1) + 1]
+    assert after == pytest.approx(112.0 * 1.25, rel=0.01)

@@ -107,6 +107,20 @@ _SERVICE_ONLY = ("workloads", "n", "io_delay")
     help="Bound the whole sweep (e.g. 10m); cells left out are marked, and measured by the "
     "next run into --out [none].",
 )
+@click.option(
+    "--critical/--no-critical",
+    default=False,
+    show_default=True,
+    help="Also search each cell's critical size under --memory (a burst of 10 parallel "
+    "requests, fresh servers, real OOM kills): the largest n (or --size) it survives.",
+)
+@click.option(
+    "--need-size",
+    type=int,
+    default=None,
+    help="The size the deployment must survive under --memory: a cell whose critical size "
+    "is below it is not recommended (needs --critical).",
+)
 def sweep(
     lang: str,
     plan_file: Path | None,
@@ -121,6 +135,8 @@ def sweep(
     window: str,
     warmup: str,
     time_budget: str | None,
+    critical: bool,
+    need_size: int | None,
     **app_params: Any,
 ) -> None:
     """Sweep server configurations and recommend one: for each server of the grid (and each
@@ -140,6 +156,8 @@ def sweep(
         window = values.get("window", window)
         warmup = values.get("warmup", warmup)
         time_budget = values.get("time_budget", time_budget)
+        critical = values.get("critical", critical)
+        need_size = values.get("need_size", need_size)
         out = values.get("out", out)
         lang = values.get("lang", lang)
         app_params.update({k: v for k, v in values.items() if k in app_params})
@@ -168,6 +186,8 @@ def sweep(
         time_budget=None if time_budget is None else parse_duration(time_budget),
         preload=preload,
         app=choice.run,
+        critical=critical,
+        need_size=need_size,
     )
     check_sweep_folder(out, plan.settings())  # before anything starts
     cells = plan.cells()

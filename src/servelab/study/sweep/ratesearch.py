@@ -146,7 +146,16 @@ class RateSearch:
             assert lower is not None
             if lower >= p.max_rate:
                 return "holds-at-max"
-            target = min(lower * self._factor(len(self._tried)), p.max_rate)
+            # Each further move up doubles the step, counted over the climb that led here:
+            # the trailing steps that held, each above every rate tried before it (after a
+            # confirmed transient the climb starts again at the first step, not at x9).
+            moves = 0
+            for i in range(len(self._tried) - 1, -1, -1):
+                rate, outcome = self._tried[i]
+                if outcome != "held" or any(r >= rate for r, _ in self._tried[:i]):
+                    break
+                moves += 1
+            target = min(lower * self._factor(moves), p.max_rate)
             return target if target >= p.max_rate else _nice(target, lower, p.max_rate)
         assert upper_rate is not None
         if lower is None:  # nothing held below the upper end: go down

@@ -51,17 +51,19 @@ from servelab.servers import Monitor, ServerSpec
 from servelab.servers.app import AppTarget
 from servelab.servers.memory import measure_tree, workers_that_fit
 from servelab.service.config import ServiceConfig
+from servelab.study.critical_run import CriticalSpec, find_critical_n
 from servelab.study.sweep.capacity import find_capacity, request_for
 from servelab.study.sweep.recommend import CellFacts, recommend
 from servelab.study.trial import (
     AppRun,
+    Burst,
     CapSetup,
     DoesNotFitIdle,
     open_trial_cap,
     start_server,
 )
+from servelab.workloads import APP_WORKLOAD, WORKLOADS
 
-APP_WORKLOAD = "app"
 # How often the tree's memory (USS/PSS of every process, ~4 ms for five processes) is read
 # during a rate search; the largest total PSS seen is the cell's memory at load.
 MEMORY_INTERVAL = 0.5
@@ -84,6 +86,9 @@ class SweepPlan:
     time_budget: float | None = None
     preload: str = "off"
     app: AppRun | None = None
+    critical: bool = False
+    need_size: int | None = None
+    critical_concurrency: int = 10
 
     def __post_init__(self) -> None:
         if not self.servers:
@@ -92,6 +97,12 @@ class SweepPlan:
             raise ConfigError("a sweep needs an SLO to hold, e.g. --slo 'p99<500ms'")
         if self.memory_bytes is not None:
             CapSetup(self.memory_bytes)  # refuses a cap too small or larger than the machine
+        if (self.critical or self.need_size is not None) and self.memory_bytes is None:
+            raise ConfigError("a critical size is searched under a memory budget: add --memory")
+        if self.need_size is not None and not self.critical:
+            raise ConfigError("--need-size is checked against the critical size: add --critical")
+        if self.need_size is not None and self.need_size < 1:
+            raise ConfigError(f"--need-size must be a whole number >= 1, not {self.need_size}")
         if self.app is not None:
             for spec in self.servers:
                 self.app.target.check_server(spec)
@@ -117,6 +128,8 @@ class SweepPlan:
             time_budget=self.time_budget,
             preload=self.preload,
             app=app,
+            critical=self.critical,
+            need_size=self.need_size,
         )
 
     def policy(self) -> RatePolicy:
@@ -229,6 +242,9 @@ def run_sweep(
             progress.cell(len(kept) + number, len(cells_planned), name, eta)
             t0 = time.monotonic()
             cell = measure_cell(plan, folder, name, workload, spec, progress, deadline)
+            if plan.critical and cell.status == "done" and _has_critical(plan, workload):
+                progress.phase("searching the critical size")
+                cell = _with_critical(plan, folder, cell, spec)
             durations.append(time.monotonic() - t0)
             write_cell(folder, cell)
             cells[name] = cell
@@ -257,12 +273,17 @@ def recommendations(plan: SweepPlan, cells: Sequence[SweepCell]) -> tuple[SweepR
                 failed=cell.status == "failed",
                 oom_kills=cell.oom_kills,
                 died=cell.died is not None,
+                critical_n=cell.critical_n,
             )
             for cell in cells
             if cell.workload == workload
         ]
         if facts:
-            out.append(recommend(facts, workload=workload, budget_bytes=plan.memory_bytes))
+            out.append(
+                recommend(
+                    facts, workload=workload, budget_bytes=plan.memory_bytes, size=plan.need_size
+                )
+            )
     return tuple(out)
 
 
@@ -342,6 +363,33 @@ def measure_cell(
     except (ServerError, LoadError) as error:
         failure = Failure("server-failed", detail=str(error))
     return replace(base, failure=failure, seconds=time.monotonic() - t0)
+
+
+def _has_critical(plan: SweepPlan, workload: str) -> bool:
+    """Whether the cell's memory grows with a size to search: an app's request with {size}
+    (or a payload hook), the service's cpu and numpy workloads."""
+    if plan.app is not None:
+        return plan.app.request.uses_size()
+    return WORKLOADS[workload].has_critical_n
+
+
+def _with_critical(plan: SweepPlan, folder: Path, cell: SweepCell, spec: ServerSpec) -> SweepCell:
+    """The cell with its critical size under the budget: the critical-n search of
+    ``servelab critical-n`` (calibration, prediction, probes with fresh servers), under a
+    burst of ``critical_concurrency`` parallel requests."""
+    assert plan.memory_bytes is not None
+    relative = f"{CELLS_DIR}/{cell.name}/critical"
+    load = Burst(plan.critical_concurrency, plan.critical_concurrency)
+    search = CriticalSpec(
+        spec,
+        APP_WORKLOAD if plan.app is not None else cell.workload,
+        plan.memory_bytes,
+        load=load,
+        app=plan.app,
+        start_n=plan.n,
+    )
+    entry = find_critical_n(search, folder / relative, name=relative)
+    return replace(cell, critical_n=entry.max_passing_n, critical_folder=relative)
 
 
 def _what_to_send(
