@@ -157,3 +157,24 @@ def test_the_example_plan_file_is_a_valid_plan(tmp_path: Path) -> None:
     assert len(sweep.planned) == 12 and all(c.status == "left-out" for c in sweep.cells)
     assert sweep.settings.slos == ("p99<500ms", "errors<1%")
     assert sweep.settings.memory_bytes == 2 << 30 and sweep.settings.window == 3.0
+
+
+@pytest.mark.slow
+@pytest.mark.cgroup
+def test_a_cell_whose_critical_size_is_below_the_need_is_not_recommended(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    args = ("sweep", "--servers", "gunicorn:w1", "--workloads", "numpy", "--n", "100000",
+            "--slo", "p99<1s", "--window", "1s", "--warmup", "0.5s", "--memory", "256MiB",
+            "--critical", "--need-size", "900000000", "--out", str(out))  # fmt: skip
+    result = servelab_cli(*args, timeout=400)
+    assert result.returncode == 0, result.stderr
+    sweep = read_sweep(out)
+    cell = sweep.cell("numpy_prod_w1")
+    # One sync worker under 256 MiB dies of memory around 25 million numpy elements.
+    assert cell.critical_n is not None and 5_000_000 < cell.critical_n < 40_000_000
+    assert cell.critical_folder is not None
+    assert (out / cell.critical_folder / "search.json").is_file()
+    (choice,) = sweep.recommendations
+    assert choice.best is None
+    assert [(r.name, r.loss) for r in choice.ranking] == [("numpy_prod_w1", "dies-below-size")]
+    assert "dies of memory below the size asked for" in result.stderr

@@ -120,6 +120,7 @@ def _verdict(sweep: Sweep, choice: SweepRecommendation, L: Lang) -> str:
 
 def _loss(sweep: Sweep, ranked: RankedCell, choice: SweepRecommendation, L: Lang) -> str:
     versus = ranked.versus
+    cell = _cell(sweep, ranked.name)
     return L.t(
         f"sw_loss.{ranked.loss}",
         cell=f"`{ranked.name}`",
@@ -129,6 +130,8 @@ def _loss(sweep: Sweep, ranked: RankedCell, choice: SweepRecommendation, L: Lang
         best=_rate(versus, L),
         slos=", ".join(sweep.settings.slos),
         detail=_failure(sweep, ranked.name, L),
+        critical=L.count(None if cell is None else cell.critical_n),
+        size=L.count(int(versus)) if ranked.loss == "dies-below-size" and versus else "",
     )
 
 

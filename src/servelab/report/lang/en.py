@@ -695,7 +695,10 @@ WORDS: Final[dict[str, str]] = {
     "sw_loss.over-budget": "{cell} needs {memory} under load, over the {budget} budget.",
     "sw_loss.oom-killed": "{cell} was OOM-killed inside the {budget} budget.",
     "sw_loss.died": "{cell}'s server ended on its own during the search: {detail}",
-    "sw_loss.dies-below-size": "{cell} dies of memory below the size asked for.",
+    "sw_loss.dies-below-size": (
+        "{cell} dies of memory below the size asked for: it survives {critical} under the "
+        "budget, {size} were asked for."
+    ),
     "sw_loss.slo-never-held": "{cell} held {slos} at no rate tried.",
     "sw_loss.client-bound": (
         "{cell} held at least {rate} requests/s, but the load client, not the server, set that "

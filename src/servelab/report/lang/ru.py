@@ -737,7 +737,10 @@ WORDS: Final[dict[str, str]] = {
     "sw_loss.over-budget": "{cell} под нагрузкой нужно {memory}, больше бюджета {budget}.",
     "sw_loss.oom-killed": "{cell} убита OOM-киллером в пределах бюджета {budget}.",
     "sw_loss.died": "Сервер {cell} завершился сам во время поиска: {detail}",
-    "sw_loss.dies-below-size": "{cell} умирает от нехватки памяти раньше заданного размера.",
+    "sw_loss.dies-below-size": (
+        "{cell} умирает от нехватки памяти раньше заданного размера: в пределах бюджета "
+        "выдерживает {critical}, а нужно {size}."
+    ),
     "sw_loss.slo-never-held": "{cell} не выдержала {slos} ни на одной частоте.",
     "sw_loss.client-bound": (
         "{cell} выдержала не меньше {rate} запросов в секунду, но предел поставил клиент "
