@@ -57,6 +57,7 @@ LossCode = Literal[
     "over-budget",
     "oom-killed",
     "died",
+    "dev-server",
     "dies-below-size",
     "slo-never-held",
     "client-bound",

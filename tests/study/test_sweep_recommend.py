@@ -98,3 +98,13 @@ def test_a_server_that_died_during_its_search_is_not_recommended() -> None:
     ]
     choice = recommend(cells)
     assert choice.best == "prod_w1" and choice.ranking[1].loss == "died"
+
+
+def test_the_flask_development_server_is_measured_but_never_recommended() -> None:
+    cells = [
+        CellFacts("io_dev", capacity=400.0, memory_bytes=40 * MiB, production=False),
+        CellFacts("io_prod_w4", capacity=38.0, memory_bytes=120 * MiB),
+    ]
+    choice = recommend(cells, workload="io")
+    assert choice.best == "io_prod_w4"
+    assert (choice.ranking[1].name, choice.ranking[1].loss) == ("io_dev", "dev-server")

@@ -694,6 +694,10 @@ WORDS: Final[dict[str, str]] = {
     "sw_loss.not-measured": "{cell} was not measured (the time budget ran out).",
     "sw_loss.over-budget": "{cell} needs {memory} under load, over the {budget} budget.",
     "sw_loss.oom-killed": "{cell} was OOM-killed inside the {budget} budget.",
+    "sw_loss.dev-server": (
+        "{cell} is Flask's development server, which Flask itself says not to deploy: its "
+        "{rate} requests/s are the baseline, not a candidate."
+    ),
     "sw_loss.died": "{cell}'s server ended on its own during the search: {detail}",
     "sw_loss.dies-below-size": (
         "{cell} dies of memory below the size asked for: it survives {critical} under the "

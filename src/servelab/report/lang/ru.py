@@ -736,6 +736,10 @@ WORDS: Final[dict[str, str]] = {
     "sw_loss.not-measured": "{cell} не измерена (кончился бюджет времени).",
     "sw_loss.over-budget": "{cell} под нагрузкой нужно {memory}, больше бюджета {budget}.",
     "sw_loss.oom-killed": "{cell} убита OOM-киллером в пределах бюджета {budget}.",
+    "sw_loss.dev-server": (
+        "{cell} — сервер разработки Flask, который сама документация Flask не советует "
+        "разворачивать: его {rate} запросов в секунду — точка отсчёта, а не кандидат."
+    ),
     "sw_loss.died": "Сервер {cell} завершился сам во время поиска: {detail}",
     "sw_loss.dies-below-size": (
         "{cell} умирает от нехватки памяти раньше заданного размера: в пределах бюджета "

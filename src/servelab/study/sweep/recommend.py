@@ -13,6 +13,8 @@ The rules, in order (a cell is judged by the first one it breaks):
 3. ``oom-killed``: the budget's cap OOM-killed one of its processes during the search.
    ``over-budget``: its memory at load exceeds the memory budget.
    ``died``: its server ended on its own during the search (a crash, a signal).
+   ``dev-server``: Flask's development server, which Flask's own documentation says not to
+   deploy; it is measured (the seminar's baseline) but never recommended.
 4. ``dies-below-size``: its critical size under the budget is below the size asked for.
 5. ``slo-never-held``: the SLO failed at every rate tried.
 6. ``client-bound``: the load client, not the server, limited its rate search; its capacity
@@ -59,6 +61,7 @@ class CellFacts:
     failed: bool = False
     oom_kills: int = 0
     died: bool = False
+    production: bool = True
 
 
 def recommend(
@@ -122,6 +125,8 @@ def _disqualified(
         return "oom-killed", None if budget_bytes is None else float(budget_bytes)
     if cell.died:
         return "died", None
+    if not cell.production:
+        return "dev-server", None
     over = budget_bytes is not None and (cell.memory_bytes or 0) > budget_bytes
     if over and budget_bytes is not None:
         return "over-budget", float(budget_bytes)
@@ -159,6 +164,7 @@ _LOSS_ORDER: Final = {
     "over-budget": 4,
     "oom-killed": 5,
     "died": 5,
+    "dev-server": 2,
     "slo-never-held": 6,
     "not-measured": 7,
     "failed": 8,

@@ -273,6 +273,7 @@ def recommendations(plan: SweepPlan, cells: Sequence[SweepCell]) -> tuple[SweepR
                 failed=cell.status == "failed",
                 oom_kills=cell.oom_kills,
                 died=cell.died is not None,
+                production=cell.server.kind != "flask-dev",
                 critical_n=cell.critical_n,
             )
             for cell in cells
