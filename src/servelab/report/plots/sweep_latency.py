@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from ...load.slo import Slo
 from ...results_sweep import Sweep, SweepCell
@@ -136,7 +136,7 @@ def _latency_panel(ax: Axes, cell: SweepCell, slos: Sequence[Slo], words: Words)
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _ms(v / 1000, words)))
-        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_minor_locator(NullLocator())  # unlabelled and ungridded: no cost
     ax.set_xlim(left=0)
     ax.tick_params(labelsize="x-small")
     ax.grid(alpha=0.3, which="major")
