@@ -348,6 +348,9 @@ ALLOWED = {
     "servelab.results_sweep",  # a sweep's files, likewise
     "servelab.results_capacity",  # a sweep cell's capacity search, likewise
     "servelab.load.summary",
+    # The SLOs' parser, for a sweep's latency thresholds: it imports only the summary type
+    # and the errors, no reactor, connection or schedule.
+    "servelab.load.slo",
     "servelab.workloads",
     "servelab._io",
     "servelab.errors",

@@ -18,18 +18,20 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from .._io import atomic_write_text
 from ..errors import ConfigError, ResultsError
 from ..repeats import is_repeated, read_repeated
-from ..results import Machine, Study, read_study
+from ..results import Machine, read_study
 from ..results_sweep import is_sweep, read_sweep
 from .html import build_html
 from .lang import LANGUAGES
 from .markdown import render_markdown
 from .plots import render_plots
 from .plots.render import PLOTS_DIR, Plots
+from .plots.sweep import render_sweep_plots
 from .repeated import render_repeated
 from .sweep import render_sweep
 
@@ -55,12 +57,10 @@ def build_report(
     if is_sweep(results):
         return _build_sweep(results, langs)
     study = read_study(results)  # the one read: a clear ResultsError on a folder that is no study
-    plots_dir = results / PLOTS_DIR
-    if plots_dir.exists() and not plots_dir.is_dir():
-        raise ResultsError(f"{plots_dir} is not a folder: the report draws its figures there")
+    _check_plots_dir(results)
     written: list[Path] = []
     try:
-        drawn = _draw_every_language(results, langs, study)
+        drawn = _draw_every_language(langs, partial(render_plots, results, study=study))
         for number, lang in enumerate(langs):
             plots = drawn[lang]
             if warn is not None and number == 0:
@@ -81,8 +81,15 @@ def build_report(
     return written
 
 
-def _draw_every_language(results: Path, langs: Sequence[str], study: Study) -> dict[str, Plots]:
-    """Each language's figures; beyond the first, in forked processes at the same time.
+def _check_plots_dir(results: Path) -> None:
+    plots_dir = results / PLOTS_DIR
+    if plots_dir.exists() and not plots_dir.is_dir():
+        raise ResultsError(f"{plots_dir} is not a folder: the report draws its figures there")
+
+
+def _draw_every_language(langs: Sequence[str], draw: Callable[[str], Plots]) -> dict[str, Plots]:
+    """Each language's figures (``draw(lang)``); beyond the first, in forked processes at
+    the same time.
 
     Drawing is matplotlib's CPU work, about 0.2 s a figure and 25 figures a language for
     the seed's study: side by side on two cores, ``make study``'s report takes 7 s instead
@@ -92,11 +99,11 @@ def _draw_every_language(results: Path, langs: Sequence[str], study: Study) -> d
     """
     cores = os.cpu_count() or 1
     if len(langs) < 2 or cores < 2 or threading.active_count() > 1:
-        return {lang: render_plots(results, lang, study=study) for lang in langs}
+        return {lang: draw(lang) for lang in langs}
     workers = min(len(langs) - 1, cores - 1)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        others = {lang: pool.submit(render_plots, results, lang, study=study) for lang in langs[1:]}
-        drawn = {langs[0]: render_plots(results, langs[0], study=study)}
+        others = {lang: pool.submit(draw, lang) for lang in langs[1:]}
+        drawn = {langs[0]: draw(langs[0])}
         drawn.update({lang: future.result() for lang, future in others.items()})
     return drawn
 
@@ -129,12 +136,14 @@ def _build_repeated(
 
 
 def _build_sweep(results: Path, langs: Sequence[str]) -> list[Path]:
-    """A sweep's page: the recommendation and every cell, from sweep.json alone."""
+    """A sweep's page: the recommendation, every cell and the figures, from sweep.json alone."""
     sweep = read_sweep(results)
+    _check_plots_dir(results)
     written: list[Path] = []
     try:
+        drawn = _draw_every_language(langs, partial(render_sweep_plots, results, sweep=sweep))
         for lang in langs:
-            text = render_sweep(sweep, lang)
+            text = render_sweep(sweep, lang, drawn[lang])
             path = results / report_name(lang)
             atomic_write_text(path, text)
             html_name = report_name(lang, "html")

@@ -7,10 +7,21 @@ never disagree. Reads ``results_sweep`` values only; the words are the language 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..results import Server
 from ..results_sweep import RankedCell, Sweep, SweepCell, SweepRecommendation
 from .i18n import Lang
+
+if TYPE_CHECKING:  # the terminal's recommendation lines need no matplotlib
+    from .plots.render import Plots
+
+# The figures (``report/plots/sweep.py``) in page order, with their alt text and caption keys.
+_FIGURES = (
+    ("sweep-pareto", "sw_pareto_alt", "sw_pareto_caption"),
+    ("sweep-memory", "sw_memory_alt", "sw_memory_caption"),
+    ("sweep-latency", "sw_latency_alt", "sw_latency_caption"),
+)
 
 
 def recommendation_lines(sweep: Sweep, L: Lang) -> list[str]:
@@ -24,7 +35,9 @@ def recommendation_lines(sweep: Sweep, L: Lang) -> list[str]:
     return lines
 
 
-def render_sweep(sweep: Sweep, lang: str = "en") -> str:
+def render_sweep(sweep: Sweep, lang: str = "en", plots: Plots | None = None) -> str:
+    """The page in ``lang``; ``plots`` are its figures (``render_sweep_plots``), shown after
+    the table with a caption each, or named with the reason one could not be drawn."""
     L = Lang(lang)
     s = sweep.settings
     lines = [f"# {L.t('sw_title')}", ""]
@@ -50,6 +63,8 @@ def render_sweep(sweep: Sweep, lang: str = "en") -> str:
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     lines += [_row(cell, L) for cell in sweep.cells]
+    if plots is not None:
+        lines += ["", *_figures(plots, L)]
     lines += ["", f"## {L.t('sw_method_title')}", "", L.t("sw_method"), ""]
     if sweep.machine is not None:
         m = sweep.machine
@@ -64,6 +79,16 @@ def render_sweep(sweep: Sweep, lang: str = "en") -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def _figures(plots: Plots, L: Lang) -> list[str]:
+    lines = [f"## {L.t('sw_figures')}", ""]
+    for key, alt, caption in _FIGURES:
+        if key in plots:
+            lines += [f"![{L.t(alt)}]({plots[key]})", "", L.t(caption), ""]
+        elif key in plots.skipped:
+            lines += [L.t("missing_file", what=f"{L.t(alt)} ({plots.skipped[key]})"), ""]
+    return lines[:-1]
 
 
 def _server(sweep: Sweep, name: str, L: Lang) -> str:

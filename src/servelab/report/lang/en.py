@@ -373,6 +373,45 @@ WORDS: Final[dict[str, str]] = {
     "fig.skip_cannot_draw": "cannot draw it: {error}",
     "fig.records": "records",
     "fig.samples": "samples",
+    # --- a sweep's figures (report/plots/sweep.py) ---
+    "fig.sw_app": "your app",
+    "fig.sw_panel": "{workload} workload",
+    "fig.sw_not_drawn": "not drawn: {names}",
+    "fig.sw_why_failed": "did not run",
+    "fig.sw_why_left_out": "not measured",
+    "fig.sw_why_no_steps": "no rate step",
+    "fig.sw_why_no_rate": "the SLOs held at no rate",
+    "fig.sw_why_no_p99": "no p99 at its capacity",
+    "fig.sw_why_no_memory": "no memory at load",
+    "fig.sw_skip_no_capacity": "no cell has a capacity",
+    "fig.sw_skip_no_memory": "no cell has its memory measured at load",
+    "fig.sw_skip_no_steps": "no cell has a rate step",
+    "fig.sw_pareto_title": "Capacity against p99 at that rate: up and to the left is better",
+    "fig.sw_pareto_x": "p99 at capacity (ms)",
+    "fig.sw_pareto_y": "capacity (requests/s)",
+    "fig.sw_memory_colour": "memory at load, total PSS (MiB)",
+    "fig.sw_budget": "memory budget {budget}",
+    "fig.sw_front": "Pareto front (capacity, p99, memory)",
+    "fig.sw_recommended": "recommended",
+    "fig.sw_over_budget": "over the memory budget",
+    "fig.sw_oom": "OOM-killed",
+    "fig.sw_lower_bound": "the load client bounded it: at least this",
+    "fig.sw_no_memory": "memory not measured",
+    "fig.sw_slo": "SLO {slo}",
+    "fig.sw_memory_title": "Memory at load against the number of workers",
+    "fig.sw_total_axis": "total PSS at load (MiB)",
+    "fig.sw_uss_axis": "USS per worker (MiB)",
+    "fig.sw_workers_axis": "workers",
+    "fig.sw_latency_title": "Latency at each rate the search tried, one panel per cell",
+    "fig.sw_latency_axis": "latency (ms)",
+    "fig.sw_rate_axis": "rate asked (requests/s)",
+    "fig.sw_step_held": "step held the SLOs",
+    "fig.sw_step_failed": "step failed",
+    "fig.sw_step_client": "the load client could not deliver the rate",
+    "fig.sw_capacity": "capacity found",
+    "fig.sw_cell_capacity": "{name}\nholds up to {rate} requests/s",
+    "fig.sw_cell_lower_bound": "{name}\nholds at least {rate} requests/s",
+    "fig.sw_cell_no_capacity": "{name}\nheld at no rate",
     # --- the HTML page ---
     "page.machine": "Machine",
     "page.machine_intro": "What the study ran on, and when.",
@@ -659,6 +698,30 @@ WORDS: Final[dict[str, str]] = {
         "| cell | server | capacity, req/s | p50, ms | p99, ms | errors | server CPU, cores "
         "| client CPU, cores | memory idle (PSS) | memory at load (PSS) | USS per worker "
         "| workers that fit | OOM kills |"
+    ),
+    "sw_figures": "Figures",
+    "sw_pareto_alt": "Capacity against p99, memory as colour",
+    "sw_pareto_caption": (
+        "Each point is a configuration at its capacity, coloured by its memory at load: higher "
+        "serves more requests per second, further left answers faster; the star is the "
+        "recommendation, a black edge and a bold name mark the Pareto front (no other "
+        "configuration is as good on capacity, p99 and memory and better on one), hollow points"
+        " are over the memory budget, crossed ones were OOM-killed, and an arrow up marks a "
+        "capacity the load client limited (a lower bound)."
+    ),
+    "sw_memory_alt": "Memory at load against the number of workers",
+    "sw_memory_caption": (
+        "Memory at load against the number of workers, one line per configuration that "
+        "differs in its workers alone (dashed: with `--preload`): the top row is the whole "
+        "process tree's PSS against the budget, the bottom row what one worker holds alone "
+        "(USS), which is what one more worker costs."
+    ),
+    "sw_latency_alt": "Latency against the rate asked, per configuration",
+    "sw_latency_caption": (
+        "Each configuration's p50 and p99 at every rate its search tried (the steady window "
+        "of each step): filled points held the SLOs, hollow ones did not, triangles are rates "
+        "the load client could not deliver; the dashed line is the SLO's threshold and the "
+        "dotted one the capacity found."
     ),
     "sw_method_title": "How it was measured",
     "sw_method": (
