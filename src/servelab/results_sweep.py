@@ -261,6 +261,8 @@ class SweepRecommendation:
     workload: str
     best: str | None
     ranking: tuple[RankedCell, ...]
+    # The winner's capacity over the best cell it beat on capacity (a tie within the noise
+    # is not beaten on capacity); None when it beat none that way.
     lead: float | None = None
     memory_headroom: float | None = None
     uncertain: tuple[str, ...] = ()

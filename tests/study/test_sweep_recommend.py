@@ -108,3 +108,15 @@ def test_the_flask_development_server_is_measured_but_never_recommended() -> Non
     choice = recommend(cells, workload="io")
     assert choice.best == "io_prod_w4"
     assert (choice.ranking[1].name, choice.ranking[1].loss) == ("io_dev", "dev-server")
+
+
+def test_a_tie_within_the_noise_is_no_lead() -> None:
+    cells = [
+        CellFacts("prod_w2", capacity=48.9, memory_bytes=150 * MiB),
+        CellFacts("prod_w2_gthread_t4", capacity=50.4, memory_bytes=290 * MiB),
+        CellFacts("prod_w4", capacity=41.6, memory_bytes=260 * MiB),
+    ]
+    choice = recommend(cells)
+    assert choice.best == "prod_w2"
+    # It beat w4 on capacity (48.9 / 41.6), not the gthread cell (a tie it won on memory).
+    assert choice.lead == pytest.approx(48.9 / 41.6)

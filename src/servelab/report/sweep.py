@@ -62,7 +62,7 @@ def render_sweep(sweep: Sweep, lang: str = "en", plots: Plots | None = None) -> 
         L.t("sw_table"),
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    lines += [_row(cell, L) for cell in sweep.cells]
+    lines += [_row(cell, L) for cell in ranked_cells(sweep)]
     if plots is not None:
         lines += ["", *_figures(plots, L)]
     lines += ["", f"## {L.t('sw_method_title')}", "", L.t("sw_method"), ""]
@@ -89,6 +89,18 @@ def _figures(plots: Plots, L: Lang) -> list[str]:
         elif key in plots.skipped:
             lines += [L.t("missing_file", what=f"{L.t(alt)} ({plots.skipped[key]})"), ""]
     return lines[:-1]
+
+
+def ranked_cells(sweep: Sweep) -> list[SweepCell]:
+    """The cells as the table lists them: workload by workload, each in its ranking's order
+    (the recommended one first); a cell no ranking names keeps its place after them."""
+    ordered: list[SweepCell] = []
+    for choice in sweep.recommendations:
+        for ranked in choice.ranking:
+            cell = _cell(sweep, ranked.name)
+            if cell is not None and cell not in ordered:
+                ordered.append(cell)
+    return ordered + [cell for cell in sweep.cells if cell not in ordered]
 
 
 def _server(sweep: Sweep, name: str, L: Lang) -> str:
@@ -125,6 +137,9 @@ def _verdict(sweep: Sweep, choice: SweepRecommendation, L: Lang) -> str:
             rate=_rate(winner.capacity, L),
         )
     ]
+    tied = [r.name for r in choice.ranking if r.loss == "same-capacity-more-memory"]
+    if tied:
+        parts.append(L.t("sw_tied", cells=", ".join(f"`{name}`" for name in tied)))
     if choice.lead is not None:
         parts.append(L.t("sw_lead", lead=L.ratio(choice.lead)))
     if choice.memory_headroom is not None and sweep.settings.memory_bytes is not None:

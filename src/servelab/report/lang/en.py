@@ -692,7 +692,9 @@ WORDS: Final[dict[str, str]] = {
     "sw_setup": (
         "{cells} cells, each on a fresh server: the highest arrival rate (open loop) at which "
         "{slos} held over a {window} s window after a {warmup} s warm-up, found by bisection "
-        "from a closed-loop estimate; memory budget: {budget}. The sweep took {seconds} s."
+        "from a closed-loop estimate; memory budget: {budget}. The sweep took {seconds} s. The "
+        "table is ranked: workload by workload, the recommended cell first, then the others "
+        "in the order of the recommendation's reasons."
     ),
     "sw_table": (
         "| cell | server | capacity, req/s | p50, ms | p99, ms | errors | server CPU, cores "
@@ -746,7 +748,8 @@ WORDS: Final[dict[str, str]] = {
         "is recommended."
     ),
     "sw_best": "For {workload}, run **{server}**: it holds {slos} up to {rate} requests/s.",
-    "sw_lead": "That is {lead}x the next best.",
+    "sw_tied": "{cells} held as much within 10%, with more memory.",
+    "sw_lead": "That is {lead}x the best configuration with a lower capacity.",
     "sw_headroom": "It used {memory} of the {budget} budget ({left} left).",
     "sw_memory": "It used {memory} at that load.",
     "sw_uncertain": (

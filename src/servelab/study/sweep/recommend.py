@@ -93,7 +93,9 @@ def recommend(
         loss = "same-capacity-more-memory" if cell in tied else "lower-capacity"
         ranked.append(RankedCell(cell.label, loss, cell.capacity, cell.memory_bytes, best.capacity))
     ranked.sort(key=_order)
-    others = [r.capacity for r in ranked[1:] if r.capacity is not None]
+    # The lead is over the cells it beat on capacity: a tie within the noise is no lead
+    # (those cells lost on memory, and the report says so).
+    others = [r.capacity for r in ranked if r.loss == "lower-capacity" and r.capacity]
     best_capacity = _capacity(best)
     lead = best_capacity / max(others) if others and max(others) > 0 else None
     headroom = None
