@@ -37,7 +37,9 @@ from .words import ENGLISH, Words
 _COLOURMAP: Final = "viridis"
 _NO_MEMORY: Final = "#bbbbbb"
 # Losses that rule a cell out whatever its capacity: it is drawn, never on the front.
-_RULED_OUT: Final = frozenset({"over-budget", "oom-killed", "died", "dies-below-size"})
+_RULED_OUT: Final = frozenset(
+    {"over-budget", "oom-killed", "died", "dies-below-size", "dev-server"}
+)
 
 
 @dataclass(frozen=True)
@@ -210,8 +212,9 @@ def _pareto_panel(
                 arrowprops={"arrowstyle": "<-", "color": "#333333", "linewidth": 1.4},
                 gid="client-bound",
             )
-        # A name right of its point, or left of it in the right half: never off the panel.
-        left = x > right / 2
+        # A name right of its point, or left of it near the right edge: never off the panel,
+        # and seldom across a neighbour's point.
+        left = x > right * 0.75
         ax.annotate(
             ("≥ " if p.lower_bound else "") + _short(p.cell),
             xy=(x, y),
@@ -224,7 +227,13 @@ def _pareto_panel(
     for slo in slos:
         ax.axvline(slo.threshold * 1000, color=FAILED, linestyle=":", linewidth=1.2, gid="slo")
     ax.set_xlim(0, right)
-    ax.set_ylim(0, max(p.capacity for p in group) * 1.3)
+    top, bottom = max(p.capacity for p in group), min(p.capacity for p in group)
+    if bottom > 0 and top / bottom > 8:
+        # A baseline 60x the others (the dev server on a sleep) would flatten them at zero.
+        ax.set_yscale("log")
+        ax.set_ylim(bottom / 1.6, top * 1.6)
+    else:
+        ax.set_ylim(0, top * 1.3)
     ax.grid(alpha=0.3)
     ax.set_axisbelow(True)
 
