@@ -86,6 +86,14 @@ def launch_service(
         yield server
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """In the child, before exec: SIGINT back to its default. A shell starts a background
+    job (a CI script's `make test &`) with SIGINT ignored, the ignore is inherited, and
+    Python then never turns SIGINT into KeyboardInterrupt: a test of Ctrl-C would wait for
+    nothing. The command under test meets SIGINT as it would at a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def process_group(
     command: Sequence[str],
@@ -107,6 +115,7 @@ def process_group(
         stdout=stdout,
         stderr=stderr,
         start_new_session=True,
+        preexec_fn=_ctrl_c_as_at_a_terminal,
     )
     try:
         yield process

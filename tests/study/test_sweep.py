@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,12 +24,36 @@ FAST = (
 
 @pytest.mark.slow
 @pytest.mark.cgroup
-def test_a_sweep_recommends_the_configuration_that_holds_more_and_says_why(
+def test_an_interrupted_sweep_keeps_its_cells_and_resumes_without_rerunning_them(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "sweep"
+    command = [sys.executable, "-m", "servelab", "sweep", *FAST, "--out", str(out)]
+    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
+    first = out / CELLS_DIR / "io_prod_w1" / CELL_FILE
+    with process_group(command, cwd=tmp_path, env=env) as lab:
+        wait_for(lambda: first.is_file() or lab.poll() is not None, "the first cell", 120)
+        assert lab.poll() is None, "the sweep ended before it could be interrupted"
+        lab.send_signal(signal.SIGINT)
+        assert lab.wait(timeout=60) == 130
+    interrupted = read_sweep(out)
+    assert not interrupted.complete
+    assert [c.name for c in interrupted.cells] == ["io_prod_w1"]
+    kept = first.stat().st_mtime_ns
     result = servelab_cli("sweep", *FAST, "--out", str(out), "--lang", "all", timeout=240)
     assert result.returncode == 0, result.stderr
+    resumed = read_sweep(out)
+    assert resumed.complete and [c.name for c in resumed.cells] == ["io_prod_w1", "io_prod_w2"]
+    assert first.stat().st_mtime_ns == kept  # measured once
+    assert "1 of 2 cells already measured" in result.stderr
+    _recommends_the_configuration_that_holds_more_and_says_why(out, result)
+
+
+def _recommends_the_configuration_that_holds_more_and_says_why(
+    out: Path, result: subprocess.CompletedProcess[str]
+) -> None:
+    """What a user of the FAST sweep sees: measurements, the recommendation they imply,
+    said at the end and at the top of the report in both languages."""
     sweep = read_sweep(out)
     assert sweep.complete and [c.name for c in sweep.cells] == ["io_prod_w1", "io_prod_w2"]
     w1, w2 = (sweep.cell(name) for name in ("io_prod_w1", "io_prod_w2"))
@@ -40,7 +65,8 @@ def test_a_sweep_recommends_the_configuration_that_holds_more_and_says_why(
         assert cell.memory_idle is not None and cell.memory_idle.master is not None
         assert cell.workers_fit is not None and cell.workers_fit > workers
     assert w1.capacity and w2.capacity and w1.capacity.capacity and w2.capacity.capacity
-    assert 14 < w1.capacity.capacity < 27 and w2.capacity.capacity > 1.5 * w1.capacity.capacity
+    # Sync workers on a 0.05 s sleep hold about w / 0.05 requests/s: 20 and 40.
+    assert 14 < w1.capacity.capacity < 26 and 28 < w2.capacity.capacity < 52
     # The recommendation follows: w2 holds the SLO to about twice the rate, within budget.
     (choice,) = sweep.recommendations
     assert choice.best == "io_prod_w2"
@@ -65,32 +91,6 @@ def test_a_sweep_recommends_the_configuration_that_holds_more_and_says_why(
     (out / "report.md").unlink()
     assert servelab_cli("report", str(out), timeout=60).returncode == 0
     assert (out / "report.md").read_text() == before
-
-
-@pytest.mark.slow
-@pytest.mark.cgroup
-def test_an_interrupted_sweep_keeps_its_cells_and_resumes_without_rerunning_them(
-    tmp_path: Path,
-) -> None:
-    out = tmp_path / "sweep"
-    command = [sys.executable, "-m", "servelab", "sweep", *FAST, "--out", str(out)]
-    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
-    first = out / CELLS_DIR / "io_prod_w1" / CELL_FILE
-    with process_group(command, cwd=tmp_path, env=env) as lab:
-        wait_for(lambda: first.is_file() or lab.poll() is not None, "the first cell", 120)
-        assert lab.poll() is None, "the sweep ended before it could be interrupted"
-        lab.send_signal(signal.SIGINT)
-        assert lab.wait(timeout=60) == 130
-    interrupted = read_sweep(out)
-    assert not interrupted.complete
-    assert [c.name for c in interrupted.cells] == ["io_prod_w1"]
-    kept = first.stat().st_mtime_ns
-    result = servelab_cli("sweep", *FAST, "--out", str(out), timeout=240)
-    assert result.returncode == 0, result.stderr
-    resumed = read_sweep(out)
-    assert resumed.complete and [c.name for c in resumed.cells] == ["io_prod_w1", "io_prod_w2"]
-    assert first.stat().st_mtime_ns == kept  # measured once
-    assert "1 of 2 cells already measured" in result.stderr
 
 
 @pytest.mark.slow
