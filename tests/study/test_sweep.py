@@ -181,11 +181,12 @@ def test_a_cell_whose_critical_size_is_below_the_need_is_not_recommended(tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(240)
 def test_a_sweep_of_a_users_own_app_in_its_environment(tmp_path: Path) -> None:
     # The stdlib-only app of the app tests: its memory grows with {"kib": size}.
     out = tmp_path / "sweep"
     args = ("sweep", "--app", "sized_app:app", "--app-dir", str(APPS),
-            "--body", '{"kib": {size}}', "--size", "64", "--servers", "gunicorn:w1,waitress:t4",
+            "--body", '{"kib": {size}}', "--size", "64", "--servers", "gunicorn:w1",
             "--slo", "p99<250ms", "--window", "1s", "--warmup", "0.5s",
             "--out", str(out))  # fmt: skip
     result = servelab_cli(*args, timeout=240)
@@ -193,10 +194,10 @@ def test_a_sweep_of_a_users_own_app_in_its_environment(tmp_path: Path) -> None:
     sweep = read_sweep(out)
     assert sweep.settings.app is not None and sweep.settings.app.ref == "sized_app:app"
     assert sweep.settings.workloads == ("app",) and sweep.settings.n == 64
-    assert [c.name for c in sweep.cells] == ["app_prod_w1", "app_waitress_t4"]
+    assert [c.name for c in sweep.cells] == ["app_prod_w1"]
     for cell in sweep.cells:
         assert cell.status == "done" and cell.capacity is not None, cell
         assert cell.capacity.capacity is not None and cell.capacity.capacity > 20
     (choice,) = sweep.recommendations
-    assert choice.best in ("app_prod_w1", "app_waitress_t4")
+    assert choice.best == "app_prod_w1"
     assert "For your app, run" in result.stderr
