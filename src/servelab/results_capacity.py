@@ -182,7 +182,8 @@ class ClientLimits:
 class StepSettings:
     """What every step ran: ``warmup`` s at the rate (not judged), then ``window`` s judged;
     a request may take ``timeout`` s; at most ``max_in_flight`` at once. The closed-loop
-    estimate ran ``estimate_concurrency`` users for ``estimate_duration`` s."""
+    estimate ran ``estimate_concurrency`` users for ``estimate_duration`` s, after ``prime``
+    s of the same load not measured (0: none; files written before it read as 0)."""
 
     window: float
     warmup: float
@@ -190,6 +191,7 @@ class StepSettings:
     max_in_flight: int
     estimate_concurrency: int
     estimate_duration: float
+    prime: float = 0.0
 
     def to_json(self) -> JsonObject:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -203,6 +205,7 @@ class StepSettings:
             max_in_flight=f.whole("max_in_flight"),
             estimate_concurrency=f.whole("estimate_concurrency"),
             estimate_duration=f.number("estimate_duration"),
+            prime=f.opt_number("prime") or 0.0,
         )
 
 

@@ -81,6 +81,7 @@ class SweepSettings:
     window: float
     warmup: float
     time_budget: float | None
+    prime: float = 0.0
     preload: str = "off"
     app: App | None = None
     # The critical size per cell under the budget (a critical-n search each), and the size
@@ -97,6 +98,7 @@ class SweepSettings:
             "memory_bytes": self.memory_bytes,
             "window": self.window,
             "warmup": self.warmup,
+            "prime": self.prime,
             "time_budget": self.time_budget,
             "preload": self.preload,
             "app": None if self.app is None else self.app.to_json(),
@@ -115,6 +117,7 @@ class SweepSettings:
             memory_bytes=f.opt_whole("memory_bytes"),
             window=f.number("window"),
             warmup=f.number("warmup"),
+            prime=f.opt_number("prime") or 0.0,
             time_budget=f.opt_number("time_budget"),
             preload=f.opt_text("preload") or "off",
             app=None if app is None else App.from_json(app),

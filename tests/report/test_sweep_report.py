@@ -8,6 +8,7 @@ report's language, and a sweep that measured nothing still gets its page, saying
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from servelab.report.plots.sweep import (
     render_sweep_plots,
 )
 from servelab.report.sweep import render_sweep
-from servelab.results import Server
+from servelab.results import Noise, Server
 from servelab.results_sweep import SweepCell
 
 from ..helpers import servelab_cli
@@ -315,3 +316,24 @@ def test_the_page_without_figures_is_the_page_it_was(tmp_path: Path) -> None:
     assert "## Figures" not in render_sweep(sweep, "en")
     plots = render_sweep_plots(sweeps.write_folder(tmp_path / "s", sweep))
     assert "## Figures" in render_sweep(sweep, "en", plots)
+
+
+def test_cells_measured_on_a_busy_machine_are_marked_and_the_ranking_says_so() -> None:
+    cells = sweeps.small_grid()
+    stolen = Noise(40.0, 2, other_cores=0.02, lab_cores=0.05, steal=0.19,
+                   min_available_bytes=20 << 30, memory_bytes=24 << 30)  # fmt: skip
+    quiet = replace(stolen, steal=0.001)
+    cells[0] = replace(cells[0], noise=stolen)  # io_prod_w1, beaten on capacity
+    cells[1] = replace(cells[1], noise=quiet)  # io_prod_w2, the winner
+    sweep = sweeps.sweep(cells)
+    page = render_sweep(sweep, "en")
+    assert "| `io_prod_w1` ⚠ |" in page and "| `io_prod_w2` |" in page
+    assert "⚠: measured while the machine was busy" in page
+    # Beside the recommendation (which the command prints too): which cells, and how busy.
+    (line,) = [ln for ln in page.splitlines() if "Measured while the machine was busy" in ln]
+    assert line.startswith("  - ⚠") and "`io_prod_w1` (the busiest: " in line
+    assert "steal 19" in line and "`io_prod_w2`" not in line
+    russian = render_sweep(sweep, "ru")
+    assert "Измерено на занятой машине: `io_prod_w1`" in russian
+    # A sweep on a quiet machine says nothing of it.
+    assert "⚠" not in render_sweep(sweeps.sweep(sweeps.small_grid()), "en")

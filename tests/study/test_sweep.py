@@ -19,6 +19,7 @@ APPS = Path(__file__).parent / "apps"
 FAST = (
     "--servers", "gunicorn:w{1,2}", "--workloads", "io", "--io-delay", "0.05",
     "--slo", "p99<250ms", "--window", "1.5s", "--warmup", "0.5s", "--memory", "1GiB",
+    "--prime", "0.5s",
 )  # fmt: skip
 
 
@@ -80,6 +81,7 @@ def _recommends_the_configuration_that_holds_more_and_says_why(
     assert "`io_prod_w1` holds p99<250ms only to" in result.stderr
     report = (out / "report.md").read_text()
     assert report.index("run **gunicorn, 2 sync workers") < report.index("| cell |")
+    assert "each server ran 0.50 s of the same full load, not measured" in report
     russian = (out / "report.ru.md").read_text()
     assert "разверните **gunicorn, 2 sync воркера" in russian
     assert (out / "report.html").is_file() and (out / "report.ru.html").is_file()
@@ -97,7 +99,7 @@ def _recommends_the_configuration_that_holds_more_and_says_why(
 def test_a_time_budget_leaves_cells_out_and_says_so(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     args = ("sweep", "--servers", "gunicorn:w{1,2,4}", "--workloads", "io", "--io-delay",
-            "0.05", "--slo", "p99<250ms", "--window", "1s", "--warmup", "0.5s",
+            "0.05", "--slo", "p99<250ms", "--window", "1s", "--warmup", "0.5s", "--prime", "0s",
             "--budget", "15s", "--out", str(out))  # fmt: skip
     result = servelab_cli(*args, timeout=240)
     assert result.returncode == 0, result.stderr
@@ -164,7 +166,8 @@ def test_the_example_plan_file_is_a_valid_plan(tmp_path: Path) -> None:
 def test_a_cell_whose_critical_size_is_below_the_need_is_not_recommended(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     args = ("sweep", "--servers", "gunicorn:w1", "--workloads", "numpy", "--n", "100000",
-            "--slo", "p99<1s", "--window", "1s", "--warmup", "0.5s", "--memory", "256MiB",
+            "--slo", "p99<1s", "--window", "1s", "--warmup", "0.5s", "--prime", "0s",
+            "--memory", "256MiB",
             "--critical", "--need-size", "900000000", "--out", str(out))  # fmt: skip
     result = servelab_cli(*args, timeout=400)
     assert result.returncode == 0, result.stderr
@@ -187,7 +190,7 @@ def test_a_sweep_of_a_users_own_app_in_its_environment(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     args = ("sweep", "--app", "sized_app:app", "--app-dir", str(APPS),
             "--body", '{"kib": {size}}', "--size", "64", "--servers", "gunicorn:w1",
-            "--slo", "p99<250ms", "--window", "1s", "--warmup", "0.5s",
+            "--slo", "p99<250ms", "--window", "1s", "--warmup", "0.5s", "--prime", "0s",
             "--out", str(out))  # fmt: skip
     result = servelab_cli(*args, timeout=240)
     assert result.returncode == 0, result.stderr

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from servelab.errors import ConfigError, ResultsError
-from servelab.load import RequestSpec, RequestTemplate
+from servelab.load import RequestSpec, RequestTemplate, Slo
 from servelab.load.records import RequestRecord
 from servelab.load.summary import LoadSummary, summarize
 from servelab.results_capacity import (
@@ -36,7 +36,7 @@ from servelab.results_capacity import (
     write_capacity,
 )
 from servelab.servers.app import AppTarget
-from servelab.study.sweep.capacity import request_for
+from servelab.study.sweep.capacity import request_for, step_timeout
 from servelab.study.sweep.ratesearch import ClientMeasure, RateSearch, client_bound
 from servelab.study.trial import AppRun
 
@@ -316,6 +316,31 @@ def test_a_damaged_file_is_one_line_naming_the_field(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     with pytest.raises(ResultsError, match="field stop: expected one of within-tolerance"):
         read_capacity(path)
+
+
+def test_a_file_from_before_the_prime_reads_as_unprimed(tmp_path: Path) -> None:
+    path = tmp_path / "capacity.json"
+    data = _raw()
+    assert data["settings"]["prime"] == 0.0
+    del data["settings"]["prime"]
+    path.write_text(json.dumps(data))
+    assert read_capacity(path).settings.prime == 0.0
+
+
+@pytest.mark.parametrize(
+    ("slos", "timeout", "expected"),
+    [
+        (("p99<500ms", "errors<1%"), 10.0, 2.0),  # 4 x 0.5 s is below the 2 s floor
+        (("p50<100ms", "p99<750ms"), 10.0, 3.0),  # the largest bound counts
+        (("p99<5s",), 10.0, 10.0),  # never beyond the timeout asked for
+        (("p99<500ms",), 0.15, 0.15),
+        (("errors<1%", "rps>10"), 10.0, 10.0),  # no latency bound: the timeout asked for
+    ],
+)
+def test_a_steps_requests_time_out_soon_after_they_broke_every_latency_bound(
+    slos: tuple[str, ...], timeout: float, expected: float
+) -> None:
+    assert step_timeout([Slo.parse(s) for s in slos], timeout) == expected
 
 
 def test_a_newer_file_and_no_file_are_refused(tmp_path: Path) -> None:

@@ -127,6 +127,10 @@ def test_a_deadline_too_close_measures_nothing(fast_server: RunningServer, tmp_p
     assert capacity.stop == "time-spent" and capacity.steps == ()
     assert capacity.estimate is None and capacity.idle_latency is not None
     assert time.monotonic() - began < 1.0
+    # The prime counts against the deadline too: 2 s of it and the 1.5 s estimate do not fit.
+    primed = _search(fast_server, tmp_path, prime=2.0, deadline=time.monotonic() + 3.0)
+    assert primed.stop == "time-spent" and primed.estimate is None
+    assert primed.settings.prime == 2.0
 
 
 @pytest.mark.slow
@@ -164,5 +168,7 @@ def test_nothing_listening_and_settings_out_of_range(tmp_path: Path) -> None:
         find_capacity(url, slos=P99, window=1.0, policy=RatePolicy(min_rate=0.5))
     with pytest.raises(ConfigError, match="window"):
         find_capacity(url, slos=P99, window=-1.0)
+    with pytest.raises(ConfigError, match="prime"):
+        find_capacity(url, slos=P99, prime=-1.0)
     with pytest.raises(ConfigError, match="concurrency"):
         find_capacity(url, slos=P99, estimate_concurrency=0, request=RequestSpec())

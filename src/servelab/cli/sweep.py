@@ -17,6 +17,7 @@ from ..load.slo import Slo
 from ..report.i18n import Lang
 from ..report.sweep import recommendation_lines
 from ..results_sweep import SweepCell
+from ..study.sweep.capacity import DEFAULT_PRIME
 from ..study.sweep.grid import PRELOAD_MODES, server_grid
 from ..study.sweep.planfile import read_plan_file
 from ..study.sweep.runner import (
@@ -101,6 +102,14 @@ _SERVICE_ONLY = ("workloads", "n", "io_delay")
     "--warmup", default="1s", show_default=True, help="Seconds before each window, not judged."
 )
 @click.option(
+    "--prime",
+    default=f"{DEFAULT_PRIME:g}s",
+    show_default=True,
+    help="Seconds of full load before each cell's search, not measured: a server's cost "
+    "per request settles as it serves (CPython's allocator keeps memory), and a production "
+    "server runs settled. 0s: measure the server fresh.",
+)
+@click.option(
     "--budget",
     "time_budget",
     default=None,
@@ -134,6 +143,7 @@ def sweep(
     memory: str | None,
     window: str,
     warmup: str,
+    prime: str,
     time_budget: str | None,
     critical: bool,
     need_size: int | None,
@@ -155,6 +165,7 @@ def sweep(
         memory = values.get("memory", memory)
         window = values.get("window", window)
         warmup = values.get("warmup", warmup)
+        prime = values.get("prime", prime)
         time_budget = values.get("time_budget", time_budget)
         critical = values.get("critical", critical)
         need_size = values.get("need_size", need_size)
@@ -183,6 +194,7 @@ def sweep(
         memory_bytes=None if memory is None else parse_size(memory),
         window=parse_duration(window),
         warmup=parse_duration(warmup),
+        prime=parse_duration(prime),
         time_budget=None if time_budget is None else parse_duration(time_budget),
         preload=preload,
         app=choice.run,

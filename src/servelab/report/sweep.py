@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ..results import Server
 from ..results_sweep import RankedCell, Sweep, SweepCell, SweepRecommendation
 from .i18n import Lang
+from .markdown import BUSY_MARK
 
 if TYPE_CHECKING:  # the terminal's recommendation lines need no matplotlib
     from .plots.render import Plots
@@ -32,7 +33,33 @@ def recommendation_lines(sweep: Sweep, L: Lang) -> list[str]:
         for ranked in choice.ranking:
             if ranked.loss is not None:
                 lines.append(f"  - {_loss(sweep, ranked, choice, L)}")
+        busy = [
+            cell
+            for ranked in choice.ranking
+            if (cell := _cell(sweep, ranked.name)) is not None and _busy(cell)
+        ]
+        if busy:
+            busiest = max(busy, key=_noise_order)
+            assert busiest.noise is not None
+            lines.append(
+                f"  - {BUSY_MARK} "
+                + L.t(
+                    "sw_busy",
+                    cells=", ".join(f"`{cell.name}`" for cell in busy),
+                    parts=L.noise(busiest.noise),
+                )
+            )
     return lines
+
+
+def _busy(cell: SweepCell) -> bool:
+    """The cell was measured while the machine was busy (``Noise.busy``)."""
+    return cell.noise is not None and cell.noise.busy
+
+
+def _noise_order(cell: SweepCell) -> tuple[float, float]:
+    noise = cell.noise
+    return (0.0, 0.0) if noise is None else (noise.steal, noise.other_cores)
 
 
 def render_sweep(sweep: Sweep, lang: str = "en", plots: Plots | None = None) -> str:
@@ -57,12 +84,15 @@ def render_sweep(sweep: Sweep, lang: str = "en", plots: Plots | None = None) -> 
             window=L.seconds(s.window),
             warmup=L.seconds(s.warmup),
             seconds=L.seconds(sweep.elapsed),
-        ),
+        )
+        + (f" {L.t('sw_primed', prime=L.seconds(s.prime))}" if s.prime > 0 else ""),
         "",
         L.t("sw_table"),
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     lines += [_row(cell, L) for cell in ranked_cells(sweep)]
+    if any(_busy(cell) for cell in sweep.cells):
+        lines += ["", L.t("sw_busy_mark", mark=BUSY_MARK)]
     if plots is not None:
         lines += ["", *_figures(plots, L)]
     lines += ["", f"## {L.t('sw_method_title')}", "", L.t("sw_method"), ""]
@@ -198,7 +228,7 @@ def _row(cell: SweepCell, L: Lang) -> str:
     idle, load = cell.memory_idle, cell.memory_load
     uss = None if load is None else load.worker_uss_mean
     cells: Sequence[str] = (
-        f"`{cell.name}`",
+        f"`{cell.name}` {BUSY_MARK}" if _busy(cell) else f"`{cell.name}`",
         _describe(cell.server, L),
         rate,
         ms("p50"),

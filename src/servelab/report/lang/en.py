@@ -696,6 +696,17 @@ WORDS: Final[dict[str, str]] = {
         "table is ranked: workload by workload, the recommended cell first, then the others "
         "in the order of the recommendation's reasons."
     ),
+    "sw_busy": (
+        "Measured while the machine was busy: {cells} (the busiest: {parts}). A busy machine "
+        "lowers a capacity by about its share of stolen or used CPU: run the sweep again on "
+        "a quiet machine before ranking on them."
+    ),
+    "sw_busy_mark": "{mark}: measured while the machine was busy (other processes, steal).",
+    "sw_primed": (
+        "Before its estimate, each server ran {prime} s of the same full load, not measured: a "
+        "server's cost per request settles as it serves (CPython's allocator keeps the memory "
+        "that concurrent requests fragmented), and a production server runs settled."
+    ),
     "sw_table": (
         "| cell | server | capacity, req/s | p50, ms | p99, ms | errors | server CPU, cores "
         "| client CPU, cores | memory idle (PSS) | memory at load (PSS) | USS per worker "

@@ -52,7 +52,7 @@ from servelab.servers.app import AppTarget
 from servelab.servers.memory import measure_tree, workers_that_fit
 from servelab.service.config import ServiceConfig
 from servelab.study.critical_run import CriticalSpec, find_critical_n
-from servelab.study.sweep.capacity import find_capacity, request_for
+from servelab.study.sweep.capacity import DEFAULT_PRIME, find_capacity, request_for
 from servelab.study.sweep.recommend import CellFacts, recommend
 from servelab.study.trial import (
     AppRun,
@@ -83,6 +83,7 @@ class SweepPlan:
     memory_bytes: int | None = None
     window: float = 3.0
     warmup: float = 1.0
+    prime: float = DEFAULT_PRIME
     time_budget: float | None = None
     preload: str = "off"
     app: AppRun | None = None
@@ -125,6 +126,7 @@ class SweepPlan:
             memory_bytes=self.memory_bytes,
             window=self.window,
             warmup=self.warmup,
+            prime=self.prime,
             time_budget=self.time_budget,
             preload=self.preload,
             app=app,
@@ -141,7 +143,7 @@ class SweepPlan:
     @property
     def cell_seconds(self) -> float:
         """About what one cell takes: a start, the estimate and about eight steps."""
-        return 3.0 + self.window + 8 * (self.window + self.warmup)
+        return 3.0 + self.prime + self.window + 8 * (self.window + self.warmup)
 
 
 def cell_name(workload: str, spec: ServerSpec) -> str:
@@ -330,6 +332,7 @@ def measure_cell(
                 request=request,
                 window=plan.window,
                 warmup=plan.warmup,
+                prime=plan.prime,
                 server_pid=srv.pid,
                 policy=plan.policy(),
                 deadline=deadline,
