@@ -112,6 +112,19 @@ def test_a_time_budget_leaves_cells_out_and_says_so(tmp_path: Path) -> None:
     assert "was not measured (the time budget ran out)" in report
 
 
+def test_a_budget_without_room_for_a_critical_search_starts_no_cell(tmp_path: Path) -> None:
+    # A critical-size search takes no deadline (once started it runs to its end, up to a
+    # minute here), so a cell starts only when the budget has room for it.
+    out = tmp_path / "sweep"
+    args = ("sweep", "--servers", "gunicorn:w1", "--workloads", "cpu", "--slo", "p99<1s",
+            "--memory", "256MiB", "--critical", "--budget", "40s", "--out", str(out))  # fmt: skip
+    result = servelab_cli(*args, timeout=60)
+    assert result.returncode == 0, result.stderr
+    sweep = read_sweep(out)
+    assert [cell.status for cell in sweep.cells] == ["left-out"]
+    assert not (out / CELLS_DIR / "cpu_prod_w1").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -51,6 +51,7 @@ from servelab.servers import Monitor, ServerSpec
 from servelab.servers.app import AppTarget
 from servelab.servers.memory import measure_tree, workers_that_fit
 from servelab.service.config import ServiceConfig
+from servelab.speed import reference_seconds
 from servelab.study.critical_run import CriticalSpec, find_critical_n
 from servelab.study.sweep.capacity import DEFAULT_PRIME, find_capacity, request_for
 from servelab.study.sweep.recommend import CellFacts, recommend
@@ -67,6 +68,8 @@ from servelab.workloads import APP_WORKLOAD, WORKLOADS
 # How often the tree's memory (USS/PSS of every process, ~4 ms for five processes) is read
 # during a rate search; the largest total PSS seen is the cell's memory at load.
 MEMORY_INTERVAL = 0.5
+# About what a critical-size search takes: 20-60 s each in `make study` here.
+CRITICAL_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -141,9 +144,13 @@ class SweepPlan:
         return replace(default, min_rate=max(default.min_rate, 2.0 / self.window))
 
     @property
-    def cell_seconds(self) -> float:
-        """About what one cell takes: a start, the estimate and about eight steps."""
-        return 3.0 + self.prime + self.window + 8 * (self.window + self.warmup)
+    def room_to_start(self) -> float:
+        """The seconds a cell needs left in the budget to start: half of a typical capacity
+        search (a start, the prime, the estimate and about eight steps; its steps stop at
+        the deadline themselves), and a whole critical-size search when asked for (it takes
+        no deadline: once started, it runs to its end)."""
+        search = 3.0 + self.prime + self.window + 8 * (self.window + self.warmup)
+        return search / 2 + (CRITICAL_SECONDS if self.critical else 0.0)
 
 
 def cell_name(workload: str, spec: ServerSpec) -> str:
@@ -239,7 +246,7 @@ def run_sweep(
         for number, (name, workload, spec) in enumerate(todo, start=1):
             remaining = len(todo) - number + 1
             eta = sum(durations) / len(durations) * remaining if durations else None
-            if deadline is not None and time.monotonic() + plan.cell_seconds / 2 > deadline:
+            if deadline is not None and time.monotonic() + plan.room_to_start > deadline:
                 break  # the rest are left out; the next run into the folder measures them
             progress.cell(len(kept) + number, len(cells_planned), name, eta)
             t0 = time.monotonic()
@@ -306,7 +313,10 @@ def measure_cell(
     cell_dir.mkdir(parents=True, exist_ok=True)
     (cell_dir / CELL_FILE).unlink(missing_ok=True)
     t0 = time.monotonic()
-    base = SweepCell(name, workload, spec.to_server(), "failed")
+    progress.phase("timing the machine")
+    base = SweepCell(
+        name, workload, spec.to_server(), "failed", reference_seconds=reference_seconds()
+    )
     env, path, request, target = _what_to_send(plan, workload)
     cap_setup = None if plan.memory_bytes is None else CapSetup(plan.memory_bytes)
     try:
