@@ -164,9 +164,6 @@ class SweepCell:
     # (relative to the sweep's), when the sweep asked for it and the workload has one.
     critical_n: int | None = None
     critical_folder: str | None = None
-    # The machine's speed before the cell: CPU seconds of ``servelab.speed``'s reference
-    # task (None: not measured).
-    reference_seconds: float | None = None
 
     @property
     def memory_bytes(self) -> int | None:
@@ -195,7 +192,6 @@ class SweepCell:
             "died": None if self.died is None else self.died.to_json(),
             "critical_n": self.critical_n,
             "critical_folder": self.critical_folder,
-            "reference_seconds": self.reference_seconds,
         }
 
     @classmethod
@@ -223,7 +219,6 @@ class SweepCell:
             died=None if died is None else ServerEnd.from_json(died),
             critical_n=f.opt_whole("critical_n"),
             critical_folder=f.opt_text("critical_folder"),
-            reference_seconds=f.opt_number("reference_seconds"),
         )
 
 

@@ -337,21 +337,3 @@ def test_cells_measured_on_a_busy_machine_are_marked_and_the_ranking_says_so() -
     assert "Измерено на занятой машине: `io_prod_w1`" in russian
     # A sweep on a quiet machine says nothing of it.
     assert "⚠" not in render_sweep(sweeps.sweep(sweeps.small_grid()), "en")
-
-
-def test_the_machines_speed_over_the_sweep_is_given_and_a_drift_is_flagged() -> None:
-    grid = sweeps.small_grid()
-    steady = [replace(c, reference_seconds=0.040 + i * 0.0005) for i, c in enumerate(grid)]
-    page = render_sweep(sweeps.sweep(steady), "en")
-    assert "The machine's speed held within 5% over the sweep" in page
-    assert "took 40.0 to 42.0 ms of CPU" in page and "⚠" not in page
-    # The host slowed down between cells by 30%: the page and the recommendation say so.
-    drifted = [replace(c, reference_seconds=0.052 if i == 1 else 0.040) for i, c in enumerate(grid)]
-    sweep = sweeps.sweep(drifted)
-    page = render_sweep(sweep, "en")
-    assert "⚠ The machine's speed changed by 30% over the sweep" in page
-    (line,) = [ln for ln in page.splitlines() if "changed by 30% between these cells" in ln]
-    assert line.startswith("  - ⚠") and "40.0 to 52.0 ms" in line
-    assert "изменилась на 30" in render_sweep(sweep, "ru")
-    # Cells timed by no reference (sweeps from before it) say nothing of it.
-    assert "speed" not in render_sweep(sweeps.sweep(sweeps.small_grid()), "en")

@@ -7,7 +7,7 @@ never disagree. Reads ``results_sweep`` values only; the words are the language 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from ..results import Server
 from ..results_sweep import RankedCell, Sweep, SweepCell, SweepRecommendation
@@ -18,13 +18,6 @@ if TYPE_CHECKING:  # the terminal's recommendation lines need no matplotlib
     from .plots.render import Plots
 
 # The figures (``report/plots/sweep.py``) in page order, with their alt text and caption keys.
-# The machine's speed (the reference task's time) may differ this much between cells before
-# the report warns: about the spread of re-measuring one CPU-bound cell on a steady machine.
-SPEED_DRIFT: Final = 0.10
-# A recommended cell whose server used this many cores at its capacity is CPU-bound enough
-# for the machine's speed to move it (an io cell's server uses a few hundredths).
-CPU_BOUND_CORES: Final = 0.5
-
 _FIGURES = (
     ("sweep-pareto", "sw_pareto_alt", "sw_pareto_caption"),
     ("sweep-memory", "sw_memory_alt", "sw_memory_caption"),
@@ -45,13 +38,6 @@ def recommendation_lines(sweep: Sweep, L: Lang) -> list[str]:
             for ranked in choice.ranking
             if (cell := _cell(sweep, ranked.name)) is not None and _busy(cell)
         ]
-        speed = _speed([_cell(sweep, ranked.name) for ranked in choice.ranking])
-        if speed is not None and speed[2] > SPEED_DRIFT and _cpu_bound(sweep, choice):
-            low, high, spread = speed
-            lines.append(
-                f"  - {BUSY_MARK} "
-                + L.t("sw_speed_rec", spread=L.percent(spread), low=_ms(low, L), high=_ms(high, L))
-            )
         if busy:
             busiest = max(busy, key=_noise_order)
             assert busiest.noise is not None
@@ -64,28 +50,6 @@ def recommendation_lines(sweep: Sweep, L: Lang) -> list[str]:
                 )
             )
     return lines
-
-
-def _speed(cells: Sequence[SweepCell | None]) -> tuple[float, float, float] | None:
-    """(fastest, slowest, how much slower) of the reference task before ``cells``; None
-    when none was timed."""
-    times = [c.reference_seconds for c in cells if c is not None and c.reference_seconds]
-    if not times:
-        return None
-    low, high = min(times), max(times)
-    return low, high, high / low - 1
-
-
-def _cpu_bound(sweep: Sweep, choice: SweepRecommendation) -> bool:
-    """The recommended cell's server used at least ``CPU_BOUND_CORES`` at its capacity: the
-    machine's speed moves its capacity (an io cell's does not)."""
-    cell = None if choice.best is None else _cell(sweep, choice.best)
-    step = None if cell is None or cell.capacity is None else cell.capacity.at_capacity
-    return step is not None and (step.server_cores or 0.0) >= CPU_BOUND_CORES
-
-
-def _ms(seconds: float, L: Lang) -> str:
-    return L.decimal(seconds * 1000, 1)
 
 
 def _busy(cell: SweepCell) -> bool:
@@ -129,12 +93,6 @@ def render_sweep(sweep: Sweep, lang: str = "en", plots: Plots | None = None) -> 
     lines += [_row(cell, L) for cell in ranked_cells(sweep)]
     if any(_busy(cell) for cell in sweep.cells):
         lines += ["", L.t("sw_busy_mark", mark=BUSY_MARK)]
-    speed = _speed(sweep.cells)
-    if speed is not None:
-        low, high, spread = speed
-        key = "sw_speed_drift" if spread > SPEED_DRIFT else "sw_speed_steady"
-        text = L.t(key, spread=L.percent(spread), low=_ms(low, L), high=_ms(high, L))
-        lines += ["", f"{BUSY_MARK} {text}" if spread > SPEED_DRIFT else text]
     if plots is not None:
         lines += ["", *_figures(plots, L)]
     lines += ["", f"## {L.t('sw_method_title')}", "", L.t("sw_method"), ""]

@@ -701,22 +701,6 @@ WORDS: Final[dict[str, str]] = {
         "lowers a capacity by about its share of stolen or used CPU: run the sweep again on "
         "a quiet machine before ranking on them."
     ),
-    "sw_speed_steady": (
-        "The machine's speed held within {spread} over the sweep: a reference task (the cpu "
-        "workload's list of a million ints summed, in a fresh process, before each cell) took "
-        "{low} to {high} ms of CPU."
-    ),
-    "sw_speed_drift": (
-        "The machine's speed changed by {spread} over the sweep: a reference task (the cpu "
-        "workload's list of a million ints summed, in a fresh process, before each cell) took "
-        "{low} to {high} ms of CPU. A CPU-bound capacity moves with it: between CPU-bound "
-        "cells, a difference smaller than that is not the servers'."
-    ),
-    "sw_speed_rec": (
-        "The machine's speed changed by {spread} between these cells (a reference task took "
-        "{low} to {high} ms of CPU): capacities closer than that are not the servers' "
-        "difference; run the sweep again before ranking on them."
-    ),
     "sw_busy_mark": "{mark}: measured while the machine was busy (other processes, steal).",
     "sw_primed": (
         "Before its estimate, each server ran {prime} s of the same full load, not measured: a "

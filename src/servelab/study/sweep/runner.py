@@ -51,7 +51,6 @@ from servelab.servers import Monitor, ServerSpec
 from servelab.servers.app import AppTarget
 from servelab.servers.memory import measure_tree, workers_that_fit
 from servelab.service.config import ServiceConfig
-from servelab.speed import reference_seconds
 from servelab.study.critical_run import CriticalSpec, find_critical_n
 from servelab.study.sweep.capacity import DEFAULT_PRIME, find_capacity, request_for
 from servelab.study.sweep.recommend import CellFacts, recommend
@@ -313,10 +312,7 @@ def measure_cell(
     cell_dir.mkdir(parents=True, exist_ok=True)
     (cell_dir / CELL_FILE).unlink(missing_ok=True)
     t0 = time.monotonic()
-    progress.phase("timing the machine")
-    base = SweepCell(
-        name, workload, spec.to_server(), "failed", reference_seconds=reference_seconds()
-    )
+    base = SweepCell(name, workload, spec.to_server(), "failed")
     env, path, request, target = _what_to_send(plan, workload)
     cap_setup = None if plan.memory_bytes is None else CapSetup(plan.memory_bytes)
     try:
