@@ -337,3 +337,21 @@ def test_cells_measured_on_a_busy_machine_are_marked_and_the_ranking_says_so() -
     assert "Измерено на занятой машине: `io_prod_w1`" in russian
     # A sweep on a quiet machine says nothing of it.
     assert "⚠" not in render_sweep(sweeps.sweep(sweeps.small_grid()), "en")
+
+
+def test_names_of_cells_measured_at_the_same_place_do_not_print_over_each_other(
+    tmp_path: Path,
+) -> None:
+    # Two servers that hold the same rate at the same p99 (4 sync workers and waitress t4 on
+    # a sleep): the second name goes a line below the first, a third cell far away stays.
+    cells = [
+        sweeps.cell("io", 4, 41.6, 0.33),
+        sweeps.cell("io", 2, 41.8, 0.34, threads=4),
+        sweeps.cell("io", 1, 10.7, 0.45),
+    ]
+    figure = plot_sweep_pareto(sweeps.sweep(cells), tmp_path / "p.png")
+    (ax,) = _axes(figure)
+    offsets = {t.get_text(): t.xyann[1] for t in ax.texts if isinstance(t, Annotation)}
+    assert offsets["prod_w2_gthread_t4"] == -12  # the higher one keeps its place
+    assert offsets["prod_w4"] < offsets["prod_w2_gthread_t4"] - 5
+    assert offsets["prod_w1"] == -12
