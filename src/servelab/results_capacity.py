@@ -246,6 +246,8 @@ class CapacityStep:
       rate (empty: it could).
     seconds: what the step took, its drain and any settling after it included; settle: of
       that, the seconds spent until the server had worked off requests the client gave up on.
+    machine_seconds: the machine's speed just before the step (``servelab.speed``: CPU
+      seconds of a fixed task; None in files written before it was timed).
     """
 
     index: int
@@ -261,6 +263,7 @@ class CapacityStep:
     client_causes: tuple[ClientCause, ...]
     seconds: float
     settle: float = 0.0
+    machine_seconds: float | None = None
 
     @property
     def slo_held(self) -> bool:
@@ -280,6 +283,16 @@ class CapacityStep:
     def failed(self) -> bool:
         """The server did not hold at this rate (a client-bound step never fails)."""
         return not (self.slo_held and self.keeps_up) and not self.client_bound
+
+    @property
+    def server_cpu_per_request(self) -> float | None:
+        """Seconds of the server tree's CPU per 2xx response served in the window; None when
+        its CPU was not read or nothing was served. For a CPU-bound server the capacity is
+        about its usable cores over this, so two searches of one cell that disagree on the
+        capacity show here whether the server (or the machine under it) got slower."""
+        if self.server_cores is None or self.served_rate <= 0:
+            return None
+        return self.server_cores / self.served_rate
 
     @property
     def throughput(self) -> float | None:
@@ -318,6 +331,7 @@ class CapacityStep:
             "client_causes": list(self.client_causes),
             "seconds": self.seconds,
             "settle": self.settle,
+            "machine_seconds": self.machine_seconds,
             "summary": cast(JsonObject, self.summary.to_json()),
         }
 
@@ -343,6 +357,7 @@ class CapacityStep:
             ),
             seconds=f.number("seconds"),
             settle=f.opt_number("settle") or 0.0,
+            machine_seconds=f.opt_number("machine_seconds"),
         )
 
 
@@ -380,6 +395,13 @@ class Capacity:
         if self.capacity is None:
             return None
         return next((s for s in self.steps if s.held and s.rate == self.capacity), None)
+
+    @property
+    def machine_seconds(self) -> float | None:
+        """The mean of the machine's speed before each step (``servelab.speed``: seconds of
+        its reference task; higher is slower), None when no step timed it."""
+        times = [s.machine_seconds for s in self.steps if s.machine_seconds is not None]
+        return sum(times) / len(times) if times else None
 
     def to_json(self) -> JsonObject:
         estimate = self.estimate_summary

@@ -355,3 +355,73 @@ def test_names_of_cells_measured_at_the_same_place_do_not_print_over_each_other(
     assert offsets["prod_w2_gthread_t4"] == -12  # the higher one keeps its place
     assert offsets["prod_w4"] < offsets["prod_w2_gthread_t4"] - 5
     assert offsets["prod_w1"] == -12
+
+
+def test_the_table_gives_the_servers_cpu_per_request_at_capacity() -> None:
+    """A CPU-bound capacity is about the server's cores over its CPU per request: the column
+    shows whether a re-measured cell moved because its server got slower."""
+    cells = sweeps.small_grid()
+    first = cells[0]
+    assert first.capacity is not None and first.capacity.capacity is not None
+    at = first.capacity.capacity
+    steps = tuple(
+        replace(s, server_cores=1.9, served_rate=47.5) if s.rate == at else s
+        for s in first.capacity.steps
+    )
+    cells[0] = replace(first, capacity=replace(first.capacity, steps=steps))
+    page = render_sweep(sweeps.sweep(cells), "en")
+    header = next(ln for ln in page.splitlines() if ln.startswith("| cell |"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    row = next(ln for ln in page.splitlines() if ln.startswith(f"| `{first.name}`"))
+    values = [c.strip() for c in row.strip("|").split("|")]
+    assert len(values) == len(columns)
+    at_column = dict(zip(columns, values, strict=True))
+    assert at_column["server CPU, cores"] == "1.90"
+    assert at_column["server CPU per request, ms"] == "40"  # 1.9 cores / 47.5 per s
+    russian = render_sweep(sweeps.sweep(cells), "ru")
+    assert "процессор сервера на запрос, мс" in russian
+
+
+def _timed(cell: SweepCell, machine: float, cores: float = 1.9) -> SweepCell:
+    """``cell`` with the machine's speed timed at ``machine`` s before each of its steps and
+    its server using ``cores`` (1.9: CPU-bound)."""
+    assert cell.capacity is not None
+    steps = tuple(
+        replace(s, machine_seconds=machine, server_cores=cores) for s in cell.capacity.steps
+    )
+    return replace(cell, capacity=replace(cell.capacity, steps=steps))
+
+
+def test_a_machine_slower_for_some_cells_is_named_and_the_close_ranking_doubted() -> None:
+    """The host slowed the guest for one cell: the table's note names it with how much, and
+    the recommendation doubts the pair whose capacities differ less than the machine did,
+    not the pair whose gap is larger than the drift."""
+    cells = [
+        _timed(sweeps.cell("cpu", 4, 44.0), 0.0041),  # the winner, on the fast machine
+        _timed(sweeps.cell("cpu", 2, 40.0), 0.0060),  # 10% less, on a 46% slower machine
+        _timed(sweeps.cell("cpu", 1, 20.0), 0.0060),  # 120% less: not the machine's doing
+    ]
+    page = render_sweep(sweeps.sweep(cells), "en")
+    (note,) = [ln for ln in page.splitlines() if "The machine was slower for some" in ln]
+    assert note.startswith("⚠ ") and "took 4.1 ms of CPU in the fastest cell" in note
+    assert "`cpu_prod_w2` (+46%)" in note and "`cpu_prod_w1` (+46%)" in note
+    (doubt,) = [ln for ln in page.splitlines() if "may have ordered" in ln]
+    assert doubt.startswith("  - ⚠ `cpu_prod_w2` was measured on a machine 46% slower")
+    assert "than `cpu_prod_w4`" in doubt and "(10%)" in doubt
+    russian = render_sweep(sweeps.sweep(cells), "ru")
+    assert "`cpu_prod_w2` (+46%)" in russian and "46% медленнее" in russian
+
+
+def test_a_steady_machine_is_said_once_and_io_cells_are_not_doubted() -> None:
+    steady = [_timed(c, 0.0041) for c in sweeps.small_grid() if c.capacity is not None]
+    page = render_sweep(sweeps.sweep(steady), "en")
+    assert "The machine's speed held within 0% over the sweep" in page
+    assert "⚠" not in page
+    # An io server uses little CPU: a slower machine does not move its capacity, so a
+    # drift between io cells names them under the table but doubts no ranking.
+    io = [_timed(c, 0.0041 if i else 0.0070, cores=0.05) for i, c in enumerate(steady)]
+    page = render_sweep(sweeps.sweep(io), "en")
+    assert "The machine was slower for some cells" in page
+    assert "may have ordered" not in page
+    # A sweep written before the machine was timed says nothing of its speed.
+    assert "machine's speed" not in render_sweep(sweeps.sweep(sweeps.small_grid()), "en")

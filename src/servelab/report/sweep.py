@@ -7,15 +7,24 @@ never disagree. Reads ``results_sweep`` values only; the words are the language 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..results import Server
+from ..results_capacity import CapacityStep
 from ..results_sweep import RankedCell, Sweep, SweepCell, SweepRecommendation
 from .i18n import Lang
 from .markdown import BUSY_MARK
 
 if TYPE_CHECKING:  # the terminal's recommendation lines need no matplotlib
     from .plots.render import Plots
+
+# A cell whose machine was this much slower than the fastest cell's (``servelab.speed``'s task
+# took this much longer) is named under the table: about what one CPU-bound cell's capacity
+# moves by when re-measured on a steady machine.
+SPEED_DRIFT: Final = 0.10
+# A server that used this many cores at its capacity is CPU-bound enough for the machine's
+# speed to move it (an io cell's server uses a few hundredths).
+CPU_BOUND_CORES: Final = 0.5
 
 # The figures (``report/plots/sweep.py``) in page order, with their alt text and caption keys.
 _FIGURES = (
@@ -38,6 +47,7 @@ def recommendation_lines(sweep: Sweep, L: Lang) -> list[str]:
             for ranked in choice.ranking
             if (cell := _cell(sweep, ranked.name)) is not None and _busy(cell)
         ]
+        lines += [f"  - {BUSY_MARK} {line}" for line in _speed_rivals(sweep, choice, L)]
         if busy:
             busiest = max(busy, key=_noise_order)
             assert busiest.noise is not None
@@ -50,6 +60,65 @@ def recommendation_lines(sweep: Sweep, L: Lang) -> list[str]:
                 )
             )
     return lines
+
+
+def _machine(cell: SweepCell | None) -> float | None:
+    """The cell's mean machine speed (``Capacity.machine_seconds``), None if not timed."""
+    return None if cell is None or cell.capacity is None else cell.capacity.machine_seconds
+
+
+def _cpu_bound(cell: SweepCell | None) -> bool:
+    step = None if cell is None or cell.capacity is None else cell.capacity.at_capacity
+    return step is not None and (step.server_cores or 0.0) >= CPU_BOUND_CORES
+
+
+def _speed_rivals(sweep: Sweep, choice: SweepRecommendation, L: Lang) -> list[str]:
+    """A line for each CPU-bound rival of the winner measured on a machine faster or slower
+    by more than ``SPEED_DRIFT`` and by more than the two capacities differ: the machine, not
+    the servers, may have ordered that pair."""
+    best = None if choice.best is None else _cell(sweep, choice.best)
+    best_speed = _machine(best)
+    if best is None or best_speed is None or not _cpu_bound(best) or best.capacity is None:
+        return []
+    best_rate = best.capacity.capacity
+    lines = []
+    for ranked in choice.ranking:
+        rival = _cell(sweep, ranked.name)
+        speed = _machine(rival)
+        if rival is None or rival is best or speed is None or not _cpu_bound(rival):
+            continue
+        rate = ranked.capacity
+        drift = abs(speed / best_speed - 1)
+        if not rate or not best_rate or drift <= SPEED_DRIFT:
+            continue
+        gap = abs(best_rate / rate - 1)
+        if gap < drift:
+            lines.append(
+                L.t(
+                    "sw_speed_rival",
+                    rival=rival.name,
+                    best=best.name,
+                    drift=L.percent(drift),
+                    way=L.t("sw_speed_slower" if speed > best_speed else "sw_speed_faster"),
+                    gap=L.percent(gap),
+                )
+            )
+    return lines
+
+
+def _speed_lines(sweep: Sweep, L: Lang) -> list[str]:
+    """Under the table: how fast the machine was for each cell, naming the slower ones."""
+    timed = [(cell, t) for cell in ranked_cells(sweep) if (t := _machine(cell)) is not None]
+    if not timed:
+        return []
+    fastest = min(t for _, t in timed)
+    slower = [(cell, t / fastest - 1) for cell, t in timed if t / fastest - 1 > SPEED_DRIFT]
+    ms = L.decimal(fastest * 1000, 1)
+    if not slower:
+        spread = max(t for _, t in timed) / fastest - 1
+        return [L.t("sw_speed_steady", spread=L.percent(spread), ms=ms)]
+    cells = ", ".join(f"`{cell.name}` (+{L.percent(more)})" for cell, more in slower)
+    return [f"{BUSY_MARK} " + L.t("sw_speed_drift", ms=ms, cells=cells)]
 
 
 def _busy(cell: SweepCell) -> bool:
@@ -88,11 +157,12 @@ def render_sweep(sweep: Sweep, lang: str = "en", plots: Plots | None = None) -> 
         + (f" {L.t('sw_primed', prime=L.seconds(s.prime))}" if s.prime > 0 else ""),
         "",
         L.t("sw_table"),
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     lines += [_row(cell, L) for cell in ranked_cells(sweep)]
     if any(_busy(cell) for cell in sweep.cells):
         lines += ["", L.t("sw_busy_mark", mark=BUSY_MARK)]
+    lines += [line for text in _speed_lines(sweep, L) for line in ("", text)]
     if plots is not None:
         lines += ["", *_figures(plots, L)]
     lines += ["", f"## {L.t('sw_method_title')}", "", L.t("sw_method"), ""]
@@ -214,6 +284,14 @@ def _failure(sweep: Sweep, name: str, L: Lang) -> str:
     return L.t(f"error.{cell.failure.code}", detail=cell.failure.detail or "", n=cell.failure.n)
 
 
+def _cpu_ms(step: CapacityStep | None, L: Lang) -> str:
+    """The server's CPU per request at the capacity, in ms (1 decimal below 10 ms)."""
+    seconds = None if step is None else step.server_cpu_per_request
+    if seconds is None:
+        return L.na
+    return L.decimal(seconds * 1000, 1 if seconds < 0.01 else 0)
+
+
 def _row(cell: SweepCell, L: Lang) -> str:
     capacity = cell.capacity
     step = capacity.at_capacity if capacity is not None else None
@@ -237,6 +315,7 @@ def _row(cell: SweepCell, L: Lang) -> str:
         if step is None or step.summary.error_rate is None
         else L.percent(step.summary.error_rate),
         L.na if step is None or step.server_cores is None else L.decimal(step.server_cores, 2),
+        _cpu_ms(step, L),
         L.na if step is None or step.client_cores is None else L.decimal(step.client_cores, 2),
         L.size(None if idle is None else idle.total_pss),
         L.size(None if load is None else load.total_pss),

@@ -702,6 +702,26 @@ WORDS: Final[dict[str, str]] = {
         "a quiet machine before ranking on them."
     ),
     "sw_busy_mark": "{mark}: measured while the machine was busy (other processes, steal).",
+    "sw_speed_steady": (
+        "The machine's speed held within {spread} over the sweep: a fixed task (100,000 "
+        "multiply-adds in pure Python, timed before every step of every search) took {ms} ms "
+        "of CPU at best, and the cells' means were within that of each other."
+    ),
+    "sw_speed_drift": (
+        "The machine was slower for some cells than for others: a fixed task (100,000 "
+        "multiply-adds in pure Python, timed before every step of every search) took {ms} ms "
+        "of CPU in the fastest cell, and longer in {cells}. A virtual machine's host slows its "
+        "guest this way without steal or other processes to show for it, and a CPU-bound "
+        "capacity falls with it: between CPU-bound cells, a difference smaller than that is "
+        "not the servers'."
+    ),
+    "sw_speed_rival": (
+        "`{rival}` was measured on a machine {drift} {way} than `{best}`, more than their "
+        "capacities differ ({gap}): the machine may have ordered these two, not the servers; "
+        "run the sweep again before choosing between them."
+    ),
+    "sw_speed_slower": "slower",
+    "sw_speed_faster": "faster",
     "sw_primed": (
         "Before its estimate, each server ran {prime} s of the same full load, not measured: a "
         "server's cost per request settles as it serves (CPython's allocator keeps the memory "
@@ -709,7 +729,8 @@ WORDS: Final[dict[str, str]] = {
     ),
     "sw_table": (
         "| cell | server | capacity, req/s | p50, ms | p99, ms | errors | server CPU, cores "
-        "| client CPU, cores | memory idle (PSS) | memory at load (PSS) | USS per worker "
+        "| server CPU per request, ms | client CPU, cores | memory idle (PSS) "
+        "| memory at load (PSS) | USS per worker "
         "| workers that fit | OOM kills |"
     ),
     "sw_figures": "Figures",

@@ -39,7 +39,11 @@ little above what the server can serve does not pass in a short window merely be
 queue has not yet grown long enough to break the SLO. The CPU of the server's process tree
 and of the load engine's own process are read at the window's two ends. A request the client
 gave up on (a timeout) may still sit in the server's queue after the step: before the next
-step, single requests wait until one comes back about as fast as on the idle server.
+step, single requests wait until one comes back about as fast as on the idle server. And
+before each step, the machine's own speed is timed (``servelab.speed``: five runs of a 4 ms
+task, on this thread while the load engine is idle): a virtual machine's host can slow its
+guest by a third for seconds or a minute with nothing in /proc to show for it, and the
+report tells such a cell apart from a slower server.
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ from servelab.results_capacity import (
     StopCode,
 )
 from servelab.servers.monitor import tree_cpu_seconds
+from servelab.speed import reference_seconds
 from servelab.study.sweep.ratesearch import ClientMeasure, RateSearch, client_bound
 from servelab.study.trial import AppRun
 
@@ -321,6 +326,7 @@ def _step(
     deadline: float | None,
 ) -> CapacityStep:
     """One open loop at ``rate``: its window judged, its CPU read, the server settled after."""
+    machine = reference_seconds()  # the machine's speed, before the step's clock starts
     began = time.monotonic()
     schedule = Rate.constant(rate)
     warmup, window = settings.warmup, settings.window
@@ -394,6 +400,7 @@ def _step(
         client_causes=causes,
         seconds=round(time.monotonic() - began, 3),
         settle=round(settle, 3),
+        machine_seconds=machine,
     )
 
 
