@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Final, Literal, cast, get_args
@@ -398,10 +399,12 @@ class Capacity:
 
     @property
     def machine_seconds(self) -> float | None:
-        """The mean of the machine's speed before each step (``servelab.speed``: seconds of
-        its reference task; higher is slower), None when no step timed it."""
+        """The median of the machine's speed before each step (``servelab.speed``: seconds
+        of its reference task; higher is slower), None when no step timed it. The median:
+        this host slows for a single sample now and then, which moves no capacity, and stays
+        slow for a minute at other times, which does."""
         times = [s.machine_seconds for s in self.steps if s.machine_seconds is not None]
-        return sum(times) / len(times) if times else None
+        return statistics.median(times) if times else None
 
     def to_json(self) -> JsonObject:
         estimate = self.estimate_summary

@@ -107,8 +107,15 @@ def _speed_rivals(sweep: Sweep, choice: SweepRecommendation, L: Lang) -> list[st
 
 
 def _speed_lines(sweep: Sweep, L: Lang) -> list[str]:
-    """Under the table: how fast the machine was for each cell, naming the slower ones."""
-    timed = [(cell, t) for cell in ranked_cells(sweep) if (t := _machine(cell)) is not None]
+    """Under the table: how fast the machine was for each CPU-bound cell, naming the slower
+    ones. An io cell's capacity does not move with the machine's speed, and on this host an
+    idle guest times the task slower more often (6-7 ms in 3 of 6 steps of an io cell, 1 in 8
+    of a CPU-bound one), so its timing would only be noise here."""
+    timed = [
+        (cell, t)
+        for cell in ranked_cells(sweep)
+        if _cpu_bound(cell) and (t := _machine(cell)) is not None
+    ]
     if not timed:
         return []
     fastest = min(t for _, t in timed)

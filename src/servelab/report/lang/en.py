@@ -703,17 +703,18 @@ WORDS: Final[dict[str, str]] = {
     ),
     "sw_busy_mark": "{mark}: measured while the machine was busy (other processes, steal).",
     "sw_speed_steady": (
-        "The machine's speed held within {spread} over the sweep: a fixed task (100,000 "
+        "The machine ran at one speed for every CPU-bound cell: a fixed task (100,000 "
         "multiply-adds in pure Python, timed before every step of every search) took {ms} ms "
-        "of CPU at best, and the cells' means were within that of each other."
+        "of CPU in the fastest one (the median of its steps) and at most {spread} longer in "
+        "the others."
     ),
     "sw_speed_drift": (
-        "The machine was slower for some cells than for others: a fixed task (100,000 "
-        "multiply-adds in pure Python, timed before every step of every search) took {ms} ms "
-        "of CPU in the fastest cell, and longer in {cells}. A virtual machine's host slows its "
-        "guest this way without steal or other processes to show for it, and a CPU-bound "
-        "capacity falls with it: between CPU-bound cells, a difference smaller than that is "
-        "not the servers'."
+        "The machine was slower for some CPU-bound cells than for others: a fixed task "
+        "(100,000 multiply-adds in pure Python, timed before every step of every search) took "
+        "{ms} ms of CPU in the fastest one (the median of its steps), and longer in {cells}. A "
+        "virtual machine's host slows its guest this way with no steal or other process to "
+        "show for it, and a CPU-bound capacity falls with it: a difference between these "
+        "cells smaller than that is not the servers'."
     ),
     "sw_speed_rival": (
         "`{rival}` was measured on a machine {drift} {way} than `{best}`, more than their "
