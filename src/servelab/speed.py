@@ -11,9 +11,14 @@ minute, and a CPU-bound server's CPU per request follows: over 5 searches of one
 (gunicorn gthread, the cpu workload), the task's median went from 4.1 to 5.9 ms while the
 server's CPU per request went from 29 to 37 ms, and the capacity from 68 to 53 requests/s.
 
-So a capacity search times this task before every step (``study.sweep.capacity``). The
-report sets a cell's mean against the sweep's fastest, so a reader can tell a slower server
-from a slower machine.
+So a capacity search times this task before every step (``study.sweep.capacity``), and the
+report sets each CPU-bound cell's median against the fastest one's, so a reader can tell a
+slower server from a slower machine. It is a hint, not a correction: the task runs on
+whichever of the vCPUs the lab's thread is on, and a host that slows one vCPU at a time can
+time another one than a single-process server runs on. In one sweep here it timed the
+steps of the 1-worker cell 53% slower, but that cell's CPU per request (41 ms) and capacity
+(25 req/s) were those of the sweep before it. So the report names the cells and says what a
+slower machine would do to them. It changes no number.
 
 The task is pure-Python arithmetic on small ints, with no allocation and no system call, so
 it measures the CPU and nothing of the allocator's or the kernel's state. It runs in the lab's

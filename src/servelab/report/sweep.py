@@ -108,9 +108,8 @@ def _speed_rivals(sweep: Sweep, choice: SweepRecommendation, L: Lang) -> list[st
 
 def _speed_lines(sweep: Sweep, L: Lang) -> list[str]:
     """Under the table: how fast the machine was for each CPU-bound cell, naming the slower
-    ones. An io cell's capacity does not move with the machine's speed, and on this host an
-    idle guest times the task slower more often (6-7 ms in 3 of 6 steps of an io cell, 1 in 8
-    of a CPU-bound one), so its timing would only be noise here."""
+    ones. An io cell's capacity does not move with the machine's speed: its timing is left
+    out rather than named beside cells it cannot explain."""
     timed = [
         (cell, t)
         for cell in ranked_cells(sweep)

@@ -713,8 +713,9 @@ WORDS: Final[dict[str, str]] = {
         "(100,000 multiply-adds in pure Python, timed before every step of every search) took "
         "{ms} ms of CPU in the fastest one (the median of its steps), and longer in {cells}. A "
         "virtual machine's host slows its guest this way with no steal or other process to "
-        "show for it, and a CPU-bound capacity falls with it: a difference between these "
-        "cells smaller than that is not the servers'."
+        "show for it, and a CPU-bound capacity can fall with it (the server's CPU per request "
+        "in the table says whether it did): a difference between these cells smaller than "
+        "that may not be the servers'."
     ),
     "sw_speed_rival": (
         "`{rival}` was measured on a machine {drift} {way} than `{best}`, more than their "
