@@ -63,7 +63,8 @@ def recommendation_lines(sweep: Sweep, L: Lang) -> list[str]:
 
 
 def _machine(cell: SweepCell | None) -> float | None:
-    """The cell's mean machine speed (``Capacity.machine_seconds``), None if not timed."""
+    """The median of the machine's speed over the cell's steps (``Capacity.machine_seconds``),
+    None if not timed."""
     return None if cell is None or cell.capacity is None else cell.capacity.machine_seconds
 
 
