@@ -7,9 +7,11 @@ machine. A virtual machine's host can also slow its guest without either showing
 memory bandwidth and cores shared with neighbours). Measured here, with nothing else
 running and steal near 0: the task below takes 4.1 ms in one state of the host and 6.4-7.3 ms
 in the other. The host switches between them within seconds and sometimes stays slow for a
-minute, and a CPU-bound server's CPU per request follows: over 5 searches of one cell
-(gunicorn gthread, the cpu workload), the task's median went from 4.1 to 5.9 ms while the
-server's CPU per request went from 29 to 37 ms, and the capacity from 68 to 53 requests/s.
+minute, and a CPU-bound server's CPU per request follows. Over 5 searches of one cell
+(gunicorn gthread, the cpu workload), with the task timed every 2 s by a separate process,
+its median was 4.1 ms in four searches and 5.9 ms in the fifth. The server's CPU per request
+went from 29-32 ms to 37 ms, and the capacity from 62-68 requests/s to 53. That 53 was a
+lower bound: the slowed machine slowed the load client too, and the search said so.
 
 So a capacity search times this task before every step (``study.sweep.capacity``), and the
 report sets each CPU-bound cell's median against the fastest one's, so a reader can tell a

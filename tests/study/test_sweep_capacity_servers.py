@@ -79,11 +79,11 @@ def test_the_capacity_of_sync_workers_is_their_count_over_the_delay(tmp_path: Pa
         # Both sides' CPU, over the window: a sleeping server and a light client use little.
         assert step.server_cores is not None and 0 < step.server_cores < 1
         assert step.client_cores is not None and 0 < step.client_cores < 0.9
-        # The machine's speed was timed before every step, and the cell has its mean.
+        # The machine's speed was timed before every step, and the cell has their median.
         times = [s.machine_seconds or 0.0 for s in capacity.steps]
         assert all(0 < t < 0.5 for t in times), times
-        mean = capacity.machine_seconds
-        assert mean is not None and min(times) <= mean <= max(times)
+        median = capacity.machine_seconds
+        assert median is not None and min(times) <= median <= max(times)
         # Some step failed above the capacity, within the tolerance of it.
         failed = [s.rate for s in capacity.steps if s.failed]
         assert failed and min(failed) / capacity.capacity - 1 <= 0.05

@@ -119,12 +119,13 @@ def _speed_lines(sweep: Sweep, L: Lang) -> list[str]:
     if not timed:
         return []
     fastest = min(t for _, t in timed)
-    slower = [(cell, t / fastest - 1) for cell, t in timed if t / fastest - 1 > SPEED_DRIFT]
+    more = [(cell, t / fastest - 1) for cell, t in timed]
+    slower = [(cell, extra) for cell, extra in more if extra > SPEED_DRIFT]
     ms = L.decimal(fastest * 1000, 1)
     if not slower:
-        spread = max(t for _, t in timed) / fastest - 1
+        spread = max(extra for _, extra in more)
         return [L.t("sw_speed_steady", spread=L.percent(spread), ms=ms)]
-    cells = ", ".join(f"`{cell.name}` (+{L.percent(more)})" for cell, more in slower)
+    cells = ", ".join(f"`{cell.name}` (+{L.percent(extra)})" for cell, extra in slower)
     return [f"{BUSY_MARK} " + L.t("sw_speed_drift", ms=ms, cells=cells)]
 
 

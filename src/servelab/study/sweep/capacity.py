@@ -42,7 +42,7 @@ gave up on (a timeout) may still sit in the server's queue after the step: befor
 step, single requests wait until one comes back about as fast as on the idle server. And
 before each step, the machine's own speed is timed (``servelab.speed``: five runs of a 4 ms
 task, on this thread while the load engine is idle): a virtual machine's host can slow its
-guest by a third for seconds or a minute with nothing in /proc to show for it, and the
+guest by up to 40% for seconds or a minute with nothing in /proc to show for it, and the
 report tells such a cell apart from a slower server.
 """
 
