@@ -17,6 +17,7 @@ import click
 from .. import __version__
 from ..errors import ServelabError
 from .critical import critical_n
+from .distributed import locust_worker
 from .load import load
 from .options import console
 from .report import report
@@ -31,7 +32,7 @@ def cli() -> None:
     """How an ML prediction service behaves under load on different web servers."""
 
 
-for command in (study, sweep, load, critical_n, serve, report):
+for command in (study, sweep, load, critical_n, serve, report, locust_worker):
     cli.add_command(command)
 
 

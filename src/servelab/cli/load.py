@@ -31,6 +31,7 @@ from ..load import (
 from ..load.limits import check_seconds
 from ..load.summary import Parameters, summarize
 from ..units import parse_size
+from .distributed import check_engine_options, engine_options, run_on_locust
 
 LOAD_MODES = ("burst", "closed", "open")
 _LOOP_TIMEOUT = 10.0
@@ -211,6 +212,7 @@ class SloFailed(click.ClickException):
     help="Send 'Authorization: Bearer TOKEN' with every request; env:NAME takes it from "
     "--env-file or the environment variable NAME. Never printed.",
 )
+@engine_options
 @click.pass_context
 def load(
     ctx: click.Context,
@@ -237,6 +239,13 @@ def load(
     as_json: bool,
     slo_texts: tuple[str, ...],
     token: str | None,
+    engine: str,
+    processes: int | None,
+    master: bool,
+    expect_workers: int | None,
+    master_bind_host: str | None,
+    master_port: int | None,
+    workers_wait: float,
 ) -> None:
     """Load URL (any HTTP endpoint, e.g. http://127.0.0.1:5000/predict) and summarise.
 
@@ -251,6 +260,7 @@ def load(
         if source is not None and source.name == "COMMANDLINE" and mode not in modes:
             option = "--" + name.replace("_", "-")
             raise click.UsageError(f"{option} is for --mode {' or '.join(modes)}, not {mode}")
+    check_engine_options(ctx, engine, mode)
     if (requests_ is not None and requests_ < 1) or concurrency < 1:
         raise click.BadParameter("--requests and --concurrency must be at least 1")
     _check_options(url, timeout=timeout, duration=duration, think_time=think_time)
@@ -292,7 +302,28 @@ def load(
             (out / name).unlink(missing_ok=True)
     records_path = out / "records.jsonl" if out else None
 
-    if mode == "burst":
+    if engine == "locust":
+        result = run_on_locust(
+            url,
+            mode=mode,
+            request=RequestSpec(method=method, headers=headers, bodies=bodies or ()),
+            requests=requests_,
+            concurrency=concurrency,
+            duration=duration,
+            rate=rate,
+            think_time=think_time,
+            max_in_flight=max_in_flight,
+            timeout=_LOOP_TIMEOUT if timeout is None else timeout,
+            keep_alive=keep_alive,
+            out=out,
+            processes=processes,
+            master=master,
+            expect_workers=expect_workers,
+            master_bind_host=master_bind_host,
+            master_port=master_port,
+            workers_wait=workers_wait,
+        )
+    elif mode == "burst":
         burst_timeout = _BURST_TIMEOUT if timeout is None else timeout
         records = run_burst(
             url,

@@ -29,7 +29,7 @@ import json
 import resource
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -88,6 +88,7 @@ class Recorder:
         *,
         records_path: Path | None = None,
         on_record: Callable[[RequestRecord], None] | None = None,
+        on_row: Callable[[dict[str, Any]], None] | None = None,
         late_after: float = LATE_AFTER,
         scheduled: bool = True,
         burst: bool = False,
@@ -98,9 +99,12 @@ class Recorder:
             else None
         )
         self._on_record = on_record
+        self._on_row = on_row
         self._burst = burst
         self.records: list[RequestRecord] | None = [] if burst else None
-        self._keeps_records = burst or self._writer is not None or on_record is not None
+        self._keeps_records = (
+            burst or self._writer is not None or on_record is not None or on_row is not None
+        )
         self._late_ns = int(late_after * 1e9)
         self.late_after = late_after
         # One entry per request sent, in the order they ended:
@@ -120,10 +124,11 @@ class Recorder:
         self._cpu0 = _cpu_seconds()
         self._cpu_used: float | None = None
 
-    def restart_clock(self) -> None:
-        """Make now the run's start (after setup such as resolving the host)."""
+    def restart_clock(self, wall: float | None = None) -> None:
+        """Make now the run's start (after setup such as resolving the host); ``wall``: the
+        start in epoch seconds, when rows recorded elsewhere (``add_row``) set it."""
         self.start_ns = time.perf_counter_ns()
-        self._wall0 = time.time()
+        self._wall0 = time.time() if wall is None else wall
         self._cpu0 = _cpu_seconds()
 
     @property
@@ -245,9 +250,46 @@ class Recorder:
             }
         )
 
+    def add_row(self, row: Mapping[str, Any]) -> None:
+        """A request another process recorded (a Locust worker), as its ``records.jsonl`` row.
+
+        Kept in the arrays as ``add`` would have kept it, with times from the row's epoch
+        seconds (``restart_clock(wall=...)`` set the run's start on the same clock); the row
+        itself is not written again. A row's ``status`` counts as a response unless the
+        request failed after its head came: then ``add`` had counted no status and the
+        error's class, and such a row has no ``body`` (every read response has one, maybe
+        empty).
+        """
+        latency = float(row["latency"])
+        end = float(row["end"]) - self._wall0
+        if row["error_class"] == UNSENT:
+            self.unsent_latencies.append(latency)
+            self._last_unsent_ns = max(self._last_unsent_ns, self.start_ns + int(end * 1e9))
+            return
+        self.latencies.append(latency)
+        self.ends.append(end)
+        if self.service_times is not None:
+            self.service_times.append(float(row["service_time"]))
+            delay = float(row["start"]) - float(row["intended_start"])
+            if delay > 0:
+                delay_ns = int(delay * 1e9)
+                self._delay_sum_ns += delay_ns
+                self._delay_max_ns = max(self._delay_max_ns, delay_ns)
+                if delay_ns > self._late_ns:
+                    self.late += 1
+        status = row["status"]
+        if status is not None and row["body"] is not None:
+            self.statuses.append(int(status))
+        else:
+            self.statuses.append(0)
+            failure = str(row["error_class"] or "other")
+            self._failures[failure] = self._failures.get(failure, 0) + 1
+
     def _emit(self, row: dict[str, Any]) -> None:
         if self._writer is not None:
             self._writer.write(row)
+        if self._on_row is not None:
+            self._on_row(row)
         if self.records is None and self._on_record is None:
             return
         record = RequestRecord(**row)
@@ -273,8 +315,10 @@ class Recorder:
         parameters: Parameters,
         max_in_flight_seen: int,
         connections_opened: int,
+        client_cpu_seconds: float | None = None,
     ) -> LoadSummary:
-        """The run in numbers, from what was kept."""
+        """The run in numbers, from what was kept. ``client_cpu_seconds``: the client's CPU
+        when other processes sent the requests (else this process's, during the run)."""
         import numpy as np  # after the run: see ``Distribution.of``
 
         statuses = np.frombuffer(self.statuses, dtype=np.uint16) if self.statuses else None
@@ -310,7 +354,9 @@ class Recorder:
         starts = ends - service
         sending = float(starts.max() - starts.min()) if sent else 0.0
         makespan = float(ends.max() - starts.min()) if sent else None
-        if self._cpu_used is None:
+        if client_cpu_seconds is not None:
+            self._cpu_used = client_cpu_seconds
+        elif self._cpu_used is None:
             self._cpu_used = _cpu_seconds() - self._cpu0
         ok_mask = (statuses >= 200) & (statuses < 300) if statuses is not None else np.zeros(0)
         series = TimeSeries.from_arrays(starts, ends, ok_mask, latencies)

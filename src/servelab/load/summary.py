@@ -21,6 +21,8 @@ seconds; a value that could not be measured is None, never 0.
     max_in_flight_seen: the most requests in flight at once, as the client counted.
     connections_opened: TCP connections the client opened (keep-alive reuses them).
     client_cpu_seconds: CPU time of the load engine's process while the run lasted.
+    workers: a distributed run's workers (``WorkerShare``), each with the requests it sent
+      and whether it was lost mid-run; empty (and left out of the JSON) for the own engine.
     handlers: what the servers said about their own handlers (``HandlerStats``), from
       the records' timing headers; None when the run kept no records to read them from,
       and its counts None (unknown) when no record carried the headers.
@@ -169,6 +171,36 @@ class HandlerStats:
         )
 
 
+@dataclass(frozen=True)
+class WorkerShare:
+    """One load worker's part of a distributed run (``--engine locust``).
+
+    index: the worker's number (Locust's worker index); node: Locust's name for it.
+    requests: the records it shipped to the master; lost: it went missing mid-run (killed,
+      cut off): the summary holds what it had shipped, and its share after that was not sent.
+    client_cpu_seconds: its process's CPU during the run, when it said (not when lost).
+    """
+
+    index: int
+    node: str
+    requests: int
+    lost: bool
+    client_cpu_seconds: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WorkerShare:
+        return cls(
+            index=int(data["index"]),
+            node=str(data["node"]),
+            requests=int(data["requests"]),
+            lost=bool(data["lost"]),
+            client_cpu_seconds=_number(data.get("client_cpu_seconds")),
+        )
+
+
 def _says_who_served(record: RequestRecord) -> bool:
     return (
         record.served_pid is not None
@@ -209,6 +241,7 @@ class LoadSummary:
     connections_opened: int = 0
     client_cpu_seconds: float | None = None
     handlers: HandlerStats | None = None
+    workers: tuple[WorkerShare, ...] = ()
     series: tuple[SecondRow, ...] = field(default=(), repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -220,6 +253,10 @@ class LoadSummary:
             value = getattr(self, f.name)
             if isinstance(value, Distribution | HandlerStats):
                 value = value.to_json()
+            elif f.name == "workers":
+                if not value:
+                    continue  # the own engine: one process, no workers to list
+                value = [worker.to_json() for worker in value]
             elif isinstance(value, dict):
                 value = dict(value)
             data[f.name] = value
@@ -261,6 +298,7 @@ class LoadSummary:
             connections_opened=int(data.get("connections_opened") or 0),
             client_cpu_seconds=_number(data.get("client_cpu_seconds")),
             handlers=HandlerStats.from_json(handlers) if handlers is not None else None,
+            workers=tuple(WorkerShare.from_json(w) for w in data.get("workers") or ()),
         )
 
 

@@ -68,6 +68,28 @@ def _describe(summary: LoadSummary) -> list[str]:
         f"connections opened: {summary.connections_opened:,}, "
         f"client CPU {f'{cpu:.2f} s' if cpu is not None else 'not measured'}"
     )
+    lines += _workers(summary)
+    return lines
+
+
+def _workers(summary: LoadSummary) -> list[str]:
+    """A distributed run's workers: what each sent, and a warning for each one lost."""
+    if not summary.workers:
+        return []
+    shares = ", ".join(f"#{w.index} {w.requests:,}" for w in summary.workers)
+    lines = [f"Locust workers: {len(summary.workers)}; requests each: {shares}"]
+    expected = summary.parameters.get("workers")
+    if isinstance(expected, int) and expected > len(summary.workers):
+        lines.append(
+            f"⚠ {expected - len(summary.workers)} of the {expected} expected workers never "
+            "connected: their share of the load was not sent"
+        )
+    for worker in summary.workers:
+        if worker.lost:
+            lines.append(
+                f"⚠ worker #{worker.index} ({worker.node}) was lost mid-run: counted are the "
+                f"{worker.requests:,} requests it had reported; its share after that was not sent"
+            )
     return lines
 
 
