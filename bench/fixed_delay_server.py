@@ -11,7 +11,8 @@ ticks and would add up to a millisecond of its own. What the server really took 
 back as ``Server-Timing: handler;dur=<ms>``, and ``GET /__stats`` answers (and resets)
 how late the server itself was, so its own lateness is measured, not assumed.
 
-Not a general HTTP server: no chunked bodies, no pipelining guarantees, loopback only.
+Not a general HTTP server: no chunked bodies, no pipelining guarantees; loopback unless
+``--host`` says otherwise (an address inside a test's network namespace).
 
     python bench/fixed_delay_server.py --delay-ms 20 --lifetime 300
     # prints "listening on 127.0.0.1:PORT", then serves until killed or LIFETIME passes
@@ -114,11 +115,11 @@ def _exchange(conn: socket.socket, delay: float, lateness: _Lateness) -> None:
                 return
 
 
-def serve(port: int, delay: float, lifetime: float) -> None:
-    """Listen on 127.0.0.1:``port`` (0: any free port) until ``lifetime`` seconds pass."""
+def serve(port: int, delay: float, lifetime: float, host: str = "127.0.0.1") -> None:
+    """Listen on ``host``:``port`` (0: any free port) until ``lifetime`` seconds pass."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", port))
+    listener.bind((host, port))
     listener.listen(1024)
     listener.settimeout(0.5)
     host, bound = listener.getsockname()
@@ -140,13 +141,16 @@ def serve(port: int, delay: float, lifetime: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (a test's namespace)"
+    )
     parser.add_argument("--delay-ms", type=float, default=20.0)
     parser.add_argument(
         "--lifetime", type=float, default=600.0, help="seconds before it stops by itself"
     )
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        serve(args.port, args.delay_ms / 1e3, args.lifetime)
+        serve(args.port, args.delay_ms / 1e3, args.lifetime, args.host)
     return 0
 
 

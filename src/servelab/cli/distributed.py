@@ -193,7 +193,8 @@ def run_on_locust(
     if master:
         click.echo(
             f"Locust master on port {port}: waiting up to {workers_wait:g} s for {workers} "
-            f"workers (servelab locust-worker --master-host <this host> --master-port {port})",
+            f"worker{'s' if workers > 1 else ''} "
+            f"(servelab locust-worker --master-host <this host> --master-port {port})",
             err=True,
         )
     return run_distributed(

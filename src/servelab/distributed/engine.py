@@ -38,24 +38,33 @@ def run_distributed(
             port=port,
             workers_wait=workers_wait,
         )
-        if not (run_dir / "workers.json").exists():
+        gave_up = _NO_WORKERS in ran.tail(3)
+        if gave_up or not (run_dir / "workers.json").exists():
+            if gave_up:
+                raise LoadError(_no_workers(plan.workers, workers_wait, local_workers))
             why = "it ran past the run's time limit" if ran.timed_out else "its log ends:"
             tail = "" if ran.timed_out else " " + " | ".join(ran.tail(3).splitlines())
             raise LoadError(f"the Locust master ended without servelab's results: {why}{tail}")
-        report = read_workers(run_dir)
-        if not report["workers"]:
-            raise LoadError(
-                f"no Locust worker connected within {workers_wait:g} s: "
-                + (
-                    "see the workers' logs"
-                    if local_workers
-                    else "start them with `servelab locust-worker --master-host <this host>`"
-                )
-            )
+        if not read_workers(run_dir)["workers"]:
+            raise LoadError(_no_workers(plan.workers, workers_wait, local_workers))
         return merge(plan, run_dir, _parameters(plan))
     finally:
         if out is None:
             shutil.rmtree(run_dir, ignore_errors=True)
+
+
+# What Locust's master logs when --expect-workers did not connect in time.
+_NO_WORKERS = "Gave up waiting for workers to connect"
+
+
+def _no_workers(expected: int, wait: float, local: int) -> str:
+    how = (
+        "see locust-worker-*.log (--out keeps them)"
+        if local
+        else "start them with `servelab locust-worker --master-host <this host> --master-port "
+        "<the master's port>`"
+    )
+    return f"the {expected} Locust workers expected did not all connect within {wait:g} s: {how}"
 
 
 def _parameters(plan: Plan) -> Parameters:

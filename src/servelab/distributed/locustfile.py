@@ -25,6 +25,7 @@ timed like servelab's: from the intended send time.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,6 +40,7 @@ from servelab.distributed.plan import Plan
 from servelab.distributed.work import WorkerRun
 
 SHIP_EVERY: Final = 0.5
+START_AFTER: Final = 1.0
 _ROWS: Final = "servelab_rows"
 _DONE: Final = "servelab_done"
 _WATCH_EVERY: Final = 0.25
@@ -54,6 +56,11 @@ def _add_options(parser: Any, **_: Any) -> None:
     parser.add_argument(
         "--servelab-out", default="", help="master: the folder for records.jsonl, workers.json"
     )
+    parser.add_argument(
+        "--servelab-start",
+        default="",
+        help="set by the master: the instant (epoch s) every worker starts its share at",
+    )
 
 
 @events.init.add_listener
@@ -67,6 +74,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
             plan_text = Path(plan_text[1:]).read_text(encoding="utf-8")
             options.servelab_plan = plan_text  # the spawn message carries it to the workers
         collector = _Collector(environment, Plan.from_json(plan_text), Path(options.servelab_out))
+        events.test_start.add_listener(_set_start)
         runner.register_message(_ROWS, collector.on_rows)
         runner.register_message(_DONE, collector.on_done)
         events.quitting.add_listener(collector.on_quitting)
@@ -75,6 +83,17 @@ def _on_init(environment: Environment, **_: Any) -> None:
         raise SystemExit(
             "servelab's locustfile runs on a master and its workers (--master, --worker)"
         )
+
+
+def _set_start(environment: Environment, **_: Any) -> None:
+    """On the master, before the spawn messages go: the instant every worker starts at.
+
+    Each worker's own start would be its spawn message's arrival, tens of milliseconds
+    apart, and the open loop's shares would no longer make one schedule. ``START_AFTER``
+    leaves time for the messages to arrive and the workers to get ready.
+    """
+    assert environment.parsed_options is not None
+    environment.parsed_options.servelab_start = f"{time.time() + START_AFTER:.6f}"
 
 
 class ServelabUser(User):
@@ -120,7 +139,8 @@ def _make_run(environment: Environment) -> WorkerRun:
             context={},
         )
 
-    work = _RUN["run"] = WorkerRun(plan, runner.worker_index, on_request)
+    start_at = float(environment.parsed_options.servelab_start)
+    work = _RUN["run"] = WorkerRun(plan, runner.worker_index, start_at, on_request)
     gevent.spawn(_ship, runner, work)
     return work
 

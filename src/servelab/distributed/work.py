@@ -42,8 +42,17 @@ _YIELD_EVERY: Final = 16
 class WorkerRun:
     """One worker's loops, its recorder, and the rows not yet shipped."""
 
-    def __init__(self, plan: Plan, worker: int, on_request: OnRequest | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        worker: int,
+        start_at: float,
+        on_request: OnRequest | None = None,
+    ) -> None:
+        """Worker ``worker``'s part of ``plan``, which starts at ``start_at`` (epoch s:
+        across machines, as well as their clocks agree)."""
         self.plan = plan
+        self.start_at = start_at
         self.worker = worker
         self.target = Target.parse(plan.url)
         headers = check_headers(plan.headers)
@@ -60,9 +69,8 @@ class WorkerRun:
         self.rows: list[dict[str, Any]] = []
         self.recorder = Recorder(on_row=self._keep, scheduled=plan.mode == "open")
         self.on_request = on_request
-        self.start_epoch = time.time()
         self.t0 = self.recorder.start_ns
-        self.stop_sending_ns = None if plan.duration is None else self.t0 + int(plan.duration * 1e9)
+        self.stop_sending_ns: int | None = None
         self.cap = None if plan.requests is None else plan.share(plan.requests, worker)
         self.planned = 0  # closed loop: requests this worker's users have taken
         self.active = 0  # closed-loop users still sending; open: 1 while the schedule runs
@@ -74,15 +82,20 @@ class WorkerRun:
         self.cpu_seconds: float | None = None
 
     def begin(self) -> None:
-        """The run starts now (the first user of this worker): its clock and its CPU."""
+        """The run starts at the instant the master set (``start_at``, epoch seconds), the
+        same for every worker, so that their shares make one schedule: wait for it."""
         if not self.began:
             self.began = True
-            self.recorder.restart_clock()
-            self.start_epoch = time.time()
-            self.t0 = self.recorder.start_ns
+            start_at = self.start_at
+            t0 = time.perf_counter_ns() + int((start_at - time.time()) * 1e9)
+            self.recorder.restart_clock(wall=start_at, at_ns=t0)
+            self.t0 = t0
             if self.plan.duration is not None:
-                self.stop_sending_ns = self.t0 + int(self.plan.duration * 1e9)
+                self.stop_sending_ns = t0 + int(self.plan.duration * 1e9)
             self._cpu0 = _cpu_seconds()
+        wait = self.t0 - time.perf_counter_ns()
+        if wait > 0:
+            gevent.sleep(wait * _NS)
 
     @property
     def finished(self) -> bool:
@@ -103,7 +116,7 @@ class WorkerRun:
             self.cpu_seconds = _cpu_seconds() - self._cpu0
         return {
             "worker": self.worker,
-            "start": self.start_epoch,
+            "start": self.start_at,
             "sent": self.recorder.sent,
             "unsent": len(self.recorder.unsent_latencies),
             "held_back": self.recorder.held_back,
@@ -154,11 +167,11 @@ class WorkerRun:
     def closed_user(self) -> None:
         """One user: send, wait for the response, think, again, until the duration or the
         worker's share of the request cap is used up."""
-        self.begin()
-        self.active += 1
+        self.active += 1  # first: a worker whose users all wait for the start is not done
         conn: BlockingConnection | None = None
         think = self.plan.think_time
         try:
+            self.begin()
             while self._may_send():
                 # Unique over the run; the bodies cycle per worker, so each sends all of them.
                 index = self.worker + self.plan.workers * self.planned
@@ -183,9 +196,9 @@ class WorkerRun:
         """This worker's share of the schedule: requests ``worker``, ``worker + workers``..."""
         if self.began:
             return  # one schedule per worker, however many users Locust gave it
-        self.begin()
         self.active += 1
         try:
+            self.begin()
             self._run_schedule()
         finally:
             self.active -= 1

@@ -124,10 +124,14 @@ class Recorder:
         self._cpu0 = _cpu_seconds()
         self._cpu_used: float | None = None
 
-    def restart_clock(self, wall: float | None = None) -> None:
-        """Make now the run's start (after setup such as resolving the host); ``wall``: the
-        start in epoch seconds, when rows recorded elsewhere (``add_row``) set it."""
-        self.start_ns = time.perf_counter_ns()
+    def restart_clock(self, wall: float | None = None, at_ns: int | None = None) -> None:
+        """Make now the run's start (after setup such as resolving the host).
+
+        ``wall``: the start in epoch seconds instead, with ``at_ns`` its ``perf_counter_ns``:
+        a run whose processes start together at an agreed instant (Locust's workers), or
+        rows recorded elsewhere (``add_row``) on the epoch clock.
+        """
+        self.start_ns = time.perf_counter_ns() if at_ns is None else at_ns
         self._wall0 = time.time() if wall is None else wall
         self._cpu0 = _cpu_seconds()
 
