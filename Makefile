@@ -8,6 +8,7 @@
 # All of them bootstrap .venv from a fresh clone.
 # make bench: servelab's load engine vs wrk and Locust (bench/README.md); not part of make test.
 # make bench-instructions: servelab's user-space instructions per request (valgrind).
+# make bench-distributed: servelab on Locust vs the own engine and FastHttpUser (docs/distributed.md).
 #   Installs wrk (Debian) and Locust into its own .venv-bench, away from the project's venv.
 PYTHON ?= python3
 VENV := .venv
@@ -18,7 +19,7 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 LOCUST ?= locust==2.47.0
 BENCH_ARGS ?=
 
-.PHONY: study test test-fast lint browser clean bench bench-instructions
+.PHONY: study test test-fast lint browser clean bench bench-instructions bench-distributed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,3 +64,7 @@ bench: $(STAMP) $(BENCH_STAMP)
 bench-instructions: $(STAMP)
 	scripts/install-tool valgrind
 	$(BIN)/python -m bench.instructions $(BENCH_ARGS)
+
+# Locust is in .venv (the distributed extra, through dev): no second venv for this one.
+bench-distributed: $(STAMP)
+	$(BIN)/python -m bench.distributed $(BENCH_ARGS)

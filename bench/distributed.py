@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -79,7 +78,9 @@ def agreement(port: int, rate: float, duration: float, processes: int, rounds: i
     common = ["--mode", "open", "--rate", f"{rate:g}", "--duration", f"{duration:g}"]
     for number in range(1, rounds + 1):
         for engine in ("own", "locust"):
-            extra = ["--engine", "locust", "--processes", str(processes)] if engine == "locust" else []
+            extra = ["--engine", "locust", "--processes", str(processes)]
+            if engine == "own":
+                extra = []
             _take_count(port)
             summary = _load(port, [*common, *extra])
             counted = _take_count(port)
@@ -101,17 +102,25 @@ def agreement(port: int, rate: float, duration: float, processes: int, rounds: i
     )
 
 
-def _locust_processes(root: psutil.Process) -> tuple[list[psutil.Process], list[psutil.Process]]:
+def _locust_processes(
+    roots: Sequence[psutil.Process],
+) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """The Locust masters and workers among ``roots`` and their descendants."""
     masters, workers = [], []
-    for proc in [root, *root.children(recursive=True)]:
+    for root in roots:
         try:
-            line = proc.cmdline()
+            tree = [root, *root.children(recursive=True)]
         except psutil.Error:
             continue
-        if "--worker" in line:
-            workers.append(proc)
-        elif "--master" in line and "locust" in " ".join(line):
-            masters.append(proc)
+        for proc in tree:
+            try:
+                line = proc.cmdline()
+            except psutil.Error:
+                continue
+            if "--worker" in line:
+                workers.append(proc)
+            elif "--master" in line and "locust" in " ".join(line):
+                masters.append(proc)
     return masters, workers
 
 
@@ -127,7 +136,7 @@ def _cpu(procs: Sequence[psutil.Process]) -> float:
 
 
 def _window(
-    port: int, root: psutil.Process, settle: float, window: float
+    port: int, roots: Sequence[psutil.Process], settle: float, window: float
 ) -> tuple[float, float, int]:
     """(master CPU s, worker CPU s, requests the server answered) over a steady window."""
     deadline = time.monotonic() + 60
@@ -137,7 +146,7 @@ def _window(
             raise SystemExit("the load never started")
         time.sleep(0.2)
     time.sleep(settle)
-    masters, workers = _locust_processes(root)
+    masters, workers = _locust_processes(roots)
     if not workers:
         raise SystemExit("no Locust worker found")
     m0, w0 = _cpu(masters), _cpu(workers)
@@ -147,17 +156,26 @@ def _window(
     return _cpu(masters) - m0, _cpu(workers) - w0, counted
 
 
-def _fast_http_user(port: int, users: int, seconds: float) -> subprocess.Popen[bytes]:
-    """Locust's own FastHttpUser, on a master and one worker, as one process tree."""
-    bind = free_port()
+def _fast_http_user(port: int, users: int, seconds: float) -> list[subprocess.Popen[bytes]]:
+    """Locust's own FastHttpUser on a master and one worker."""
+    bind = str(free_port())
     locust = [sys.executable, "-m", "locust", "-f", str(FAST_LOCUSTFILE)]
-    script = (
-        "import subprocess, sys\n"
-        f"m = subprocess.Popen({[*locust, '--master', '--headless', '--only-summary', '--expect-workers', '1', '-u', str(users), '-r', str(users), '-t', f'{seconds:g}s', '--master-bind-host', '127.0.0.1', '--master-bind-port', str(bind), '--host', f'http://127.0.0.1:{port}']!r}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
-        f"w = subprocess.Popen({[*locust, '--worker', '--master-host', '127.0.0.1', '--master-port', str(bind)]!r}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
-        "sys.exit(m.wait() or w.wait())\n"
+    master = subprocess.Popen(
+        [*locust, "--master", "--headless", "--only-summary", "--expect-workers", "1",
+         "-u", str(users), "-r", str(users), "-t", f"{seconds:g}s",
+         "--master-bind-host", "127.0.0.1", "--master-bind-port", bind,
+         "--host", f"http://127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [*locust, "--worker", "--master-host", "127.0.0.1", "--master-port", bind],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
-    return subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    return [master, worker]
 
 
 def client_cpu(port: int, users: int, rounds: int, settle: float, window: float) -> None:
@@ -178,12 +196,15 @@ def client_cpu(port: int, users: int, rounds: int, settle: float, window: float)
                         stdout=subprocess.DEVNULL,
                         start_new_session=True,
                     )  # fmt: skip
-                    master, worker, counted = _window(port, psutil.Process(process.pid), settle, window)
+                    roots = [psutil.Process(process.pid)]
+                    master, worker, counted = _window(port, roots, settle, window)
                     process.wait(timeout=120)
             else:
-                process = _fast_http_user(port, users, seconds)
-                master, worker, counted = _window(port, psutil.Process(process.pid), settle, window)
-                process.wait(timeout=120)
+                processes = _fast_http_user(port, users, seconds)
+                roots = [psutil.Process(p.pid) for p in processes]
+                master, worker, counted = _window(port, roots, settle, window)
+                for each in processes:
+                    each.wait(timeout=120)
             per[name].append(worker / counted * 1e3)
             print(
                 f"| {number} | {name} | {counted / window:.0f} | {worker / counted * 1e3:.3f} | "
