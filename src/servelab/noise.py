@@ -12,7 +12,9 @@ to run, and counts against the machine's total, not as anyone's work. From the b
 lab subtracts what it can name: the server's process tree (the caller passes the CPU a
 ``servers.Monitor`` already sampled, so the tree is not read twice) and the lab's own
 process (``time.process_time()``: every thread, so the load client, the monitor and the
-progress bar). The rest is "other": processes outside the experiment.
+progress bar), with the load client's processes it has reaped since (``add_client_cpu``: a
+sweep on ``--engine locust`` starts Locust's master and workers for each load phase). The
+rest is "other": processes outside the experiment.
 
 The readings cost two small file reads and a clock call each, taken on the monitor's
 thread, never in the load loop. Per-process CPU and /proc/stat are counted by the same
@@ -25,13 +27,21 @@ Off Linux (no /proc/stat) ``NoiseMeter.available`` is False and nothing is recor
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Final
 
 from .results import Noise
 
-__all__ = ["IDLE_CHECK_SECONDS", "NoiseMeter", "idle_check", "read_cpu", "read_memory"]
+__all__ = [
+    "IDLE_CHECK_SECONDS",
+    "NoiseMeter",
+    "add_client_cpu",
+    "idle_check",
+    "read_cpu",
+    "read_memory",
+]
 
 # The check at a study's start: long enough for a few hundred ticks on 2 cores (so one
 # busy process shows as about a core, not as rounding), short enough not to delay a study.
@@ -102,7 +112,7 @@ class NoiseMeter:
             self.available = False
             return
         self._first_mono = self._last_mono = time.monotonic()
-        self._lab_first = self._lab_last = time.process_time()
+        self._lab_first = self._lab_last = _lab_cpu()
         self._last = self._first
         self._tree_cpu = 0.0
 
@@ -116,7 +126,7 @@ class NoiseMeter:
         except (OSError, ValueError, IndexError):
             return  # one reading missed is one reading fewer, not an error
         self._last, self._last_mono = cpu, time.monotonic()
-        self._lab_last = time.process_time()
+        self._lab_last = _lab_cpu()
         self._tree_cpu = tree_cpu
         if available is not None:
             self._available_bytes = (
@@ -148,6 +158,25 @@ class NoiseMeter:
             min_available_bytes=self._available_bytes,
             memory_bytes=self._memory,
         )
+
+
+_client_processes_cpu = 0.0
+_client_lock = threading.Lock()
+
+
+def add_client_cpu(seconds: float) -> None:
+    """A load-client process the lab started has ended, after ``seconds`` of CPU: the lab's
+    own work, not the machine's noise. (Not every reaped child: a server the lab reaps is
+    already counted as the server's.)"""
+    global _client_processes_cpu
+    with _client_lock:
+        _client_processes_cpu += seconds
+
+
+def _lab_cpu() -> float:
+    """CPU seconds of the lab's process and of the load-client processes it has reaped."""
+    with _client_lock:
+        return time.process_time() + _client_processes_cpu
 
 
 def idle_check(seconds: float = IDLE_CHECK_SECONDS) -> Noise | None:

@@ -88,6 +88,8 @@ class SweepSettings:
     # the recommendation must survive (None: not asked).
     critical: bool = False
     need_size: int | None = None
+    # What sent the load: "own" (servelab's engine), or "locust:N" (N Locust workers here).
+    engine: str = "own"
 
     def to_json(self) -> JsonObject:
         return {
@@ -104,6 +106,7 @@ class SweepSettings:
             "app": None if self.app is None else self.app.to_json(),
             "critical": self.critical,
             "need_size": self.need_size,
+            "engine": self.engine,
         }
 
     @classmethod
@@ -123,6 +126,7 @@ class SweepSettings:
             app=None if app is None else App.from_json(app),
             critical=f.opt_flag("critical") or False,
             need_size=f.opt_whole("need_size"),
+            engine=f.opt_text("engine") or "own",
         )
 
     def differs_from(self, other: SweepSettings) -> list[str]:

@@ -3,6 +3,7 @@ on a fresh server (capacity under the SLO, memory per worker), and a recommendat
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,21 @@ _SERVICE_ONLY = ("workloads", "n", "io_delay")
     help="The size the deployment must survive under --memory: a cell whose critical size "
     "is below it is not recommended (needs --critical).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(("own", "locust")),
+    default="own",
+    show_default=True,
+    help="What sends each cell's load: servelab's own engine, or servelab's loops on a Locust "
+    "master and --processes workers on this machine (pip install 'servelab[distributed]'; "
+    "each load phase then starts Locust, a few seconds more per step).",
+)
+@click.option(
+    "--processes",
+    type=int,
+    default=None,
+    help="--engine locust: worker processes [default: one per core].",
+)
 def sweep(
     lang: str,
     plan_file: Path | None,
@@ -147,6 +163,8 @@ def sweep(
     time_budget: str | None,
     critical: bool,
     need_size: int | None,
+    engine: str,
+    processes: int | None,
     **app_params: Any,
 ) -> None:
     """Sweep server configurations and recommend one: for each server of the grid (and each
@@ -169,6 +187,8 @@ def sweep(
         time_budget = values.get("time_budget", time_budget)
         critical = values.get("critical", critical)
         need_size = values.get("need_size", need_size)
+        engine = values.get("engine", engine)
+        processes = values.get("processes", processes)
         out = values.get("out", out)
         lang = values.get("lang", lang)
         app_params.update({k: v for k, v in values.items() if k in app_params})
@@ -200,6 +220,7 @@ def sweep(
         app=choice.run,
         critical=critical,
         need_size=need_size,
+        engine=_engine(engine, processes),
     )
     check_sweep_folder(out, plan.settings())  # before anything starts
     cells = plan.cells()
@@ -297,6 +318,20 @@ def _from_plan_file(context: click.Context, path: Path) -> dict[str, Any]:
         for name, value in renamed.items()
         if context.get_parameter_source(name) in (ParameterSource.DEFAULT, None)
     }
+
+
+def _engine(engine: str, processes: int | None) -> str:
+    """``own``, or ``locust:N`` for N workers (one per core by default)."""
+    if engine == "own":
+        if processes is not None:
+            raise click.UsageError("--processes is for --engine locust")
+        return "own"
+    if engine != "locust":
+        raise ConfigError(f"--engine must be own or locust, not {engine!r}")
+    workers = processes if processes is not None else os.cpu_count() or 1
+    if workers < 1:
+        raise click.BadParameter("must be at least 1", param_hint="'--processes'")
+    return f"locust:{workers}"
 
 
 def _workloads(text: str) -> tuple[str, ...]:

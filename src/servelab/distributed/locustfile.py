@@ -15,7 +15,8 @@ so a worker lost mid-run has reported all but its last fraction of a second, and
 a ``servelab_done`` message with the counts only it knows. The master appends every row to
 ``DIR/records.jsonl`` as it comes, notices workers that finish or go missing (Locust's
 heartbeats), and when every expected worker is one or the other writes
-``DIR/workers.json`` and quits. servelab's process then reads both files and makes the
+``DIR/workers.json`` and quits. ``DIR/start.json`` says when the workers start, as soon as
+the master has decided it. servelab's process then reads both files and makes the
 summary: exact percentiles over the union of every worker's requests.
 
 Locust's own statistics (web UI, console) get each request too, through its request event,
@@ -36,7 +37,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
-from servelab.distributed.plan import Plan
+from servelab.distributed.plan import RECORDS_FILE, START_FILE, WORKERS_FILE, Plan
 from servelab.distributed.work import WorkerRun
 
 SHIP_EVERY: Final = 0.5
@@ -92,8 +93,15 @@ def _set_start(environment: Environment, **_: Any) -> None:
     apart, and the open loop's shares would no longer make one schedule. ``START_AFTER``
     leaves time for the messages to arrive and the workers to get ready.
     """
-    assert environment.parsed_options is not None
-    environment.parsed_options.servelab_start = f"{time.time() + START_AFTER:.6f}"
+    options = environment.parsed_options
+    assert options is not None
+    start = time.time() + START_AFTER
+    options.servelab_start = f"{start:.6f}"
+    # For servelab's process, which times its CPU readings by it (a sweep's window).
+    out = Path(options.servelab_out)
+    temporary = out / "start.json.tmp"
+    temporary.write_text(json.dumps({"start": start}), encoding="utf-8")
+    temporary.replace(out / START_FILE)
 
 
 class ServelabUser(User):
@@ -167,7 +175,7 @@ class _Collector:
         self.plan = plan
         self.out = out
         out.mkdir(parents=True, exist_ok=True)
-        self.records = (out / "records.jsonl").open("a", encoding="utf-8")
+        self.records = (out / RECORDS_FILE).open("a", encoding="utf-8")
         self.received: dict[str, int] = {}  # rows per worker (Locust's node id)
         self.index: dict[str, int] = {}
         self.done: dict[str, dict[str, Any]] = {}
@@ -244,7 +252,7 @@ class _Collector:
             "workers": workers,
             "late_rows": self.late_rows,
         }
-        path = self.out / "workers.json"
+        path = self.out / WORKERS_FILE
         temporary = path.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(report, indent=1), encoding="utf-8")
         temporary.replace(path)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from servelab._io import SkippedLines, iter_jsonl
-from servelab.distributed.plan import Plan
+from servelab.distributed.plan import RECORDS_FILE, WORKERS_FILE, Plan
 from servelab.errors import LoadError
 from servelab.load.recorder import Recorder
 from servelab.load.summary import LoadSummary, Parameters, WorkerShare, max_concurrent
@@ -28,7 +28,7 @@ from servelab.load.summary import LoadSummary, Parameters, WorkerShare, max_conc
 
 def read_workers(run_dir: Path) -> dict[str, Any]:
     """``workers.json``, or a ``LoadError`` saying the master never wrote it."""
-    path = run_dir / "workers.json"
+    path = run_dir / WORKERS_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -44,8 +44,8 @@ def merge(plan: Plan, run_dir: Path, parameters: Parameters) -> LoadSummary:
     workers = report["workers"]
     stats = [w["stats"] for w in workers if w.get("stats")]
     starts = [float(s["start"]) for s in stats]
-    records = run_dir / "records.jsonl"
-    skipped = SkippedLines(run_dir / "records.jsonl")
+    records = run_dir / RECORDS_FILE
+    skipped = SkippedLines(run_dir / RECORDS_FILE)
     if not starts and records.exists():  # every worker was lost: the first request's time
         starts = [min((float(row["intended_start"]) for _, row in iter_jsonl(records)), default=0)]
     recorder = Recorder(scheduled=plan.mode == "open")

@@ -11,11 +11,16 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from servelab.errors import LoadError
 
 LoopMode = Literal["closed", "open"]
+# The files the master writes into its folder: every row, who finished or was lost, and the
+# instant the workers start at (as soon as the master has set it).
+RECORDS_FILE: Final = "records.jsonl"
+WORKERS_FILE: Final = "workers.json"
+START_FILE: Final = "start.json"
 
 
 @dataclass(frozen=True)

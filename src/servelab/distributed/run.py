@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
 
-from servelab.distributed.plan import Plan
+from servelab.distributed.plan import RECORDS_FILE, START_FILE, WORKERS_FILE, Plan
 from servelab.errors import LoadError
+from servelab.noise import add_client_cpu
 from servelab.servers import reaper
 
 LOCUSTFILE: Final = Path(__file__).with_name("locustfile.py")
@@ -35,7 +37,9 @@ DEFAULT_MASTER_PORT: Final = 5557
 WORKERS_WAIT: Final = 60.0
 _STOP_GRACE: Final = 3.0
 _WORKERS_QUIT_WAIT: Final = 5.0
-_POLL: Final = 0.1
+_POLL: Final = 0.05
+# (the instant the workers start at, epoch seconds; the pids of the workers started here)
+OnStart = Callable[[float, list[int]], None]
 
 
 def check_locust() -> None:
@@ -92,19 +96,34 @@ class _Process:
             handle.close()
         reaper.watch_group(self.popen.pid)
 
+    def poll(self) -> int | None:
+        """The exit status once the leader has ended (reaped here, with its CPU)."""
+        popen = self.popen
+        if popen.returncode is not None:
+            return popen.returncode
+        try:
+            pid, status, usage = os.wait4(popen.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere: ended, status unknown
+            popen.returncode = -1
+            return popen.returncode
+        if pid == 0:
+            return None
+        popen.returncode = os.waitstatus_to_exitcode(status)
+        # Locust's processes are the lab's load client: their CPU is the lab's, not noise.
+        add_client_cpu(usage.ru_utime + usage.ru_stime)
+        return popen.returncode
+
     def stop(self) -> None:
         """TERM the group, then KILL what is left of it; reap the leader."""
         pgid = self.popen.pid
         for sig, wait in ((signal.SIGTERM, _STOP_GRACE), (signal.SIGKILL, _STOP_GRACE)):
-            if self.popen.poll() is not None and not _group_alive(pgid):
+            if self.poll() is not None and not _group_alive(pgid):
                 break
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, sig)
             deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and (self.popen.poll() is None or _group_alive(pgid)):
+            while time.monotonic() < deadline and (self.poll() is None or _group_alive(pgid)):
                 time.sleep(0.02)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(1.0)
         reaper.forget_group(pgid)
 
 
@@ -133,6 +152,7 @@ def run_locust(
     bind_host: str = "127.0.0.1",
     port: int | None = None,
     workers_wait: float = WORKERS_WAIT,
+    on_start: OnStart | None = None,
 ) -> LocustRun:
     """Run ``plan`` on a Locust master and ``local_workers`` workers started here (0: the
     workers come from other machines, ``servelab locust-worker``); return when the master
@@ -140,10 +160,12 @@ def run_locust(
 
     The plan goes to the master in a file (0600: it may hold a token) that is removed after.
     Ctrl-C or an error stops every process started here before it propagates.
+    ``on_start(start, worker_pids)`` is called once the master has set the instant (epoch
+    seconds) the workers start at, with the pids of the workers started here.
     """
     check_locust()
     run_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("records.jsonl", "workers.json"):
+    for name in (RECORDS_FILE, WORKERS_FILE, START_FILE):
         (run_dir / name).unlink(missing_ok=True)
     port = free_port(bind_host) if port is None else port
     plan_path = run_dir / ".servelab-plan.json"
@@ -177,14 +199,20 @@ def run_locust(
             log = run_dir / f"locust-worker-{number}.log"
             processes.append(_Process(worker_command(_connect_host(bind_host), port), log))
         deadline = time.monotonic() + workers_wait + hard_limit + 30.0
-        while master.popen.poll() is None:
+        started = on_start is None
+        while master.poll() is None:
             if time.monotonic() > deadline:
                 timed_out = True
                 break
+            if not started and on_start is not None:
+                start = _read_start(run_dir / START_FILE)
+                if start is not None:
+                    started = True
+                    on_start(start, [p.popen.pid for p in processes[1:]])
             time.sleep(_POLL)
         # The master told its workers to quit: give them a moment to do it themselves.
         settle = time.monotonic() + _WORKERS_QUIT_WAIT
-        while time.monotonic() < settle and any(p.popen.poll() is None for p in processes[1:]):
+        while time.monotonic() < settle and any(p.poll() is None for p in processes[1:]):
             time.sleep(_POLL)
     finally:
         for process in reversed(processes):
@@ -195,6 +223,13 @@ def run_locust(
         timed_out=timed_out,
         logs=tuple(p.log for p in processes),
     )
+
+
+def _read_start(path: Path) -> float | None:
+    try:
+        return float(json.loads(path.read_text(encoding="utf-8"))["start"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _connect_host(bind_host: str) -> str:

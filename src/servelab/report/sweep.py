@@ -162,7 +162,8 @@ def render_sweep(sweep: Sweep, lang: str = "en", plots: Plots | None = None) -> 
             warmup=L.seconds(s.warmup),
             seconds=L.seconds(sweep.elapsed),
         )
-        + (f" {L.t('sw_primed', prime=L.seconds(s.prime))}" if s.prime > 0 else ""),
+        + (f" {L.t('sw_primed', prime=L.seconds(s.prime))}" if s.prime > 0 else "")
+        + _engine_sentence(s.engine, L),
         "",
         L.t("sw_table"),
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
@@ -298,6 +299,12 @@ def _cpu_ms(step: CapacityStep | None, L: Lang) -> str:
     if seconds is None:
         return L.na
     return L.decimal(seconds * 1000, 1 if seconds < 0.01 else 0)
+
+
+def _engine_sentence(engine: str, L: Lang) -> str:
+    """What sent the load, when it was not the own engine (``locust:N``)."""
+    name, _, workers = engine.partition(":")
+    return f" {L.t('sw_engine_locust', workers=workers)}" if name == "locust" else ""
 
 
 def _row(cell: SweepCell, L: Lang) -> str:

@@ -724,6 +724,11 @@ WORDS: Final[dict[str, str]] = {
     ),
     "sw_speed_slower": "slower",
     "sw_speed_faster": "faster",
+    "sw_engine_locust": (
+        "The load came from servelab's loops on Locust: a master and {workers} worker "
+        "processes on this machine, started afresh for each load phase, every request's record "
+        "merged (exact percentiles)."
+    ),
     "sw_primed": (
         "Before its estimate, each server ran {prime} s of the same full load, not measured: a "
         "server's cost per request settles as it serves (CPython's allocator keeps the memory "

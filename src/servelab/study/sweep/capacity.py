@@ -53,7 +53,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
+
+import psutil
 
 from servelab._io import JsonlWriter
 from servelab.errors import ConfigError, LoadError
@@ -96,6 +98,40 @@ __all__ = [
     "request_for",
     "step_timeout",
 ]
+
+
+class LoadEngine(Protocol):
+    """Another engine for the search's load (``distributed.LocustEngine``: Locust's workers);
+    None runs it on the own engine. Single probes (idle latency, settling) stay on the own.
+    ``startup``: seconds each of its runs takes before its load begins."""
+
+    startup: float
+
+    def closed_loop(
+        self,
+        url: str,
+        *,
+        concurrency: int,
+        duration: float,
+        request: RequestSpec,
+        timeout: float,
+        keep_alive: bool,
+    ) -> LoadSummary: ...
+
+    def open_loop(
+        self,
+        url: str,
+        *,
+        rate: Rate,
+        duration: float,
+        max_in_flight: int,
+        request: RequestSpec,
+        timeout: float,
+        keep_alive: bool,
+        on_record: Callable[[RequestRecord], None],
+        on_start: Callable[[float, list[int]], None],
+    ) -> LoadSummary: ...
+
 
 # Seconds of closed-loop load that bring a server into its steady state before the estimate.
 DEFAULT_PRIME: Final = 3.0
@@ -142,6 +178,7 @@ def find_capacity(
     deadline: float | None = None,
     on_step: Callable[[CapacityStep], None] | None = None,
     steps_path: Path | None = None,
+    engine: LoadEngine | None = None,
 ) -> Capacity:
     """The highest rate at which ``url`` holds every SLO of ``slos`` over a steady window.
 
@@ -153,7 +190,8 @@ def find_capacity(
     ``time.monotonic()`` value no step may start to outlast (stop ``time-spent``).
     ``timeout``: what a request may take before the first step; a step's own requests get
     ``step_timeout(slos, timeout)``. ``on_step`` sees each step as it is measured;
-    ``steps_path`` gets it as a JSON line (the file is started afresh). Raises ``LoadError``
+    ``steps_path`` gets it as a JSON line (the file is started afresh). ``engine``: runs the
+    prime, the estimate and the steps (default: the own engine). Raises ``LoadError``
     when nothing listens at ``url`` and ``ConfigError`` for settings out of range.
     """
     began = time.monotonic()
@@ -206,8 +244,9 @@ def find_capacity(
     idle = _idle_latency(url, spec, timeout, keep_alive)
     if _past(deadline, prime + estimate_duration):
         return finish("time-spent", idle)
+    closed_loop = run_closed if engine is None else engine.closed_loop
     if prime > 0:
-        primed = run_closed(
+        primed = closed_loop(
             url,
             concurrency=estimate_concurrency,
             duration=prime,
@@ -217,7 +256,7 @@ def find_capacity(
         )
         if primed.errors_by_class.get("timeout"):
             _settle(url, spec, idle, keep_alive, deadline)
-    closed = run_closed(
+    closed = closed_loop(
         url,
         concurrency=estimate_concurrency,
         duration=estimate_duration,
@@ -235,7 +274,7 @@ def find_capacity(
     writer = JsonlWriter(steps_path) if steps_path is not None else None
     try:
         while (rate := search.next_rate()) is not None:
-            if _past(deadline, warmup + window):
+            if _past(deadline, warmup + window + (engine.startup if engine else 0.0)):
                 search.give_up("time-spent")
                 break
             step = _step(
@@ -251,6 +290,7 @@ def find_capacity(
                 keep_alive=keep_alive,
                 idle=idle,
                 deadline=deadline,
+                engine=engine,
             )
             steps.append(step)
             search.record(rate, held=step.held, client_bound=step.client_bound)
@@ -324,6 +364,7 @@ def _step(
     keep_alive: bool,
     idle: float | None,
     deadline: float | None,
+    engine: LoadEngine | None = None,
 ) -> CapacityStep:
     """One open loop at ``rate``: its window judged, its CPU read, the server settled after."""
     machine = reference_seconds()  # the machine's speed, before the step's clock starts
@@ -343,18 +384,39 @@ def _step(
         if record.index >= first:
             kept.append(record)
 
-    with _CpuWindow(server_pid, began + warmup, began + warmup + window) as cpu:
-        run = run_open(
-            url,
-            rate=schedule,
-            duration=warmup + window,
-            max_in_flight=settings.max_in_flight,
-            request=spec,
-            timeout=settings.timeout,
-            keep_alive=keep_alive,
-            late_after=limits.late_after,
-            on_record=keep,
-        )
+    if engine is None:
+        with _CpuWindow(server_pid, began + warmup, began + warmup + window) as cpu:
+            run = run_open(
+                url,
+                rate=schedule,
+                duration=warmup + window,
+                max_in_flight=settings.max_in_flight,
+                request=spec,
+                timeout=settings.timeout,
+                keep_alive=keep_alive,
+                late_after=limits.late_after,
+                on_record=keep,
+            )
+    else:
+        # The workers start seconds from now, at an instant their master sets: the window
+        # is timed from it, and the client's CPU is the busiest worker's.
+        with _CpuWindow(server_pid, None, None) as cpu:
+
+            def on_start(start: float, workers: list[int]) -> None:
+                begins = time.monotonic() + (start - time.time()) + warmup
+                cpu.arm(begins, begins + window, workers)
+
+            run = engine.open_loop(
+                url,
+                rate=schedule,
+                duration=warmup + window,
+                max_in_flight=settings.max_in_flight,
+                request=spec,
+                timeout=settings.timeout,
+                keep_alive=keep_alive,
+                on_record=keep,
+                on_start=on_start,
+            )
     client_cores, server_cores = cpu.cores()
     summary = summarize(
         kept,
@@ -449,33 +511,65 @@ def _client_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of one process; 0 once it is gone."""
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
 class _CpuWindow:
     """Reads the client's and the server's CPU at two ``time.monotonic()`` instants, from a
-    thread that sleeps in between, so the numbers cover the judged window only."""
+    thread that sleeps in between, so the numbers cover the judged window only.
 
-    def __init__(self, server_pid: int | None, start: float, end: float) -> None:
+    ``start``/``end`` None: they are not known yet (another engine's workers start later):
+    ``arm`` gives them, with the client's processes, whose busiest one is the client's CPU
+    (each is one Python thread, saturated at one core as the own engine is).
+    """
+
+    def __init__(self, server_pid: int | None, start: float | None, end: float | None) -> None:
         self.server_pid = server_pid
         self.start, self.end = start, end
+        self.client_pids: list[int] = []
         self.client_seconds: float | None = None
         self.server_seconds: float | None = None
         self.span: float | None = None
         self._cancel = threading.Event()
+        self._armed = threading.Event()
+        if start is not None:
+            self._armed.set()
         self._thread = threading.Thread(target=self._run, name="servelab-cpu-window", daemon=True)
+
+    def arm(self, start: float, end: float, client_pids: Sequence[int]) -> None:
+        self.start, self.end = start, end
+        self.client_pids = list(client_pids)
+        self._armed.set()
 
     def __enter__(self) -> _CpuWindow:
         self._thread.start()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        if exc_type is not None:
+        if exc_type is not None or not self._armed.is_set():
             self._cancel.set()
+            self._armed.set()
         self._thread.join()
 
-    def _read(self) -> tuple[float, float, float | None]:
+    def _client(self) -> dict[int, float]:
+        if not self.client_pids:
+            return {0: _client_cpu()}
+        return {pid: _process_cpu(pid) for pid in self.client_pids}
+
+    def _read(self) -> tuple[float, dict[int, float], float | None]:
         server = tree_cpu_seconds(self.server_pid) if self.server_pid is not None else None
-        return time.monotonic(), _client_cpu(), server
+        return time.monotonic(), self._client(), server
 
     def _run(self) -> None:
+        self._armed.wait()
+        if self._cancel.is_set() or self.start is None or self.end is None:
+            return
         if self._cancel.wait(max(0.0, self.start - time.monotonic())):
             return
         t0, client0, server0 = self._read()
@@ -483,7 +577,7 @@ class _CpuWindow:
             return
         t1, client1, server1 = self._read()
         self.span = t1 - t0
-        self.client_seconds = round(client1 - client0, 4)
+        self.client_seconds = round(max(client1[key] - client0.get(key, 0.0) for key in client1), 4)
         if server0 is not None and server1 is not None:
             self.server_seconds = round(server1 - server0, 4)
 

@@ -52,7 +52,12 @@ from servelab.servers.app import AppTarget
 from servelab.servers.memory import measure_tree, workers_that_fit
 from servelab.service.config import ServiceConfig
 from servelab.study.critical_run import CriticalSpec, find_critical_n
-from servelab.study.sweep.capacity import DEFAULT_PRIME, find_capacity, request_for
+from servelab.study.sweep.capacity import (
+    DEFAULT_PRIME,
+    LoadEngine,
+    find_capacity,
+    request_for,
+)
 from servelab.study.sweep.recommend import CellFacts, recommend
 from servelab.study.trial import (
     AppRun,
@@ -92,8 +97,11 @@ class SweepPlan:
     critical: bool = False
     need_size: int | None = None
     critical_concurrency: int = 10
+    # "own", or "locust:N": the load phases on a Locust master and N workers on this machine.
+    engine: str = "own"
 
     def __post_init__(self) -> None:
+        self.locust_workers()  # refuses anything else
         if not self.servers:
             raise ConfigError("a sweep needs at least one server")
         if not self.slos:
@@ -134,7 +142,28 @@ class SweepPlan:
             app=app,
             critical=self.critical,
             need_size=self.need_size,
+            engine=self.engine,
         )
+
+    def locust_workers(self) -> int | None:
+        """N of ``locust:N``; None for the own engine."""
+        if self.engine == "own":
+            return None
+        name, _, count = self.engine.partition(":")
+        if name != "locust" or not count.isdigit() or int(count) < 1:
+            raise ConfigError(f"the engine is 'own' or 'locust:N' (N workers), not {self.engine!r}")
+        return int(count)
+
+    def load_engine(self) -> LoadEngine | None:
+        """What runs the load phases: None for the own engine."""
+        workers = self.locust_workers()
+        if workers is None:
+            return None
+        from servelab.distributed.engine import LocustEngine
+        from servelab.distributed.run import check_locust
+
+        check_locust()
+        return LocustEngine(workers)
 
     def policy(self) -> RatePolicy:
         """The rate search's settings: its lowest rate puts at least two requests in a
@@ -148,7 +177,8 @@ class SweepPlan:
         search (a start, the prime, the estimate and about eight steps; its steps stop at
         the deadline themselves), and a whole critical-size search when asked for (it takes
         no deadline: once started, it runs to its end)."""
-        search = 3.0 + self.prime + self.window + 8 * (self.window + self.warmup)
+        startup = 0.0 if self.engine == "own" else 10 * 4.0  # Locust starts each load phase
+        search = 3.0 + self.prime + self.window + 8 * (self.window + self.warmup) + startup
         return search / 2 + (CRITICAL_SECONDS if self.critical else 0.0)
 
 
@@ -344,6 +374,7 @@ def measure_cell(
                 deadline=deadline,
                 on_step=on_step,
                 steps_path=cell_dir / STEPS_FILE,
+                engine=plan.load_engine(),
             )
             write_capacity(cell_dir / CAPACITY_FILE, capacity)
             ended = srv.poll()
