@@ -23,10 +23,12 @@ from typing import Any, Final
 
 import gevent
 import gevent.event
+from gevent import monkey
 
 from servelab.distributed.client import BlockingConnection, send_request
 from servelab.distributed.plan import Plan
 from servelab.load.http11.connection import Response
+from servelab.load.reactor import set_timer_slack
 from servelab.load.recorder import Recorder
 from servelab.load.request import Target, build_request, check_headers
 from servelab.load.schedule import Rate
@@ -35,6 +37,10 @@ from servelab.load.schedule import Rate
 OnRequest = Callable[[str, str, float, int, BaseException | None], None]
 
 _NS: Final = 1e-9
+# What gevent's monkey-patching replaced: a real sleep, a real lock, a real thread.
+_real_sleep = monkey.get_original("time", "sleep")
+_real_lock = monkey.get_original("_thread", "allocate_lock")
+_real_thread = monkey.get_original("_thread", "start_new_thread")
 # Behind its schedule, the open loop lets other greenlets run after this many sends in a row.
 _YIELD_EVERY: Final = 16
 
@@ -232,6 +238,7 @@ class WorkerRun:
                     all_done.set()
 
         offsets = Rate.ramp(plan.rate_start, plan.rate_end).offsets_ns(plan.duration, count)
+        wake = PreciseWake()
         behind = 0
         for index, offset in enumerate(offsets):
             if index % workers != self.worker:
@@ -240,7 +247,7 @@ class WorkerRun:
             wait = due - time.perf_counter_ns()
             if wait > 0:
                 behind = 0
-                gevent.sleep(wait * _NS)
+                wake.sleep_until(due)
             else:  # behind the schedule: let senders and responses in now and then
                 behind += 1
                 if behind % _YIELD_EVERY == 0:
@@ -253,6 +260,7 @@ class WorkerRun:
                 all_done.clear()
                 gevent.spawn(sender, index, due)
         give_up_ns = self.t0 + int((plan.duration + plan.timeout) * 1e9)
+        wake.close()
         while held and time.perf_counter_ns() < give_up_ns:
             gevent.sleep(0.01)
         now = time.perf_counter_ns()
@@ -267,6 +275,51 @@ class WorkerRun:
         all_done.wait()
         for conn in idle:
             conn.close()
+
+
+class PreciseWake:
+    """Wakes the calling greenlet at an instant, to tens of microseconds.
+
+    gevent's own timers wait in ``epoll_wait``, whose timeout is whole milliseconds (libev
+    rounds it up): sends left 0.77 ms after their intended time on average, against 0.08
+    ms for the own engine. Here a real thread (the original ``_thread``, not gevent's) sleeps
+    to the instant with the kernel's nanosecond timer (its timer slack set to 1 ns), then
+    wakes the event loop through an async watcher (an eventfd): ``epoll_wait`` returns at
+    once. The thread holds no GIL while it sleeps; it costs a wake-up per request.
+    """
+
+    def __init__(self) -> None:
+        self._go = _real_lock()
+        self._go.acquire()
+        self._due = 0
+        self._stopped = False
+        self._woken = gevent.event.Event()
+        self._watcher = gevent.get_hub().loop.async_()
+        self._watcher.start(self._woken.set)
+        _real_thread(self._run, ())
+
+    def sleep_until(self, due_ns: int) -> None:
+        """Return at ``due_ns`` (``time.perf_counter_ns``); other greenlets run meanwhile."""
+        self._woken.clear()
+        self._due = due_ns
+        self._go.release()
+        self._woken.wait()
+
+    def close(self) -> None:
+        self._stopped = True
+        self._go.release()
+        self._watcher.stop()
+
+    def _run(self) -> None:
+        set_timer_slack(1)
+        while True:
+            self._go.acquire()
+            if self._stopped:
+                return
+            left = self._due - time.perf_counter_ns()
+            if left > 0:
+                _real_sleep(left * _NS)
+            self._watcher.send()
 
 
 def _cpu_seconds() -> float:

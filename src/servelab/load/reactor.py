@@ -120,7 +120,7 @@ class Reactor:
         self._epoll = epoll
         self._poller: Any = select.epoll() if epoll else _SelectorPoller()
         self._precise = precise and epoll
-        self._slack = _set_timer_slack(1) if self._precise else None
+        self._slack = set_timer_slack(1) if self._precise else None
         self._handlers: dict[int, Handler] = {}
         self._timers: list[tuple[float, int, Timer]] = []
         self._order = itertools.count()
@@ -228,7 +228,7 @@ class Reactor:
         self._handlers.clear()
         self._poller.close()
         if self._slack is not None:
-            _set_timer_slack(self._slack)
+            set_timer_slack(self._slack)
             self._slack = None
 
     def _wait_precisely(self, timeout: float) -> list[tuple[int, int]]:
@@ -244,7 +244,7 @@ class Reactor:
         return self._poller.poll(timeout)  # type: ignore[no-any-return]
 
 
-def _set_timer_slack(nanoseconds: int) -> int | None:
+def set_timer_slack(nanoseconds: int) -> int | None:
     """Set this thread's timer slack (Linux); the previous value, or None where unsupported.
 
     Linux lets a sleep with a timeout end up to the thread's timer slack late, 50 us by
