@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from servelab._io import read_jsonl
@@ -233,3 +234,30 @@ def test_no_worker_connecting_is_a_clear_error(server: FixedDelayServer, tmp_pat
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "worker" in done.stderr.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_records_and_leaves_no_locust_process(
+    server: FixedDelayServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "servelab", "load", server.url, "--method", "GET",
+        "--engine", "locust", "--processes", "2", "--mode", "closed", "--concurrency", "2",
+        "--duration", "60", "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "NO_COLOR": "1"}
+    records = out / "records.jsonl"
+    with process_group(command, cwd=REPO, env=env) as lab:
+        wait_for(
+            lambda: records.exists() and records.read_bytes().count(b"\n") >= 20,
+            "the first records",
+            timeout=60,
+        )
+        locust = psutil.Process(lab.pid).children(recursive=True)
+        assert len(locust) == 3  # the master and two workers
+        lab.send_signal(signal.SIGINT)
+        assert lab.wait(timeout=30) == 130
+    assert read_jsonl(records)  # what was measured is kept
+    assert not [p for p in locust if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not (out / ".servelab-plan.json").exists()
