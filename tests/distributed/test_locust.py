@@ -261,3 +261,22 @@ def test_ctrl_c_keeps_the_records_and_leaves_no_locust_process(
     assert read_jsonl(records)  # what was measured is kept
     assert not [p for p in locust if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not (out / ".servelab-plan.json").exists()
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_reach_the_target_says_why_at_once() -> None:
+    port = free_port()
+    worker = [
+        sys.executable, "-m", "servelab", "locust-worker",
+        "--master-host", "127.0.0.1", "--master-port", str(port),
+    ]  # fmt: skip
+    with process_group(worker, cwd=REPO, env={**os.environ}):
+        done = servelab_cli(
+            "load", "http://no-such-host.invalid/x", "--engine", "locust", "--master",
+            "--expect-workers", "1", "--master-bind-host", "127.0.0.1",
+            "--master-port", str(port), "--mode", "closed", "--duration", "30",
+            timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: no Locust worker could run: worker #0: gaierror"), last

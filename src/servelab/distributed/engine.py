@@ -57,8 +57,15 @@ def run_distributed(
             why = "it ran past the run's time limit" if ran.timed_out else "its log ends:"
             tail = "" if ran.timed_out else " " + " | ".join(ran.tail(3).splitlines())
             raise LoadError(f"the Locust master ended without servelab's results: {why}{tail}")
-        if not read_workers(run_dir)["workers"]:
+        workers = read_workers(run_dir)["workers"]
+        if not workers:
             raise LoadError(_no_workers(plan.workers, workers_wait, local_workers))
+        errors = [w for w in workers if w.get("error")]
+        if len(errors) == len(workers):
+            first = errors[0]
+            raise LoadError(
+                f"no Locust worker could run: worker #{first['index']}: {first['error']}"
+            )
         summary = merge(plan, run_dir, _parameters(plan))
         if on_record is not None and (run_dir / RECORDS_FILE).exists():
             for _, row in iter_jsonl(run_dir / RECORDS_FILE):

@@ -39,6 +39,7 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from servelab.distributed.plan import RECORDS_FILE, START_FILE, WORKERS_FILE, Plan
 from servelab.distributed.work import WorkerRun
+from servelab.errors import LoadError
 
 SHIP_EVERY: Final = 0.5
 START_AFTER: Final = 1.0
@@ -109,7 +110,13 @@ class ServelabUser(User):
 
     @task
     def run_plan(self) -> None:
-        work = _worker_run(self.environment)
+        try:
+            work = _worker_run(self.environment)
+        except (LoadError, OSError, ValueError) as error:
+            # The plan unreadable (another servelab version), the target's name unknown
+            # here: the master hears it at once, rather than waiting out the run.
+            _fail(self.environment, error)
+            raise StopUser() from None
         if work.plan.mode == "closed":
             work.closed_user()
         else:
@@ -151,6 +158,19 @@ def _make_run(environment: Environment) -> WorkerRun:
     work = _RUN["run"] = WorkerRun(plan, runner.worker_index, start_at, on_request)
     gevent.spawn(_ship, runner, work)
     return work
+
+
+_FAILED: list[str] = []
+
+
+def _fail(environment: Environment, error: BaseException) -> None:
+    """Tell the master, once, that this worker cannot run its share, and why."""
+    runner = environment.runner
+    if _FAILED or not isinstance(runner, WorkerRunner):
+        return
+    why = str(error) if isinstance(error, LoadError) else f"{type(error).__name__}: {error}"
+    _FAILED.append(why)
+    runner.send_message(_DONE, {"worker": runner.worker_index, "error": why})
 
 
 def _ship(runner: WorkerRunner, work: WorkerRun) -> None:
@@ -235,15 +255,17 @@ class _Collector:
         assert isinstance(runner, MasterRunner)
         workers = []
         for node in sorted(set(self.received) | set(self.done) | self.lost):
-            stats = self.done.get(node)
+            said = self.done.get(node)
+            error = None if said is None else said.get("error")
             workers.append(
                 {
                     "node": node,
                     "index": self.index.get(node, runner.get_worker_index(node)),
                     "rows": self.received.get(node, 0),
-                    "done": stats is not None,
-                    "lost": stats is None,
-                    "stats": stats,
+                    "done": said is not None,
+                    "lost": said is None,
+                    "error": error,
+                    "stats": None if error is not None else said,
                 }
             )
         report = {

@@ -62,6 +62,7 @@ def merge(plan: Plan, run_dir: Path, parameters: Parameters) -> LoadSummary:
             requests=int(w["rows"]),
             lost=bool(w["lost"]),
             client_cpu_seconds=(w.get("stats") or {}).get("client_cpu_seconds"),
+            error=w.get("error"),
         )
         for w in sorted(workers, key=lambda w: int(w["index"]))
     )

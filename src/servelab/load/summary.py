@@ -179,6 +179,8 @@ class WorkerShare:
     requests: the records it shipped to the master; lost: it went missing mid-run (killed,
       cut off): the summary holds what it had shipped, and its share after that was not sent.
     client_cpu_seconds: its process's CPU during the run, when it said (not when lost).
+    error: why it could not run its share (the target's name unknown there, a plan from
+      another servelab version), or None.
     """
 
     index: int
@@ -186,6 +188,7 @@ class WorkerShare:
     requests: int
     lost: bool
     client_cpu_seconds: float | None = None
+    error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -198,6 +201,7 @@ class WorkerShare:
             requests=int(data["requests"]),
             lost=bool(data["lost"]),
             client_cpu_seconds=_number(data.get("client_cpu_seconds")),
+            error=None if data.get("error") is None else str(data["error"]),
         )
 
 

@@ -85,7 +85,9 @@ def _workers(summary: LoadSummary) -> list[str]:
             "connected: their share of the load was not sent"
         )
     for worker in summary.workers:
-        if worker.lost:
+        if worker.error is not None:
+            lines.append(f"⚠ worker #{worker.index} ({worker.node}) could not run: {worker.error}")
+        elif worker.lost:
             lines.append(
                 f"⚠ worker #{worker.index} ({worker.node}) was lost mid-run: counted are the "
                 f"{worker.requests:,} requests it had reported; its share after that was not sent"
