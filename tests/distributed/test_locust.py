@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -37,14 +38,14 @@ def server() -> Iterator[FixedDelayServer]:
         yield FixedDelayServer(port, DELAY)
 
 
-def _locust_load(url: str, out: Path, *args: str) -> dict[str, object]:
+def _locust_load(url: str, out: Path, *args: str) -> dict[str, Any]:
     done = servelab_cli(
         "load", url, "--method", "GET", "--engine", "locust", "--processes", "2",
         "--out", str(out), *args,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Locust workers: 2" in done.stdout
-    summary: dict[str, object] = json.loads((out / "summary.json").read_text())
+    summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
     return summary
 
 
@@ -62,19 +63,18 @@ def test_two_workers_closed_loop_merge_to_the_servers_own_count(
     assert summary["requests"] == len(rows) == server.take_count() > 0
     assert len({row["index"] for row in rows}) == len(rows)  # one row per request
     workers = summary["workers"]
-    assert isinstance(workers, list) and [w["index"] for w in workers] == [0, 1]
+    assert [w["index"] for w in workers] == [0, 1]
     assert all(w["requests"] > 0 and not w["lost"] for w in workers)
     assert sum(w["requests"] for w in workers) == len(rows)
     # Exact, not bucketed: the summary's percentiles are the merged records' own.
     latencies = np.array([row["latency"] for row in rows])
     latency = summary["latency"]
-    assert isinstance(latency, dict)
     for key, q in (("p50", 50), ("p90", 90), ("p99", 99)):
         assert latency[key] == float(np.percentile(latencies, q))
     assert latency["max"] == float(latencies.max())
     assert DELAY <= latency["p50"] < DELAY * 1.5  # the server's fixed delay, and loopback
     assert summary["parameters"] == {
-        **summary["parameters"],  # type: ignore[dict-item]
+        **summary["parameters"],
         "engine": "locust",
         "workers": 2,
         "concurrency": 4,
@@ -89,7 +89,10 @@ def test_two_workers_open_loop_send_the_one_schedule(
 ) -> None:
     server.take_count()
     out = tmp_path / "open"
-    summary = _locust_load(server.url, out, "--mode", "open", "--rate", "100", "--duration", "2")
+    summary = _locust_load(
+        server.url, out, "--mode", "open", "--rate", "100", "--duration", "2",
+        "--slo", "p99<1s", "--slo", "errors<1%",
+    )  # fmt: skip
     rows = read_jsonl(out / "records.jsonl")
 
     # 100/s for 2 s is 200 requests, each sent once by one of the two workers.
@@ -97,9 +100,13 @@ def test_two_workers_open_loop_send_the_one_schedule(
     assert summary["requests"] == summary["sent"] == 200 == server.take_count()
     intended = np.array([row["intended_start"] for row in sorted(rows, key=lambda r: r["index"])])
     assert np.allclose(np.diff(intended), 0.01, atol=0.002)  # one schedule, both workers
-    workers = summary["workers"]
-    assert isinstance(workers, list) and [w["requests"] for w in workers] == [100, 100]
+    assert [w["requests"] for w in summary["workers"]] == [100, 100]
     assert summary["errors"] == 0
+    # The SLOs are judged on the merged whole, as for one machine.
+    assert [(c["slo"], c["held"]) for c in summary["slo"]] == [
+        ("p99<1s", True),
+        ("errors<1%", True),
+    ]
 
 
 @pytest.fixture(scope="module")
