@@ -195,7 +195,12 @@ def test_locust_options_need_the_locust_engine_and_a_loop() -> None:
     lonely = servelab_cli(
         "load", "http://127.0.0.1:9/x", "--engine", "locust", "--mode", "closed", "--master"
     )
-    assert own.returncode == burst.returncode == lonely.returncode == 2
+    few = servelab_cli(
+        "load", "http://127.0.0.1:9/x", "--engine", "locust", "--mode", "closed",
+        "--processes", "4", "--concurrency", "2",
+    )  # fmt: skip
+    assert own.returncode == burst.returncode == lonely.returncode == few.returncode == 2
+    assert "--concurrency (2) must be at least --processes" in few.stderr
     assert "--processes is for --engine locust" in own.stderr
     assert "--engine locust runs --mode closed or --mode open" in burst.stderr
     assert "--master needs --expect-workers" in lonely.stderr

@@ -150,6 +150,12 @@ def run_on_locust(
         workers = local = processes if processes is not None else os.cpu_count() or 1
         if workers < 1:
             raise click.BadParameter("must be at least 1", param_hint="'--processes'")
+        if mode == "closed" and processes is None:
+            workers = local = min(workers, concurrency)  # a worker without a user idles
+    if mode == "closed" and concurrency < workers:
+        # Locust gives each worker its share of the users: one with none would never start.
+        option = "--expect-workers" if master else "--processes"
+        raise click.UsageError(f"--concurrency ({concurrency}) must be at least {option}")
     if master_port is not None and not 0 < master_port < 65536:
         raise click.BadParameter("a port is 1-65535", param_hint="'--master-port'")
     if not (math.isfinite(workers_wait) and workers_wait > 0):

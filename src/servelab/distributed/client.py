@@ -33,18 +33,20 @@ _RETRYABLE: Final = (ServerDisconnected, ConnectionResetError, BrokenPipeError)
 
 
 class RequestFailed(Exception):
-    """A request ended with ``error``; ``partial`` is the response's head if it had come."""
+    """A request ended with ``error`` at ``end`` (``perf_counter_ns``); ``partial`` is the
+    response's head if it had come."""
 
-    def __init__(self, error: BaseException, partial: Response | None) -> None:
+    def __init__(self, error: BaseException, partial: Response | None, end: int) -> None:
         super().__init__(str(error))
         self.error = error
         self.partial = partial
+        self.end = end
 
 
 class BlockingConnection:
     """A TCP connection carrying one request at a time; reused while the server allows."""
 
-    __slots__ = ("_sock", "closed", "got_bytes", "head_only")
+    __slots__ = ("_sock", "closed", "ended", "got_bytes", "head_only")
 
     def __init__(
         self, address: tuple[str, int], family: int, deadline: float, head_only: bool
@@ -64,6 +66,7 @@ class BlockingConnection:
         self.head_only = head_only
         self.closed = False
         self.got_bytes = False
+        self.ended = 0  # perf_counter_ns when the last response was whole
 
     def exchange(self, data: bytes, deadline: float, reuse: bool) -> Response:
         """Send one whole request and read its response by ``deadline``.
@@ -106,11 +109,13 @@ class BlockingConnection:
                         keep_alive = head.keep_alive and bool(chunk) and not parser.buffered
                         return self._finish(head, body, keep_alive, reuse)
         except (OSError, ProtocolError, ServerDisconnected) as error:
+            end = time.perf_counter_ns()  # before the close, which costs tens of us
             self.close()
             partial = None if head is None else Response(head, b"", False)
-            raise RequestFailed(error, partial) from None
+            raise RequestFailed(error, partial, end) from None
 
     def _finish(self, head: Head, body: bytes, keep_alive: bool, reuse: bool) -> Response:
+        self.ended = time.perf_counter_ns()  # before a close, as for a failure
         if not (keep_alive and reuse):
             self.close()
         return Response(head, body, keep_alive)
@@ -158,8 +163,7 @@ def send_request(
             conn = BlockingConnection(address, family, deadline, head_only)
             response = conn.exchange(data, deadline, reuse)
     except RequestFailed as failed:
-        return failed.partial, failed.error, None, time.perf_counter_ns()
+        return failed.partial, failed.error, None, failed.end
     except OSError as error:  # the connect itself
         return None, error, None, time.perf_counter_ns()
-    end = time.perf_counter_ns()
-    return response, None, None if conn.closed else conn, end
+    return response, None, None if conn.closed else conn, conn.ended

@@ -148,19 +148,20 @@ class LocustEngine:
         timeout: float,
         keep_alive: bool,
     ) -> LoadSummary:
+        workers = min(self.processes, concurrency)  # Locust would give a worker no user
         plan = Plan(
             url=url,
             mode="closed",
             method=request.method,
             headers=dict(request.headers),
             payloads=request.payloads(),
-            workers=self.processes,
+            workers=workers,
             timeout=timeout,
             keep_alive=keep_alive,
             duration=duration,
             users=concurrency,
         )
-        return run_distributed(plan, out=None, local_workers=self.processes)
+        return run_distributed(plan, out=None, local_workers=workers)
 
     def open_loop(
         self,

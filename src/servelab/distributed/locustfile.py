@@ -42,7 +42,7 @@ from servelab.distributed.work import WorkerRun
 from servelab.errors import LoadError
 
 SHIP_EVERY: Final = 0.5
-START_AFTER: Final = 1.0
+START_AFTER: Final = 0.5
 _ROWS: Final = "servelab_rows"
 _DONE: Final = "servelab_done"
 _WATCH_EVERY: Final = 0.25
