@@ -9,7 +9,8 @@
 # make bench: servelab's load engine vs wrk and Locust (bench/README.md); not part of make test.
 # make bench-instructions: servelab's user-space instructions per request (valgrind).
 # make bench-distributed: servelab on Locust vs the own engine and FastHttpUser (docs/distributed.md).
-#   Installs wrk (Debian) and Locust into its own .venv-bench, away from the project's venv.
+#   Installs wrk (Debian) and a pinned Locust into its own .venv-bench (the project's .venv has
+#   Locust too, the distributed extra, at any version above its lower bound).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -47,8 +48,8 @@ test-fast: lint
 clean:
 	rm -rf $(VENV) results .mypy_cache .pytest_cache .ruff_cache
 
-# Locust pulls gevent, Flask-Login and more: its own venv (ignored by git through its own
-# .gitignore), so none of it leaks into .venv. The numbers depend on Locust's version: pinned.
+# The bench's Locust in its own venv (ignored by git through its own .gitignore): the numbers
+# depend on Locust's version, pinned here, while .venv's follows the distributed extra's bound.
 $(BENCH_STAMP):
 	$(PYTHON) -m venv $(BENCH_VENV)
 	echo '*' > $(BENCH_VENV)/.gitignore
