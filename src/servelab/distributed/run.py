@@ -138,8 +138,9 @@ def _group_alive(pgid: int) -> bool:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port free on ``host`` a moment ago (Locust's ``*``: every address)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
+        sock.bind(("0.0.0.0" if host in ("", "*") else host, 0))
         port: int = sock.getsockname()[1]
         return port
 
