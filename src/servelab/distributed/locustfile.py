@@ -72,6 +72,11 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if isinstance(runner, MasterRunner):
         assert options is not None
         plan_text = str(options.servelab_plan)
+        if not plan_text:
+            raise SystemExit(
+                "servelab's Locust master is started by servelab, which writes the plan: "
+                "servelab load URL --engine locust --master --expect-workers K ..."
+            )
         if plan_text.startswith("@"):
             plan_text = Path(plan_text[1:]).read_text(encoding="utf-8")
             options.servelab_plan = plan_text  # the spawn message carries it to the workers
