@@ -106,9 +106,11 @@ def stop_group(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
 
 
 class Gunicorn:
-    """``gunicorn -w N bench.target_app:app`` on a free loopback port, as a context manager."""
+    """``gunicorn -w N -k CLASS bench.target_app:app`` on a free loopback port, as a context
+    manager: sync workers close the connection after each response, gthread's keep it."""
 
-    def __init__(self, workers: int, worker_class: str, log: Path) -> None:
+    def __init__(self, workers: int, worker_class: str, log: Path, threads: int = 4) -> None:
+        """``threads``: gthread's threads per worker (other classes take none)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.argv = [
@@ -119,6 +121,7 @@ class Gunicorn:
             str(workers),
             "-k",
             worker_class,
+            *(["--threads", str(threads)] if worker_class == "gthread" else []),
             "--preload",  # the request counter's shared memory is made before the fork
             "--no-control-socket",
             "-b",

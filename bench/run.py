@@ -1,11 +1,14 @@
 """``make bench``: servelab's load engine against wrk and Locust, and its timing error.
 
-One gunicorn target (``bench/target_app.py``, 2 workers), the tools alternated round by
-round (A B C A B C ...) so that drift of the machine hits every tool alike; each run
-reports requests/s from the tool's own output, the client's CPU from ``os.wait4``, and,
-in a steady window inside the run, the server's own request count and every process's
-CPU. Then each tool at low concurrency against ``bench/fixed_delay_server.py``, which
-answers exactly D ms after a request arrives: latency − D is the tool's timing error.
+A matrix of cells: each target (``bench/target_app.py`` on gunicorn, 2 workers: ``sync``
+workers close every connection, ``gthread`` ones keep it alive) at each concurrency (1, 10,
+50, 200). In each round every cell runs every tool once, the tools alternating (A B C A B
+C ...) so that a drift of the machine hits every tool alike; each run reports requests/s
+from the tool's own output, the client's CPU from ``os.wait4``, and, in a steady window
+inside the run, the server's own request count and every process's CPU. Then each tool at
+low concurrency against ``bench/fixed_delay_server.py``, which answers exactly D ms after a
+request arrives: latency − D is the tool's timing error. ``--quick``: one round of short
+runs, servelab and wrk only.
 
 Writes ``bench/results.json`` (every run, raw) and ``bench/results.md`` (the tables,
 printed too). Loopback only; every run is bounded in time.
@@ -59,10 +62,12 @@ class Settings:
 
     duration: int
     rounds: int
-    concurrency: int
+    concurrencies: tuple[int, ...]
     wrk_threads: tuple[int, ...]
     workers: int
-    worker_class: str
+    targets: tuple[str, ...]
+    threads: int
+    locust: bool
     warmup: int
     quiet_wait: float
     delay_ms: float
@@ -78,12 +83,23 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     )
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (>= 6)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument(
-        "--wrk-threads", default="1,2", help="wrk -t values, each its own row (default 1,2)"
+        "--concurrency",
+        default="1,10,50,200",
+        help="the matrix's concurrencies (default %(default)s)",
+    )
+    parser.add_argument(
+        "--wrk-threads", default="1", help="wrk -t values, each its own tool (default 1)"
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn -w")
-    parser.add_argument("--worker-class", default="sync", help="gunicorn -k")
+    parser.add_argument(
+        "--targets",
+        default="sync,gthread",
+        help="gunicorn worker classes, each a row of the matrix: sync closes every connection,"
+        " gthread keeps it alive (default %(default)s)",
+    )
+    parser.add_argument("--threads", type=int, default=4, help="gthread's threads per worker")
+    parser.add_argument("--no-locust", action="store_true", help="leave Locust out")
     parser.add_argument("--warmup", type=int, default=2, help="seconds per tool, not counted")
     parser.add_argument(
         "--quiet-wait",
@@ -100,20 +116,39 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         help="servelab's command before the URL (default: .venv/bin/servelab load), e.g. to"
         " measure another checkout's engine",
     )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a first look in a few minutes: 1 round of 6 s runs, 1 s warm-ups, no Locust",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.duration, args.warmup, args.no_locust = 1, 6, 1, True
+        args.timing_duration, args.quiet_wait = 3, min(args.quiet_wait, 5.0)
     if args.duration < 6:
         parser.error("--duration must be at least 6 s (the steady window needs it)")
-    threads = tuple(int(t) for t in args.wrk_threads.split(",") if t.strip())
-    if not threads or min(threads) < 1 or max(threads) > args.concurrency:
-        parser.error("--wrk-threads: integers between 1 and --concurrency")
+    try:
+        concurrencies = tuple(int(c) for c in args.concurrency.split(",") if c.strip())
+        threads = tuple(int(t) for t in args.wrk_threads.split(",") if t.strip())
+    except ValueError:
+        parser.error("--concurrency and --wrk-threads take comma-separated integers")
+    if not concurrencies or min(concurrencies) < 1:
+        parser.error("--concurrency: integers >= 1")
+    if not threads or min(threads) < 1:
+        parser.error("--wrk-threads: integers >= 1")
+    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    if not targets or any(t not in ("sync", "gthread") for t in targets):
+        parser.error("--targets: sync and/or gthread")
     return Settings(
         duration=args.duration,
         rounds=max(1, args.rounds),
-        concurrency=args.concurrency,
+        concurrencies=concurrencies,
         wrk_threads=threads,
         workers=args.workers,
-        worker_class=args.worker_class,
+        targets=targets,
+        threads=args.threads,
+        locust=not args.no_locust,
         warmup=args.warmup,
         quiet_wait=max(0.0, args.quiet_wait),
         delay_ms=args.delay_ms,
@@ -125,15 +160,21 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
 
 
 def throughput_run(
-    tool: Tool, server: Gunicorn, settings: Settings, round_no: int, scratch: Path
+    tool: Tool,
+    server: Gunicorn,
+    cell: tuple[str, int],
+    settings: Settings,
+    round_no: int,
+    scratch: Path,
 ) -> dict[str, Any]:
-    """One tool against the gunicorn target: its own numbers plus the steady window."""
+    """One tool in one cell (target, concurrency): its own numbers plus the steady window."""
+    target, concurrency = cell
 
     def sample(pid: int, at: float) -> Sample:
         served = server.count()
         return Sample(at, tree_cpu(pid), server.cpu(), system_busy(), self_cpu(), served)
 
-    argv = tool.argv(server.url, settings.concurrency, settings.duration, None)
+    argv = tool.argv(server.url, concurrency, settings.duration, None)
     quiet = wait_for_quiet(settings.quiet_wait)
     before = server.count()
     done = run_tool(
@@ -146,6 +187,8 @@ def throughput_run(
     served_total = server.count() - before
     row: dict[str, Any] = {
         "round": round_no,
+        "target": target,
+        "concurrency": concurrency,
         "tool": tool.name,
         **_finished(done),
         "served_total": served_total,
@@ -262,9 +305,9 @@ def bench(settings: Settings) -> dict[str, Any]:
         raise SystemExit(f"bench: {' '.join(prefix)} has no closed loop (--mode closed)")
     servelab = Tool("servelab", "servelab", prefix=prefix)
     wrks = [Tool(f"wrk -t{t}", "wrk", threads=t) for t in settings.wrk_threads]
-    locust = Tool("locust", "locust")
-    tools = [servelab, *wrks, locust]
-    timing_tools = [servelab, wrks[0], locust]
+    locust = [Tool("locust", "locust")] if settings.locust else []
+    tools = [servelab, *wrks, *locust]
+    timing_tools = [servelab, wrks[0], *locust]
     meta: dict[str, Any] = {
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
@@ -288,21 +331,30 @@ def bench(settings: Settings) -> dict[str, Any]:
     timing: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="servelab-bench-") as tmp:
         scratch = Path(tmp)
-        with Gunicorn(settings.workers, settings.worker_class, scratch / "gunicorn.log") as target:
-            meta["target_command"] = target.argv
-            log_line(f"target {target.url}: warm-up, {settings.warmup} s per tool")
-            for tool in tools:
-                if settings.warmup > 0:
-                    run_tool(
-                        tool.argv(target.url, settings.concurrency, settings.warmup, None),
-                        workdir=scratch,
-                        timeout=settings.warmup + _GRACE,
-                    )
-            for round_no in range(1, settings.rounds + 1):
+        meta["target_commands"] = {}
+        for kind in settings.targets:
+            log = scratch / f"gunicorn-{kind}.log"
+            with Gunicorn(settings.workers, kind, log, settings.threads) as target:
+                meta["target_commands"][kind] = target.argv
+                log_line(f"target {kind} {target.url}: warm-up, {settings.warmup} s per tool")
                 for tool in tools:
-                    row = throughput_run(tool, target, settings, round_no, scratch)
-                    throughput.append(row)
-                    log_line(_progress(row))
+                    if settings.warmup > 0:
+                        run_tool(
+                            tool.argv(
+                                target.url, max(settings.concurrencies), settings.warmup, None
+                            ),
+                            workdir=scratch,
+                            timeout=settings.warmup + _GRACE,
+                        )
+                for round_no in range(1, settings.rounds + 1):
+                    for concurrency in settings.concurrencies:
+                        for tool in tools:
+                            if tool.kind == "wrk" and tool.threads > concurrency:
+                                continue  # wrk needs a connection per thread
+                            cell = (kind, concurrency)
+                            row = throughput_run(tool, target, cell, settings, round_no, scratch)
+                            throughput.append(row)
+                            log_line(_progress(row))
         with FixedDelayServer(settings.delay_ms, lifetime=_timing_budget(settings)) as fixed:
             meta["fixed_delay_command"] = fixed.argv
             for round_no in range(1, settings.rounds + 1):
@@ -317,11 +369,12 @@ def bench(settings: Settings) -> dict[str, Any]:
 
 def _timing_budget(settings: Settings) -> float:
     per_run = settings.timing_duration + _GRACE + settings.quiet_wait + 1.0
-    return settings.rounds * 3 * per_run + 60.0
+    return settings.rounds * (2 + settings.locust) * per_run + 60.0
 
 
 def _progress(row: dict[str, Any]) -> str:
-    head = f"round {row['round']} {row['tool']}:"
+    cell = f" {row['target']} c={row['concurrency']}" if "target" in row else ""
+    head = f"round {row['round']}{cell} {row['tool']}:"
     if "failure" in row:
         return f"{head} FAILED {row['failure']}"
     if "error_ms" in row:
