@@ -350,8 +350,15 @@ def test_critical_n_command_prints_one_json_object(tmp_path: Path) -> None:
         assert found[key] is not None, key
     assert found["cap"]["mechanism"] == "cgroup-v1"
     assert found["stop"]["code"] in ("within-tolerance", "whole-numbers", "band-resolved")
-    assert found["max_passing_n"] < found["min_failing_n"]
-    assert found["min_failing_n"] / found["max_passing_n"] - 1 <= 0.05 + 1e-9
+    low, high = found["max_passing_n"], found["min_failing_n"]
+    assert low < high
+    if found["stop"]["code"] == "band-resolved":
+        # Results between the two confirmed ends (mixed, or single trials): the breaking
+        # point is a band, which may be wider than the tolerance (seen once in fresh-check:
+        # 20,000,001 held, 22,000,000 failed, with trials between them).
+        assert [t for t in found["per_n"] if low < t["n"] < high], found["per_n"]
+    else:
+        assert high / low - 1 <= 0.05 + 1e-9
     # one sync worker holds one array at a time: the model's prediction holds within 10%
     middle = (found["max_passing_n"] * found["min_failing_n"]) ** 0.5
     assert abs(middle / found["predicted_n"] - 1) <= 0.10
