@@ -20,14 +20,16 @@ its own count of what it answered):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psutil
@@ -156,11 +158,29 @@ def _window(
     return _cpu(masters) - m0, _cpu(workers) - w0, counted
 
 
-def _fast_http_user(port: int, users: int, seconds: float) -> list[subprocess.Popen[bytes]]:
-    """Locust's own FastHttpUser on a master and one worker."""
+@contextlib.contextmanager
+def _stopped_after() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """A list to put started processes in; each one's group is killed on the way out, so a
+    failed or interrupted run leaves no Locust behind."""
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        yield started
+    finally:
+        for process in started:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _fast_http_user(
+    port: int, users: int, seconds: float, started: list[subprocess.Popen[bytes]]
+) -> None:
+    """Locust's own FastHttpUser on a master and one worker, appended to ``started`` as
+    each starts."""
     bind = str(free_port())
     locust = [sys.executable, "-m", "locust", "-f", str(FAST_LOCUSTFILE)]
-    master = subprocess.Popen(
+    started.append(subprocess.Popen(
         [*locust, "--master", "--headless", "--only-summary", "--expect-workers", "1",
          "-u", str(users), "-r", str(users), "-t", f"{seconds:g}s",
          "--master-bind-host", "127.0.0.1", "--master-bind-port", bind,
@@ -168,14 +188,15 @@ def _fast_http_user(port: int, users: int, seconds: float) -> list[subprocess.Po
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-    )  # fmt: skip
-    worker = subprocess.Popen(
-        [*locust, "--worker", "--master-host", "127.0.0.1", "--master-port", bind],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    ))  # fmt: skip
+    started.append(
+        subprocess.Popen(
+            [*locust, "--worker", "--master-host", "127.0.0.1", "--master-port", bind],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     )
-    return [master, worker]
 
 
 def client_cpu(port: int, users: int, rounds: int, settle: float, window: float) -> None:
@@ -186,24 +207,23 @@ def client_cpu(port: int, users: int, rounds: int, settle: float, window: float)
     seconds = settle + window + 8
     for number in range(1, rounds + 1):
         for name in ("FastHttpUser", "servelab"):
-            if name == "servelab":
-                with tempfile.TemporaryDirectory() as out:
-                    process = subprocess.Popen(
-                        [*SERVELAB, "load", f"http://127.0.0.1:{port}/x", "--method", "GET",
-                         "--engine", "locust", "--processes", "1", "--mode", "closed",
-                         "--concurrency", str(users), "--duration", f"{seconds:g}",
-                         "--out", out],
-                        stdout=subprocess.DEVNULL,
-                        start_new_session=True,
+            with tempfile.TemporaryDirectory() as out, _stopped_after() as started:
+                if name == "servelab":
+                    started.append(
+                        subprocess.Popen(
+                            [*SERVELAB, "load", f"http://127.0.0.1:{port}/x", "--method", "GET",
+                             "--engine", "locust", "--processes", "1", "--mode", "closed",
+                             "--concurrency", str(users), "--duration", f"{seconds:g}",
+                             "--out", out],
+                            stdout=subprocess.DEVNULL,
+                            start_new_session=True,
+                        )
                     )  # fmt: skip
-                    roots = [psutil.Process(process.pid)]
-                    master, worker, counted = _window(port, roots, settle, window)
-                    process.wait(timeout=120)
-            else:
-                processes = _fast_http_user(port, users, seconds)
-                roots = [psutil.Process(p.pid) for p in processes]
+                else:
+                    _fast_http_user(port, users, seconds, started)
+                roots = [psutil.Process(p.pid) for p in started]
                 master, worker, counted = _window(port, roots, settle, window)
-                for each in processes:
+                for each in started:
                     each.wait(timeout=120)
             per[name].append(worker / counted * 1e3)
             print(
