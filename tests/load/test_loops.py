@@ -38,6 +38,7 @@ from servelab.load import (
     Slo,
     TimeSeries,
     check_slos,
+    describe,
     run_closed,
     run_open,
     summarize,
@@ -859,3 +860,19 @@ def test_the_clients_own_emfile_is_a_client_error_not_the_servers() -> None:
     errors = json.loads(first)
     assert set(errors) == {"client"} and errors["client"] >= 15
     assert any("never reached the server" in line for line in text)
+
+
+def test_the_terminal_says_what_the_client_spent_per_request_and_in_cores() -> None:
+    """What the load engine took from the machine is part of the run's story: a server on
+    the same machine did not get it (issue 17)."""
+    with AsyncServer() as server:
+        summary = run_closed(
+            server.url, concurrency=2, requests=200, request=RequestSpec(method="GET")
+        )
+    (line,) = [line for line in describe(summary) if line.startswith("connections opened")]
+    cpu = summary.client_cpu_seconds
+    assert cpu is not None and cpu > 0
+    assert line.endswith(
+        f"client CPU {cpu:.2f} s: {cpu / summary.sent * 1000:.3f} ms per request, "
+        f"{cpu / summary.elapsed:.2f} cores"
+    )
