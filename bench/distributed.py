@@ -34,22 +34,14 @@ from typing import Any
 
 import psutil
 
-from bench.measure import ROOT, free_port, http_get
+from bench.measure import ROOT, FixedDelayServer, free_port, http_get
 
-SERVER = ROOT / "bench" / "fixed_delay_server.py"
 FAST_LOCUSTFILE = ROOT / "bench" / "locustfile.py"
 SERVELAB = [sys.executable, "-m", "servelab"]
 
 
-def _start_server(delay_ms: float) -> tuple[subprocess.Popen[bytes], int]:
-    server = subprocess.Popen(
-        [sys.executable, str(SERVER), "--delay-ms", f"{delay_ms:g}", "--lifetime", "900"],
-        stdout=subprocess.PIPE,
-        start_new_session=True,
-    )
-    assert server.stdout is not None
-    line = server.stdout.readline().decode()
-    return server, int(line.rsplit(":", 1)[1])
+def _port(server: FixedDelayServer) -> int:
+    return int(server.url.rstrip("/").rsplit(":", 1)[1])
 
 
 def _take_count(port: int) -> int:
@@ -250,19 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("NO_COLOR", "1")
     if args.only in (None, "agreement"):
-        server, port = _start_server(args.delay_ms)
-        try:
-            agreement(port, args.rate, args.duration, args.processes, args.rounds)
-        finally:
-            os.killpg(server.pid, 15)
-            server.wait()
+        with FixedDelayServer(args.delay_ms, lifetime=900) as server:
+            agreement(_port(server), args.rate, args.duration, args.processes, args.rounds)
     if args.only in (None, "cpu"):
-        server, port = _start_server(args.cpu_delay_ms)
-        try:
-            client_cpu(port, args.users, args.rounds, args.settle, args.window)
-        finally:
-            os.killpg(server.pid, 15)
-            server.wait()
+        with FixedDelayServer(args.cpu_delay_ms, lifetime=900) as server:
+            client_cpu(_port(server), args.users, args.rounds, args.settle, args.window)
     return 0
 
 

@@ -20,8 +20,9 @@ import click
 
 from ..distributed.run import DEFAULT_MASTER_PORT, WORKERS_WAIT, check_locust, worker_command
 from ..errors import LoadError
-from ..load import Rate, RequestSpec, check_reachable
+from ..load import RequestSpec, check_reachable
 from ..load.summary import LoadSummary
+from .options import LOOP_DURATION, open_loop_rate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -164,27 +165,20 @@ def run_on_locust(
     port = master_port if master_port is not None else (DEFAULT_MASTER_PORT if master else None)
     rate_start = rate_end = 0.0
     if mode == "open":
-        if rate is None:
-            raise click.UsageError("--mode open needs --rate (e.g. --rate 100 or --rate 10:200)")
-        try:
-            schedule = Rate.parse(rate)
-        except LoadError as error:
-            raise click.BadParameter(str(error), param_hint="'--rate'") from None
+        schedule = open_loop_rate(rate)
         rate_start, rate_end = schedule.start, schedule.end
         if duration is None and requests is not None:
             if schedule.start != schedule.end:
                 raise click.UsageError("a ramp of rates needs --duration")
             duration = requests / schedule.start
     if duration is None and requests is None:
-        duration = 10.0
+        duration = LOOP_DURATION
     if not master:  # across machines the master's host may not reach the target: the
         check_reachable(url, timeout)  # workers will say so in their records
-    plan = Plan(
-        url=url,
+    plan = Plan.sending(
+        url,
+        request,
         mode="closed" if mode == "closed" else "open",
-        method=request.method,
-        headers=dict(request.headers),
-        payloads=request.payloads(),
         workers=workers,
         timeout=timeout,
         keep_alive=keep_alive,

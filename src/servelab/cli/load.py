@@ -14,7 +14,6 @@ from ..errors import ConfigError, LoadError
 from ..load import (
     DEFAULT_MAX_IN_FLIGHT,
     LoadSummary,
-    Rate,
     RequestSpec,
     RequestTemplate,
     Slo,
@@ -32,11 +31,11 @@ from ..load.limits import check_seconds
 from ..load.summary import Parameters, summarize
 from ..units import parse_size
 from .distributed import check_engine_options, engine_options, run_on_locust
+from .options import LOOP_DURATION, open_loop_rate
 
 LOAD_MODES = ("burst", "closed", "open")
 _LOOP_TIMEOUT = 10.0
 _BURST_TIMEOUT = 60.0
-_LOOP_DURATION = 10.0
 # Options that only one mode reads, and the modes that read them.
 _MODE_OPTIONS = {
     "duration": ("closed", "open"),
@@ -147,7 +146,7 @@ class SloFailed(click.ClickException):
     "--duration",
     type=float,
     default=None,
-    help=f"closed/open: seconds of load [default: {_LOOP_DURATION:g}, or until --requests "
+    help=f"closed/open: seconds of load [default: {LOOP_DURATION:g}, or until --requests "
     "when only that is given].",
 )
 @click.option(
@@ -301,19 +300,21 @@ def load(
         for name in ("records.jsonl", "timeseries.jsonl", "summary.json"):
             (out / name).unlink(missing_ok=True)
     records_path = out / "records.jsonl" if out else None
+    request = RequestSpec(method=method, headers=headers, bodies=bodies or ())
+    loop_timeout = _LOOP_TIMEOUT if timeout is None else timeout
 
     if engine == "locust":
         result = run_on_locust(
             url,
             mode=mode,
-            request=RequestSpec(method=method, headers=headers, bodies=bodies or ()),
+            request=request,
             requests=requests_,
             concurrency=concurrency,
             duration=duration,
             rate=rate,
             think_time=think_time,
             max_in_flight=max_in_flight,
-            timeout=_LOOP_TIMEOUT if timeout is None else timeout,
+            timeout=loop_timeout,
             keep_alive=keep_alive,
             out=out,
             processes=processes,
@@ -346,14 +347,14 @@ def load(
         result = _run_loop(
             url,
             mode=mode,
-            request=RequestSpec(method=method, headers=headers, bodies=bodies or ()),
+            request=request,
             requests=requests_,
             concurrency=concurrency,
             duration=duration,
             rate=rate,
             think_time=think_time,
             max_in_flight=max_in_flight,
-            timeout=_LOOP_TIMEOUT if timeout is None else timeout,
+            timeout=loop_timeout,
             keep_alive=keep_alive,
             records_path=records_path,
         )
@@ -472,14 +473,9 @@ def _run_loop(
 ) -> LoadSummary:
     """A closed or open loop from the command line's options; a dead target fails fast."""
     if duration is None and requests is None:
-        duration = _LOOP_DURATION
+        duration = LOOP_DURATION
     if mode == "open":
-        if rate is None:
-            raise click.UsageError("--mode open needs --rate (e.g. --rate 100 or --rate 10:200)")
-        try:
-            schedule = Rate.parse(rate)
-        except LoadError as error:
-            raise click.BadParameter(str(error), param_hint="'--rate'") from None
+        schedule = open_loop_rate(rate)
     check_reachable(url, timeout)
     if mode == "closed":
         result = run_closed(

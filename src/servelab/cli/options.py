@@ -7,12 +7,16 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from ..errors import LoadError
+from ..load.schedule import Rate
 from ..noise import idle_check
 from ..report.i18n import LANGUAGES
 from ..results import Noise
 from .words import noise_warning
 
 console = Console(stderr=True)
+# `servelab load`'s closed and open loops, on either engine: seconds of load by default.
+LOOP_DURATION = 10.0
 
 LANG_OPTION = click.option(
     "--lang",
@@ -52,3 +56,14 @@ def build_report(results: Path, langs: tuple[str, ...]) -> list[Path]:
 
 def split_list(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def open_loop_rate(rate: str | None) -> Rate:
+    """``--rate`` of ``--mode open``, on either engine: a usage error when it is missing or
+    malformed."""
+    if rate is None:
+        raise click.UsageError("--mode open needs --rate (e.g. --rate 100 or --rate 10:200)")
+    try:
+        return Rate.parse(rate)
+    except LoadError as error:
+        raise click.BadParameter(str(error), param_hint="'--rate'") from None

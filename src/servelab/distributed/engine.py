@@ -106,13 +106,8 @@ def _parameters(plan: Plan) -> Parameters:
             "think_time": plan.think_time,
             **common,
         }
-    rate = (
-        f"{plan.rate_start:g}"
-        if plan.rate_start == plan.rate_end
-        else (f"{plan.rate_start:g}:{plan.rate_end:g}")
-    )
     return {
-        "rate": rate,
+        "rate": str(Rate.ramp(plan.rate_start, plan.rate_end)),  # as the own engine says it
         "rate_start": plan.rate_start,
         "rate_end": plan.rate_end,
         "requests": plan.open_count(),
@@ -149,12 +144,10 @@ class LocustEngine:
         keep_alive: bool,
     ) -> LoadSummary:
         workers = min(self.processes, concurrency)  # Locust would give a worker no user
-        plan = Plan(
-            url=url,
+        plan = Plan.sending(
+            url,
+            request,
             mode="closed",
-            method=request.method,
-            headers=dict(request.headers),
-            payloads=request.payloads(),
             workers=workers,
             timeout=timeout,
             keep_alive=keep_alive,
@@ -176,12 +169,10 @@ class LocustEngine:
         on_record: Callable[[RequestRecord], None],
         on_start: OnStart,
     ) -> LoadSummary:
-        plan = Plan(
-            url=url,
+        plan = Plan.sending(
+            url,
+            request,
             mode="open",
-            method=request.method,
-            headers=dict(request.headers),
-            payloads=request.payloads(),
             workers=self.processes,
             timeout=timeout,
             keep_alive=keep_alive,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from servelab.errors import LoadError
+from servelab.load.request import RequestSpec
 
 LoopMode = Literal["closed", "open"]
 # The files the master writes into its folder: every row, who finished or was lost, and the
@@ -57,6 +58,17 @@ class Plan:
             raise LoadError("a distributed run needs at least 1 worker")
         if self.duration is None and (self.requests is None or self.mode == "open"):
             raise LoadError("a distributed run needs a duration (or, closed, a request count)")
+
+    @classmethod
+    def sending(cls, url: str, request: RequestSpec, **loop: Any) -> Plan:
+        """The plan that sends ``request`` to ``url``; ``loop``: the other fields."""
+        return cls(
+            url=url,
+            method=request.method,
+            headers=dict(request.headers),
+            payloads=request.payloads(),
+            **loop,
+        )
 
     def share(self, count: int, worker: int) -> int:
         """Worker ``worker``'s part of ``count`` things dealt round-robin over the workers."""

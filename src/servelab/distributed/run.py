@@ -29,6 +29,7 @@ from servelab.distributed.plan import RECORDS_FILE, START_FILE, WORKERS_FILE, Pl
 from servelab.errors import LoadError
 from servelab.noise import add_client_cpu
 from servelab.servers import reaper
+from servelab.servers.process import group_exists
 
 LOCUSTFILE: Final = Path(__file__).with_name("locustfile.py")
 INSTALL_HINT: Final = "pip install 'servelab[distributed]'"
@@ -117,24 +118,14 @@ class _Process:
         """TERM the group, then KILL what is left of it; reap the leader."""
         pgid = self.popen.pid
         for sig, wait in ((signal.SIGTERM, _STOP_GRACE), (signal.SIGKILL, _STOP_GRACE)):
-            if self.poll() is not None and not _group_alive(pgid):
+            if self.poll() is not None and not group_exists(pgid):
                 break
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, sig)
             deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and (self.poll() is None or _group_alive(pgid)):
+            while time.monotonic() < deadline and (self.poll() is None or group_exists(pgid)):
                 time.sleep(0.02)
         reaper.forget_group(pgid)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -203,7 +203,7 @@ class RunningServer:
         # Members orphaned by the leader's death are reaped by init, not by us, and until then
         # their zombies keep the group (killpg) alive: under some inits that takes ~2 s.
         deadline = time.monotonic() + _REAP_WAIT
-        while _group_exists(self.pgid) and time.monotonic() < deadline:
+        while group_exists(self.pgid) and time.monotonic() < deadline:
             time.sleep(0.02)
         if died is not None:
             result = replace(died, forced=bool(self._sent & {signal.SIGKILL}))
@@ -251,7 +251,7 @@ class RunningServer:
             # poll() reaps the leader, our child; a zombie leader would hold the group.
             if (
                 self._process.poll() is not None
-                and not (_group_exists(self.pgid) and _group_pids(self.pgid))
+                and not (group_exists(self.pgid) and _group_pids(self.pgid))
                 and not any(_alive(p) for p in strays)
             ):
                 return True
@@ -555,7 +555,8 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
-def _group_exists(pgid: int) -> bool:
+def group_exists(pgid: int) -> bool:
+    """Whether process group ``pgid`` still has a member (zombies count)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:

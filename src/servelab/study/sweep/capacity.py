@@ -101,9 +101,13 @@ __all__ = [
 
 
 class LoadEngine(Protocol):
-    """Another engine for the search's load (``distributed.LocustEngine``: Locust's workers);
-    None runs it on the own engine. Single probes (idle latency, settling) stay on the own.
-    ``startup``: seconds each of its runs takes before its load begins."""
+    """What runs the search's load: ``OwnEngine``, or ``distributed.LocustEngine`` (Locust's
+    workers). Single probes (idle latency, settling) always run on the own engine.
+
+    ``startup``: seconds each run takes before its load begins. ``open_loop`` calls
+    ``on_start(start, client_pids)`` once it knows the instant (epoch seconds) its schedule
+    starts at, with the processes that send it (none: this process).
+    """
 
     startup: float
 
@@ -131,6 +135,60 @@ class LoadEngine(Protocol):
         on_record: Callable[[RequestRecord], None],
         on_start: Callable[[float, list[int]], None],
     ) -> LoadSummary: ...
+
+
+class OwnEngine:
+    """servelab's own engine, in this process: its schedule starts as it is called."""
+
+    startup = 0.0
+
+    def __init__(self, late_after: float) -> None:
+        self.late_after = late_after
+
+    def closed_loop(
+        self,
+        url: str,
+        *,
+        concurrency: int,
+        duration: float,
+        request: RequestSpec,
+        timeout: float,
+        keep_alive: bool,
+    ) -> LoadSummary:
+        return run_closed(
+            url,
+            concurrency=concurrency,
+            duration=duration,
+            request=request,
+            timeout=timeout,
+            keep_alive=keep_alive,
+        )
+
+    def open_loop(
+        self,
+        url: str,
+        *,
+        rate: Rate,
+        duration: float,
+        max_in_flight: int,
+        request: RequestSpec,
+        timeout: float,
+        keep_alive: bool,
+        on_record: Callable[[RequestRecord], None],
+        on_start: Callable[[float, list[int]], None],
+    ) -> LoadSummary:
+        on_start(time.time(), [])
+        return run_open(
+            url,
+            rate=rate,
+            duration=duration,
+            max_in_flight=max_in_flight,
+            request=request,
+            timeout=timeout,
+            keep_alive=keep_alive,
+            late_after=self.late_after,
+            on_record=on_record,
+        )
 
 
 # Seconds of closed-loop load that bring a server into its steady state before the estimate.
@@ -244,7 +302,8 @@ def find_capacity(
     idle = _idle_latency(url, spec, timeout, keep_alive)
     if _past(deadline, prime + estimate_duration):
         return finish("time-spent", idle)
-    closed_loop = run_closed if engine is None else engine.closed_loop
+    load = OwnEngine(limits.late_after) if engine is None else engine
+    closed_loop = load.closed_loop
     if prime > 0:
         primed = closed_loop(
             url,
@@ -274,7 +333,7 @@ def find_capacity(
     writer = JsonlWriter(steps_path) if steps_path is not None else None
     try:
         while (rate := search.next_rate()) is not None:
-            if _past(deadline, warmup + window + (engine.startup if engine else 0.0)):
+            if _past(deadline, warmup + window + load.startup):
                 search.give_up("time-spent")
                 break
             step = _step(
@@ -290,7 +349,7 @@ def find_capacity(
                 keep_alive=keep_alive,
                 idle=idle,
                 deadline=deadline,
-                engine=engine,
+                engine=load,
             )
             steps.append(step)
             search.record(rate, held=step.held, client_bound=step.client_bound)
@@ -364,7 +423,7 @@ def _step(
     keep_alive: bool,
     idle: float | None,
     deadline: float | None,
-    engine: LoadEngine | None = None,
+    engine: LoadEngine,
 ) -> CapacityStep:
     """One open loop at ``rate``: its window judged, its CPU read, the server settled after."""
     machine = reference_seconds()  # the machine's speed, before the step's clock starts
@@ -384,39 +443,26 @@ def _step(
         if record.index >= first:
             kept.append(record)
 
-    if engine is None:
-        with _CpuWindow(server_pid, began + warmup, began + warmup + window) as cpu:
-            run = run_open(
-                url,
-                rate=schedule,
-                duration=warmup + window,
-                max_in_flight=settings.max_in_flight,
-                request=spec,
-                timeout=settings.timeout,
-                keep_alive=keep_alive,
-                late_after=limits.late_after,
-                on_record=keep,
-            )
-    else:
-        # The workers start seconds from now, at an instant their master sets: the window
-        # is timed from it, and the client's CPU is the busiest worker's.
-        with _CpuWindow(server_pid, None, None) as cpu:
+    # The window is timed from the instant the schedule starts: now for the own engine,
+    # seconds from now for Locust's workers (their master sets it). The client's CPU is the
+    # busiest of the processes that send.
+    with _CpuWindow(server_pid) as cpu:
 
-            def on_start(start: float, workers: list[int]) -> None:
-                begins = time.monotonic() + (start - time.time()) + warmup
-                cpu.arm(begins, begins + window, workers)
+        def on_start(start: float, senders: list[int]) -> None:
+            begins = time.monotonic() + (start - time.time()) + warmup
+            cpu.arm(begins, begins + window, senders)
 
-            run = engine.open_loop(
-                url,
-                rate=schedule,
-                duration=warmup + window,
-                max_in_flight=settings.max_in_flight,
-                request=spec,
-                timeout=settings.timeout,
-                keep_alive=keep_alive,
-                on_record=keep,
-                on_start=on_start,
-            )
+        run = engine.open_loop(
+            url,
+            rate=schedule,
+            duration=warmup + window,
+            max_in_flight=settings.max_in_flight,
+            request=spec,
+            timeout=settings.timeout,
+            keep_alive=keep_alive,
+            on_record=keep,
+            on_start=on_start,
+        )
     client_cores, server_cores = cpu.cores()
     summary = summarize(
         kept,
@@ -524,22 +570,21 @@ class _CpuWindow:
     """Reads the client's and the server's CPU at two ``time.monotonic()`` instants, from a
     thread that sleeps in between, so the numbers cover the judged window only.
 
-    ``start``/``end`` None: they are not known yet (another engine's workers start later):
-    ``arm`` gives them, with the client's processes, whose busiest one is the client's CPU
-    (each is one Python thread, saturated at one core as the own engine is).
+    The instants come with ``arm``, once the load's schedule has a start, with the client's
+    processes (none: this process); the busiest one is the client's CPU (each is one Python
+    thread, saturated at one core).
     """
 
-    def __init__(self, server_pid: int | None, start: float | None, end: float | None) -> None:
+    def __init__(self, server_pid: int | None) -> None:
         self.server_pid = server_pid
-        self.start, self.end = start, end
+        self.start: float | None = None
+        self.end: float | None = None
         self.client_pids: list[int] = []
         self.client_seconds: float | None = None
         self.server_seconds: float | None = None
         self.span: float | None = None
         self._cancel = threading.Event()
         self._armed = threading.Event()
-        if start is not None:
-            self._armed.set()
         self._thread = threading.Thread(target=self._run, name="servelab-cpu-window", daemon=True)
 
     def arm(self, start: float, end: float, client_pids: Sequence[int]) -> None:
