@@ -14,7 +14,6 @@ own statistics (its web UI and console tables), and ships the rows itself.
 
 from __future__ import annotations
 
-import resource
 import socket
 import time
 from collections import deque
@@ -82,10 +81,7 @@ class WorkerRun:
         self.active = 0  # closed-loop users still sending; open: 1 while the schedule runs
         self.began = False
         self.in_flight = 0
-        self.max_in_flight_seen = 0
         self.connections = 0
-        self._cpu0 = _cpu_seconds()
-        self.cpu_seconds: float | None = None
 
     def begin(self) -> None:
         """The run starts at the instant the master set (``start_at``, epoch seconds), the
@@ -98,7 +94,6 @@ class WorkerRun:
             self.t0 = t0
             if self.plan.duration is not None:
                 self.stop_sending_ns = t0 + int(self.plan.duration * 1e9)
-            self._cpu0 = _cpu_seconds()
         wait = self.t0 - time.perf_counter_ns()
         if wait > 0:
             gevent.sleep(wait * _NS)
@@ -117,18 +112,14 @@ class WorkerRun:
         return rows
 
     def stats(self) -> dict[str, Any]:
-        """What the rows do not say, for the master: counts only a worker knows."""
-        if self.cpu_seconds is None:
-            self.cpu_seconds = _cpu_seconds() - self._cpu0
+        """What the rows do not say, for the master: counts only a worker knows. (The most
+        in flight at once is not among them: ``merge`` counts it over every worker's rows.)"""
         return {
             "worker": self.worker,
             "start": self.start_at,
-            "sent": self.recorder.sent,
-            "unsent": len(self.recorder.unsent_latencies),
             "held_back": self.recorder.held_back,
-            "max_in_flight_seen": self.max_in_flight_seen,
             "connections_opened": self.connections,
-            "client_cpu_seconds": round(self.cpu_seconds, 4),
+            "client_cpu_seconds": round(self.recorder.cpu_seconds, 4),
         }
 
     # --- sending ----------------------------------------------------------------------------
@@ -139,8 +130,6 @@ class WorkerRun:
         """Send request ``index`` (the ``body``-th payload, cycling) and record it."""
         area, data = self.payloads[body % len(self.payloads)]
         self.in_flight += 1
-        if self.in_flight > self.max_in_flight_seen:
-            self.max_in_flight_seen = self.in_flight
         start_ns = time.perf_counter_ns()
         if conn is None or conn.closed:
             self.connections += 1
@@ -320,8 +309,3 @@ class PreciseWake:
             if left > 0:
                 _real_sleep(left * _NS)
             self._watcher.send()
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime

@@ -302,6 +302,11 @@ class Recorder:
         if self._on_record is not None:
             self._on_record(record)
 
+    @property
+    def cpu_seconds(self) -> float:
+        """This process's CPU over the run: from its start to ``close``, or to now."""
+        return self._cpu_used if self._cpu_used is not None else _cpu_seconds() - self._cpu0
+
     def close(self) -> None:
         """The run is over: flush and close the records file, and note the CPU it took."""
         if self._cpu_used is None:
