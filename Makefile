@@ -23,7 +23,8 @@ BENCH_ARGS ?=
 
 .PHONY: study test test-fast lint browser clean bench bench-instructions bench-distributed
 
-$(STAMP): pyproject.toml
+# setup.py and the C loop too: an edited _speedups.c is rebuilt by the next make.
+$(STAMP): pyproject.toml setup.py src/servelab/load/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,examples]'

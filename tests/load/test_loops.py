@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,6 +47,7 @@ from servelab.load.summary import Distribution
 from servelab.servers import ServerSpec, launch
 from servelab.service.config import ServiceConfig
 from tests.helpers import servelab_cli, stalled_server
+from tests.load.scripted import read_request, replying, scripted
 
 GET = RequestSpec(method="GET")
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -161,67 +162,10 @@ class AsyncServer:
             writer.close()
 
 
-Script = Callable[[socket.socket], None]
-
-
-@contextmanager
-def _scripted(script: Script, connections: int = 1) -> Iterator[str]:
-    """A server that treats each of ``connections`` clients with ``script``."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(5.0)
-    port = listener.getsockname()[1]
-
-    def serve() -> None:
-        for _ in range(connections):
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            conn.settimeout(5.0)
-            try:
-                script(conn)
-            except OSError:
-                pass
-            finally:
-                conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}/x"
-    finally:
-        thread.join(timeout=6.0)
-        listener.close()
-
-
-def _read_request(conn: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(4096)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    match = re.search(rb"content-length:\s*(\d+)", head, re.IGNORECASE)
-    while match and len(body) < int(match.group(1)):
-        body += conn.recv(4096)
-    return head
-
-
-def _replying(*responses: bytes) -> Script:
-    """Answer one request per response on the same connection."""
-
-    def script(conn: socket.socket) -> None:
-        for response in responses:
-            _read_request(conn)
-            conn.sendall(response)
-
-    return script
-
-
 # --- the loops against real servers ----------------------------------------------------------
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_closed_loop_against_gunicorn_counts_every_request(gunicorn_2: str, tmp_path: Path) -> None:
     path = tmp_path / "records.jsonl"
     seen: list[RequestRecord] = []
@@ -280,6 +224,7 @@ def _index(record: RequestRecord) -> int:
 # --- the loops' behaviour, on servers written here -------------------------------------------
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_closed_loop_keeps_exactly_c_in_flight() -> None:
     with AsyncServer(delay=0.03) as server:
         s = run_closed(server.url, concurrency=5, duration=1.0, request=GET)
@@ -291,6 +236,7 @@ def test_closed_loop_keeps_exactly_c_in_flight() -> None:
     assert s.throughput is not None and 80 < s.throughput <= 5 / 0.03 * 1.05
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_closed_loop_think_time_spaces_each_users_requests() -> None:
     with AsyncServer() as server:
         s = run_closed(server.url, concurrency=2, duration=0.6, think_time=0.1, request=GET)
@@ -300,6 +246,7 @@ def test_closed_loop_think_time_spaces_each_users_requests() -> None:
 
 
 @pytest.mark.parametrize("keep_alive", [True, False])
+@pytest.mark.usefixtures("closed_engine")
 def test_keep_alive_reuses_connections(keep_alive: bool) -> None:
     with AsyncServer() as server:
         s = run_closed(server.url, concurrency=3, requests=300, request=GET, keep_alive=keep_alive)
@@ -341,6 +288,7 @@ def test_open_loop_ramp_rises_linearly() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("closed_engine")
 def test_a_stall_hides_in_a_closed_loop_and_shows_in_an_open_one() -> None:
     """Coordinated omission: during a 0.5 s stall a closed loop's users wait instead of
     sending, so only their few requests are slow; an open loop's schedule keeps going."""
@@ -364,12 +312,12 @@ def test_a_stall_hides_in_a_closed_loop_and_shows_in_an_open_one() -> None:
 
 def test_requests_still_held_back_when_the_drain_ends_are_unsent(tmp_path: Path) -> None:
     def hold(conn: socket.socket) -> None:
-        _read_request(conn)
+        read_request(conn)
         time.sleep(1.0)
 
     path = tmp_path / "records.jsonl"
     began = time.monotonic()
-    with _scripted(hold, connections=2) as url:
+    with scripted(hold, connections=2) as url:
         s = run_open(
             url, rate=20, duration=0.5, max_in_flight=1, timeout=0.4, drain=0.2, records_path=path
         )
@@ -388,6 +336,7 @@ def test_requests_still_held_back_when_the_drain_ends_are_unsent(tmp_path: Path)
     assert "unsent" in ERROR_CLASSES
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_a_dead_target_is_refused_in_both_loops() -> None:
     url = f"http://127.0.0.1:{_free_port()}/x"
     closed = run_closed(url, concurrency=2, requests=5, request=GET)
@@ -398,12 +347,13 @@ def test_a_dead_target_is_refused_in_both_loops() -> None:
     assert closed.by_status == {} and opened.latency.max is not None
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_a_silent_server_times_out() -> None:
     def hold(conn: socket.socket) -> None:
-        _read_request(conn)
+        read_request(conn)
         time.sleep(0.5)
 
-    with _scripted(hold, connections=2) as url:
+    with scripted(hold, connections=2) as url:
         s = run_closed(url, concurrency=2, requests=2, timeout=0.3, request=GET)
 
     assert s.errors_by_class == {"timeout": 2}
@@ -411,6 +361,7 @@ def test_a_silent_server_times_out() -> None:
     assert s.latency.max is not None and s.latency.max < 1.0
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_an_error_in_on_record_stops_the_run_and_propagates() -> None:
     def explode(record: RequestRecord) -> None:
         raise RuntimeError("callback bug")
@@ -424,6 +375,7 @@ def test_an_error_in_on_record_stops_the_run_and_propagates() -> None:
         assert time.monotonic() - began < 3.0
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_memory_stays_flat_over_many_requests(tmp_path: Path) -> None:
     """Records go to disk; only 18 bytes per request (latency, end, status) stay in memory."""
     process = psutil.Process()
@@ -446,6 +398,7 @@ def test_memory_stays_flat_over_many_requests(tmp_path: Path) -> None:
 # --- the HTTP client's framing, on scripted servers -------------------------------------------
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_chunked_and_close_delimited_bodies_are_read_whole(tmp_path: Path) -> None:
     chunked = (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -453,7 +406,7 @@ def test_chunked_and_close_delimited_bodies_are_read_whole(tmp_path: Path) -> No
     )
     interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"
     path = tmp_path / "records.jsonl"
-    with _scripted(_replying(chunked, interim, OK)) as url:
+    with scripted(replying(chunked, interim, OK)) as url:
         s = run_closed(url, concurrency=1, requests=3, request=GET, records_path=path)
 
     assert s.ok == 3 and s.connections_opened == 1  # all three on one kept-alive connection
@@ -461,14 +414,15 @@ def test_chunked_and_close_delimited_bodies_are_read_whole(tmp_path: Path) -> No
     assert bodies == ["hello world", "", "ok"]
 
     def http10(conn: socket.socket) -> None:
-        _read_request(conn)
+        read_request(conn)
         conn.sendall(b"HTTP/1.0 200 OK\r\n\r\nuntil the end")
 
-    with _scripted(http10) as url:
+    with scripted(http10) as url:
         s = run_closed(url, concurrency=1, requests=1, request=GET, records_path=path)
     assert s.ok == 1 and read_jsonl(path)[-1]["body"] == "until the end"
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_responses_cut_anywhere_across_reads_are_read_whole(tmp_path: Path) -> None:
     # Each piece is sent on its own after a pause, so the client reads it on its own:
     # cuts inside the status line, a header, the blank line, a chunk line, a chunk's CRLF,
@@ -488,39 +442,41 @@ def test_responses_cut_anywhere_across_reads_are_read_whole(tmp_path: Path) -> N
 
     def in_pieces(conn: socket.socket) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        _read_request(conn)
+        read_request(conn)
         for piece in pieces[:8]:
             conn.sendall(piece)
             time.sleep(0.01)
-        _read_request(conn)
+        read_request(conn)
         for piece in pieces[8:]:
             conn.sendall(piece)
             time.sleep(0.01)
 
     path = tmp_path / "records.jsonl"
-    with _scripted(in_pieces) as url:
+    with scripted(in_pieces) as url:
         s = run_closed(url, concurrency=1, requests=2, request=GET, records_path=path)
 
     assert s.ok == 2 and s.connections_opened == 1
     assert [row["body"] for row in read_jsonl(path)] == ["hello world", "0123456789"]
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_a_kept_alive_connection_the_server_closed_is_retried_once() -> None:
     def one_then_close(conn: socket.socket) -> None:
-        _read_request(conn)
+        read_request(conn)
         conn.sendall(OK)  # says keep-alive, then closes: the next request must go anew
 
-    with _scripted(one_then_close, connections=3) as url:
+    with scripted(one_then_close, connections=3) as url:
         s = run_closed(url, concurrency=1, requests=3, request=GET)
 
     assert s.ok == 3 and s.connections_opened == 3
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_http_errors_and_garbage_are_classified(tmp_path: Path) -> None:
     not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found"
     failing = b'HTTP/1.1 500 Oops\r\nContent-Length: 17\r\n\r\n{"error": "boom"}'
     path = tmp_path / "records.jsonl"
-    with _scripted(_replying(not_found, failing)) as url:
+    with scripted(replying(not_found, failing)) as url:
         s = run_closed(url, concurrency=1, requests=2, request=GET, records_path=path)
     assert s.errors_by_class == {"http-4xx": 1, "http-5xx": 1}
     assert s.by_status == {"404": 1, "500": 1}
@@ -528,19 +484,20 @@ def test_http_errors_and_garbage_are_classified(tmp_path: Path) -> None:
     assert errors == ["HTTP 404 Not Found: not found", "boom"]
 
     def garbage(conn: socket.socket) -> None:
-        _read_request(conn)
+        read_request(conn)
         conn.sendall(b"NOT HTTP AT ALL\r\n\r\n")
 
     def cut(conn: socket.socket) -> None:
-        _read_request(conn)
+        read_request(conn)
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
 
-    with _scripted(garbage) as url:
+    with scripted(garbage) as url:
         assert run_closed(url, requests=1, request=GET).errors_by_class == {"other": 1}
-    with _scripted(cut) as url:
+    with scripted(cut) as url:
         assert run_closed(url, requests=1, request=GET).errors_by_class == {"disconnected": 1}
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_requests_carry_method_headers_and_body() -> None:
     seen: list[bytes] = []
 
@@ -552,7 +509,7 @@ def test_requests_carry_method_headers_and_body() -> None:
         conn.sendall(OK)
 
     spec = RequestSpec(method="PUT", headers={"X-Test": "yes"}, body=b'{"a": 1}')
-    with _scripted(capture) as url:
+    with scripted(capture) as url:
         assert run_closed(url, requests=1, request=spec).ok == 1
     head, _, body = seen[0].partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
@@ -561,6 +518,7 @@ def test_requests_carry_method_headers_and_body() -> None:
     assert b"Content-Length: 8" in lines and body == b'{"a": 1}'
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_a_body_larger_than_the_socket_buffer_is_sent_whole_on_each_request() -> None:
     body = bytes(range(256)) * (8 * 4096)  # 8 MiB: several times the loopback send buffer
     received: list[bytes] = []
@@ -580,7 +538,7 @@ def test_a_body_larger_than_the_socket_buffer_is_sent_whole_on_each_request() ->
             conn.sendall(OK)
 
     spec = RequestSpec(method="POST", body=body)
-    with _scripted(read_body) as url:
+    with scripted(read_body) as url:
         s = run_closed(url, concurrency=1, requests=2, request=spec)
 
     assert s.ok == 2 and s.connections_opened == 1
@@ -714,6 +672,7 @@ def test_slos_hold_or_fail_against_a_summary() -> None:
 # --- the command line -----------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_cli_closed_loop_json_out_and_slos(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with AsyncServer() as server:
@@ -814,6 +773,7 @@ def test_a_stalled_server_gets_each_scheduled_request_counted_once(tmp_path: Pat
     assert s.elapsed <= 1.0 + 1.0 + 0.4
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_think_time_longer_than_the_duration_ends_the_run_at_the_duration() -> None:
     """Issue 12 #7: a user whose think would end after ``duration`` stops instead of
     keeping the run alive for its whole think time."""
@@ -845,6 +805,7 @@ for line in describe(s):
 """
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_the_clients_own_emfile_is_a_client_error_not_the_servers() -> None:
     """Issue 12 #7: once the client has no descriptor left (something else took them after
     the up-front check), its failed connects are ``client`` errors, never ``other``."""
@@ -862,6 +823,7 @@ def test_the_clients_own_emfile_is_a_client_error_not_the_servers() -> None:
     assert any("never reached the server" in line for line in text)
 
 
+@pytest.mark.usefixtures("closed_engine")
 def test_the_terminal_says_what_the_client_spent_per_request_and_in_cores() -> None:
     """What the load engine took from the machine is part of the run's story: a server on
     the same machine did not get it (issue 17)."""

@@ -123,6 +123,15 @@ class Driver:
         if self.failure is not None:
             raise self.failure
 
+    def run_native(self, body: Callable[[], None]) -> None:
+        """Resolve the target and call ``body``, a whole loop run in C (``speedups``), which
+        opens, watches and closes its own connections: this driver's reactor stays idle."""
+        try:
+            self.resolve()
+            body()
+        finally:
+            self.reactor.close()
+
     def resolve(self) -> None:
         """Look the host up once, before the run, so no request waits for a resolver."""
         try:

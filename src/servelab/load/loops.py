@@ -32,8 +32,10 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Final
 
+import servelab.load.speedups as speedups
 from servelab.errors import LoadError
 from servelab.load.driver import Driver
 from servelab.load.http11.connection import Connection, Response
@@ -55,7 +57,7 @@ DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_MAX_IN_FLIGHT: Final = 1000
 # When the schedule is behind, let responses in between dispatches: every this many requests.
 _YIELD_EVERY: Final = 16
-_UNBOUNDED: Final = 2**63  # no limit on requests or time, as an int
+_UNBOUNDED: Final = 2**63 - 1  # no limit on requests or time, as an int (a C int64 too)
 
 
 def run_closed(
@@ -94,7 +96,13 @@ def run_closed(
         driver = Driver(
             url=url, request=spec, timeout=timeout, keep_alive=keep_alive, recorder=recorder
         )
-        driver.run(lambda: _closed(driver, concurrency, requests, duration, think_time))
+        native = speedups.native
+        if native is not None:
+            driver.run_native(
+                lambda: _closed_native(native, driver, concurrency, requests, duration, think_time)
+            )
+        else:
+            driver.run(lambda: _closed(driver, concurrency, requests, duration, think_time))
     finally:
         recorder.close()
     parameters: Parameters = {
@@ -181,6 +189,48 @@ class _ClosedRun:
             self.driver.wake()
 
 
+def _closed_bounds(
+    recorder: Recorder, requests: int | None, duration: float | None
+) -> tuple[int, int]:
+    """Restart the run's clock: how many requests, and until when (perf_counter_ns)."""
+    recorder.restart_clock()
+    # Integers, even when unbounded: a user compares both at every request.
+    limit = requests if requests is not None else _UNBOUNDED
+    end_ns = recorder.start_ns + round(duration * 1e9) if duration is not None else _UNBOUNDED
+    return limit, end_ns
+
+
+def _closed_native(
+    native: ModuleType,
+    driver: Driver,
+    concurrency: int,
+    requests: int | None,
+    duration: float | None,
+    think_time: float,
+) -> None:
+    """The closed loop of ``_closed``, run by the C loop (``speedups``)."""
+    recorder = driver.recorder
+    limit, end_ns = _closed_bounds(recorder, requests, duration)
+    connections, in_flight = native.run_closed(
+        driver.family,
+        driver.address[0],
+        driver.address[1],
+        driver.payloads,
+        min(concurrency, limit),
+        limit,
+        end_ns,
+        round(think_time * 1e9),
+        round(driver.timeout * 1e9),
+        round(driver.sweep_every * 1e9),
+        driver.keep_alive,
+        driver.head_only,
+        recorder,
+        recorder.arrays_only,
+    )
+    driver.connections += connections
+    driver.max_in_flight_seen = max(driver.max_in_flight_seen, in_flight)
+
+
 def _closed(
     driver: Driver,
     concurrency: int,
@@ -189,11 +239,7 @@ def _closed(
     think_time: float,
 ) -> None:
     """Start the users; the last one to finish stops the reactor."""
-    recorder = driver.recorder
-    recorder.restart_clock()
-    # Integers, even when unbounded: a user compares both at every request.
-    limit = requests if requests is not None else _UNBOUNDED
-    end_ns = recorder.start_ns + round(duration * 1e9) if duration is not None else _UNBOUNDED
+    limit, end_ns = _closed_bounds(driver.recorder, requests, duration)
     run = _ClosedRun(driver, limit, end_ns, think_time)
     # No more users than requests: each user is an object, and --concurrency may be huge.
     users = [_User(run) for _ in range(min(concurrency, limit))]

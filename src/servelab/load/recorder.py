@@ -136,6 +136,12 @@ class Recorder:
         self._cpu0 = _cpu_seconds()
 
     @property
+    def arrays_only(self) -> bool:
+        """``add`` of a request that got a response only appends its latency, end and status:
+        a closed loop's recorder that keeps no records (the C loop appends them itself)."""
+        return not self._keeps_records and self.service_times is None and not self._burst
+
+    @property
     def sent(self) -> int:
         return len(self.statuses)
 

@@ -1,0 +1,1074 @@
+/* The closed loop's per-request path in C: sockets, epoll, the common response, the record.
+ *
+ * Why: client and server share the machine, so every microsecond the client spends per
+ * request is taken from the server it measures. The pure-Python loop (loops.py, driver.py,
+ * reactor.py, http11/connection.py) spends about 25 us of Python per request on top of the
+ * kernel's work; wrk spends 3-6 us. This module runs the same closed loop with no Python
+ * frame per request in the common case: a response that comes whole in one read, with a
+ * head the parser has read before, recorded into the Recorder's arrays.
+ *
+ * One source of truth for what is not common. The HTTP rules stay in Python: a head not
+ * seen before, a response split across reads, a chunked or close-delimited body, a cut-short
+ * response, all go to http11.parse's ResponseParser (its feed and feed_eof, called from
+ * here), which also fills the head cache this module reads (parse._HEADS). A request that
+ * ends in an error, or any request when the Recorder keeps records, goes to Recorder.add with
+ * a Response or an exception of the same classes the Python connection makes. Behaviour is
+ * that of the pure loop, request for request; tests/load runs both (servelab.load.speedups).
+ *
+ * What is mirrored from the pure loop, by name there:
+ *   _User.next/done           next_request, request_done (think time, stop at the limit/end)
+ *   Driver.send, _Retry       send_request, retry once on a kept-alive connection the
+ *                             server had closed (nothing came back on it)
+ *   Connection.*              conn_* (one connection per user, as in the pure loop)
+ *   Reactor.run's batch       completions of one epoll_wait are handled after it: every
+ *                             finished connection is closed before any next request opens
+ *   Driver._sweep             deadlines checked every sweep_ns
+ *
+ * Linux only (epoll); setup.py builds it as optional and servelab.load.speedups falls back
+ * to the pure loop without it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_SIZE (64 * 1024)
+#define MAX_HEAD (64 * 1024)
+#define MAX_EVENTS 1024
+
+/* ---------------------------------------------------------------------------------------- */
+/* What setup() hands over from the Python side, once per process.                          */
+
+typedef struct {
+    PyObject *heads;              /* parse._HEADS: head bytes -> (Head, body length) */
+    PyObject *heads_head_only;    /* parse._HEADS_HEAD_ONLY */
+    PyObject *parser_type;        /* parse.ResponseParser */
+    PyObject *head_type;          /* parse.Head */
+    PyObject *response_type;      /* connection.Response */
+    PyObject *protocol_error;     /* parse.ProtocolError */
+    PyObject *server_disconnected;/* parse.ServerDisconnected */
+    PyObject *incomplete_read;    /* parse.IncompleteRead */
+    Py_ssize_t body_keep;         /* connection.BODY_KEEP */
+    /* interned attribute and method names */
+    PyObject *s_status, *s_keep_alive, *s_feed, *s_feed_eof, *s_buffered, *s_add,
+        *s_head_only, *s_append;
+} Shared;
+
+static Shared shared;
+static int shared_ready = 0;
+
+/* ---------------------------------------------------------------------------------------- */
+/* A user and its one connection.                                                          */
+
+typedef struct {
+    /* the connection */
+    int fd;                 /* -1: none, or closed */
+    int waiting;            /* a request waits for its response (Connection._callback) */
+    int got_bytes;
+    int nodelay;
+    int writing;            /* EPOLLOUT is watched */
+    Py_ssize_t sent;        /* bytes of the request written */
+    PyObject *data;         /* the request's bytes (borrowed from payloads) */
+    PyObject *parser;       /* ResponseParser, when a response did not come whole */
+    PyObject *head;         /* its Head, once the parser gave it */
+    PyObject *body;         /* the body's first body_keep bytes, when records are kept */
+    /* A known head came without all of its Content-Length body (a server that writes head
+     * and body apart): the body's bytes still to come, read here rather than by a parser. */
+    Py_ssize_t body_left;
+    Py_ssize_t body_length;
+    int head_status, head_keep_alive;
+    int64_t deadline;
+    /* the user */
+    int active;
+    int reused;             /* the request went on a kept-alive connection: retry once */
+    int64_t index;
+    PyObject *area;         /* borrowed from payloads */
+    int64_t start;
+} User;
+
+/* How one request ended, handled after the epoll batch it ended in. */
+typedef struct {
+    int user;
+    int status;             /* fast path: the status (head is NULL) */
+    int keep_alive;
+    PyObject *head;         /* owned: the Head, or NULL */
+    PyObject *body;         /* owned: bytes, or NULL */
+    PyObject *exc;          /* owned: the error, or NULL */
+    int64_t end;
+} Completion;
+
+typedef struct {
+    int64_t when;
+    uint64_t order;
+    int user;
+} Wake;
+
+typedef struct {
+    /* settings */
+    int family;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    PyObject *payloads;     /* list of (area, bytes) */
+    Py_ssize_t cycle;
+    int64_t limit, end_ns, think_ns, timeout_ns, sweep_ns;
+    int reuse, head_only, fast_record;
+    PyObject *recorder;
+    PyObject *heads;        /* borrowed: shared.heads or shared.heads_head_only */
+    /* the fast record: the Recorder's arrays' append methods, and its start */
+    PyObject *lat_append, *end_append, *status_append;
+    int64_t start_ns;
+    /* state */
+    int epfd;
+    User *users;
+    int n_users;
+    int running;
+    int64_t next_index;
+    int64_t in_flight;
+    int64_t connections;
+    int stopped;
+    PyObject *failure;      /* owned: the first error a record raised */
+    Completion *done;       /* completions waiting to be handled */
+    int n_done, cap_done;
+    Completion *soon;       /* call_soon's: handled in the next pass */
+    int n_soon, cap_soon;
+    Wake *wakes;            /* think-time heap */
+    int n_wakes, cap_wakes;
+    uint64_t wake_order;
+    /* the last head matched: compared byte for byte before the dict lookup */
+    PyObject *last_key;
+    PyObject *last_head;
+    int last_status, last_keep_alive;
+    Py_ssize_t last_length;
+    char *buf;
+} Loop;
+
+static inline int64_t now_ns(void) {
+    /* time.perf_counter_ns() on Linux: the clock the pure loop and the recorder use. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* A new OSError for errno ``err``: OSError(err, strerror) picks its subclass, as the
+ * socket module's errors do (ConnectionRefusedError, ConnectionResetError...). */
+static PyObject *os_error(int err) {
+    return PyObject_CallFunction(PyExc_OSError, "is", err, strerror(err));
+}
+
+static PyObject *new_exception(PyObject *type, const char *message) {
+    return PyObject_CallFunction(type, "s", message);
+}
+
+/* The exception raised just now, as an object (NULL if none). */
+static PyObject *fetch_exception(void) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (type == NULL) return NULL;
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL) PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Lists that grow.                                                                        */
+
+static int push_completion(Completion **list, int *n, int *cap, Completion c) {
+    if (*n == *cap) {
+        int grown = *cap ? *cap * 2 : 64;
+        Completion *bigger = PyMem_Realloc(*list, (size_t)grown * sizeof(Completion));
+        if (bigger == NULL) {
+            Py_XDECREF(c.head);
+            Py_XDECREF(c.body);
+            Py_XDECREF(c.exc);
+            PyErr_NoMemory();
+            return -1;
+        }
+        *list = bigger;
+        *cap = grown;
+    }
+    (*list)[(*n)++] = c;
+    return 0;
+}
+
+static int wake_before(const Wake *a, const Wake *b) {
+    return a->when < b->when || (a->when == b->when && a->order < b->order);
+}
+
+static int push_wake(Loop *L, int64_t when, int user) {
+    if (L->n_wakes == L->cap_wakes) {
+        int grown = L->cap_wakes ? L->cap_wakes * 2 : 64;
+        Wake *bigger = PyMem_Realloc(L->wakes, (size_t)grown * sizeof(Wake));
+        if (bigger == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        L->wakes = bigger;
+        L->cap_wakes = grown;
+    }
+    int i = L->n_wakes++;
+    Wake w = {when, L->wake_order++, user};
+    while (i > 0) {
+        int parent = (i - 1) / 2;
+        if (!wake_before(&w, &L->wakes[parent])) break;
+        L->wakes[i] = L->wakes[parent];
+        i = parent;
+    }
+    L->wakes[i] = w;
+    return 0;
+}
+
+static Wake pop_wake(Loop *L) {
+    Wake top = L->wakes[0];
+    Wake last = L->wakes[--L->n_wakes];
+    int i = 0;
+    for (;;) {
+        int child = 2 * i + 1;
+        if (child >= L->n_wakes) break;
+        if (child + 1 < L->n_wakes && wake_before(&L->wakes[child + 1], &L->wakes[child]))
+            child++;
+        if (!wake_before(&L->wakes[child], &last)) break;
+        L->wakes[i] = L->wakes[child];
+        i = child;
+    }
+    if (L->n_wakes) L->wakes[i] = last;
+    return top;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Connections (http11/connection.py's Connection).                                        */
+
+static void conn_reset_response(User *u) {
+    Py_CLEAR(u->head);
+    Py_CLEAR(u->body);
+    u->body_left = 0;
+}
+
+static void conn_close(User *u) {
+    if (u->fd >= 0) {
+        close(u->fd); /* closing takes it out of the epoll set */
+        u->fd = -1;
+    }
+    u->writing = 0;
+    Py_CLEAR(u->parser);
+}
+
+/* The request failed with ``exc`` (owned): close, and hand it over (Connection._fail). */
+static int conn_fail(Loop *L, int ui, PyObject *exc, Completion **list, int *n, int *cap) {
+    User *u = &L->users[ui];
+    int64_t end = now_ns();
+    conn_close(u);
+    if (!u->waiting) { /* no request waits (a server's stray bytes): the close is all */
+        Py_DECREF(exc);
+        conn_reset_response(u);
+        return 0;
+    }
+    u->waiting = 0;
+    Completion c = {ui, 0, 0, u->head, NULL, exc, end};
+    u->head = NULL; /* the completion owns it: a failure after the head keeps its status */
+    Py_CLEAR(u->body);
+    return push_completion(list, n, cap, c);
+}
+
+#define FAIL(L, ui, exc) conn_fail((L), (ui), (exc), &(L)->done, &(L)->n_done, &(L)->cap_done)
+
+/* The response is whole (Connection._finish). ``status``/``keep`` from the fast path, or
+ * -1 to read them from the parser's Head. */
+static int conn_finish(Loop *L, int ui, int status, int keep) {
+    User *u = &L->users[ui];
+    int64_t end = now_ns();
+    PyObject *head = u->head;
+    if (status < 0) {
+        if (head == NULL) { /* the parser ends no response before its head */
+            PyErr_SetString(PyExc_RuntimeError, "a response ended before its head");
+            return -1;
+        }
+        PyObject *value = PyObject_GetAttr(head, shared.s_status);
+        if (value == NULL) return -1;
+        status = (int)PyLong_AsLong(value);
+        Py_DECREF(value);
+        if (status == -1 && PyErr_Occurred()) return -1;
+        value = PyObject_GetAttr(head, shared.s_keep_alive);
+        if (value == NULL) return -1;
+        keep = PyObject_IsTrue(value);
+        Py_DECREF(value);
+        if (keep < 0) return -1;
+    }
+    /* Bytes after the response: no pipelining here, so the framing is off. */
+    if (keep && u->parser != NULL) {
+        PyObject *buffered = PyObject_GetAttr(u->parser, shared.s_buffered);
+        if (buffered == NULL) return -1;
+        int any = PyObject_IsTrue(buffered);
+        Py_DECREF(buffered);
+        if (any < 0) return -1;
+        keep = !any;
+    }
+    if (keep) Py_CLEAR(u->parser); /* nothing buffered: the next response starts afresh */
+    u->waiting = 0;
+    if (!(keep && L->reuse)) conn_close(u); /* now: a server may wait for our FIN */
+    Completion c = {ui, status, keep, u->head, u->body, NULL, end};
+    u->head = NULL;
+    u->body = NULL;
+    return push_completion(&L->done, &L->n_done, &L->cap_done, c);
+}
+
+/* Keep the body's first bytes (records only). */
+static int keep_body(Loop *L, User *u, const char *bytes, Py_ssize_t size) {
+    if (L->fast_record) return 0;
+    Py_ssize_t have = u->body == NULL ? 0 : PyBytes_GET_SIZE(u->body);
+    if (have >= shared.body_keep) return 0;
+    Py_ssize_t take = size < shared.body_keep - have ? size : shared.body_keep - have;
+    if (u->body == NULL) {
+        u->body = PyBytes_FromStringAndSize(bytes, take);
+        return u->body == NULL ? -1 : 0;
+    }
+    PyObject *more = PyBytes_FromStringAndSize(bytes, take);
+    if (more == NULL) return -1;
+    PyBytes_Concat(&u->body, more);
+    Py_DECREF(more);
+    return u->body == NULL ? -1 : 0;
+}
+
+/* The parser's events for ``data``, as Connection.on_readable reads them. */
+static int feed_parser(Loop *L, int ui, PyObject *events) {
+    User *u = &L->users[ui];
+    Py_ssize_t count = PyList_GET_SIZE(events);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *event = PyList_GET_ITEM(events, i);
+        if (PyBytes_CheckExact(event)) {
+            if (keep_body(L, u, PyBytes_AS_STRING(event), PyBytes_GET_SIZE(event)) < 0)
+                return -1;
+        } else if (Py_TYPE(event) == (PyTypeObject *)shared.head_type) {
+            Py_INCREF(event);
+            Py_XSETREF(u->head, event);
+        } else { /* END, always the last event */
+            return conn_finish(L, ui, -1, 0);
+        }
+    }
+    return 0;
+}
+
+/* An exception from the parser: a ProtocolError (or ServerDisconnected at EOF) fails the
+ * request; anything else is a bug and ends the run with it. */
+static int parser_error(Loop *L, int ui, PyObject *expected) {
+    if (!PyErr_ExceptionMatches(expected)) return -1;
+    PyObject *exc = fetch_exception();
+    if (exc == NULL) return -1;
+    return FAIL(L, ui, exc);
+}
+
+static int ensure_parser(Loop *L, User *u) {
+    if (u->parser != NULL) return 0;
+    PyObject *kwargs = PyDict_New();
+    if (kwargs == NULL) return -1;
+    if (PyDict_SetItem(kwargs, shared.s_head_only, L->head_only ? Py_True : Py_False) < 0) {
+        Py_DECREF(kwargs);
+        return -1;
+    }
+    PyObject *args = PyTuple_New(0);
+    if (args == NULL) {
+        Py_DECREF(kwargs);
+        return -1;
+    }
+    u->parser = PyObject_Call(shared.parser_type, args, kwargs);
+    Py_DECREF(args);
+    Py_DECREF(kwargs);
+    return u->parser == NULL ? -1 : 0;
+}
+
+/* The server closed the connection (Connection._lost). */
+static int conn_lost(Loop *L, int ui) {
+    User *u = &L->users[ui];
+    if (!u->waiting) { /* an idle kept-alive connection: nothing is lost */
+        conn_close(u);
+        return 0;
+    }
+    if (u->body_left > 0) { /* ResponseParser.feed_eof's words for a body cut short */
+        PyObject *exc = PyObject_CallFunction(
+            shared.incomplete_read, "N",
+            PyUnicode_FromFormat("%zd bytes read, %zd more expected",
+                                 u->body_length - u->body_left, u->body_left));
+        return exc == NULL ? -1 : FAIL(L, ui, exc);
+    }
+    if (ensure_parser(L, u) < 0) return -1;
+    PyObject *events = PyObject_CallMethodNoArgs(u->parser, shared.s_feed_eof);
+    if (events == NULL) return parser_error(L, ui, shared.server_disconnected);
+    Py_DECREF(events);
+    return conn_finish(L, ui, -1, 0); /* a body that ends at the close */
+}
+
+/* A head read before, by its bytes: 1 and its framing, or 0 when not known. */
+static int known_head(Loop *L, const char *raw, Py_ssize_t size) {
+    PyObject *key = L->last_key;
+    if (key != NULL && PyBytes_GET_SIZE(key) == size &&
+        memcmp(PyBytes_AS_STRING(key), raw, (size_t)size) == 0)
+        return 1;
+    key = PyBytes_FromStringAndSize(raw, size);
+    if (key == NULL) return -1;
+    PyObject *framed = PyDict_GetItemWithError(L->heads, key); /* borrowed */
+    if (framed == NULL) {
+        Py_DECREF(key);
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *head = PyTuple_GET_ITEM(framed, 0);
+    Py_ssize_t length = PyLong_AsSsize_t(PyTuple_GET_ITEM(framed, 1));
+    PyObject *status = PyObject_GetAttr(head, shared.s_status);
+    PyObject *keep = status == NULL ? NULL : PyObject_GetAttr(head, shared.s_keep_alive);
+    if (keep == NULL || (length == -1 && PyErr_Occurred())) {
+        Py_DECREF(key);
+        Py_XDECREF(status);
+        Py_XDECREF(keep);
+        return -1;
+    }
+    L->last_status = (int)PyLong_AsLong(status);
+    L->last_keep_alive = PyObject_IsTrue(keep);
+    Py_DECREF(status);
+    Py_DECREF(keep);
+    L->last_length = length;
+    Py_XSETREF(L->last_key, key);
+    Py_INCREF(head);
+    Py_XSETREF(L->last_head, head);
+    return 1;
+}
+
+static int conn_readable(Loop *L, int ui) {
+    User *u = &L->users[ui];
+    ssize_t n = recv(u->fd, L->buf, READ_SIZE, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+        PyObject *exc = os_error(errno);
+        return exc == NULL ? -1 : FAIL(L, ui, exc);
+    }
+    if (n == 0) return conn_lost(L, ui);
+    if (!u->waiting) {
+        PyObject *exc = new_exception(shared.protocol_error,
+                                      "the server sent bytes no request asked for");
+        return exc == NULL ? -1 : FAIL(L, ui, exc);
+    }
+    u->got_bytes = 1;
+    if (u->body_left > 0) {
+        /* The rest of a known head's body. Bytes past its end: no pipelining here, so the
+         * framing is off and the connection is not reused (as the parser's ``buffered``). */
+        Py_ssize_t take = n < u->body_left ? n : u->body_left;
+        if (keep_body(L, u, L->buf, take) < 0) return -1;
+        u->body_left -= take;
+        if (u->body_left) return 0;
+        return conn_finish(L, ui, u->head_status, u->head_keep_alive && take == n);
+    }
+    if (u->parser == NULL) {
+        /* The common case: a whole response, with a head seen before, in one read
+         * (parse.whole_response). */
+        char *end = memmem(L->buf, (size_t)n, "\r\n\r\n", 4);
+        if (end != NULL && end - L->buf <= MAX_HEAD) {
+            Py_ssize_t head_size = end - L->buf;
+            int known = known_head(L, L->buf, head_size);
+            if (known < 0) return -1;
+            Py_ssize_t start = head_size + 4;
+            if (known && L->last_status >= 200 && L->last_length >= 0 &&
+                start + L->last_length == n) {
+                if (!L->fast_record) {
+                    Py_INCREF(L->last_head);
+                    Py_XSETREF(u->head, L->last_head);
+                    if (keep_body(L, u, L->buf + start, n - start) < 0) return -1;
+                    if (u->body == NULL) {
+                        u->body = PyBytes_FromStringAndSize("", 0);
+                        if (u->body == NULL) return -1;
+                    }
+                }
+                return conn_finish(L, ui, L->last_status, L->last_keep_alive);
+            }
+            if (known && L->last_status >= 200 && L->last_length >= 0 &&
+                start + L->last_length > n) {
+                /* The head whole, and only part of its body: read the rest here. */
+                Py_INCREF(L->last_head);
+                Py_XSETREF(u->head, L->last_head); /* a failure from here on keeps it */
+                if (keep_body(L, u, L->buf + start, n - start) < 0) return -1;
+                if (!L->fast_record && u->body == NULL) {
+                    u->body = PyBytes_FromStringAndSize("", 0);
+                    if (u->body == NULL) return -1;
+                }
+                u->body_length = L->last_length;
+                u->body_left = L->last_length - (n - start);
+                u->head_status = L->last_status;
+                u->head_keep_alive = L->last_keep_alive;
+                return 0;
+            }
+        }
+        if (ensure_parser(L, u) < 0) return -1;
+    }
+    PyObject *data = PyBytes_FromStringAndSize(L->buf, n);
+    if (data == NULL) return -1;
+    PyObject *events = PyObject_CallMethodOneArg(u->parser, shared.s_feed, data);
+    Py_DECREF(data);
+    if (events == NULL) return parser_error(L, ui, shared.protocol_error);
+    if (!PyList_Check(events)) {
+        Py_DECREF(events);
+        PyErr_SetString(PyExc_TypeError, "ResponseParser.feed must return a list");
+        return -1;
+    }
+    int result = feed_parser(L, ui, events);
+    Py_DECREF(events);
+    return result;
+}
+
+static int watch_writes(Loop *L, int ui, int on) {
+    User *u = &L->users[ui];
+    struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.u32 = (uint32_t)ui};
+    if (epoll_ctl(L->epfd, EPOLL_CTL_MOD, u->fd, &ev) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    u->writing = on;
+    return 0;
+}
+
+static int conn_writable(Loop *L, int ui) {
+    User *u = &L->users[ui];
+    Py_ssize_t size = PyBytes_GET_SIZE(u->data);
+    ssize_t n = send(u->fd, PyBytes_AS_STRING(u->data) + u->sent, (size_t)(size - u->sent),
+                     MSG_NOSIGNAL);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+        PyObject *exc = os_error(errno);
+        return exc == NULL ? -1 : FAIL(L, ui, exc);
+    }
+    u->sent += n;
+    if (u->sent >= size) return watch_writes(L, ui, 0);
+    return 0;
+}
+
+/* A new connection for user ``ui``: 0, or -2 with the OSError in *exc, or -1. */
+static int conn_open(Loop *L, int ui, PyObject **exc) {
+    User *u = &L->users[ui];
+    L->connections++;
+    int fd = socket(L->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *exc = os_error(errno);
+        return *exc == NULL ? -1 : -2;
+    }
+    if (connect(fd, (struct sockaddr *)&L->addr, L->addr_len) < 0 && errno != EINPROGRESS) {
+        int err = errno;
+        close(fd);
+        *exc = os_error(err);
+        return *exc == NULL ? -1 : -2;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)ui};
+    if (epoll_ctl(L->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int err = errno;
+        close(fd);
+        *exc = os_error(err);
+        return *exc == NULL ? -1 : -2;
+    }
+    u->fd = fd;
+    u->nodelay = 0;
+    u->writing = 0;
+    u->waiting = 0;
+    Py_CLEAR(u->parser);
+    conn_reset_response(u);
+    return 0;
+}
+
+/* Write the request (Connection.send); a failure is handed over in the next pass. */
+static int conn_send(Loop *L, int ui) {
+    User *u = &L->users[ui];
+    u->waiting = 1;
+    u->got_bytes = 0;
+    u->sent = 0;
+    conn_reset_response(u);
+    Py_ssize_t size = PyBytes_GET_SIZE(u->data);
+    ssize_t n = send(u->fd, PyBytes_AS_STRING(u->data), (size_t)size, MSG_NOSIGNAL);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            n = 0; /* still connecting, or a full buffer: send when writable */
+        } else {
+            /* Never handled from inside send: the pure loop's _fail_soon. */
+            PyObject *exc = os_error(errno);
+            if (exc == NULL) return -1;
+            return conn_fail(L, ui, exc, &L->soon, &L->n_soon, &L->cap_soon);
+        }
+    }
+    u->sent = n;
+    if (n < size) {
+        if (!u->nodelay) { /* the rest must not wait for a delayed ACK (Nagle) */
+            u->nodelay = 1;
+            int one = 1;
+            (void)setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        return watch_writes(L, ui, 1);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Users (loops.py's _User, driver.py's Driver.send and _Retry).                           */
+
+static int send_request(Loop *L, int ui) {
+    User *u = &L->users[ui];
+    int64_t now = now_ns();
+    u->deadline = now + L->timeout_ns;
+    if (u->fd >= 0) {
+        u->reused = 1;
+        return conn_send(L, ui);
+    }
+    u->reused = 0;
+    PyObject *exc = NULL;
+    int opened = conn_open(L, ui, &exc);
+    if (opened == -1) return -1;
+    if (opened == -2) {
+        Completion c = {ui, 0, 0, NULL, NULL, exc, now_ns()};
+        return push_completion(&L->soon, &L->n_soon, &L->cap_soon, c);
+    }
+    return conn_send(L, ui);
+}
+
+static void user_stops(Loop *L, int ui) {
+    User *u = &L->users[ui];
+    conn_close(u);
+    conn_reset_response(u);
+    u->active = 0;
+    if (--L->running == 0) L->stopped = 1;
+}
+
+static int next_request(Loop *L, int ui, int stop) {
+    User *u = &L->users[ui];
+    int64_t index = L->next_index;
+    int64_t start = now_ns();
+    if (stop || index >= L->limit || start >= L->end_ns || L->failure != NULL) {
+        user_stops(L, ui);
+        return 0;
+    }
+    L->next_index = index + 1;
+    u->index = index;
+    u->start = start;
+    PyObject *pair = PyList_GET_ITEM(L->payloads, index % L->cycle);
+    u->area = PyTuple_GET_ITEM(pair, 0);
+    u->data = PyTuple_GET_ITEM(pair, 1);
+    L->in_flight++;
+    return send_request(L, ui);
+}
+
+static int retryable(PyObject *exc) {
+    return PyObject_IsInstance(exc, shared.server_disconnected) == 1 ||
+           PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_ConnectionResetError) ||
+           PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_BrokenPipeError);
+}
+
+static int record(Loop *L, User *u, Completion *c) {
+    if (c->exc == NULL && L->fast_record) {
+        /* Recorder.add for a closed loop that keeps no records: three appends. */
+        PyObject *value = PyFloat_FromDouble((double)(c->end - u->start) * 1e-9);
+        if (value == NULL) return -1;
+        PyObject *r = PyObject_CallOneArg(L->lat_append, value);
+        Py_DECREF(value);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+        value = PyFloat_FromDouble((double)(c->end - L->start_ns) * 1e-9);
+        if (value == NULL) return -1;
+        r = PyObject_CallOneArg(L->end_append, value);
+        Py_DECREF(value);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+        value = PyLong_FromLong(c->status);
+        if (value == NULL) return -1;
+        r = PyObject_CallOneArg(L->status_append, value);
+        Py_DECREF(value);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+        return 0;
+    }
+    PyObject *response = Py_None;
+    Py_INCREF(response);
+    if (c->head != NULL) {
+        PyObject *body = c->exc == NULL && c->body != NULL ? c->body : NULL;
+        if (body == NULL) body = PyBytes_FromStringAndSize("", 0);
+        else Py_INCREF(body);
+        if (body == NULL) return -1;
+        Py_DECREF(response);
+        response = PyObject_CallFunction(shared.response_type, "OOO", c->head, body,
+                                         c->exc == NULL && c->keep_alive ? Py_True : Py_False);
+        Py_DECREF(body);
+        if (response == NULL) return -1;
+    }
+    PyObject *r = PyObject_CallMethod(L->recorder, "add", "LOLLLOO", (long long)u->index,
+                                      u->area, (long long)u->start, (long long)u->start,
+                                      (long long)c->end, response,
+                                      c->exc != NULL ? c->exc : Py_None);
+    Py_DECREF(response);
+    if (r == NULL) {
+        /* An error from on_record or the records file ends the run with it. */
+        PyObject *error = fetch_exception();
+        if (error == NULL) return -1;
+        if (L->failure == NULL) L->failure = error;
+        else Py_DECREF(error);
+        L->stopped = 1;
+        return 0;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* A request ended: retry it, or record it and start the user's next (_User.done). */
+static int request_done(Loop *L, Completion *c) {
+    User *u = &L->users[c->user];
+    if (c->exc != NULL && u->reused && !u->got_bytes && retryable(c->exc)) {
+        /* The server closed the kept-alive connection as it was reused: once more, on a
+         * new one, with the same deadline. */
+        u->reused = 0;
+        PyObject *exc = NULL;
+        int opened = conn_open(L, c->user, &exc);
+        if (opened == -1) return -1;
+        if (opened == 0) return conn_send(L, c->user);
+        Py_SETREF(c->exc, exc);
+        c->end = now_ns();
+        Py_CLEAR(c->head);
+    }
+    L->in_flight--;
+    if (record(L, u, c) < 0) return -1;
+    if (!L->think_ns) return next_request(L, c->user, 0);
+    int64_t now = now_ns();
+    if (now + L->think_ns >= L->end_ns) return next_request(L, c->user, 1);
+    return push_wake(L, now + L->think_ns, c->user);
+}
+
+static void clear_completion(Completion *c) {
+    Py_CLEAR(c->head);
+    Py_CLEAR(c->body);
+    Py_CLEAR(c->exc);
+}
+
+/* Handle ``count`` completions from ``list``; those not reached (an error) are dropped. */
+static int handle(Loop *L, Completion *list, int count, int stop_early) {
+    int i = 0, result = 0;
+    for (; i < count; i++) {
+        if (stop_early && L->stopped) break;
+        result = request_done(L, &list[i]);
+        clear_completion(&list[i]);
+        if (result < 0) {
+            i++;
+            break;
+        }
+    }
+    for (; i < count; i++) clear_completion(&list[i]);
+    return result;
+}
+
+static void sweep(Loop *L, int64_t now) {
+    for (int i = 0; i < L->n_users; i++) {
+        User *u = &L->users[i];
+        if (u->fd >= 0 && u->waiting && now >= u->deadline) {
+            PyObject *exc = new_exception(PyExc_TimeoutError, "timed out");
+            if (exc == NULL || FAIL(L, i, exc) < 0) {
+                PyErr_Clear(); /* out of memory for an exception: it times out next sweep */
+                return;
+            }
+        }
+    }
+}
+
+static int run(Loop *L, int concurrency, int64_t *max_in_flight) {
+    struct epoll_event events[MAX_EVENTS];
+    int64_t sweep_at = now_ns() + L->sweep_ns;
+    for (int i = 0; i < concurrency; i++) {
+        L->running++;
+        L->users[i].active = 1;
+    }
+    for (int i = 0; i < concurrency; i++) {
+        if (next_request(L, i, 0) < 0) return -1;
+    }
+    *max_in_flight = L->in_flight; /* no user ever has two in flight */
+    while (!L->stopped) {
+        if (PyErr_CheckSignals() < 0) return -1; /* Ctrl-C ends the run here */
+        int timeout;
+        if (L->n_soon) {
+            timeout = 0;
+        } else {
+            int64_t due = sweep_at;
+            if (L->n_wakes && L->wakes[0].when < due) due = L->wakes[0].when;
+            int64_t wait = due - now_ns();
+            /* epoll counts whole milliseconds: round up, as select.epoll.poll does */
+            timeout = wait <= 0 ? 0 : (int)((wait + 999999) / 1000000);
+        }
+        int n;
+        Py_BEGIN_ALLOW_THREADS
+        n = epoll_wait(L->epfd, events, MAX_EVENTS, timeout);
+        Py_END_ALLOW_THREADS
+        if (n < 0) {
+            if (errno == EINTR) continue; /* the signal is checked at the top */
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        for (int k = 0; k < n; k++) {
+            int ui = (int)events[k].data.u32;
+            uint32_t mask = events[k].events;
+            User *u = &L->users[ui];
+            if (u->fd < 0) continue; /* closed earlier in this batch */
+            if (mask == EPOLLIN) {
+                if (conn_readable(L, ui) < 0) return -1;
+                continue;
+            }
+            if (mask & EPOLLOUT) {
+                if (conn_writable(L, ui) < 0) return -1;
+                if (u->fd < 0) continue;
+            }
+            if (mask & ~(uint32_t)EPOLLOUT) {
+                if (conn_readable(L, ui) < 0) return -1;
+            }
+        }
+        if (L->n_done) {
+            /* Every connection of the batch is closed by now: record, then send on. */
+            int count = L->n_done;
+            Completion *batch = L->done;
+            L->done = NULL;
+            L->n_done = L->cap_done = 0;
+            int result = handle(L, batch, count, 0);
+            PyMem_Free(batch);
+            if (result < 0) return -1;
+        }
+        int64_t now = now_ns();
+        if (now >= sweep_at) {
+            sweep(L, now);
+            sweep_at = now + L->sweep_ns;
+            if (L->n_done) {
+                int count = L->n_done;
+                Completion *batch = L->done;
+                L->done = NULL;
+                L->n_done = L->cap_done = 0;
+                int result = handle(L, batch, count, 0);
+                PyMem_Free(batch);
+                if (result < 0) return -1;
+            }
+        }
+        if (L->n_soon) {
+            int count = L->n_soon;
+            Completion *ready = L->soon;
+            L->soon = NULL;
+            L->n_soon = L->cap_soon = 0;
+            int result = handle(L, ready, count, 1);
+            PyMem_Free(ready);
+            if (result < 0) return -1;
+        }
+        while (!L->stopped && L->n_wakes && L->wakes[0].when <= now) {
+            Wake w = pop_wake(L);
+            if (next_request(L, w.user, 0) < 0) return -1;
+        }
+    }
+    return 0;
+}
+
+static int parse_address(Loop *L, const char *host, int port) {
+    memset(&L->addr, 0, sizeof L->addr);
+    if (L->family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&L->addr;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, host, &a->sin_addr) != 1) goto bad;
+        L->addr_len = sizeof *a;
+        return 0;
+    }
+    if (L->family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&L->addr;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) goto bad;
+        L->addr_len = sizeof *a;
+        return 0;
+    }
+bad:
+    PyErr_Format(PyExc_ValueError, "not a numeric address of family %d: %s", L->family, host);
+    return -1;
+}
+
+static void loop_free(Loop *L) {
+    if (L->users != NULL) {
+        for (int i = 0; i < L->n_users; i++) {
+            conn_close(&L->users[i]);
+            conn_reset_response(&L->users[i]);
+        }
+        PyMem_Free(L->users);
+    }
+    for (int i = 0; i < L->n_done; i++) clear_completion(&L->done[i]);
+    for (int i = 0; i < L->n_soon; i++) clear_completion(&L->soon[i]);
+    PyMem_Free(L->done);
+    PyMem_Free(L->soon);
+    PyMem_Free(L->wakes);
+    PyMem_Free(L->buf);
+    if (L->epfd >= 0) close(L->epfd);
+    Py_XDECREF(L->lat_append);
+    Py_XDECREF(L->end_append);
+    Py_XDECREF(L->status_append);
+    Py_XDECREF(L->last_key);
+    Py_XDECREF(L->last_head);
+    Py_XDECREF(L->failure);
+}
+
+PyDoc_STRVAR(run_closed_doc,
+"run_closed(family, host, port, payloads, concurrency, limit, end_ns, think_ns, timeout_ns,\n"
+"           sweep_ns, reuse, head_only, recorder, fast_record) -> (connections, max_in_flight)\n"
+"\n"
+"The closed loop of loops.run_closed, from its users' start to their end: ``host`` is a\n"
+"numeric address, ``payloads`` the driver's (area, request bytes) pairs, ``limit`` and\n"
+"``end_ns`` (perf_counter_ns) when to stop. Each request ends in ``recorder.add`` or, with\n"
+"``fast_record``, straight in the recorder's latencies/ends/statuses arrays. An error a\n"
+"record raised is raised after every connection is closed.");
+
+static PyObject *run_closed(PyObject *module, PyObject *args) {
+    (void)module;
+    if (!shared_ready) {
+        PyErr_SetString(PyExc_RuntimeError, "servelab.load._speedups.setup() was not called");
+        return NULL;
+    }
+    Loop L;
+    memset(&L, 0, sizeof L);
+    L.epfd = -1;
+    const char *host;
+    int port, concurrency, reuse, head_only, fast_record;
+    long long limit, end_ns, think_ns, timeout_ns, sweep_ns;
+    if (!PyArg_ParseTuple(args, "isiO!iLLLLLppOp", &L.family, &host, &port, &PyList_Type,
+                          &L.payloads, &concurrency, &limit, &end_ns, &think_ns, &timeout_ns,
+                          &sweep_ns, &reuse, &head_only, &L.recorder, &fast_record))
+        return NULL;
+    L.cycle = PyList_GET_SIZE(L.payloads);
+    for (Py_ssize_t i = 0; i < L.cycle; i++) {
+        PyObject *pair = PyList_GET_ITEM(L.payloads, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+            !PyBytes_Check(PyTuple_GET_ITEM(pair, 1))) {
+            PyErr_SetString(PyExc_TypeError, "payloads must be (area, bytes) pairs");
+            return NULL;
+        }
+    }
+    if (L.cycle == 0 || concurrency < 1 || sweep_ns < 1) {
+        PyErr_SetString(PyExc_ValueError, "no payloads, no users or no sweep interval");
+        return NULL;
+    }
+    L.limit = limit;
+    L.end_ns = end_ns;
+    L.think_ns = think_ns;
+    L.timeout_ns = timeout_ns;
+    L.sweep_ns = sweep_ns;
+    L.reuse = reuse;
+    L.head_only = head_only;
+    L.fast_record = fast_record;
+    L.heads = head_only ? shared.heads_head_only : shared.heads;
+    if (parse_address(&L, host, port) < 0) return NULL;
+    PyObject *result = NULL;
+    int64_t max_in_flight = 0;
+    Py_INCREF(L.payloads); /* held for the run: users borrow its items */
+    Py_INCREF(L.recorder);
+    L.n_users = concurrency;
+    L.users = PyMem_Calloc((size_t)concurrency, sizeof(User));
+    L.buf = PyMem_Malloc(READ_SIZE);
+    if (L.users == NULL || L.buf == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (int i = 0; i < concurrency; i++) L.users[i].fd = -1;
+    L.epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (L.epfd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        goto done;
+    }
+    if (fast_record) {
+        PyObject *start = PyObject_GetAttrString(L.recorder, "start_ns");
+        if (start == NULL) goto done;
+        L.start_ns = PyLong_AsLongLong(start);
+        Py_DECREF(start);
+        if (PyErr_Occurred()) goto done;
+        const char *names[3] = {"latencies", "ends", "statuses"};
+        PyObject **appends[3] = {&L.lat_append, &L.end_append, &L.status_append};
+        for (int i = 0; i < 3; i++) {
+            PyObject *array = PyObject_GetAttrString(L.recorder, names[i]);
+            if (array == NULL) goto done;
+            *appends[i] = PyObject_GetAttr(array, shared.s_append);
+            Py_DECREF(array);
+            if (*appends[i] == NULL) goto done;
+        }
+    }
+    if (run(&L, concurrency, &max_in_flight) < 0) goto done;
+    if (L.failure != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(L.failure), L.failure);
+        goto done;
+    }
+    result = Py_BuildValue("LL", (long long)L.connections, (long long)max_in_flight);
+done:
+    loop_free(&L);
+    Py_DECREF(L.payloads);
+    Py_DECREF(L.recorder);
+    return result;
+}
+
+PyDoc_STRVAR(setup_doc,
+"setup(heads, heads_head_only, parser_type, head_type, response_type, protocol_error,\n"
+"      server_disconnected, incomplete_read, body_keep)\n"
+"\n"
+"The Python side's parts, once: the head caches and classes of http11.parse and\n"
+"http11.connection (servelab.load.speedups calls it on import).");
+
+static PyObject *setup(PyObject *module, PyObject *args) {
+    (void)module;
+    Shared s;
+    memset(&s, 0, sizeof s);
+    if (!PyArg_ParseTuple(args, "O!O!OOOOOOn", &PyDict_Type, &s.heads, &PyDict_Type,
+                          &s.heads_head_only, &s.parser_type, &s.head_type, &s.response_type,
+                          &s.protocol_error, &s.server_disconnected, &s.incomplete_read,
+                          &s.body_keep))
+        return NULL;
+    if (!PyType_Check(s.head_type)) {
+        PyErr_SetString(PyExc_TypeError, "head_type must be a class");
+        return NULL;
+    }
+    PyObject **objects[] = {&s.heads, &s.heads_head_only, &s.parser_type, &s.head_type,
+                            &s.response_type, &s.protocol_error, &s.server_disconnected,
+                            &s.incomplete_read};
+    for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++) Py_INCREF(*objects[i]);
+    struct {
+        PyObject **slot;
+        const char *name;
+    } names[] = {{&s.s_status, "status"},     {&s.s_keep_alive, "keep_alive"},
+                 {&s.s_feed, "feed"},         {&s.s_feed_eof, "feed_eof"},
+                 {&s.s_buffered, "buffered"}, {&s.s_add, "add"},
+                 {&s.s_head_only, "head_only"}, {&s.s_append, "append"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        *names[i].slot = PyUnicode_InternFromString(names[i].name);
+        if (*names[i].slot == NULL) return NULL;
+    }
+    if (shared_ready) { /* a second setup replaces the first */
+        PyObject **old[] = {&shared.heads, &shared.heads_head_only, &shared.parser_type,
+                            &shared.head_type, &shared.response_type, &shared.protocol_error,
+                            &shared.server_disconnected, &shared.incomplete_read,
+                            &shared.s_status,
+                            &shared.s_keep_alive, &shared.s_feed, &shared.s_feed_eof,
+                            &shared.s_buffered, &shared.s_add, &shared.s_head_only,
+                            &shared.s_append};
+        for (size_t i = 0; i < sizeof old / sizeof old[0]; i++) Py_CLEAR(*old[i]);
+    }
+    shared = s;
+    shared_ready = 1;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"run_closed", run_closed, METH_VARARGS, run_closed_doc},
+    {"setup", setup, METH_VARARGS, setup_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    "servelab.load._speedups",
+    "The closed loop's per-request path in C (servelab.load.speedups).",
+    -1,
+    methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module_def); }

@@ -1,0 +1,238 @@
+"""The C closed loop (``speedups``) against the pure one: the same records, request for request.
+
+Each case is a scripted server that does one thing a real server does now and then (write a
+head and its body apart, cut a body short, send bytes past a response, hold a response
+after its head), run once on each loop. The records must agree in everything but times:
+status, error class and words, body, who served it; and so must the summary's counts.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servelab._io import read_jsonl
+from servelab.load import RequestSpec, run_closed, speedups
+from servelab.load.http11.parse import _HEADS
+from servelab.load.summary import LoadSummary
+from tests.load.scripted import Script, read_request, scripted
+
+GET = RequestSpec(method="GET")
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Case: %s\r\n\r\n"
+TIMED = ("intended_start", "start", "end", "latency", "service_time")
+
+
+def _nodelay(conn: socket.socket) -> None:
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _apart(case: bytes, count: int) -> Script:
+    """``count`` responses on one connection, each head written 20 ms before its body."""
+
+    def script(conn: socket.socket) -> None:
+        _nodelay(conn)
+        for _ in range(count):
+            read_request(conn)
+            conn.sendall(HEAD % case)
+            time.sleep(0.02)
+            conn.sendall(b"0123456789")
+
+    return script
+
+
+def _run_on(
+    engine: str, monkeypatch: pytest.MonkeyPatch, url: str, path: Path | None, **kwargs: Any
+) -> LoadSummary:
+    with monkeypatch.context() as patch:
+        if engine == "Python":
+            patch.setattr(speedups, "native", None)
+        else:
+            assert speedups.native is not None, "the C loop is not built here"
+        return run_closed(url, request=GET, records_path=path, **kwargs)
+
+
+def _both(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    serve: Callable[[], Script],
+    connections: int,
+    **kwargs: Any,
+) -> tuple[list[dict[str, Any]], LoadSummary, LoadSummary]:
+    """Run the case on each loop (a fresh server each time, the head cache emptied before
+    each so both meet the same heads new): the C loop's records and both summaries."""
+    summaries: dict[str, LoadSummary] = {}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for engine in ("C", "Python"):
+        _HEADS.clear()
+        path = tmp_path / f"{engine}.jsonl"
+        with scripted(serve(), connections=connections) as url:
+            summaries[engine] = _run_on(engine, monkeypatch, url, path, **kwargs)
+        rows[engine] = [
+            {k: v for k, v in row.items() if k not in TIMED} for row in read_jsonl(path)
+        ]
+    assert rows["C"] == rows["Python"]
+    c, pure = summaries["C"], summaries["Python"]
+    for field in ("requests", "ok", "errors", "errors_by_class", "by_status"):
+        assert getattr(c, field) == getattr(pure, field), field
+    assert c.connections_opened == pure.connections_opened
+    return rows["C"], c, pure
+
+
+def test_a_head_and_its_body_written_apart_are_one_response_on_both_loops(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The first response's head is new (the parser reads it); the next two are known heads
+    # whose bodies come in a second read: the C loop reads those bodies itself.
+    rows, c, _ = _both(
+        monkeypatch, tmp_path, lambda: _apart(b"apart", 3), 1, concurrency=1, requests=3
+    )
+    assert c.ok == 3 and c.connections_opened == 1
+    assert [row["body"] for row in rows] == ["0123456789"] * 3
+
+
+def test_a_known_head_whose_body_is_cut_short_is_disconnected_on_both_loops(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def serve() -> Script:
+        def script(conn: socket.socket) -> None:
+            _nodelay(conn)
+            read_request(conn)
+            conn.sendall(HEAD % b"cut" + b"0123456789")  # the head becomes known
+            read_request(conn)
+            conn.sendall(HEAD % b"cut" + b"012")
+            time.sleep(0.02)
+
+        return script
+
+    rows, c, _ = _both(monkeypatch, tmp_path, serve, 1, concurrency=1, requests=2)
+    assert c.ok == 1 and c.errors_by_class == {"disconnected": 1}
+    assert rows[1]["status"] == 200 and rows[1]["body"] is None
+    assert "3 bytes read, 7 more expected" in rows[1]["error"]
+
+
+def test_bytes_past_a_known_heads_body_end_its_connection_on_both_loops(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # No pipelining: bytes after a response mean the framing is off, so the connection is
+    # not reused, whether they came with the body's last read or in one read with the head.
+    def serve() -> Script:
+        def script(conn: socket.socket) -> None:
+            _nodelay(conn)
+            read_request(conn)
+            conn.sendall(HEAD % b"extra" + b"0123456789")
+            read_request(conn)
+            conn.sendall(HEAD % b"extra" + b"01234")
+            time.sleep(0.02)
+            conn.sendall(b"56789EXTRA")
+
+        return script
+
+    def second() -> Script:
+        def script(conn: socket.socket) -> None:
+            read_request(conn)
+            conn.sendall(HEAD % b"extra" + b"0123456789" + b"EXTRA")
+
+        return script
+
+    def both() -> Script:
+        scripts = iter([serve(), second()])
+        return lambda conn: next(scripts)(conn)
+
+    # Requests 1 and 2 on the first connection, which the extra bytes end; 3 on a second.
+    rows, c, _ = _both(monkeypatch, tmp_path, both, 2, concurrency=1, requests=3)
+    assert c.ok == 3 and c.connections_opened == 2
+    assert [row["body"] for row in rows] == ["0123456789"] * 3
+
+
+def test_a_response_held_after_its_known_head_times_out_with_its_status(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def serve() -> Script:
+        def script(conn: socket.socket) -> None:
+            _nodelay(conn)
+            read_request(conn)
+            conn.sendall(HEAD % b"held" + b"0123456789")
+            read_request(conn)
+            conn.sendall(HEAD % b"held" + b"01")
+            time.sleep(0.5)
+
+        return script
+
+    rows, c, _ = _both(monkeypatch, tmp_path, serve, 1, concurrency=1, requests=2, timeout=0.2)
+    assert c.errors_by_class == {"timeout": 1}
+    assert rows[1]["status"] == 200 and rows[1]["error_class"] == "timeout"
+
+
+def test_without_records_both_loops_count_the_same(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # No records file, no callback: the C loop appends to the recorder's arrays itself.
+    def serve() -> Script:
+        def script(conn: socket.socket) -> None:
+            _nodelay(conn)
+            for case in (b"a", b"a", b"b"):
+                read_request(conn)
+                conn.sendall(HEAD % case + b"0123456789")
+            read_request(conn)  # a known head, its body apart
+            conn.sendall(HEAD % b"a")
+            time.sleep(0.02)
+            conn.sendall(b"0123456789")
+            read_request(conn)
+            conn.sendall(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n")
+            read_request(conn)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n01")
+
+        return script
+
+    summaries = []
+    for engine in ("C", "Python"):
+        _HEADS.clear()
+        with scripted(serve()) as url:
+            summaries.append(_run_on(engine, monkeypatch, url, None, concurrency=1, requests=6))
+    c, pure = summaries
+    assert c.by_status == pure.by_status == {"200": 4, "503": 1}
+    assert c.errors_by_class == pure.errors_by_class == {"disconnected": 1, "http-5xx": 1}
+    assert c.latency.max is not None and c.latency.max < 1.0
+
+
+def test_head_requests_have_no_body_on_both_loops(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def serve() -> Script:
+        def script(conn: socket.socket) -> None:
+            for _ in range(2):
+                read_request(conn)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n")
+
+        return script
+
+    for engine in ("C", "Python"):
+        _HEADS.clear()
+        with scripted(serve()) as url, monkeypatch.context() as patch:
+            if engine == "Python":
+                patch.setattr(speedups, "native", None)
+            s = run_closed(url, request=RequestSpec(method="HEAD"), concurrency=1, requests=2)
+        assert s.ok == 2 and s.connections_opened == 1, engine
+
+
+def test_which_loop_runs_is_said_and_chosen_by_the_environment() -> None:
+    code = "from servelab.load import speedups; print(speedups.engine())"
+    env = {"PATH": "/usr/bin:/bin"}
+    pure = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, speedups.PURE_ENV: "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    native = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert (pure.stdout.strip(), native.stdout.strip()) == ("Python", "C")
