@@ -1,4 +1,4 @@
-"""The load tests' fixtures: each closed-loop test runs on both closed loops."""
+"""The load tests' fixtures: each loop test runs on both implementations of the loops."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from servelab.load import speedups
 
 
 @pytest.fixture(params=["C", "Python"])
-def closed_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The test runs once on the C closed loop (``speedups``) and once on the pure one.
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The test runs once on the C loops (``speedups``) and once on the pure-Python ones.
 
     ``SERVELAB_PURE_PYTHON`` in the environment of a subprocess the test starts chooses the
     same loop there. The C loop must be here: ``make`` builds it (setup.py). Only a run
@@ -22,7 +22,7 @@ def closed_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         if speedups.native is None:
             if os.environ.get(speedups.PURE_ENV, "") not in ("", "0"):
                 pytest.skip(f"{speedups.PURE_ENV} is set: the C loop is off on purpose")
-            pytest.fail("the C closed loop is not built here: `pip install -e .` builds it")
+            pytest.fail("the C loops are not built here: `pip install -e .` builds them")
         monkeypatch.delenv(speedups.PURE_ENV, raising=False)
     else:
         monkeypatch.setattr(speedups, "native", None)

@@ -165,7 +165,7 @@ class AsyncServer:
 # --- the loops against real servers ----------------------------------------------------------
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_closed_loop_against_gunicorn_counts_every_request(gunicorn_2: str, tmp_path: Path) -> None:
     path = tmp_path / "records.jsonl"
     seen: list[RequestRecord] = []
@@ -189,6 +189,7 @@ def test_closed_loop_against_gunicorn_counts_every_request(gunicorn_2: str, tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("engine")
 def test_open_loop_stalled_server_shows_in_latency_not_service_time(gunicorn_slow: str) -> None:
     # 20 requests/s at a server that takes 5: with 2 in flight at most, the rest wait. The
     # wait is the stall, and it must show in latency (from the intended send time).
@@ -203,6 +204,7 @@ def test_open_loop_stalled_server_shows_in_latency_not_service_time(gunicorn_slo
     assert latency.max is not None and latency.max >= 2.0
 
 
+@pytest.mark.usefixtures("engine")
 def test_open_loop_against_gunicorn_keeps_its_schedule(gunicorn_2: str, tmp_path: Path) -> None:
     path = tmp_path / "records.jsonl"
     s = run_open(gunicorn_2, rate=40, duration=1.5, records_path=path)
@@ -224,7 +226,7 @@ def _index(record: RequestRecord) -> int:
 # --- the loops' behaviour, on servers written here -------------------------------------------
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_closed_loop_keeps_exactly_c_in_flight() -> None:
     with AsyncServer(delay=0.03) as server:
         s = run_closed(server.url, concurrency=5, duration=1.0, request=GET)
@@ -236,7 +238,7 @@ def test_closed_loop_keeps_exactly_c_in_flight() -> None:
     assert s.throughput is not None and 80 < s.throughput <= 5 / 0.03 * 1.05
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_closed_loop_think_time_spaces_each_users_requests() -> None:
     with AsyncServer() as server:
         s = run_closed(server.url, concurrency=2, duration=0.6, think_time=0.1, request=GET)
@@ -246,7 +248,7 @@ def test_closed_loop_think_time_spaces_each_users_requests() -> None:
 
 
 @pytest.mark.parametrize("keep_alive", [True, False])
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_keep_alive_reuses_connections(keep_alive: bool) -> None:
     with AsyncServer() as server:
         s = run_closed(server.url, concurrency=3, requests=300, request=GET, keep_alive=keep_alive)
@@ -256,6 +258,7 @@ def test_keep_alive_reuses_connections(keep_alive: bool) -> None:
     assert server.accepted == expected and s.connections_opened == expected
 
 
+@pytest.mark.usefixtures("engine")
 def test_open_loop_reuses_idle_connections() -> None:
     with AsyncServer() as server:
         s = run_open(server.url, rate=200, duration=1.0, request=GET)
@@ -265,6 +268,7 @@ def test_open_loop_reuses_idle_connections() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("engine")
 def test_open_loop_rate_is_kept() -> None:
     with AsyncServer() as server:
         s = run_open(server.url, rate=300, duration=2.5, request=GET)
@@ -277,6 +281,7 @@ def test_open_loop_rate_is_kept() -> None:
     assert s.late_sends <= 0.05 * s.requests
 
 
+@pytest.mark.usefixtures("engine")
 def test_open_loop_ramp_rises_linearly() -> None:
     with AsyncServer() as server:
         s = run_open(server.url, rate="50:250", duration=2.0, request=GET)
@@ -288,7 +293,7 @@ def test_open_loop_ramp_rises_linearly() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_a_stall_hides_in_a_closed_loop_and_shows_in_an_open_one() -> None:
     """Coordinated omission: during a 0.5 s stall a closed loop's users wait instead of
     sending, so only their few requests are slow; an open loop's schedule keeps going."""
@@ -310,6 +315,7 @@ def test_a_stall_hides_in_a_closed_loop_and_shows_in_an_open_one() -> None:
     assert opened.service_time.p90 is not None and opened.service_time.p90 < 0.05
 
 
+@pytest.mark.usefixtures("engine")
 def test_requests_still_held_back_when_the_drain_ends_are_unsent(tmp_path: Path) -> None:
     def hold(conn: socket.socket) -> None:
         read_request(conn)
@@ -336,7 +342,7 @@ def test_requests_still_held_back_when_the_drain_ends_are_unsent(tmp_path: Path)
     assert "unsent" in ERROR_CLASSES
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_a_dead_target_is_refused_in_both_loops() -> None:
     url = f"http://127.0.0.1:{_free_port()}/x"
     closed = run_closed(url, concurrency=2, requests=5, request=GET)
@@ -347,7 +353,7 @@ def test_a_dead_target_is_refused_in_both_loops() -> None:
     assert closed.by_status == {} and opened.latency.max is not None
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_a_silent_server_times_out() -> None:
     def hold(conn: socket.socket) -> None:
         read_request(conn)
@@ -361,7 +367,7 @@ def test_a_silent_server_times_out() -> None:
     assert s.latency.max is not None and s.latency.max < 1.0
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_an_error_in_on_record_stops_the_run_and_propagates() -> None:
     def explode(record: RequestRecord) -> None:
         raise RuntimeError("callback bug")
@@ -375,7 +381,7 @@ def test_an_error_in_on_record_stops_the_run_and_propagates() -> None:
         assert time.monotonic() - began < 3.0
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_memory_stays_flat_over_many_requests(tmp_path: Path) -> None:
     """Records go to disk; only 18 bytes per request (latency, end, status) stay in memory."""
     process = psutil.Process()
@@ -398,7 +404,7 @@ def test_memory_stays_flat_over_many_requests(tmp_path: Path) -> None:
 # --- the HTTP client's framing, on scripted servers -------------------------------------------
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_chunked_and_close_delimited_bodies_are_read_whole(tmp_path: Path) -> None:
     chunked = (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -422,7 +428,7 @@ def test_chunked_and_close_delimited_bodies_are_read_whole(tmp_path: Path) -> No
     assert s.ok == 1 and read_jsonl(path)[-1]["body"] == "until the end"
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_responses_cut_anywhere_across_reads_are_read_whole(tmp_path: Path) -> None:
     # Each piece is sent on its own after a pause, so the client reads it on its own:
     # cuts inside the status line, a header, the blank line, a chunk line, a chunk's CRLF,
@@ -459,7 +465,7 @@ def test_responses_cut_anywhere_across_reads_are_read_whole(tmp_path: Path) -> N
     assert [row["body"] for row in read_jsonl(path)] == ["hello world", "0123456789"]
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_a_kept_alive_connection_the_server_closed_is_retried_once() -> None:
     def one_then_close(conn: socket.socket) -> None:
         read_request(conn)
@@ -471,7 +477,7 @@ def test_a_kept_alive_connection_the_server_closed_is_retried_once() -> None:
     assert s.ok == 3 and s.connections_opened == 3
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_http_errors_and_garbage_are_classified(tmp_path: Path) -> None:
     not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found"
     failing = b'HTTP/1.1 500 Oops\r\nContent-Length: 17\r\n\r\n{"error": "boom"}'
@@ -497,7 +503,7 @@ def test_http_errors_and_garbage_are_classified(tmp_path: Path) -> None:
         assert run_closed(url, requests=1, request=GET).errors_by_class == {"disconnected": 1}
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_requests_carry_method_headers_and_body() -> None:
     seen: list[bytes] = []
 
@@ -518,7 +524,7 @@ def test_requests_carry_method_headers_and_body() -> None:
     assert b"Content-Length: 8" in lines and body == b'{"a": 1}'
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_a_body_larger_than_the_socket_buffer_is_sent_whole_on_each_request() -> None:
     body = bytes(range(256)) * (8 * 4096)  # 8 MiB: several times the loopback send buffer
     received: list[bytes] = []
@@ -672,7 +678,7 @@ def test_slos_hold_or_fail_against_a_summary() -> None:
 # --- the command line -----------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_cli_closed_loop_json_out_and_slos(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with AsyncServer() as server:
@@ -755,6 +761,7 @@ def test_load_summary_json_is_plain() -> None:
     assert LoadSummary.from_json(data) == s
 
 
+@pytest.mark.usefixtures("engine")
 def test_a_stalled_server_gets_each_scheduled_request_counted_once(tmp_path: Path) -> None:
     """Issue 12 #6: 50 scheduled requests are 50 records, sent or unsent, never more, and
     the run ends at duration + timeout however many requests the stall held back."""
@@ -773,7 +780,7 @@ def test_a_stalled_server_gets_each_scheduled_request_counted_once(tmp_path: Pat
     assert s.elapsed <= 1.0 + 1.0 + 0.4
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_think_time_longer_than_the_duration_ends_the_run_at_the_duration() -> None:
     """Issue 12 #7: a user whose think would end after ``duration`` stops instead of
     keeping the run alive for its whole think time."""
@@ -805,7 +812,7 @@ for line in describe(s):
 """
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_the_clients_own_emfile_is_a_client_error_not_the_servers() -> None:
     """Issue 12 #7: once the client has no descriptor left (something else took them after
     the up-front check), its failed connects are ``client`` errors, never ``other``."""
@@ -823,7 +830,7 @@ def test_the_clients_own_emfile_is_a_client_error_not_the_servers() -> None:
     assert any("never reached the server" in line for line in text)
 
 
-@pytest.mark.usefixtures("closed_engine")
+@pytest.mark.usefixtures("engine")
 def test_the_terminal_says_what_the_client_spent_per_request_and_in_cores() -> None:
     """What the load engine took from the machine is part of the run's story: a server on
     the same machine did not get it (issue 17)."""

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from servelab._io import read_jsonl
-from servelab.load import RequestSpec, run_closed, speedups
+from servelab.load import RequestSpec, run_closed, run_open, speedups
 from servelab.load.http11.parse import _HEADS
 from servelab.load.summary import LoadSummary
 from tests.load.scripted import Script, read_request, scripted
@@ -220,6 +220,37 @@ def test_head_requests_have_no_body_on_both_loops(
                 patch.setattr(speedups, "native", None)
             s = run_closed(url, request=RequestSpec(method="HEAD"), concurrency=1, requests=2)
         assert s.ok == 2 and s.connections_opened == 1, engine
+
+
+@pytest.mark.parametrize("records", [False, True])
+def test_an_open_loop_held_back_by_its_bound_counts_late_sends_on_both_loops(
+    records: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # 20 requests due 10 ms apart, one in flight at a time, each answered in 30 ms: most wait
+    # for the slot, leave late, and carry the wait in their latency. Without records the C
+    # loop counts the delays itself (Recorder.add_send_delays); with them, Recorder.add does.
+    def serve() -> Script:
+        def script(conn: socket.socket) -> None:
+            for _ in range(20):
+                read_request(conn)
+                time.sleep(0.03)
+                conn.sendall(HEAD % b"open" + b"0123456789")
+
+        return script
+
+    for engine in ("C", "Python"):
+        path = tmp_path / f"{engine}.jsonl" if records else None
+        with scripted(serve()) as url, monkeypatch.context() as patch:
+            if engine == "Python":
+                patch.setattr(speedups, "native", None)
+            s = run_open(
+                url, rate=100, requests=20, max_in_flight=1, request=GET, records_path=path
+            )
+        assert s.ok == 20 and s.connections_opened == 1 and s.max_in_flight_seen == 1, engine
+        assert s.held_back >= 10 and s.late_sends >= 10, (engine, s.held_back, s.late_sends)
+        assert s.send_delay_mean is not None and s.send_delay_mean > 0.05, engine
+        assert s.service_time.p50 is not None and 0.02 < s.service_time.p50 < 0.2, engine
+        assert s.latency.max is not None and s.latency.max > 0.3, engine  # the waits add up
 
 
 def test_which_loop_runs_is_said_and_chosen_by_the_environment() -> None:

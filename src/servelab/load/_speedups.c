@@ -1,31 +1,40 @@
-/* The closed loop's per-request path in C: sockets, epoll, the common response, the record.
+/* The closed and open loops' per-request path in C: sockets, epoll, the common response,
+ * the record.
  *
  * Why: client and server share the machine, so every microsecond the client spends per
- * request is taken from the server it measures. The pure-Python loop (loops.py, driver.py,
- * reactor.py, http11/connection.py) spends about 25 us of Python per request on top of the
- * kernel's work; wrk spends 3-6 us. This module runs the same closed loop with no Python
- * frame per request in the common case: a response that comes whole in one read, with a
- * head the parser has read before, recorded into the Recorder's arrays.
+ * request is taken from the server it measures. The pure-Python loops (loops.py, driver.py,
+ * reactor.py, http11/connection.py) spend about 25 us of Python per request on top of the
+ * kernel's work; wrk spends 3-6 us. This module runs the same loops with no Python frame
+ * per request in the common case: a response whose head the parser has read before, with
+ * its Content-Length body in the same read or in the next ones, recorded into the
+ * Recorder's arrays.
  *
  * One source of truth for what is not common. The HTTP rules stay in Python: a head not
- * seen before, a response split across reads, a chunked or close-delimited body, a cut-short
+ * seen before, a head split across reads, a chunked or close-delimited body, bytes past a
  * response, all go to http11.parse's ResponseParser (its feed and feed_eof, called from
  * here), which also fills the head cache this module reads (parse._HEADS). A request that
- * ends in an error, or any request when the Recorder keeps records, goes to Recorder.add with
- * a Response or an exception of the same classes the Python connection makes. Behaviour is
- * that of the pure loop, request for request; tests/load runs both (servelab.load.speedups).
+ * ends in an error, or any request when the Recorder keeps records, goes to Recorder.add
+ * with a Response or an exception of the classes the Python connection makes; requests
+ * given up on go to Recorder.add_unsent. The schedule's send times come from
+ * Rate.offsets_ns. Behaviour is that of the pure loops, request for request; tests/load
+ * runs both (servelab.load.speedups) and compares their records.
  *
- * What is mirrored from the pure loop, by name there:
- *   _User.next/done           next_request, request_done (think time, stop at the limit/end)
+ * What is mirrored from the pure loops, by name there:
+ *   _User.next/done           closed_next, closed_done (think time, stop at limit/end)
+ *   _OpenRun.tick/_dispatch   open_tick, open_dispatch, open_done, open_give_up (the
+ *                             in-flight bound, held-back and late sends, the drain)
  *   Driver.send, _Retry       send_request, retry once on a kept-alive connection the
  *                             server had closed (nothing came back on it)
- *   Connection.*              conn_* (one connection per user, as in the pure loop)
+ *   Connection.*              conn_*, on a Slot (a closed loop's user has one; an open loop
+ *                             keeps a pool of them, idle ones reused last-in first-out)
  *   Reactor.run's batch       completions of one epoll_wait are handled after it: every
  *                             finished connection is closed before any next request opens
+ *   Reactor(precise=True)     an open loop's waits end on time to the microsecond (ppoll
+ *                             on the epoll set for the last 2 ms, timer slack 1 ns)
  *   Driver._sweep             deadlines checked every sweep_ns
  *
  * Linux only (epoll); setup.py builds it as optional and servelab.load.speedups falls back
- * to the pure loop without it.
+ * to the pure loops without it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -36,7 +45,9 @@
 #include <netinet/tcp.h>
 #include <stdint.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,7 +78,8 @@ static Shared shared;
 static int shared_ready = 0;
 
 /* ---------------------------------------------------------------------------------------- */
-/* A user and its one connection.                                                          */
+/* A slot: one connection and the request on it. A closed loop's user has one slot; an     */
+/* open loop has one per request it may have in flight, kept open (idle) between requests. */
 
 typedef struct {
     /* the connection */
@@ -87,17 +99,17 @@ typedef struct {
     Py_ssize_t body_length;
     int head_status, head_keep_alive;
     int64_t deadline;
-    /* the user */
-    int active;
-    int reused;             /* the request went on a kept-alive connection: retry once */
+    /* the request */
+    int reused;             /* it went on a kept-alive connection: retry once */
     int64_t index;
     PyObject *area;         /* borrowed from payloads */
+    int64_t due;            /* its intended send time (a closed loop's: its start) */
     int64_t start;
-} User;
+} Slot;
 
 /* How one request ended, handled after the epoll batch it ended in. */
 typedef struct {
-    int user;
+    int slot;
     int status;             /* fast path: the status (head is NULL) */
     int keep_alive;
     PyObject *head;         /* owned: the Head, or NULL */
@@ -109,30 +121,33 @@ typedef struct {
 typedef struct {
     int64_t when;
     uint64_t order;
-    int user;
+    int slot;
 } Wake;
 
 typedef struct {
     /* settings */
+    int open;               /* an open loop (run_open), else a closed one (run_closed) */
     int family;
     struct sockaddr_storage addr;
     socklen_t addr_len;
     PyObject *payloads;     /* list of (area, bytes) */
     Py_ssize_t cycle;
     int64_t limit, end_ns, think_ns, timeout_ns, sweep_ns;
+    int64_t end_by;         /* no deadline past this (an open loop's end) */
     int reuse, head_only, fast_record;
     PyObject *recorder;
     PyObject *heads;        /* borrowed: shared.heads or shared.heads_head_only */
-    /* the fast record: the Recorder's arrays' append methods, and its start */
-    PyObject *lat_append, *end_append, *status_append;
+    /* the fast record: the Recorder's arrays' append methods (service times: an open
+     * loop's), and its start */
+    PyObject *lat_append, *end_append, *status_append, *service_append;
     int64_t start_ns;
     /* state */
     int epfd;
-    User *users;
-    int n_users;
-    int running;
+    Slot *slots;
+    int n_slots;
+    int running;            /* closed: users still sending */
     int64_t next_index;
-    int64_t in_flight;
+    int64_t in_flight, max_in_flight_seen;
     int64_t connections;
     int stopped;
     PyObject *failure;      /* owned: the first error a record raised */
@@ -143,6 +158,15 @@ typedef struct {
     Wake *wakes;            /* think-time heap */
     int n_wakes, cap_wakes;
     uint64_t wake_order;
+    /* the open loop (_OpenRun): its schedule, its one pending tick, its pool */
+    PyObject *offsets;      /* iterator of intended send times, ns after t0 */
+    PyObject *why_unsent;
+    int64_t t0, due, give_up_ns, tick_ns, full_until, late_ns, max_in_flight;
+    int has_due, sending, waiting_for_slot, give_up_armed;
+    int *idle, n_idle;      /* slots with an open connection and no request */
+    int *unused, n_unused;  /* slots with no connection */
+    int64_t held_back, delay_sum, delay_max, late; /* the fast record's share of these */
+    int slack;              /* the thread's timer slack before the run, or -1 */
     /* the last head matched: compared byte for byte before the dict lookup */
     PyObject *last_key;
     PyObject *last_head;
@@ -205,7 +229,7 @@ static int wake_before(const Wake *a, const Wake *b) {
     return a->when < b->when || (a->when == b->when && a->order < b->order);
 }
 
-static int push_wake(Loop *L, int64_t when, int user) {
+static int push_wake(Loop *L, int64_t when, int slot) {
     if (L->n_wakes == L->cap_wakes) {
         int grown = L->cap_wakes ? L->cap_wakes * 2 : 64;
         Wake *bigger = PyMem_Realloc(L->wakes, (size_t)grown * sizeof(Wake));
@@ -217,7 +241,7 @@ static int push_wake(Loop *L, int64_t when, int user) {
         L->cap_wakes = grown;
     }
     int i = L->n_wakes++;
-    Wake w = {when, L->wake_order++, user};
+    Wake w = {when, L->wake_order++, slot};
     while (i > 0) {
         int parent = (i - 1) / 2;
         if (!wake_before(&w, &L->wakes[parent])) break;
@@ -248,13 +272,13 @@ static Wake pop_wake(Loop *L) {
 /* ---------------------------------------------------------------------------------------- */
 /* Connections (http11/connection.py's Connection).                                        */
 
-static void conn_reset_response(User *u) {
+static void conn_reset_response(Slot *u) {
     Py_CLEAR(u->head);
     Py_CLEAR(u->body);
     u->body_left = 0;
 }
 
-static void conn_close(User *u) {
+static void conn_close(Slot *u) {
     if (u->fd >= 0) {
         close(u->fd); /* closing takes it out of the epoll set */
         u->fd = -1;
@@ -265,7 +289,7 @@ static void conn_close(User *u) {
 
 /* The request failed with ``exc`` (owned): close, and hand it over (Connection._fail). */
 static int conn_fail(Loop *L, int ui, PyObject *exc, Completion **list, int *n, int *cap) {
-    User *u = &L->users[ui];
+    Slot *u = &L->slots[ui];
     int64_t end = now_ns();
     conn_close(u);
     if (!u->waiting) { /* no request waits (a server's stray bytes): the close is all */
@@ -285,7 +309,7 @@ static int conn_fail(Loop *L, int ui, PyObject *exc, Completion **list, int *n, 
 /* The response is whole (Connection._finish). ``status``/``keep`` from the fast path, or
  * -1 to read them from the parser's Head. */
 static int conn_finish(Loop *L, int ui, int status, int keep) {
-    User *u = &L->users[ui];
+    Slot *u = &L->slots[ui];
     int64_t end = now_ns();
     PyObject *head = u->head;
     if (status < 0) {
@@ -323,7 +347,7 @@ static int conn_finish(Loop *L, int ui, int status, int keep) {
 }
 
 /* Keep the body's first bytes (records only). */
-static int keep_body(Loop *L, User *u, const char *bytes, Py_ssize_t size) {
+static int keep_body(Loop *L, Slot *u, const char *bytes, Py_ssize_t size) {
     if (L->fast_record) return 0;
     Py_ssize_t have = u->body == NULL ? 0 : PyBytes_GET_SIZE(u->body);
     if (have >= shared.body_keep) return 0;
@@ -341,7 +365,7 @@ static int keep_body(Loop *L, User *u, const char *bytes, Py_ssize_t size) {
 
 /* The parser's events for ``data``, as Connection.on_readable reads them. */
 static int feed_parser(Loop *L, int ui, PyObject *events) {
-    User *u = &L->users[ui];
+    Slot *u = &L->slots[ui];
     Py_ssize_t count = PyList_GET_SIZE(events);
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *event = PyList_GET_ITEM(events, i);
@@ -367,7 +391,7 @@ static int parser_error(Loop *L, int ui, PyObject *expected) {
     return FAIL(L, ui, exc);
 }
 
-static int ensure_parser(Loop *L, User *u) {
+static int ensure_parser(Loop *L, Slot *u) {
     if (u->parser != NULL) return 0;
     PyObject *kwargs = PyDict_New();
     if (kwargs == NULL) return -1;
@@ -388,7 +412,7 @@ static int ensure_parser(Loop *L, User *u) {
 
 /* The server closed the connection (Connection._lost). */
 static int conn_lost(Loop *L, int ui) {
-    User *u = &L->users[ui];
+    Slot *u = &L->slots[ui];
     if (!u->waiting) { /* an idle kept-alive connection: nothing is lost */
         conn_close(u);
         return 0;
@@ -442,7 +466,7 @@ static int known_head(Loop *L, const char *raw, Py_ssize_t size) {
 }
 
 static int conn_readable(Loop *L, int ui) {
-    User *u = &L->users[ui];
+    Slot *u = &L->slots[ui];
     ssize_t n = recv(u->fd, L->buf, READ_SIZE, 0);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
@@ -522,7 +546,7 @@ static int conn_readable(Loop *L, int ui) {
 }
 
 static int watch_writes(Loop *L, int ui, int on) {
-    User *u = &L->users[ui];
+    Slot *u = &L->slots[ui];
     struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.u32 = (uint32_t)ui};
     if (epoll_ctl(L->epfd, EPOLL_CTL_MOD, u->fd, &ev) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
@@ -533,7 +557,7 @@ static int watch_writes(Loop *L, int ui, int on) {
 }
 
 static int conn_writable(Loop *L, int ui) {
-    User *u = &L->users[ui];
+    Slot *u = &L->slots[ui];
     Py_ssize_t size = PyBytes_GET_SIZE(u->data);
     ssize_t n = send(u->fd, PyBytes_AS_STRING(u->data) + u->sent, (size_t)(size - u->sent),
                      MSG_NOSIGNAL);
@@ -549,7 +573,7 @@ static int conn_writable(Loop *L, int ui) {
 
 /* A new connection for user ``ui``: 0, or -2 with the OSError in *exc, or -1. */
 static int conn_open(Loop *L, int ui, PyObject **exc) {
-    User *u = &L->users[ui];
+    Slot *u = &L->slots[ui];
     L->connections++;
     int fd = socket(L->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -580,7 +604,7 @@ static int conn_open(Loop *L, int ui, PyObject **exc) {
 
 /* Write the request (Connection.send); a failure is handed over in the next pass. */
 static int conn_send(Loop *L, int ui) {
-    User *u = &L->users[ui];
+    Slot *u = &L->slots[ui];
     u->waiting = 1;
     u->got_bytes = 0;
     u->sent = 0;
@@ -610,12 +634,12 @@ static int conn_send(Loop *L, int ui) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Users (loops.py's _User, driver.py's Driver.send and _Retry).                           */
+/* Sending a request (driver.py's Driver.send and _Retry).                                 */
 
 static int send_request(Loop *L, int ui) {
-    User *u = &L->users[ui];
+    Slot *u = &L->slots[ui];
     int64_t now = now_ns();
-    u->deadline = now + L->timeout_ns;
+    u->deadline = now + L->timeout_ns < L->end_by ? now + L->timeout_ns : L->end_by;
     if (u->fd >= 0) {
         u->reused = 1;
         return conn_send(L, ui);
@@ -631,60 +655,58 @@ static int send_request(Loop *L, int ui) {
     return conn_send(L, ui);
 }
 
-static void user_stops(Loop *L, int ui) {
-    User *u = &L->users[ui];
-    conn_close(u);
-    conn_reset_response(u);
-    u->active = 0;
-    if (--L->running == 0) L->stopped = 1;
-}
-
-static int next_request(Loop *L, int ui, int stop) {
-    User *u = &L->users[ui];
-    int64_t index = L->next_index;
-    int64_t start = now_ns();
-    if (stop || index >= L->limit || start >= L->end_ns || L->failure != NULL) {
-        user_stops(L, ui);
-        return 0;
-    }
-    L->next_index = index + 1;
-    u->index = index;
-    u->start = start;
-    PyObject *pair = PyList_GET_ITEM(L->payloads, index % L->cycle);
-    u->area = PyTuple_GET_ITEM(pair, 0);
-    u->data = PyTuple_GET_ITEM(pair, 1);
-    L->in_flight++;
-    return send_request(L, ui);
-}
-
 static int retryable(PyObject *exc) {
     return PyObject_IsInstance(exc, shared.server_disconnected) == 1 ||
            PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_ConnectionResetError) ||
            PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_BrokenPipeError);
 }
 
-static int record(Loop *L, User *u, Completion *c) {
+/* 1 when the request was sent again on a new connection (the completion is not the end),
+ * 0 when it ends here (with a new error if the new connection could not be opened). */
+static int retried(Loop *L, Completion *c) {
+    Slot *u = &L->slots[c->slot];
+    if (c->exc == NULL || !u->reused || u->got_bytes || !retryable(c->exc)) return 0;
+    /* The server closed the kept-alive connection as it was reused: once more, on a new
+     * one, with the same deadline. */
+    u->reused = 0;
+    PyObject *exc = NULL;
+    int opened = conn_open(L, c->slot, &exc);
+    if (opened == -1) return -1;
+    if (opened == 0) return conn_send(L, c->slot) < 0 ? -1 : 1;
+    Py_SETREF(c->exc, exc);
+    c->end = now_ns();
+    Py_CLEAR(c->head);
+    return 0;
+}
+
+static int append(PyObject *method, PyObject *value) {
+    if (value == NULL) return -1;
+    PyObject *r = PyObject_CallOneArg(method, value);
+    Py_DECREF(value);
+    if (r == NULL) return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* The request on slot ``u`` ended: Recorder.add, or its arrays straight away. */
+static int record(Loop *L, Slot *u, Completion *c) {
     if (c->exc == NULL && L->fast_record) {
-        /* Recorder.add for a closed loop that keeps no records: three appends. */
-        PyObject *value = PyFloat_FromDouble((double)(c->end - u->start) * 1e-9);
-        if (value == NULL) return -1;
-        PyObject *r = PyObject_CallOneArg(L->lat_append, value);
-        Py_DECREF(value);
-        if (r == NULL) return -1;
-        Py_DECREF(r);
-        value = PyFloat_FromDouble((double)(c->end - L->start_ns) * 1e-9);
-        if (value == NULL) return -1;
-        r = PyObject_CallOneArg(L->end_append, value);
-        Py_DECREF(value);
-        if (r == NULL) return -1;
-        Py_DECREF(r);
-        value = PyLong_FromLong(c->status);
-        if (value == NULL) return -1;
-        r = PyObject_CallOneArg(L->status_append, value);
-        Py_DECREF(value);
-        if (r == NULL) return -1;
-        Py_DECREF(r);
-        return 0;
+        /* Recorder.add for a request answered, when no record is kept: the arrays. */
+        if (append(L->lat_append, PyFloat_FromDouble((double)(c->end - u->due) * 1e-9)) < 0 ||
+            append(L->end_append, PyFloat_FromDouble((double)(c->end - L->start_ns) * 1e-9)) < 0)
+            return -1;
+        if (L->service_append != NULL) {
+            if (append(L->service_append,
+                       PyFloat_FromDouble((double)(c->end - u->start) * 1e-9)) < 0)
+                return -1;
+            if (u->start != u->due) {
+                int64_t delay = u->start - u->due;
+                L->delay_sum += delay;
+                if (delay > L->delay_max) L->delay_max = delay;
+                if (delay > L->late_ns) L->late++;
+            }
+        }
+        return append(L->status_append, PyLong_FromLong(c->status));
     }
     PyObject *response = Py_None;
     Py_INCREF(response);
@@ -700,12 +722,12 @@ static int record(Loop *L, User *u, Completion *c) {
         if (response == NULL) return -1;
     }
     PyObject *r = PyObject_CallMethod(L->recorder, "add", "LOLLLOO", (long long)u->index,
-                                      u->area, (long long)u->start, (long long)u->start,
+                                      u->area, (long long)u->due, (long long)u->start,
                                       (long long)c->end, response,
                                       c->exc != NULL ? c->exc : Py_None);
     Py_DECREF(response);
     if (r == NULL) {
-        /* An error from on_record or the records file ends the run with it. */
+        /* An error from on_record or the records file ends the run with it (Driver.fail). */
         PyObject *error = fetch_exception();
         if (error == NULL) return -1;
         if (L->failure == NULL) L->failure = error;
@@ -717,28 +739,157 @@ static int record(Loop *L, User *u, Completion *c) {
     return 0;
 }
 
-/* A request ended: retry it, or record it and start the user's next (_User.done). */
-static int request_done(Loop *L, Completion *c) {
-    User *u = &L->users[c->user];
-    if (c->exc != NULL && u->reused && !u->got_bytes && retryable(c->exc)) {
-        /* The server closed the kept-alive connection as it was reused: once more, on a
-         * new one, with the same deadline. */
-        u->reused = 0;
-        PyObject *exc = NULL;
-        int opened = conn_open(L, c->user, &exc);
-        if (opened == -1) return -1;
-        if (opened == 0) return conn_send(L, c->user);
-        Py_SETREF(c->exc, exc);
-        c->end = now_ns();
-        Py_CLEAR(c->head);
+/* ---------------------------------------------------------------------------------------- */
+/* The closed loop (loops.py's _User, _ClosedRun).                                         */
+
+static int closed_next(Loop *L, int ui, int stop) {
+    Slot *u = &L->slots[ui];
+    int64_t index = L->next_index;
+    int64_t start = now_ns();
+    if (stop || index >= L->limit || start >= L->end_ns || L->failure != NULL) {
+        conn_close(u);
+        conn_reset_response(u);
+        if (--L->running == 0) L->stopped = 1;
+        return 0;
     }
-    L->in_flight--;
-    if (record(L, u, c) < 0) return -1;
-    if (!L->think_ns) return next_request(L, c->user, 0);
-    int64_t now = now_ns();
-    if (now + L->think_ns >= L->end_ns) return next_request(L, c->user, 1);
-    return push_wake(L, now + L->think_ns, c->user);
+    L->next_index = index + 1;
+    u->index = index;
+    u->due = u->start = start;
+    PyObject *pair = PyList_GET_ITEM(L->payloads, index % L->cycle);
+    u->area = PyTuple_GET_ITEM(pair, 0);
+    u->data = PyTuple_GET_ITEM(pair, 1);
+    L->in_flight++;
+    return send_request(L, ui);
 }
+
+static int closed_done(Loop *L, Completion *c) {
+    int again = retried(L, c);
+    if (again) return again < 0 ? -1 : 0;
+    L->in_flight--;
+    if (record(L, &L->slots[c->slot], c) < 0) return -1;
+    if (!L->think_ns) return closed_next(L, c->slot, 0);
+    int64_t now = now_ns();
+    if (now + L->think_ns >= L->end_ns) return closed_next(L, c->slot, 1); /* its think
+                                                     would outlive the duration: it is done */
+    return push_wake(L, now + L->think_ns, c->slot);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The open loop (loops.py's _OpenRun).                                                    */
+
+/* The next intended send time from the schedule (``has_due`` 0 when it is over). */
+static int open_advance(Loop *L) {
+    PyObject *offset = PyIter_Next(L->offsets);
+    if (offset == NULL) {
+        L->has_due = 0;
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    long long ns = PyLong_AsLongLong(offset);
+    Py_DECREF(offset);
+    if (ns == -1 && PyErr_Occurred()) return -1;
+    L->due = L->t0 + ns;
+    L->has_due = 1;
+    return 0;
+}
+
+static void open_stop_sending(Loop *L) {
+    L->sending = 0;
+    L->waiting_for_slot = 0;
+    L->tick_ns = -1;
+    L->give_up_armed = 0;
+    if (L->in_flight == 0 || L->failure != NULL) L->stopped = 1;
+}
+
+/* The drain ran out: every request not sent yet is recorded unsent, from the schedule's
+ * one iterator, which ends here (_OpenRun._give_up). */
+static int open_give_up(Loop *L, int64_t now) {
+    while (L->has_due) {
+        L->held_back++; /* due before now, when every slot was taken */
+        PyObject *pair = PyList_GET_ITEM(L->payloads, L->next_index % L->cycle);
+        PyObject *r = PyObject_CallMethod(L->recorder, "add_unsent", "LOLLO",
+                                          (long long)L->next_index, PyTuple_GET_ITEM(pair, 0),
+                                          (long long)L->due, (long long)now, L->why_unsent);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+        L->next_index++;
+        if (open_advance(L) < 0) return -1;
+    }
+    open_stop_sending(L);
+    return 0;
+}
+
+static int open_dispatch(Loop *L, int64_t due) {
+    int ui = -1;
+    while (L->n_idle) { /* the connection freed last, if the server has not closed it */
+        int candidate = L->idle[--L->n_idle];
+        if (L->slots[candidate].fd >= 0) {
+            ui = candidate;
+            break;
+        }
+        L->unused[L->n_unused++] = candidate;
+    }
+    if (ui < 0) ui = L->unused[--L->n_unused]; /* one is free: in_flight < max_in_flight */
+    Slot *u = &L->slots[ui];
+    int64_t index = L->next_index;
+    PyObject *pair = PyList_GET_ITEM(L->payloads, index % L->cycle);
+    u->index = index;
+    u->area = PyTuple_GET_ITEM(pair, 0);
+    u->data = PyTuple_GET_ITEM(pair, 1);
+    u->due = due;
+    u->start = now_ns();
+    if (++L->in_flight > L->max_in_flight_seen) L->max_in_flight_seen = L->in_flight;
+    return send_request(L, ui);
+}
+
+/* Send every request due by now, at most 16 in a row before letting responses in. */
+static int open_tick(Loop *L) {
+    L->tick_ns = -1;
+    if (!L->sending) return 0; /* a request ended after the give-up: the schedule is over */
+    for (int i = 0; i < 16; i++) {
+        if (!L->has_due || L->failure != NULL) {
+            open_stop_sending(L);
+            return 0;
+        }
+        int64_t now = now_ns();
+        if (L->due > now) {
+            L->tick_ns = L->due;
+            return 0;
+        }
+        if (L->in_flight >= L->max_in_flight) {
+            L->full_until = now;
+            if (now >= L->give_up_ns) return open_give_up(L, now);
+            L->waiting_for_slot = 1; /* a request's end ticks again */
+            L->give_up_armed = 1;
+            return 0;
+        }
+        if (L->due <= L->full_until) L->held_back++;
+        if (open_dispatch(L, L->due) < 0) return -1;
+        L->next_index++;
+        if (open_advance(L) < 0) return -1;
+    }
+    L->tick_ns = now_ns(); /* behind schedule: let responses in, then go on */
+    return 0;
+}
+
+static int open_done(Loop *L, Completion *c) {
+    int again = retried(L, c);
+    if (again) return again < 0 ? -1 : 0;
+    Slot *u = &L->slots[c->slot];
+    L->in_flight--;
+    if (u->fd >= 0) L->idle[L->n_idle++] = c->slot; /* kept alive: reused next */
+    else L->unused[L->n_unused++] = c->slot;
+    if (L->waiting_for_slot) {
+        L->full_until = c->end; /* every slot was taken until this one freed */
+        L->waiting_for_slot = 0;
+        L->tick_ns = now_ns();
+    }
+    if (record(L, u, c) < 0) return -1;
+    if (L->in_flight == 0 && !L->sending) L->stopped = 1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The event loop (reactor.py's Reactor.run).                                              */
 
 static void clear_completion(Completion *c) {
     Py_CLEAR(c->head);
@@ -746,25 +897,32 @@ static void clear_completion(Completion *c) {
     Py_CLEAR(c->exc);
 }
 
-/* Handle ``count`` completions from ``list``; those not reached (an error) are dropped. */
-static int handle(Loop *L, Completion *list, int count, int stop_early) {
+/* Handle the completions waiting in ``*list``; those not reached (an error, or the run
+ * stopped before a call_soon) are dropped, as the pure reactor drops them. */
+static int handle(Loop *L, Completion **list, int *n, int *cap, int stop_early) {
+    int count = *n;
+    if (!count) return 0;
+    Completion *batch = *list;
+    *list = NULL;
+    *n = *cap = 0;
     int i = 0, result = 0;
     for (; i < count; i++) {
         if (stop_early && L->stopped) break;
-        result = request_done(L, &list[i]);
-        clear_completion(&list[i]);
+        result = L->open ? open_done(L, &batch[i]) : closed_done(L, &batch[i]);
+        clear_completion(&batch[i]);
         if (result < 0) {
             i++;
             break;
         }
     }
-    for (; i < count; i++) clear_completion(&list[i]);
+    for (; i < count; i++) clear_completion(&batch[i]);
+    PyMem_Free(batch);
     return result;
 }
 
 static void sweep(Loop *L, int64_t now) {
-    for (int i = 0; i < L->n_users; i++) {
-        User *u = &L->users[i];
+    for (int i = 0; i < L->n_slots; i++) {
+        Slot *u = &L->slots[i];
         if (u->fd >= 0 && u->waiting && now >= u->deadline) {
             PyObject *exc = new_exception(PyExc_TimeoutError, "timed out");
             if (exc == NULL || FAIL(L, i, exc) < 0) {
@@ -775,42 +933,70 @@ static void sweep(Loop *L, int64_t now) {
     }
 }
 
-static int run(Loop *L, int concurrency, int64_t *max_in_flight) {
+/* The earliest timer: the sweep, a think time, the open loop's tick or its give-up. */
+static int64_t next_timer(Loop *L, int64_t sweep_at) {
+    int64_t due = sweep_at;
+    if (L->n_wakes && L->wakes[0].when < due) due = L->wakes[0].when;
+    if (L->tick_ns >= 0 && L->tick_ns < due) due = L->tick_ns;
+    if (L->give_up_armed && L->give_up_ns < due) due = L->give_up_ns;
+    return due;
+}
+
+/* epoll_wait until ``due`` at the latest; a precise loop wakes on time to the microsecond:
+ * epoll counts whole milliseconds (rounded up), so it waits until a millisecond before and
+ * the rest with ppoll on the epoll set. */
+static int wait_events(Loop *L, struct epoll_event *events, int64_t due, int now_only) {
+    int64_t wait = now_only ? 0 : due - now_ns();
+    int timeout;
+    if (wait <= 0) {
+        timeout = 0;
+    } else if (!L->open || wait >= 2000000) {
+        if (L->open) wait -= 1000000;
+        timeout = (int)((wait + 999999) / 1000000);
+    } else {
+        struct pollfd pfd = {.fd = L->epfd, .events = POLLIN};
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)wait};
+        int ready;
+        Py_BEGIN_ALLOW_THREADS
+        ready = ppoll(&pfd, 1, &ts, NULL);
+        Py_END_ALLOW_THREADS
+        if (ready < 0 && errno != EINTR) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -2;
+        }
+        timeout = 0;
+    }
+    int n;
+    Py_BEGIN_ALLOW_THREADS
+    n = epoll_wait(L->epfd, events, MAX_EVENTS, timeout);
+    Py_END_ALLOW_THREADS
+    if (n < 0) {
+        if (errno == EINTR) return 0; /* the signal is checked by the caller */
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -2;
+    }
+    return n;
+}
+
+static int run(Loop *L) {
     struct epoll_event events[MAX_EVENTS];
     int64_t sweep_at = now_ns() + L->sweep_ns;
-    for (int i = 0; i < concurrency; i++) {
-        L->running++;
-        L->users[i].active = 1;
+    if (L->open) {
+        if (open_tick(L) < 0) return -1;
+    } else {
+        L->running = L->n_slots;
+        for (int i = 0; i < L->n_slots; i++)
+            if (closed_next(L, i, 0) < 0) return -1;
+        L->max_in_flight_seen = L->in_flight; /* no user ever has two in flight */
     }
-    for (int i = 0; i < concurrency; i++) {
-        if (next_request(L, i, 0) < 0) return -1;
-    }
-    *max_in_flight = L->in_flight; /* no user ever has two in flight */
     while (!L->stopped) {
         if (PyErr_CheckSignals() < 0) return -1; /* Ctrl-C ends the run here */
-        int timeout;
-        if (L->n_soon) {
-            timeout = 0;
-        } else {
-            int64_t due = sweep_at;
-            if (L->n_wakes && L->wakes[0].when < due) due = L->wakes[0].when;
-            int64_t wait = due - now_ns();
-            /* epoll counts whole milliseconds: round up, as select.epoll.poll does */
-            timeout = wait <= 0 ? 0 : (int)((wait + 999999) / 1000000);
-        }
-        int n;
-        Py_BEGIN_ALLOW_THREADS
-        n = epoll_wait(L->epfd, events, MAX_EVENTS, timeout);
-        Py_END_ALLOW_THREADS
-        if (n < 0) {
-            if (errno == EINTR) continue; /* the signal is checked at the top */
-            PyErr_SetFromErrno(PyExc_OSError);
-            return -1;
-        }
+        int n = wait_events(L, events, next_timer(L, sweep_at), L->n_soon > 0);
+        if (n == -2) return -1;
         for (int k = 0; k < n; k++) {
             int ui = (int)events[k].data.u32;
             uint32_t mask = events[k].events;
-            User *u = &L->users[ui];
+            Slot *u = &L->slots[ui];
             if (u->fd < 0) continue; /* closed earlier in this batch */
             if (mask == EPOLLIN) {
                 if (conn_readable(L, ui) < 0) return -1;
@@ -824,46 +1010,33 @@ static int run(Loop *L, int concurrency, int64_t *max_in_flight) {
                 if (conn_readable(L, ui) < 0) return -1;
             }
         }
-        if (L->n_done) {
-            /* Every connection of the batch is closed by now: record, then send on. */
-            int count = L->n_done;
-            Completion *batch = L->done;
-            L->done = NULL;
-            L->n_done = L->cap_done = 0;
-            int result = handle(L, batch, count, 0);
-            PyMem_Free(batch);
-            if (result < 0) return -1;
-        }
+        /* Every connection of the batch is closed by now: record, then send on. */
+        if (handle(L, &L->done, &L->n_done, &L->cap_done, 0) < 0) return -1;
         int64_t now = now_ns();
         if (now >= sweep_at) {
             sweep(L, now);
             sweep_at = now + L->sweep_ns;
-            if (L->n_done) {
-                int count = L->n_done;
-                Completion *batch = L->done;
-                L->done = NULL;
-                L->n_done = L->cap_done = 0;
-                int result = handle(L, batch, count, 0);
-                PyMem_Free(batch);
-                if (result < 0) return -1;
-            }
+            if (handle(L, &L->done, &L->n_done, &L->cap_done, 0) < 0) return -1;
         }
-        if (L->n_soon) {
-            int count = L->n_soon;
-            Completion *ready = L->soon;
-            L->soon = NULL;
-            L->n_soon = L->cap_soon = 0;
-            int result = handle(L, ready, count, 1);
-            PyMem_Free(ready);
-            if (result < 0) return -1;
-        }
+        if (handle(L, &L->soon, &L->n_soon, &L->cap_soon, 1) < 0) return -1;
+        now = now_ns();
         while (!L->stopped && L->n_wakes && L->wakes[0].when <= now) {
             Wake w = pop_wake(L);
-            if (next_request(L, w.user, 0) < 0) return -1;
+            if (closed_next(L, w.slot, 0) < 0) return -1;
+        }
+        if (!L->stopped && L->give_up_armed && now >= L->give_up_ns) {
+            L->give_up_armed = 0;
+            L->tick_ns = now; /* the drain is over: the tick gives up on what waits */
+        }
+        if (!L->stopped && L->tick_ns >= 0 && now >= L->tick_ns) {
+            if (open_tick(L) < 0) return -1;
         }
     }
     return 0;
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* Entry points.                                                                           */
 
 static int parse_address(Loop *L, const char *host, int port) {
     memset(&L->addr, 0, sizeof L->addr);
@@ -889,121 +1062,228 @@ bad:
 }
 
 static void loop_free(Loop *L) {
-    if (L->users != NULL) {
-        for (int i = 0; i < L->n_users; i++) {
-            conn_close(&L->users[i]);
-            conn_reset_response(&L->users[i]);
+    if (L->slots != NULL) {
+        for (int i = 0; i < L->n_slots; i++) {
+            conn_close(&L->slots[i]);
+            conn_reset_response(&L->slots[i]);
         }
-        PyMem_Free(L->users);
+        PyMem_Free(L->slots);
     }
     for (int i = 0; i < L->n_done; i++) clear_completion(&L->done[i]);
     for (int i = 0; i < L->n_soon; i++) clear_completion(&L->soon[i]);
     PyMem_Free(L->done);
     PyMem_Free(L->soon);
     PyMem_Free(L->wakes);
+    PyMem_Free(L->idle);
+    PyMem_Free(L->unused);
     PyMem_Free(L->buf);
     if (L->epfd >= 0) close(L->epfd);
+    if (L->slack >= 0) (void)prctl(PR_SET_TIMERSLACK, (unsigned long)L->slack, 0, 0, 0);
     Py_XDECREF(L->lat_append);
     Py_XDECREF(L->end_append);
     Py_XDECREF(L->status_append);
+    Py_XDECREF(L->service_append);
     Py_XDECREF(L->last_key);
     Py_XDECREF(L->last_head);
     Py_XDECREF(L->failure);
 }
 
+static int check_payloads(Loop *L) {
+    L->cycle = PyList_GET_SIZE(L->payloads);
+    if (L->cycle == 0) {
+        PyErr_SetString(PyExc_ValueError, "no payloads");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < L->cycle; i++) {
+        PyObject *pair = PyList_GET_ITEM(L->payloads, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+            !PyBytes_Check(PyTuple_GET_ITEM(pair, 1))) {
+            PyErr_SetString(PyExc_TypeError, "payloads must be (area, bytes) pairs");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* What both loops set up: slots, the epoll set, the fast record's appends. */
+static int loop_start(Loop *L, const char *host, int port, int slots) {
+    if (!shared_ready) {
+        PyErr_SetString(PyExc_RuntimeError, "servelab.load._speedups.setup() was not called");
+        return -1;
+    }
+    if (slots < 1 || L->sweep_ns < 1) {
+        PyErr_SetString(PyExc_ValueError, "no slots or no sweep interval");
+        return -1;
+    }
+    if (check_payloads(L) < 0 || parse_address(L, host, port) < 0) return -1;
+    L->heads = L->head_only ? shared.heads_head_only : shared.heads;
+    L->n_slots = slots;
+    L->slots = PyMem_Calloc((size_t)slots, sizeof(Slot));
+    L->buf = PyMem_Malloc(READ_SIZE);
+    if (L->slots == NULL || L->buf == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int i = 0; i < slots; i++) L->slots[i].fd = -1;
+    L->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (L->epfd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if (!L->fast_record) return 0;
+    PyObject *start = PyObject_GetAttrString(L->recorder, "start_ns");
+    if (start == NULL) return -1;
+    L->start_ns = PyLong_AsLongLong(start);
+    Py_DECREF(start);
+    if (PyErr_Occurred()) return -1;
+    const char *names[4] = {"latencies", "ends", "statuses", "service_times"};
+    PyObject **appends[4] = {&L->lat_append, &L->end_append, &L->status_append,
+                             &L->service_append};
+    for (int i = 0; i < 4; i++) {
+        PyObject *array = PyObject_GetAttrString(L->recorder, names[i]);
+        if (array == NULL) return -1;
+        if (array != Py_None) *appends[i] = PyObject_GetAttr(array, shared.s_append);
+        Py_DECREF(array);
+        if (array != Py_None && *appends[i] == NULL) return -1;
+    }
+    if (L->lat_append == NULL || L->end_append == NULL || L->status_append == NULL) {
+        PyErr_SetString(PyExc_TypeError, "the recorder has no latencies, ends or statuses");
+        return -1;
+    }
+    return 0;
+}
+
+/* The run's end: its failure raised, else ``result`` built; everything closed either way. */
+static PyObject *loop_finish(Loop *L, int ran, PyObject *(*build)(Loop *)) {
+    PyObject *result = NULL;
+    if (ran == 0) {
+        if (L->failure != NULL) PyErr_SetObject((PyObject *)Py_TYPE(L->failure), L->failure);
+        else result = build(L);
+    }
+    loop_free(L);
+    Py_DECREF(L->payloads);
+    Py_DECREF(L->recorder);
+    Py_XDECREF(L->offsets);
+    Py_XDECREF(L->why_unsent);
+    return result;
+}
+
+static PyObject *closed_result(Loop *L) {
+    return Py_BuildValue("LL", (long long)L->connections, (long long)L->max_in_flight_seen);
+}
+
+static PyObject *open_result(Loop *L) {
+    return Py_BuildValue("LLLLLL", (long long)L->connections, (long long)L->max_in_flight_seen,
+                         (long long)L->held_back, (long long)L->delay_sum,
+                         (long long)L->delay_max, (long long)L->late);
+}
+
 PyDoc_STRVAR(run_closed_doc,
-"run_closed(family, host, port, payloads, concurrency, limit, end_ns, think_ns, timeout_ns,\n"
+"run_closed(family, host, port, payloads, users, limit, end_ns, think_ns, timeout_ns,\n"
 "           sweep_ns, reuse, head_only, recorder, fast_record) -> (connections, max_in_flight)\n"
 "\n"
 "The closed loop of loops.run_closed, from its users' start to their end: ``host`` is a\n"
 "numeric address, ``payloads`` the driver's (area, request bytes) pairs, ``limit`` and\n"
 "``end_ns`` (perf_counter_ns) when to stop. Each request ends in ``recorder.add`` or, with\n"
-"``fast_record``, straight in the recorder's latencies/ends/statuses arrays. An error a\n"
-"record raised is raised after every connection is closed.");
+"``fast_record``, straight in the recorder's arrays. An error a record raised is raised\n"
+"after every connection is closed.");
 
 static PyObject *run_closed(PyObject *module, PyObject *args) {
     (void)module;
-    if (!shared_ready) {
-        PyErr_SetString(PyExc_RuntimeError, "servelab.load._speedups.setup() was not called");
-        return NULL;
-    }
     Loop L;
     memset(&L, 0, sizeof L);
     L.epfd = -1;
+    L.slack = -1;
+    L.tick_ns = -1;
+    L.end_by = INT64_MAX;
     const char *host;
-    int port, concurrency, reuse, head_only, fast_record;
+    int port, users;
     long long limit, end_ns, think_ns, timeout_ns, sweep_ns;
     if (!PyArg_ParseTuple(args, "isiO!iLLLLLppOp", &L.family, &host, &port, &PyList_Type,
-                          &L.payloads, &concurrency, &limit, &end_ns, &think_ns, &timeout_ns,
-                          &sweep_ns, &reuse, &head_only, &L.recorder, &fast_record))
+                          &L.payloads, &users, &limit, &end_ns, &think_ns, &timeout_ns,
+                          &sweep_ns, &L.reuse, &L.head_only, &L.recorder, &L.fast_record))
         return NULL;
-    L.cycle = PyList_GET_SIZE(L.payloads);
-    for (Py_ssize_t i = 0; i < L.cycle; i++) {
-        PyObject *pair = PyList_GET_ITEM(L.payloads, i);
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
-            !PyBytes_Check(PyTuple_GET_ITEM(pair, 1))) {
-            PyErr_SetString(PyExc_TypeError, "payloads must be (area, bytes) pairs");
-            return NULL;
-        }
-    }
-    if (L.cycle == 0 || concurrency < 1 || sweep_ns < 1) {
-        PyErr_SetString(PyExc_ValueError, "no payloads, no users or no sweep interval");
-        return NULL;
-    }
     L.limit = limit;
     L.end_ns = end_ns;
     L.think_ns = think_ns;
     L.timeout_ns = timeout_ns;
     L.sweep_ns = sweep_ns;
-    L.reuse = reuse;
-    L.head_only = head_only;
-    L.fast_record = fast_record;
-    L.heads = head_only ? shared.heads_head_only : shared.heads;
-    if (parse_address(&L, host, port) < 0) return NULL;
-    PyObject *result = NULL;
-    int64_t max_in_flight = 0;
-    Py_INCREF(L.payloads); /* held for the run: users borrow its items */
+    Py_INCREF(L.payloads); /* held for the run: slots borrow its items */
     Py_INCREF(L.recorder);
-    L.n_users = concurrency;
-    L.users = PyMem_Calloc((size_t)concurrency, sizeof(User));
-    L.buf = PyMem_Malloc(READ_SIZE);
-    if (L.users == NULL || L.buf == NULL) {
+    int ran = loop_start(&L, host, port, users) < 0 ? -1 : run(&L);
+    return loop_finish(&L, ran, closed_result);
+}
+
+PyDoc_STRVAR(run_open_doc,
+"run_open(family, host, port, payloads, offsets, t0, give_up_ns, end_by_ns, max_in_flight,\n"
+"         timeout_ns, sweep_ns, reuse, head_only, recorder, fast_record, late_ns,\n"
+"         why_unsent)\n"
+"    -> (connections, max_in_flight, held_back, delay_sum_ns, delay_max_ns, late)\n"
+"\n"
+"The open loop of loops.run_open: request i is due at t0 + the i-th of ``offsets``\n"
+"(perf_counter_ns), at most ``max_in_flight`` are in flight, what still waits at\n"
+"``give_up_ns`` is recorded unsent with ``why_unsent``, and no request outlives\n"
+"``end_by_ns``. held_back counts every request held back; the delays and late sends are\n"
+"those of the requests recorded with ``fast_record`` (``recorder.add`` counts the others).");
+
+static PyObject *run_open(PyObject *module, PyObject *args) {
+    (void)module;
+    Loop L;
+    memset(&L, 0, sizeof L);
+    L.open = 1;
+    L.epfd = -1;
+    L.slack = -1;
+    L.tick_ns = -1;
+    L.full_until = -1;
+    L.sending = 1;
+    const char *host;
+    int port;
+    long long t0, give_up_ns, end_by, max_in_flight, timeout_ns, sweep_ns, late_ns;
+    if (!PyArg_ParseTuple(args, "isiO!OLLLLLLppOpLU", &L.family, &host, &port, &PyList_Type,
+                          &L.payloads, &L.offsets, &t0, &give_up_ns, &end_by, &max_in_flight,
+                          &timeout_ns, &sweep_ns, &L.reuse, &L.head_only, &L.recorder,
+                          &L.fast_record, &late_ns, &L.why_unsent))
+        return NULL;
+    if (max_in_flight < 1 || max_in_flight > INT32_MAX / 2) {
+        PyErr_SetString(PyExc_ValueError, "max_in_flight out of range");
+        return NULL;
+    }
+    L.t0 = t0;
+    L.give_up_ns = give_up_ns;
+    L.end_by = end_by;
+    L.max_in_flight = max_in_flight;
+    L.timeout_ns = timeout_ns;
+    L.sweep_ns = sweep_ns;
+    L.late_ns = late_ns;
+    L.limit = INT64_MAX;
+    L.end_ns = INT64_MAX;
+    Py_INCREF(L.payloads);
+    Py_INCREF(L.recorder);
+    Py_INCREF(L.offsets);
+    Py_INCREF(L.why_unsent);
+    int ran = -1;
+    if (!PyIter_Check(L.offsets)) {
+        PyErr_SetString(PyExc_TypeError, "offsets must be an iterator");
+        goto out;
+    }
+    int slots = (int)max_in_flight;
+    if (loop_start(&L, host, port, slots) < 0) goto out;
+    L.idle = PyMem_Malloc((size_t)slots * sizeof(int));
+    L.unused = PyMem_Malloc((size_t)slots * sizeof(int));
+    if (L.idle == NULL || L.unused == NULL) {
         PyErr_NoMemory();
-        goto done;
+        goto out;
     }
-    for (int i = 0; i < concurrency; i++) L.users[i].fd = -1;
-    L.epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (L.epfd < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        goto done;
-    }
-    if (fast_record) {
-        PyObject *start = PyObject_GetAttrString(L.recorder, "start_ns");
-        if (start == NULL) goto done;
-        L.start_ns = PyLong_AsLongLong(start);
-        Py_DECREF(start);
-        if (PyErr_Occurred()) goto done;
-        const char *names[3] = {"latencies", "ends", "statuses"};
-        PyObject **appends[3] = {&L.lat_append, &L.end_append, &L.status_append};
-        for (int i = 0; i < 3; i++) {
-            PyObject *array = PyObject_GetAttrString(L.recorder, names[i]);
-            if (array == NULL) goto done;
-            *appends[i] = PyObject_GetAttr(array, shared.s_append);
-            Py_DECREF(array);
-            if (*appends[i] == NULL) goto done;
-        }
-    }
-    if (run(&L, concurrency, &max_in_flight) < 0) goto done;
-    if (L.failure != NULL) {
-        PyErr_SetObject((PyObject *)Py_TYPE(L.failure), L.failure);
-        goto done;
-    }
-    result = Py_BuildValue("LL", (long long)L.connections, (long long)max_in_flight);
-done:
-    loop_free(&L);
-    Py_DECREF(L.payloads);
-    Py_DECREF(L.recorder);
-    return result;
+    for (int i = 0; i < slots; i++) L.unused[i] = slots - 1 - i; /* slot 0 first */
+    L.n_unused = slots;
+    /* Sleeps end up to the timer slack late (50 us by default): 1 ns while the schedule
+     * runs, as the pure loop's precise reactor does (reactor.set_timer_slack). */
+    int slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    if (slack >= 0 && prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0) == 0) L.slack = slack;
+    if (open_advance(&L) < 0) goto out;
+    ran = run(&L);
+out:
+    return loop_finish(&L, ran, open_result);
 }
 
 PyDoc_STRVAR(setup_doc,
@@ -1058,6 +1338,7 @@ static PyObject *setup(PyObject *module, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"run_closed", run_closed, METH_VARARGS, run_closed_doc},
+    {"run_open", run_open, METH_VARARGS, run_open_doc},
     {"setup", setup, METH_VARARGS, setup_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -1065,7 +1346,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     "servelab.load._speedups",
-    "The closed loop's per-request path in C (servelab.load.speedups).",
+    "The closed and open loops' per-request path in C (servelab.load.speedups).",
     -1,
     methods,
     NULL, NULL, NULL, NULL,

@@ -1,4 +1,5 @@
 # The C closed loop (_speedups.c); servelab.load.speedups loads it.
+from collections.abc import Iterator
 from typing import Any
 
 def setup(
@@ -18,7 +19,7 @@ def run_closed(
     host: str,
     port: int,
     payloads: list[tuple[float, bytes]],
-    concurrency: int,
+    users: int,
     limit: int,
     end_ns: int,
     think_ns: int,
@@ -30,3 +31,23 @@ def run_closed(
     fast_record: bool,
     /,
 ) -> tuple[int, int]: ...
+def run_open(
+    family: int,
+    host: str,
+    port: int,
+    payloads: list[tuple[float, bytes]],
+    offsets: Iterator[int],
+    t0: int,
+    give_up_ns: int,
+    end_by_ns: int,
+    max_in_flight: int,
+    timeout_ns: int,
+    sweep_ns: int,
+    reuse: bool,
+    head_only: bool,
+    recorder: Any,
+    fast_record: bool,
+    late_ns: int,
+    why_unsent: str,
+    /,
+) -> tuple[int, int, int, int, int, int]: ...

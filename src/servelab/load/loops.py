@@ -310,7 +310,14 @@ def run_open(
             recorder=recorder,
             precise=True,
         )
-        driver.run(lambda: _OpenRun(driver, schedule, duration, count, max_in_flight, drain).tick())
+        native = speedups.native
+        if native is not None:
+            args = (schedule, duration, count, max_in_flight, drain)
+            driver.run_native(lambda: _open_native(native, driver, *args))
+        else:
+            driver.run(
+                lambda: _OpenRun(driver, schedule, duration, count, max_in_flight, drain).tick()
+            )
     finally:
         recorder.close()
     parameters: Parameters = {
@@ -325,6 +332,53 @@ def run_open(
         "keep_alive": keep_alive,
     }
     return driver.summary("open", url, spec.method, parameters)
+
+
+def _unsent_why(max_in_flight: int, drain: float) -> str:
+    return (
+        f"not sent: {max_in_flight} requests (the in-flight bound) were still in "
+        f"flight {drain:g} s after the schedule ended"
+    )
+
+
+def _open_native(
+    native: ModuleType,
+    driver: Driver,
+    schedule: Rate,
+    duration: float,
+    count: int,
+    max_in_flight: int,
+    drain: float,
+) -> None:
+    """The open loop of ``_OpenRun``, run by the C loop (``speedups``)."""
+    recorder = driver.recorder
+    recorder.restart_clock()
+    t0 = recorder.start_ns
+    connections, seen, held_back, delay_sum, delay_max, late = native.run_open(
+        driver.family,
+        driver.address[0],
+        driver.address[1],
+        driver.payloads,
+        iter(schedule.offsets_ns(duration, count)),
+        t0,
+        t0 + int((duration + drain) * 1e9),
+        # Every request, sent on time or held back and sent during the drain, ends by then.
+        t0 + int((duration + max(drain, driver.timeout)) * 1e9),
+        # No more slots than requests: each is a connection's state, and the bound may be huge.
+        max(1, min(max_in_flight, count)),
+        round(driver.timeout * 1e9),
+        round(driver.sweep_every * 1e9),
+        driver.keep_alive,
+        driver.head_only,
+        recorder,
+        recorder.arrays_only,
+        int(recorder.late_after * 1e9),
+        _unsent_why(max_in_flight, drain),
+    )
+    driver.connections += connections
+    driver.max_in_flight_seen = max(driver.max_in_flight_seen, seen)
+    recorder.held_back += held_back
+    recorder.add_send_delays(delay_sum, delay_max, late)
 
 
 class _OpenRun:
@@ -459,10 +513,7 @@ class _OpenRun:
         driver = self.driver
         recorder = driver.recorder
         payloads = driver.payloads
-        why = (
-            f"not sent: {self.max_in_flight} requests (the in-flight bound) were still in "
-            f"flight {self.drain:g} s after the schedule ended"
-        )
+        why = _unsent_why(self.max_in_flight, self.drain)
         index, due = self.index, self.due
         while due is not None:
             recorder.held_back += 1  # due before now, when every slot was taken

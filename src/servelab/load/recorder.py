@@ -137,9 +137,17 @@ class Recorder:
 
     @property
     def arrays_only(self) -> bool:
-        """``add`` of a request that got a response only appends its latency, end and status:
-        a closed loop's recorder that keeps no records (the C loop appends them itself)."""
-        return not self._keeps_records and self.service_times is None and not self._burst
+        """``add`` of a request that got a response only appends to the arrays (latency, end,
+        status, service time) and counts its send delay: a loop's recorder that keeps no
+        records. The C loops do that themselves (``speedups``), then ``add_send_delays``."""
+        return not self._keeps_records and not self._burst
+
+    def add_send_delays(self, total_ns: int, max_ns: int, late: int) -> None:
+        """The send delays of requests another loop put in the arrays (the C loop's): their
+        sum and maximum in ns, and how many were late (over ``late_after``)."""
+        self._delay_sum_ns += total_ns
+        self._delay_max_ns = max(self._delay_max_ns, max_ns)
+        self.late += late
 
     @property
     def sent(self) -> int:
