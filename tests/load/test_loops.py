@@ -830,8 +830,7 @@ def test_the_clients_own_emfile_is_a_client_error_not_the_servers() -> None:
     assert any("never reached the server" in line for line in text)
 
 
-@pytest.mark.usefixtures("engine")
-def test_the_terminal_says_what_the_client_spent_per_request_and_in_cores() -> None:
+def test_the_terminal_says_what_the_client_spent_per_request_and_in_cores(engine: str) -> None:
     """What the load engine took from the machine is part of the run's story: a server on
     the same machine did not get it (issue 17)."""
     with AsyncServer() as server:
@@ -843,5 +842,6 @@ def test_the_terminal_says_what_the_client_spent_per_request_and_in_cores() -> N
     assert cpu is not None and cpu > 0
     assert line.endswith(
         f"client CPU {cpu:.2f} s: {cpu / summary.sent * 1000:.3f} ms per request, "
-        f"{cpu / summary.elapsed:.2f} cores"
+        f"{cpu / summary.elapsed:.2f} cores, the {engine} loop"
     )
+    assert summary.loop == engine and summary.to_json()["loop"] == engine

@@ -103,6 +103,7 @@ class Driver:
         # Deadlines are checked this often: a timeout fires up to this late.
         self.sweep_every = min(_SWEEP_EVERY, timeout / 10)
         self._sweeper: Timer | None = None
+        self.loop = "Python"  # which loop sent the requests: run_native's is "C"
         self.reactor = Reactor(precise=precise)  # last: nothing above may fail after it
 
     def run(self, begin: Callable[[], None]) -> None:
@@ -126,6 +127,7 @@ class Driver:
     def run_native(self, body: Callable[[], None]) -> None:
         """Resolve the target and call ``body``, a whole loop run in C (``speedups``), which
         opens, watches and closes its own connections: this driver's reactor stays idle."""
+        self.loop = "C"
         try:
             self.resolve()
             body()
@@ -211,4 +213,5 @@ class Driver:
             parameters=parameters,
             max_in_flight_seen=self.max_in_flight_seen,
             connections_opened=self.connections,
+            loop=self.loop,
         )

@@ -339,9 +339,11 @@ class Recorder:
         max_in_flight_seen: int,
         connections_opened: int,
         client_cpu_seconds: float | None = None,
+        loop: str | None = None,
     ) -> LoadSummary:
         """The run in numbers, from what was kept. ``client_cpu_seconds``: the client's CPU
-        when other processes sent the requests (else this process's, during the run)."""
+        when other processes sent the requests (else this process's, during the run);
+        ``loop``: which loop sent them (``LoadSummary.loop``)."""
         import numpy as np  # after the run: see ``Distribution.of``
 
         statuses = np.frombuffer(self.statuses, dtype=np.uint16) if self.statuses else None
@@ -414,6 +416,7 @@ class Recorder:
             max_in_flight_seen=max_in_flight_seen,
             connections_opened=connections_opened,
             client_cpu_seconds=round(self._cpu_used, 4),
+            loop=loop,
             series=tuple(series.rows()),
         )
 

@@ -21,6 +21,8 @@ seconds; a value that could not be measured is None, never 0.
     max_in_flight_seen: the most requests in flight at once, as the client counted.
     connections_opened: TCP connections the client opened (keep-alive reuses them).
     client_cpu_seconds: CPU time of the load engine's process while the run lasted.
+    loop: which implementation of the own engine's loops sent the requests: ``"C"``
+      (``speedups``) or ``"Python"``; None for Locust's workers and older files.
     workers: a distributed run's workers (``WorkerShare``), each with the requests it sent
       and whether it was lost mid-run; empty (and left out of the JSON) for the own engine.
     handlers: what the servers said about their own handlers (``HandlerStats``), from
@@ -244,6 +246,7 @@ class LoadSummary:
     max_in_flight_seen: int = 0
     connections_opened: int = 0
     client_cpu_seconds: float | None = None
+    loop: str | None = None
     handlers: HandlerStats | None = None
     workers: tuple[WorkerShare, ...] = ()
     series: tuple[SecondRow, ...] = field(default=(), repr=False, compare=False)
@@ -261,6 +264,8 @@ class LoadSummary:
                 if not value:
                     continue  # the own engine: one process, no workers to list
                 value = [worker.to_json() for worker in value]
+            elif f.name == "loop" and value is None:
+                continue  # Locust's workers, and files from before the C loop: not said
             elif isinstance(value, dict):
                 value = dict(value)
             data[f.name] = value
@@ -301,6 +306,7 @@ class LoadSummary:
             max_in_flight_seen=int(data.get("max_in_flight_seen") or 0),
             connections_opened=int(data.get("connections_opened") or 0),
             client_cpu_seconds=_number(data.get("client_cpu_seconds")),
+            loop=None if data.get("loop") is None else str(data["loop"]),
             handlers=HandlerStats.from_json(handlers) if handlers is not None else None,
             workers=tuple(WorkerShare.from_json(w) for w in data.get("workers") or ()),
         )

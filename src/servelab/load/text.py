@@ -105,6 +105,8 @@ def _client_cost(summary: LoadSummary) -> str:
         parts.append(f"{cpu / summary.sent * 1000:.3f} ms per request")
     if summary.elapsed > 0:
         parts.append(f"{cpu / summary.elapsed:.2f} cores")
+    if summary.loop is not None:  # the pure loop costs more per request: say which ran
+        parts.append(f"the {summary.loop} loop")
     return f"{text}: {', '.join(parts)}" if parts else text
 
 
