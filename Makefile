@@ -7,7 +7,7 @@
 #   pyproject.toml; run one group alone with e.g. `.venv/bin/python -m pytest -m cgroup`.
 # All of them bootstrap .venv from a fresh clone.
 # make bench: servelab's load engine vs wrk and Locust, a matrix of targets and concurrencies
-#   (bench/README.md; BENCH_ARGS=--quick for a 2-minute look); not part of make test.
+#   (bench/README.md; BENCH_ARGS=--quick for a 3.5-minute look); not part of make test.
 # make bench-instructions: servelab's user-space instructions per request (valgrind).
 # make bench-distributed: servelab on Locust vs the own engine and FastHttpUser (docs/distributed.md).
 #   Installs wrk (Debian) and a pinned Locust into its own .venv-bench (the project's .venv has

@@ -1,13 +1,28 @@
-"""``results.json`` → the Markdown tables of ``results.md``: pure functions, no I/O.
+"""``results.json`` → the Markdown tables of ``results.md``.
 
-Every number printed is computed here from the raw runs; nothing is typed in by hand.
+Every number printed is computed here from the raw runs; nothing is typed in by hand. Pure
+functions, except ``regenerate`` and ``main``, which read ``results.json`` and write
+``results.md`` beside it, for ``bench.run`` and by hand:
+
+    .venv/bin/python -m bench.report bench/results.json
+
+Reads the matrix's files (a cell per target and concurrency, one or two servelab tools) and
+the one-cell files written before it.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import statistics
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+# The tool the goals are about; the other servelab tools ("servelab (pure Python)") are
+# shown beside it with the same ratios, as information.
+SERVELAB = "servelab"
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -116,6 +131,44 @@ def round_ratios(runs: list[dict[str, Any]], tool: str, ref: str) -> list[float]
     ]
 
 
+def versus(
+    runs: list[dict[str, Any]],
+    rows: dict[str, dict[str, Any]],
+    tool: str,
+    ref: str | None,
+) -> dict[str, Any]:
+    """``tool`` against ``ref`` in one cell (``runs``, summarized as ``rows``): its mean
+    requests/s and steady CPU per 1000 requests, their ratios to ``ref``'s, and each round's
+    own requests/s ratio."""
+    mine, theirs = rows.get(tool), rows.get(ref or "")
+    return {
+        "rps": _get(mine, "rps_mean"),
+        "cpu_ms_per_1k": _get(mine, "steady_cpu_ms_per_1k"),
+        "ratio": _ratio(_get(mine, "rps_mean"), _get(theirs, "rps_mean")),
+        "paired": round_ratios(runs, tool, ref) if ref else [],
+        "cpu": _ratio(_get(mine, "steady_cpu_ms_per_1k"), _get(theirs, "steady_cpu_ms_per_1k")),
+    }
+
+
+def _spread(paired: list[float]) -> str:
+    return f" ({', '.join(f'{r:.2f}' for r in paired)})" if len(paired) > 1 else ""
+
+
+def _engines_line(meta: dict[str, Any]) -> str:
+    """Which closed loop each servelab tool ran (``meta["engines"]``; files from before the C
+    loop have none), and the environment it ran with."""
+    engines: dict[str, dict[str, Any]] = meta.get("engines") or {}
+    said = [
+        f"{name} ran the {engine['runs']} loop"
+        + "".join(f" (`{k}={v}`)" for k, v in engine.get("environment", {}).items())
+        for name, engine in engines.items()
+    ]
+    if not said:
+        return ""
+    built = any(engine.get("built") for engine in engines.values())
+    return " " + "; ".join(said) + ("." if built else "; no C loop was built.")
+
+
 def _get(row: dict[str, Any] | None, key: str) -> Any:
     return None if row is None else row[key]
 
@@ -133,6 +186,7 @@ def render(results: dict[str, Any]) -> str:
     timing = summarize_timing(results["timing"])
     tools = list(dict.fromkeys(r["tool"] for r in runs))
     ref_name = next((n for n in tools if n.startswith("wrk")), None)
+    extra = [t for t in tools if t.startswith(SERVELAB) and t != SERVELAB]
     lines = [
         f"### Load engines side by side ({meta['date_utc']} UTC)",
         "",
@@ -144,35 +198,48 @@ def render(results: dict[str, Any]) -> str:
         " alternating within each cell;"
         f" {meta['cores']} cores shared by client and server."
         f" servelab: `{' '.join(_short(meta['servelab_command']))}`"
-        f" ({meta.get('servelab_version', '?')}).",
+        f" ({meta.get('servelab_version', '?')}).{_engines_line(meta)}",
         "",
     ]
     ref = ref_name or "wrk"
-    others = [t for t in tools if t not in ("servelab", ref_name)]
+    others = [t for t in tools if t not in (SERVELAB, ref_name, *extra)]
     lines += [
         f"| target | connections | servelab req/s | {ref} req/s | servelab ÷ {ref}"
         f" (rounds) | servelab CPU ms / 1000 req | {ref} CPU ms / 1000 req | CPU ÷ {ref}"
+        + "".join(
+            f" | {t} req/s | {t} ÷ {ref} (rounds) | {t} CPU ms / 1000 req | {t} CPU ÷ {ref}"
+            for t in extra
+        )
         + "".join(f" | {t} req/s" for t in others)
         + " | errors |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|" + "--:|" * len(others) + "--:|",
+        "|---|--:|--:|--:|--:|--:|--:|--:|" + "--:|" * (4 * len(extra) + len(others)) + "--:|",
     ]
-    matrix: list[dict[str, Any]] = []
+    matrix: list[dict[str, Any]] = []  # servelab's ratios per cell, for the goals
+    informative: dict[str, list[dict[str, Any]]] = {t: [] for t in extra}
     for cell in cells(runs):
         mine = in_cell(runs, cell)
         rows = {row["tool"]: row for row in summarize_throughput(mine)}
-        ours, theirs = rows.get("servelab"), rows.get(ref_name or "")
-        ratio = _ratio(_get(ours, "rps_mean"), _get(theirs, "rps_mean"))
-        paired = round_ratios(mine, "servelab", ref_name) if ref_name else []
-        cpu = _ratio(_get(ours, "steady_cpu_ms_per_1k"), _get(theirs, "steady_cpu_ms_per_1k"))
-        matrix.append({"cell": cell, "ratio": ratio, "cpu": cpu})
-        spread = f" ({', '.join(f'{r:.2f}' for r in paired)})" if len(paired) > 1 else ""
+        theirs = rows.get(ref_name or "")
+        ours = versus(mine, rows, SERVELAB, ref_name)
+        matrix.append({"cell": cell, **ours})
         target, concurrency = cell
-        lines.append(
+        line = (
             f"| {target or s.get('worker_class', '?')} | {concurrency or s.get('concurrency', '?')}"
-            f" | {_num(_get(ours, 'rps_mean'))} | {_num(_get(theirs, 'rps_mean'))}"
-            f" | {_num(ratio, 2)}{spread}"
-            f" | {_num(_get(ours, 'steady_cpu_ms_per_1k'), 1)}"
-            f" | {_num(_get(theirs, 'steady_cpu_ms_per_1k'), 1)} | {_num(cpu, 2)}"
+            f" | {_num(ours['rps'])} | {_num(_get(theirs, 'rps_mean'))}"
+            f" | {_num(ours['ratio'], 2)}{_spread(ours['paired'])}"
+            f" | {_num(ours['cpu_ms_per_1k'], 1)}"
+            f" | {_num(_get(theirs, 'steady_cpu_ms_per_1k'), 1)} | {_num(ours['cpu'], 2)}"
+        )
+        for t in extra:
+            theirs_too = versus(mine, rows, t, ref_name)
+            informative[t].append({"cell": cell, **theirs_too})
+            line += (
+                f" | {_num(theirs_too['rps'])}"
+                f" | {_num(theirs_too['ratio'], 2)}{_spread(theirs_too['paired'])}"
+                f" | {_num(theirs_too['cpu_ms_per_1k'], 1)} | {_num(theirs_too['cpu'], 2)}"
+            )
+        lines.append(
+            line
             + "".join(f" | {_num(rows[t]['rps_mean']) if t in rows else '—'}" for t in others)
             + f" | {sum(row['errors'] for row in rows.values())} |"
         )
@@ -180,7 +247,9 @@ def render(results: dict[str, Any]) -> str:
         "",
         "requests/s: each tool's own count over its own measured time, the mean over rounds;"
         f" servelab ÷ {ref}: of the means, with each round's own ratio in brackets (the two"
-        " ran seconds apart: a paired comparison). CPU: the tool's process tree over a steady"
+        " ran seconds apart: a paired comparison)"
+        + "".join(f"; {t} ÷ {ref} likewise" for t in extra)
+        + ". CPU: the tool's process tree over a steady"
         f" window (from {w['after_start_s']:g} s after the tool started to"
         f" {w['before_end_s']:g} s before its set duration ended), per request the server"
         " counted in it. Every run's whole numbers (server-counted requests, cores of client,"
@@ -210,8 +279,12 @@ def render(results: dict[str, Any]) -> str:
             f" | {_num(row['other_cores'], 2)}"
             f" | {row['source'] or '—'} |"
         )
+    by_tool = {row["tool"]: row for row in timing}
     lines += ["", "Goals, as measured here:", ""]
-    lines += _goals(matrix, ref, {row["tool"]: row for row in timing})
+    lines += _goals(matrix, ref, by_tool)
+    for t in extra:
+        lines += ["", f"{t}, the same ratios as information (the goals are servelab's):", ""]
+        lines += _ratios(t, informative[t], ref, by_tool)
     lines += [
         "",
         f"Raw runs: `results.json` beside this file. Bench took {meta.get('bench_seconds')} s.",
@@ -278,6 +351,61 @@ def _goals(matrix: list[dict[str, Any]], ref: str, timing: dict[str, dict[str, A
     return out
 
 
+def _ratios(
+    tool: str, matrix: list[dict[str, Any]], ref: str, timing: dict[str, dict[str, Any]]
+) -> list[str]:
+    """The goals' ratios for another servelab tool, without a verdict: it has no goals."""
+    out = []
+    for key, what in (("ratio", f"req/s ÷ {ref} req/s"), ("cpu", f"CPU per request ÷ {ref}'s")):
+        known = [m for m in matrix if m[key] is not None]
+        if known:
+            out.append(f"- {tool} {what}: {_span(known, key)}")
+    if tool in timing and timing[tool]["p50"] is not None:
+        out.append(f"- {tool} median timing error = {timing[tool]['p50']:.3f} ms")
+    return out
+
+
+def _span(matrix: list[dict[str, Any]], key: str) -> str:
+    low = min(matrix, key=lambda m: m[key])
+    high = max(matrix, key=lambda m: m[key])
+    if len(matrix) == 1:
+        return f"{low[key]:.3f} ({_cell(low['cell'])})"
+    return f"from {low[key]:.3f} ({_cell(low['cell'])}) to {high[key]:.3f} ({_cell(high['cell'])})"
+
+
+def regenerate(results_json: Path, out: Path | None = None) -> str:
+    """Write ``results.md`` (beside ``results_json`` unless ``out``) from ``results_json``;
+    return its text."""
+    markdown = render(json.loads(results_json.read_text()))
+    (out or results_json.with_name("results.md")).write_text(markdown)
+    return markdown
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.report",
+        description="results.json (bench.run's, the matrix's or an older one-cell file)"
+        " → results.md beside it, printed too",
+    )
+    parser.add_argument("results", type=Path, help="a results.json written by bench.run")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where to write (default: results.md beside it)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        print(regenerate(args.results, args.out), end="")
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"bench.report: {args.results}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cell(cell: tuple[str, int]) -> str:
     target, concurrency = cell
-    return f"{target}, {concurrency} connections" if target else "the one cell"
+    if not target:
+        return "the one cell"
+    return f"{target}, {concurrency} connection{'' if concurrency == 1 else 's'}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

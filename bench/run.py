@@ -8,10 +8,16 @@ from the tool's own output, the client's CPU from ``os.wait4``, and, in a steady
 inside the run, the server's own request count and every process's CPU. Then each tool at
 low concurrency against ``bench/fixed_delay_server.py``, which answers exactly D ms after a
 request arrives: latency − D is the tool's timing error. ``--quick``: one round of short
-runs, servelab and wrk only.
+runs, no Locust.
 
-Writes ``bench/results.json`` (every run, raw) and ``bench/results.md`` (the tables,
-printed too). Loopback only; every run is bounded in time.
+servelab runs twice in each round: ``servelab``, its C closed loop (the pure-Python one where
+the C loop is not built), and ``servelab (pure Python)``, the same command with
+``SERVELAB_PURE_PYTHON=1`` (``--no-pure`` leaves it out). Before any run each one's Python
+says which loop it runs; a ``servelab`` that would run the pure loop although the C loop is
+built stops the bench.
+
+Writes ``bench/results.json`` (every run, raw), then ``bench/results.md`` from that file
+(``bench.report``, the tables, printed too). Loopback only; every run is bounded in time.
 
     .venv/bin/python -m bench.run --duration 10 --rounds 3 --concurrency 50
 """
@@ -46,8 +52,8 @@ from bench.measure import (
     versions,
     wait_for_quiet,
 )
-from bench.report import percentile, render
-from bench.tools import LOCUST, SERVELAB, Tool, servelab_ready
+from bench.report import percentile, regenerate
+from bench.tools import LOCUST, PURE_ENV, SERVELAB, Engine, Tool, probe_engine, servelab_ready
 
 # The steady window starts once every tool is surely loading (Locust imports gevent and
 # spawns its users in about 2 s) and ends before any of them winds down.
@@ -68,6 +74,7 @@ class Settings:
     targets: tuple[str, ...]
     threads: int
     locust: bool
+    pure: bool
     warmup: int
     quiet_wait: float
     delay_ms: float
@@ -100,6 +107,11 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     )
     parser.add_argument("--threads", type=int, default=4, help="gthread's threads per worker")
     parser.add_argument("--no-locust", action="store_true", help="leave Locust out")
+    parser.add_argument(
+        "--no-pure",
+        action="store_true",
+        help=f"leave servelab (pure Python) out: servelab with {PURE_ENV}=1",
+    )
     parser.add_argument("--warmup", type=int, default=2, help="seconds per tool, not counted")
     parser.add_argument(
         "--quiet-wait",
@@ -149,6 +161,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         targets=targets,
         threads=args.threads,
         locust=not args.no_locust,
+        pure=not args.no_pure,
         warmup=args.warmup,
         quiet_wait=max(0.0, args.quiet_wait),
         delay_ms=args.delay_ms,
@@ -183,6 +196,7 @@ def throughput_run(
         timeout=settings.duration + _GRACE,
         sample_at=(_WINDOW_START, settings.duration - _WINDOW_END_BEFORE),
         sampler=sample,
+        env=tool.env(None),
     )
     served_total = server.count() - before
     row: dict[str, Any] = {
@@ -190,6 +204,7 @@ def throughput_run(
         "target": target,
         "concurrency": concurrency,
         "tool": tool.name,
+        **_environment(tool),
         **_finished(done),
         "served_total": served_total,
         "before_run": quiet,
@@ -225,6 +240,7 @@ def timing_run(
     row: dict[str, Any] = {
         "round": round_no,
         "tool": tool.name,
+        **_environment(tool),
         **_finished(done),
         "server_lateness": server.lateness(),
         "other_cores": others / done.wall,
@@ -249,6 +265,12 @@ def timing_run(
         row["error_ms"] = {f"p{q}": percentiles[str(q)] - d for q in (50, 90, 99)}
         row["error_source"] = "wrk's printed percentiles"
     return row
+
+
+def _environment(tool: Tool) -> dict[str, Any]:
+    """What the run had on top of the harness's environment, beside its ``argv``: the two
+    servelab tools differ only there."""
+    return {"environment": dict(tool.environment)} if tool.environment else {}
 
 
 def _finished(done: Finished) -> dict[str, Any]:
@@ -303,16 +325,29 @@ def bench(settings: Settings) -> dict[str, Any]:
     prefix = settings.servelab_command or SERVELAB
     if not servelab_ready(prefix):
         raise SystemExit(f"bench: {' '.join(prefix)} has no closed loop (--mode closed)")
-    servelab = Tool("servelab", "servelab", prefix=prefix)
+    # "0" rather than nothing: a SERVELAB_PURE_PYTHON=1 left in the shell must not turn the C
+    # tool into a second pure one.
+    servelab = Tool("servelab", "servelab", prefix=prefix, environment=((PURE_ENV, "0"),))
+    pure = Tool("servelab (pure Python)", "servelab", prefix=prefix, environment=((PURE_ENV, "1"),))
     wrks = [Tool(f"wrk -t{t}", "wrk", threads=t) for t in settings.wrk_threads]
     locust = [Tool("locust", "locust")] if settings.locust else []
-    tools = [servelab, *wrks, *locust]
-    timing_tools = [servelab, wrks[0], *locust]
+    # The pure tool right after the reference wrk: servelab and wrk -t1 stay adjacent (their
+    # paired ratio is a goal), and the pure tool's own ratio is paired almost as closely.
+    ours = [servelab, pure] if settings.pure else [servelab]
+    tools = [servelab, wrks[0], *ours[1:], *wrks[1:], *locust]
+    timing_tools = [servelab, wrks[0], *ours[1:], *locust]
+    engines = _engines(ours)
     meta: dict[str, Any] = {
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
         "servelab_version": versions({"servelab": [prefix[0], "--version"]})["servelab"],
         "servelab_command": list(prefix),
+        # Per servelab tool: the loop it ran ("C" or "Python"), whether the C loop was built,
+        # and the environment its runs had on top of the harness's.
+        "engines": {
+            tool.name: {**asdict(engines[tool.name]), "environment": dict(tool.environment)}
+            for tool in ours
+        },
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -327,6 +362,8 @@ def bench(settings: Settings) -> dict[str, Any]:
         ),
     }
     log_line(f"servelab: {' '.join(prefix)}")
+    for tool in ours:
+        log_line(f"{tool.name}: the {engines[tool.name].runs} loop")
     throughput: list[dict[str, Any]] = []
     timing: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="servelab-bench-") as tmp:
@@ -345,6 +382,7 @@ def bench(settings: Settings) -> dict[str, Any]:
                             ),
                             workdir=scratch,
                             timeout=settings.warmup + _GRACE,
+                            env=tool.env(None),
                         )
                 for round_no in range(1, settings.rounds + 1):
                     for concurrency in settings.concurrencies:
@@ -355,11 +393,12 @@ def bench(settings: Settings) -> dict[str, Any]:
                             row = throughput_run(tool, target, cell, settings, round_no, scratch)
                             throughput.append(row)
                             log_line(_progress(row))
-        with FixedDelayServer(settings.delay_ms, lifetime=_timing_budget(settings)) as fixed:
+        lifetime = _timing_budget(settings, len(timing_tools))
+        with FixedDelayServer(settings.delay_ms, lifetime=lifetime) as fixed:
             meta["fixed_delay_command"] = fixed.argv
             for round_no in range(1, settings.rounds + 1):
-                for tool in timing_tools:
-                    run_dir = scratch / f"timing-{round_no}-{tool.kind}"
+                for index, tool in enumerate(timing_tools):
+                    run_dir = scratch / f"timing-{round_no}-{index}"  # two tools are servelab
                     run_dir.mkdir()
                     row = timing_run(tool, fixed, settings, round_no, run_dir)
                     timing.append(row)
@@ -367,9 +406,31 @@ def bench(settings: Settings) -> dict[str, Any]:
     return {"meta": meta, "throughput": throughput, "timing": timing}
 
 
-def _timing_budget(settings: Settings) -> float:
+def _engines(tools: list[Tool]) -> dict[str, Engine]:
+    """Each servelab tool's loop, asked before any run; ``SystemExit`` when one would measure
+    another loop than its name says: a bench of the wrong loop is worse than none."""
+    engines: dict[str, Engine] = {}
+    for tool in tools:
+        try:
+            engine = engines[tool.name] = probe_engine(tool)
+        except ValueError as exc:
+            raise SystemExit(f"bench: {tool.name}: {exc}") from exc
+        wanted = "C" if tool.name == "servelab" and engine.built else "Python"
+        if engine.runs != wanted:
+            # What its runs see, the harness's own environment included.
+            said = {**os.environ, **tool.env(None)}.get(PURE_ENV, "unset")
+            raise SystemExit(
+                f"bench: {tool.name} would run the {engine.runs} loop, not the {wanted} one"
+                f" (C loop built: {engine.built}; {PURE_ENV}: {said})"
+            )
+    if tools and not engines[tools[0].name].built:
+        log_line("servelab: no C loop built here; servelab runs the pure-Python loop too")
+    return engines
+
+
+def _timing_budget(settings: Settings, tools: int) -> float:
     per_run = settings.timing_duration + _GRACE + settings.quiet_wait + 1.0
-    return settings.rounds * (2 + settings.locust) * per_run + 60.0
+    return settings.rounds * tools * per_run + 60.0
 
 
 def _progress(row: dict[str, Any]) -> str:
@@ -401,9 +462,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["meta"]["bench_seconds"] = round(time.monotonic() - started, 1)
     results = _relative(results)
     (settings.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    markdown = render(results)
-    (settings.out / "results.md").write_text(markdown)
-    print(markdown)
+    # From the file, as `python -m bench.report` does: the tables are what results.json says.
+    print(regenerate(settings.out / "results.json"))
     failed = [r for r in results["throughput"] + results["timing"] if "failure" in r]
     return 1 if failed else 0
 

@@ -5,23 +5,31 @@ own words; ``parse`` turns those words into one ``Report``. Latencies for the ti
 error come from each tool's finest source: servelab's per-request records, Locust's
 per-request event (``BENCH_LOCUST_TIMES``, see ``locustfile.py``), wrk's HdrHistogram
 percentiles (10 µs steps as printed).
+
+servelab runs as two tools, one per closed loop: the C one (``_speedups``, when built) and the
+pure-Python one (``SERVELAB_PURE_PYTHON=1``). ``probe_engine`` asks each tool's own Python, in
+the tool's own environment, which loop it runs.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bench.measure import ROOT
+from bench.measure import ROOT, tail
 
 Kind = Literal["servelab", "wrk", "locust"]
 
 SERVELAB = (str(ROOT / ".venv" / "bin" / "servelab"), "load")
 LOCUST = ROOT / ".venv-bench" / "bin" / "locust"
+PURE_ENV = "SERVELAB_PURE_PYTHON"  # servelab.load.speedups.PURE_ENV, for any servelab measured
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,9 @@ class Tool:
     kind: Kind
     threads: int = 1  # wrk's -t
     prefix: tuple[str, ...] = SERVELAB  # servelab's command before the URL
+    # Set for every run of this tool (warm-up, matrix, timing, engine probe); pairs, so that
+    # the frozen tool stays hashable.
+    environment: tuple[tuple[str, str], ...] = ()
 
     def argv(self, url: str, concurrency: int, duration: int, workdir: Path | None) -> list[str]:
         """The command line; ``workdir`` set asks for per-request latencies there."""
@@ -98,10 +109,12 @@ class Tool:
         ]
 
     def env(self, workdir: Path | None) -> dict[str, str]:
-        """Extra environment: Locust's per-request times file in the timing runs."""
+        """Extra environment: the tool's own (``environment``), and Locust's per-request times
+        file in the timing runs."""
+        extra = dict(self.environment)
         if self.kind == "locust" and workdir is not None:
-            return {"BENCH_LOCUST_TIMES": str(workdir / "locust_times.txt")}
-        return {}
+            extra["BENCH_LOCUST_TIMES"] = str(workdir / "locust_times.txt")
+        return extra
 
     def parse(self, stdout: str, workdir: Path | None) -> Report:
         """Read the run's own output; ``ValueError`` when it is not what was expected."""
@@ -121,6 +134,79 @@ def servelab_ready(prefix: tuple[str, ...]) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return all(option in helptext for option in ("--mode", "--duration", "--method"))
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Which closed loop a servelab tool runs, as its own Python says in its environment."""
+
+    runs: str  # servelab.load.speedups.engine(): "C" or "Python"
+    built: bool  # whether the C loop is there to import at all
+
+
+# Imports what the tool's runs import, in their environment, so the answer is the loop they
+# get. A servelab from before the C loop has no speedups module: Python, nothing built.
+_ENGINE_PROBE = """
+import importlib.util, json
+try:
+    from servelab.load import speedups
+except ModuleNotFoundError as exc:
+    if exc.name != "servelab.load.speedups":
+        raise
+    print(json.dumps({"runs": "Python", "built": False}))
+else:
+    built = importlib.util.find_spec("servelab.load._speedups") is not None
+    print(json.dumps({"runs": speedups.engine(), "built": built}))
+"""
+
+
+def probe_engine(tool: Tool) -> Engine:
+    """The loop ``tool`` (a servelab) runs; ``ValueError`` when its Python cannot say."""
+    python = interpreter(tool.prefix)
+    try:
+        done = subprocess.run(
+            [python, "-c", _ENGINE_PROBE],
+            cwd=ROOT,  # where the runs start: the same sys.path
+            env={**os.environ, **tool.env(None)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ValueError(f"{python} did not say which loop it runs: {exc}") from exc
+    if done.returncode != 0 or not done.stdout.strip():
+        raise ValueError(f"{python} did not say which loop it runs: {tail(done.stderr)}")
+    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return Engine(runs=str(answer["runs"]), built=bool(answer["built"]))
+
+
+def interpreter(command: Sequence[str]) -> str:
+    """The Python that runs servelab's ``command``: the command itself (``python -m servelab
+    load``), or the one a console script's first line names; ``ValueError`` otherwise."""
+    program = command[0]
+    # A relative path as the runs see it: they start in ROOT.
+    found = str(ROOT / program) if "/" in program else shutil.which(program)
+    if found is None:
+        raise ValueError(f"{program}: not found")
+    if Path(found).name.startswith("python"):
+        return found
+    try:
+        with open(found, "rb") as script:
+            head = script.read(4096).decode(errors="replace")
+    except OSError as exc:
+        raise ValueError(f"{found}: {exc}") from exc
+    shebang = re.match(r"#!\s*(\S+)", head)
+    if shebang is not None and Path(shebang.group(1)).name.startswith("python"):
+        return shebang.group(1)
+    # pip's console script when its Python's path is too long for a #! line: a sh trampoline.
+    trampoline = re.search(r"""^'''exec' "?([^"\s]+)"? """, head, re.MULTILINE)
+    if trampoline is not None:
+        return trampoline.group(1)
+    raise ValueError(
+        f"cannot tell which Python runs {found}; name it: --servelab-command"
+        " 'PYTHON -m servelab load'"
+    )
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
