@@ -9,6 +9,7 @@
 # make bench: servelab's load engine vs wrk and Locust, a matrix of targets and concurrencies
 #   (bench/README.md; BENCH_ARGS=--quick for a 3.5-minute look); not part of make test.
 # make bench-instructions: servelab's user-space instructions per request (valgrind).
+# make bench-alternatives: servelab's C and pure closed loops vs one on uvloop + httptools.
 # make bench-distributed: servelab on Locust vs the own engine and FastHttpUser (docs/distributed.md).
 #   Installs wrk (Debian) and a pinned Locust into its own .venv-bench (the project's .venv has
 #   Locust too, the distributed extra, at any version above its lower bound).
@@ -21,7 +22,8 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 LOCUST ?= locust==2.47.0
 BENCH_ARGS ?=
 
-.PHONY: study test test-fast lint browser clean bench bench-instructions bench-distributed
+.PHONY: study test test-fast lint browser clean bench bench-instructions bench-distributed \
+	bench-alternatives
 
 # setup.py and the C loop too: an edited _speedups.c is rebuilt by the next make.
 $(STAMP): pyproject.toml setup.py src/servelab/load/_speedups.c
@@ -67,6 +69,12 @@ bench: $(STAMP) $(BENCH_STAMP)
 bench-instructions: $(STAMP)
 	scripts/install-tool valgrind
 	$(BIN)/python -m bench.instructions $(BENCH_ARGS)
+
+# The closed loop built on uvloop + httptools, beside servelab's C and pure loops
+# (bench/alternatives.py): the measurement behind the C loop. Adds uvloop and httptools to .venv.
+bench-alternatives: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'uvloop>=0.19' 'httptools>=0.6'
+	$(BIN)/python -m bench.alternatives $(BENCH_ARGS)
 
 # Locust is in .venv (the distributed extra, through dev): no second venv for this one.
 bench-distributed: $(STAMP)
