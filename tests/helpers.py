@@ -245,6 +245,17 @@ def scripted_server(script: Script, connections: int = 1, path: str = "/x") -> I
         listener.close()
 
 
+def replying(*responses: bytes) -> Script:
+    """A script that answers one request per response, in turn, on the same connection."""
+
+    def script(conn: socket.socket) -> None:
+        for response in responses:
+            read_request(conn)
+            conn.sendall(response)
+
+    return script
+
+
 # --- waiting --------------------------------------------------------------------------------
 
 

@@ -46,8 +46,7 @@ from servelab.load import (
 from servelab.load.summary import Distribution
 from servelab.servers import ServerSpec, launch
 from servelab.service.config import ServiceConfig
-from tests.helpers import servelab_cli, stalled_server
-from tests.load.scripted import read_request, replying, scripted
+from tests.helpers import read_request, replying, scripted_server, servelab_cli, stalled_server
 
 GET = RequestSpec(method="GET")
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -323,7 +322,7 @@ def test_requests_still_held_back_when_the_drain_ends_are_unsent(tmp_path: Path)
 
     path = tmp_path / "records.jsonl"
     began = time.monotonic()
-    with scripted(hold, connections=2) as url:
+    with scripted_server(hold, connections=2) as url:
         s = run_open(
             url, rate=20, duration=0.5, max_in_flight=1, timeout=0.4, drain=0.2, records_path=path
         )
@@ -359,7 +358,7 @@ def test_a_silent_server_times_out() -> None:
         read_request(conn)
         time.sleep(0.5)
 
-    with scripted(hold, connections=2) as url:
+    with scripted_server(hold, connections=2) as url:
         s = run_closed(url, concurrency=2, requests=2, timeout=0.3, request=GET)
 
     assert s.errors_by_class == {"timeout": 2}
@@ -412,7 +411,7 @@ def test_chunked_and_close_delimited_bodies_are_read_whole(tmp_path: Path) -> No
     )
     interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"
     path = tmp_path / "records.jsonl"
-    with scripted(replying(chunked, interim, OK)) as url:
+    with scripted_server(replying(chunked, interim, OK)) as url:
         s = run_closed(url, concurrency=1, requests=3, request=GET, records_path=path)
 
     assert s.ok == 3 and s.connections_opened == 1  # all three on one kept-alive connection
@@ -423,7 +422,7 @@ def test_chunked_and_close_delimited_bodies_are_read_whole(tmp_path: Path) -> No
         read_request(conn)
         conn.sendall(b"HTTP/1.0 200 OK\r\n\r\nuntil the end")
 
-    with scripted(http10) as url:
+    with scripted_server(http10) as url:
         s = run_closed(url, concurrency=1, requests=1, request=GET, records_path=path)
     assert s.ok == 1 and read_jsonl(path)[-1]["body"] == "until the end"
 
@@ -458,7 +457,7 @@ def test_responses_cut_anywhere_across_reads_are_read_whole(tmp_path: Path) -> N
             time.sleep(0.01)
 
     path = tmp_path / "records.jsonl"
-    with scripted(in_pieces) as url:
+    with scripted_server(in_pieces) as url:
         s = run_closed(url, concurrency=1, requests=2, request=GET, records_path=path)
 
     assert s.ok == 2 and s.connections_opened == 1
@@ -471,7 +470,7 @@ def test_a_kept_alive_connection_the_server_closed_is_retried_once() -> None:
         read_request(conn)
         conn.sendall(OK)  # says keep-alive, then closes: the next request must go anew
 
-    with scripted(one_then_close, connections=3) as url:
+    with scripted_server(one_then_close, connections=3) as url:
         s = run_closed(url, concurrency=1, requests=3, request=GET)
 
     assert s.ok == 3 and s.connections_opened == 3
@@ -482,7 +481,7 @@ def test_http_errors_and_garbage_are_classified(tmp_path: Path) -> None:
     not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found"
     failing = b'HTTP/1.1 500 Oops\r\nContent-Length: 17\r\n\r\n{"error": "boom"}'
     path = tmp_path / "records.jsonl"
-    with scripted(replying(not_found, failing)) as url:
+    with scripted_server(replying(not_found, failing)) as url:
         s = run_closed(url, concurrency=1, requests=2, request=GET, records_path=path)
     assert s.errors_by_class == {"http-4xx": 1, "http-5xx": 1}
     assert s.by_status == {"404": 1, "500": 1}
@@ -497,9 +496,9 @@ def test_http_errors_and_garbage_are_classified(tmp_path: Path) -> None:
         read_request(conn)
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
 
-    with scripted(garbage) as url:
+    with scripted_server(garbage) as url:
         assert run_closed(url, requests=1, request=GET).errors_by_class == {"other": 1}
-    with scripted(cut) as url:
+    with scripted_server(cut) as url:
         assert run_closed(url, requests=1, request=GET).errors_by_class == {"disconnected": 1}
 
 
@@ -515,7 +514,7 @@ def test_requests_carry_method_headers_and_body() -> None:
         conn.sendall(OK)
 
     spec = RequestSpec(method="PUT", headers={"X-Test": "yes"}, body=b'{"a": 1}')
-    with scripted(capture) as url:
+    with scripted_server(capture) as url:
         assert run_closed(url, requests=1, request=spec).ok == 1
     head, _, body = seen[0].partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
@@ -544,7 +543,7 @@ def test_a_body_larger_than_the_socket_buffer_is_sent_whole_on_each_request() ->
             conn.sendall(OK)
 
     spec = RequestSpec(method="POST", body=body)
-    with scripted(read_body) as url:
+    with scripted_server(read_body) as url:
         s = run_closed(url, concurrency=1, requests=2, request=spec)
 
     assert s.ok == 2 and s.connections_opened == 1

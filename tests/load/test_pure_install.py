@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from servelab.load import speedups
-from tests.helpers import REPO
-from tests.load.scripted import replying, scripted
+from tests.helpers import REPO, replying, scripted_server
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -72,8 +71,8 @@ def test_without_a_compiler_servelab_installs_and_runs_its_pure_loops(tmp_path: 
     run_env = {**os.environ, "PYTHONPATH": str(site)}
     run_env.pop(speedups.PURE_ENV, None)
     with (
-        scripted(replying(*[OK] * 5)) as closed_url,
-        scripted(replying(*[OK] * 5)) as open_url,
+        scripted_server(replying(*[OK] * 5)) as closed_url,
+        scripted_server(replying(*[OK] * 5)) as open_url,
     ):
         done = subprocess.run(
             [sys.executable, "-c", RUN, str(site), closed_url, open_url],

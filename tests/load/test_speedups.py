@@ -22,7 +22,7 @@ from servelab._io import read_jsonl
 from servelab.load import RequestSpec, run_closed, run_open, speedups
 from servelab.load.http11.parse import _HEADS
 from servelab.load.summary import LoadSummary
-from tests.load.scripted import Script, read_request, scripted
+from tests.helpers import Script, read_request, scripted_server
 
 GET = RequestSpec(method="GET")
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Case: %s\r\n\r\n"
@@ -72,7 +72,7 @@ def _both(
     for engine in ("C", "Python"):
         _HEADS.clear()
         path = tmp_path / f"{engine}.jsonl"
-        with scripted(serve(), connections=connections) as url:
+        with scripted_server(serve(), connections=connections) as url:
             summaries[engine] = _run_on(engine, monkeypatch, url, path, **kwargs)
         rows[engine] = [
             {k: v for k, v in row.items() if k not in TIMED} for row in read_jsonl(path)
@@ -194,7 +194,7 @@ def test_without_records_both_loops_count_the_same(
     summaries = []
     for engine in ("C", "Python"):
         _HEADS.clear()
-        with scripted(serve()) as url:
+        with scripted_server(serve()) as url:
             summaries.append(_run_on(engine, monkeypatch, url, None, concurrency=1, requests=6))
     c, pure = summaries
     assert c.by_status == pure.by_status == {"200": 4, "503": 1}
@@ -215,7 +215,7 @@ def test_head_requests_have_no_body_on_both_loops(
 
     for engine in ("C", "Python"):
         _HEADS.clear()
-        with scripted(serve()) as url, monkeypatch.context() as patch:
+        with scripted_server(serve()) as url, monkeypatch.context() as patch:
             if engine == "Python":
                 patch.setattr(speedups, "native", None)
             s = run_closed(url, request=RequestSpec(method="HEAD"), concurrency=1, requests=2)
@@ -240,7 +240,7 @@ def test_an_open_loop_held_back_by_its_bound_counts_late_sends_on_both_loops(
 
     for engine in ("C", "Python"):
         path = tmp_path / f"{engine}.jsonl" if records else None
-        with scripted(serve()) as url, monkeypatch.context() as patch:
+        with scripted_server(serve()) as url, monkeypatch.context() as patch:
             if engine == "Python":
                 patch.setattr(speedups, "native", None)
             s = run_open(
