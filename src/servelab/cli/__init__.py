@@ -7,6 +7,7 @@ the lab started is stopped.
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
 from types import FrameType
@@ -16,24 +17,42 @@ import click
 
 from .. import __version__
 from ..errors import ServelabError
-from .critical import critical_n
-from .distributed import locust_worker
-from .load import load
 from .options import console
-from .report import report
-from .serve import serve
-from .study import study
-from .sweep import sweep
+
+# Each command: its module and its name there, in the order --help lists them. A command's
+# module is imported when the command runs: `servelab load` need not import the study,
+# the sweep and their reports (numpy, matplotlib), a third of a second of CPU taken from a
+# server on the same machine at every start.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "study": ("study", "study"),
+    "sweep": ("sweep", "sweep"),
+    "load": ("load", "load"),
+    "critical-n": ("critical", "critical_n"),
+    "serve": ("serve", "serve"),
+    "report": ("report", "report"),
+    "locust-worker": ("distributed", "locust_worker"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose commands are imported on first use (``COMMANDS``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="servelab")
 def cli() -> None:
     """How an ML prediction service behaves under load on different web servers."""
-
-
-for command in (study, sweep, load, critical_n, serve, report, locust_worker):
-    cli.add_command(command)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
