@@ -105,6 +105,15 @@ WORDS: Final[dict[str, str]] = {
         "Makespan {makespan} s; latency {lmin} to {lmax} s (mean {lmean} s); server log: "
         "[{server_log}]({server_log})."
     ),
+    "cpu_split": (
+        "CPU over the burst: the server {server_share} of the machine, {server_ms} ms per "
+        "request; the load client (the lab's process, its monitor included) {client_share}, "
+        "{client_ms} ms per request."
+    ),
+    "cpu_split_short": (
+        "CPU over the burst: the server {server_ms} ms per request; the load client (the "
+        "lab's process, its monitor included) {client_ms} ms per request."
+    ),
     "timeline_alt": "Request timeline of {name}",
     "critical_line": (
         "Critical n (cap {cap}) = between {passing} (never failed) and {failing} (always "
