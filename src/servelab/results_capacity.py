@@ -235,10 +235,16 @@ class CapacityStep:
     summary: the window's requests in numbers (those due from ``warmup`` s after the step's
       start to ``warmup + window`` s): percentiles from each request's intended send time,
       errors, throughput, send rate, late sends (beyond ``ClientLimits.late_after``), and
-      the client's CPU over the window in ``client_cpu_seconds``.
+      the client's CPU over the window in ``client_cpu_seconds`` (every process that sent).
     held_back: requests of the whole step that waited for the in-flight bound.
     server_cores, client_cores: CPU over the window, in cores: the server's process tree
-      (None when no server pid was given) and the load engine's process (every thread).
+      (None when no server pid was given) and the load engine's process (every thread: the
+      load loop and the lab's monitors beside it; on Locust, the busiest worker, the one
+      that would limit the rate).
+    client_total_cores: every process that sent, together, over the window (the own
+      engine: its one process, ``client_cores``): the machine's CPU the client took from a
+      server on the same machine. client_cpu_per_request: that CPU in seconds over the
+      window's requests sent. Both None in files written before they were recorded.
     late_share: the window's sends that left more than ``late_after`` late, over all sent.
     served_rate: 2xx responses that ended within the window, per second of it (any request's,
       the warm-up's too: what the server completed while the window lasted); keeps_up: it
@@ -265,6 +271,8 @@ class CapacityStep:
     seconds: float
     settle: float = 0.0
     machine_seconds: float | None = None
+    client_total_cores: float | None = None
+    client_cpu_per_request: float | None = None
 
     @property
     def slo_held(self) -> bool:
@@ -324,6 +332,8 @@ class CapacityStep:
             "client_bound": self.client_bound,
             "server_cores": self.server_cores,
             "client_cores": self.client_cores,
+            "client_total_cores": self.client_total_cores,
+            "client_cpu_per_request": self.client_cpu_per_request,
             "late_share": self.late_share,
             "served_rate": self.served_rate,
             "keeps_up": self.keeps_up,
@@ -359,6 +369,8 @@ class CapacityStep:
             seconds=f.number("seconds"),
             settle=f.opt_number("settle") or 0.0,
             machine_seconds=f.opt_number("machine_seconds"),
+            client_total_cores=f.opt_number("client_total_cores"),
+            client_cpu_per_request=f.opt_number("client_cpu_per_request"),
         )
 
 

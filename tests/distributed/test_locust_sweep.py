@@ -34,6 +34,14 @@ def test_a_sweep_on_locust_finds_the_capacity_and_says_what_sent_the_load(
     assert 30 <= cell.capacity.capacity <= 46, cell.capacity.capacity
     steps = cell.capacity.steps
     assert steps and all(step.client_cores is not None for step in steps)  # the workers'
+    # The busiest worker bounds the rate; what the client cost is both workers together.
+    for step in steps:
+        busiest, total = step.client_cores, step.client_total_cores
+        assert busiest is not None and total is not None
+        assert busiest <= total <= 2 * busiest + 0.001  # each rounded to 0.0001
+        cpu = step.summary.client_cpu_seconds
+        assert cpu is not None and step.client_cpu_per_request is not None
+        assert step.client_cpu_per_request == pytest.approx(cpu / step.summary.sent, rel=1e-3)
     assert all(step.server_cores is not None for step in steps)  # timed from their start
     # Locust's processes are the lab's client, not another program's noise.
     assert cell.noise is not None and cell.noise.other_cores < 0.2, cell.noise

@@ -153,6 +153,14 @@ def test_flask_dev_serves_the_burst_concurrently(flask_dev: str, tmp_path: Path)
     assert all(r.start >= r.intended_start for r in records)
 
 
+def test_a_burst_says_what_it_cost_its_client(flask_dev: str) -> None:
+    """The records come with the client's CPU over the burst, for its summary: a server on
+    the same machine did not get it (issue 17)."""
+    records = run_burst(f"{flask_dev}/predict?workload=io", requests=4)
+    assert len(records) == 4 and all(r.ok for r in records)
+    assert records.client_cpu_seconds > 0
+
+
 def test_records_stream_to_disk_in_completion_order(gunicorn_1: str, tmp_path: Path) -> None:
     path = tmp_path / "records.jsonl"
     lines_at_callback: list[int] = []
@@ -438,6 +446,7 @@ def test_cli_burst_prints_the_seed_lines_and_checks_slos_on_the_one_summary(
     summary = LoadSummary.from_json(json.loads((out / "summary.json").read_text()))
     assert (summary.mode, summary.requests, summary.ok, summary.error_rate) == ("burst", 3, 3, 0.0)
     assert summary.parameters == {"requests": 3, "concurrency": 1, "timeout": 60.0}
+    assert summary.client_cpu_seconds is not None and summary.client_cpu_seconds > 0
     assert len(read_jsonl(out / "records.jsonl")) == 3
 
 

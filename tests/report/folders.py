@@ -33,6 +33,7 @@ from servelab.results import (
     StopReason,
     Study,
     Trial,
+    Usage,
     Verdict,
     write_study,
 )
@@ -113,6 +114,25 @@ def run(name: str, server: Server, workload: str, makespan: float) -> RunEntry:
         summary=summary(makespan, at_once=at_once),
         server_survived=True,
     )
+
+
+def with_cpu(entry: RunEntry, *, server: float, client: float) -> RunEntry:
+    """``entry`` with its server's CPU seconds (the monitor's) and its load client's (the
+    burst's), as a study records them since issue 17."""
+    assert entry.summary is not None
+    makespan = entry.summary.makespan or 0.0
+    usage = Usage(
+        samples=int(makespan * 20) + 2,
+        duration=makespan,
+        max_rss_bytes=40 * MIB,
+        max_cgroup_bytes=None,
+        cpu_seconds=server,
+        mean_cores=server / makespan if makespan else None,
+        max_processes=1,
+        pids_seen=(4242,),
+        root_exited=False,
+    )
+    return replace(entry, usage=usage, summary=replace(entry.summary, client_cpu_seconds=client))
 
 
 def failed_run(name: str, server: Server, workload: str) -> RunEntry:

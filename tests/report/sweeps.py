@@ -85,6 +85,8 @@ def step(
         slo=(SloCheck(SLO, p99, held),),
         client_causes=causes,
         seconds=2.5,
+        client_total_cores=0.2,
+        client_cpu_per_request=round(0.2 / rate, 7),
     )
 
 

@@ -69,6 +69,36 @@ def test_servelab_report_reads_study_json_once_whatever_the_language(
     assert written <= {path.name for path in folder.iterdir()}
 
 
+def test_each_run_sets_what_its_load_client_took_beside_the_server(tmp_path: Path) -> None:
+    """Client and server share the machine, so a run says, in one line, what each took of it
+    and per request (issue 17); a run recorded before the client's CPU was says nothing."""
+    busy = folders.run("cpu_bounded_dev", DEV, "cpu", 2.0)
+    short = folders.run("io_bounded_dev", DEV, "io", 0.21)
+    runs = [
+        folders.with_cpu(busy, server=3.2, client=0.06),
+        folders.with_cpu(short, server=0.01, client=0.004),
+        folders.run("io_bounded_prod_w1", PROD, "io", 1.0),
+    ]
+    report = _build(tmp_path, folders.study(runs))
+    client = "the load client (the lab's process, its monitor included)"
+    # Five requests in 2 s on 2 cores: 3.2 s is 80% of the machine and 640 ms a request.
+    assert (
+        f"- CPU over the burst: the server 80% of the machine, 640 ms per request; {client} "
+        "1.5%, 12 ms per request." in report
+    )
+    # A share over 0.21 s means little (CPU is counted in 10 ms ticks): per request only.
+    assert (
+        f"- CPU over the burst: the server 2.0 ms per request; {client} 0.80 ms per request."
+        in report
+    )
+    assert report.count("CPU over the burst") == 2
+    russian = _build(tmp_path / "ru", folders.study(runs), "ru")
+    assert (
+        "- Процессор за время нагрузки: сервер — 80% машины, 640 мс на запрос; клиент нагрузки "
+        "(процесс лаборатории вместе с монитором) — 1,5%, 12 мс на запрос." in russian
+    )
+
+
 def test_a_failed_search_is_a_row_that_says_why_and_the_rest_is_reported(tmp_path: Path) -> None:
     study = folders.study(
         [folders.run("cpu_bounded_prod_w1", PROD, "cpu", 1.5)], [folders.failed_search()]

@@ -71,7 +71,7 @@ def english_words(text: str) -> list[str]:
 def _study() -> Study:
     """Two servers on two workloads, two searches (one with the memory guard)."""
     runs = [
-        folders.run("cpu_bounded_dev", DEV, "cpu", 1.52),
+        folders.with_cpu(folders.run("cpu_bounded_dev", DEV, "cpu", 1.52), server=1.4, client=0.03),
         folders.run("cpu_bounded_prod_w1", PROD, "cpu", 2.37),
         folders.run("cpu_multithread_dev", DEV, "numpy", 0.26),
     ]

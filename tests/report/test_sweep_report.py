@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Annotation, Text
 
 from servelab.report.build import build_report
+from servelab.report.i18n import Lang
 from servelab.report.plots import Words
 from servelab.report.plots.sweep import (
     SWEEP_FIGURES,
@@ -31,7 +32,7 @@ from servelab.report.plots.sweep import (
     plot_sweep_pareto,
     render_sweep_plots,
 )
-from servelab.report.sweep import render_sweep
+from servelab.report.sweep import recommendation_lines, render_sweep
 from servelab.results import Noise, Server
 from servelab.results_sweep import SweepCell
 
@@ -382,6 +383,62 @@ def test_the_table_gives_the_servers_cpu_per_request_at_capacity() -> None:
     assert "процессор сервера на запрос, мс" in russian
 
 
+def _columns(page: str, name: str) -> dict[str, str]:
+    """A cell's row of the page's table, by column header."""
+    header = next(ln for ln in page.splitlines() if ln.startswith("| ") and "|---" not in ln)
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    row = next(ln for ln in page.splitlines() if ln.startswith(f"| `{name}`"))
+    values = [c.strip() for c in row.strip("|").split("|")]
+    assert len(values) == len(columns)
+    return dict(zip(columns, values, strict=True))
+
+
+def test_the_client_s_cost_at_capacity_is_beside_the_server_s() -> None:
+    """Client and server share the machine, so what the load client took the server did not
+    get: its CPU per request sits beside the server's in the table, and the recommendation
+    says how much of the machine each took at the winner's rate (issue 17)."""
+    cells = sweeps.small_grid()
+    winner = cells[1]
+    assert winner.capacity is not None and winner.capacity.capacity == 39.0
+    steps = tuple(
+        replace(s, server_cores=1.5, client_cores=0.3, client_total_cores=0.3,
+                client_cpu_per_request=0.3 / 39.0)
+        if s.rate == 39.0 else s
+        for s in winner.capacity.steps
+    )  # fmt: skip
+    cells[1] = replace(winner, capacity=replace(winner.capacity, steps=steps))
+    sweep = sweeps.sweep(cells)
+    page = render_sweep(sweep, "en")
+    assert _columns(page, winner.name)["client CPU, cores"] == "0.30"
+    assert _columns(page, winner.name)["client CPU per request, ms"] == "7.7"  # 0.3 / 39 per s
+    assert _columns(page, cells[0].name)["client CPU per request, ms"] == "9.8"  # 0.2 / 20.5
+    assert (
+        "At that rate the server used 75% of the machine's CPU (1.50 cores of 2) and the load "
+        "client 15% (0.30 cores)." in page
+    )
+    assert "the load client 15%" in " ".join(recommendation_lines(sweep, Lang("en")))
+    russian = render_sweep(sweep, "ru")
+    assert _columns(russian, winner.name)["процессор клиента на запрос, мс"] == "7,7"
+    assert (
+        "На этой частоте сервер занимал 75% процессора машины (1,50 ядра из 2), а клиент "
+        "нагрузки — 15% (0,30 ядра)." in russian
+    )
+
+
+def test_a_sweep_from_before_the_client_s_cost_was_recorded_reads_as_it_did() -> None:
+    cells = [
+        replace(c, capacity=replace(c.capacity, steps=tuple(
+            replace(s, client_total_cores=None, client_cpu_per_request=None)
+            for s in c.capacity.steps
+        ))) if c.capacity is not None else c
+        for c in sweeps.small_grid()
+    ]  # fmt: skip
+    page = render_sweep(sweeps.sweep(cells), "en")
+    assert _columns(page, cells[1].name)["client CPU per request, ms"] == "n/a"
+    assert _columns(page, cells[1].name)["client CPU, cores"] == "0.20"
+    assert "At that rate" not in page
+
+
 def _timed(cell: SweepCell, machine: float, cores: float = 1.9) -> SweepCell:
     """``cell`` with the machine's speed timed at ``machine`` s before each of its steps and
     its server using ``cores`` (1.9: CPU-bound)."""
@@ -421,7 +478,9 @@ def test_a_steady_machine_is_said_once_and_io_cells_are_not_doubted() -> None:
     # An io server uses little CPU: a slower machine does not move its capacity, so a
     # drift between io cells is not named and doubts no ranking.
     io = [_timed(c, 0.0041 if i else 0.0070, cores=0.05) for i, c in enumerate(steady)]
-    assert "machine" not in render_sweep(sweeps.sweep(io), "en")
+    said = render_sweep(sweeps.sweep(io), "en")
+    assert "The machine ran at one speed" not in said and "machine was slower" not in said
+    assert "⚠" not in said
     # One slow sample in a cell moves no capacity; a cell measured mostly slow is named.
     spiky = list(steady)
     assert spiky[0].capacity is not None

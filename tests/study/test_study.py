@@ -15,6 +15,7 @@ from servelab.errors import ConfigError
 from servelab.load import RequestRecord
 from servelab.load.summary import summarize
 from servelab.report import build_report
+from servelab.report.comments import cpu_split
 from servelab.report.i18n import Lang
 from servelab.results import (
     GuardSettings,
@@ -87,7 +88,10 @@ def test_every_run_has_its_records_and_the_summary_is_theirs(study_dir: Path, st
         rows = read_jsonl(study_dir / run.files["records"])
         assert len(rows) == 10
         recomputed = summarize(RequestRecord.from_dict(row) for row in rows)
-        assert replace(run.summary, url="", parameters={}) == recomputed
+        # The client's CPU is the burst's own count: no record holds it.
+        cpu = run.summary.client_cpu_seconds
+        assert cpu is not None and cpu > 0
+        assert replace(run.summary, url="", parameters={}, client_cpu_seconds=None) == recomputed
         assert run.server_end is not None and run.server_end.stopped_by_lab
         assert run.verdict is not None and run.verdict.outcome == "ok"
 
@@ -245,6 +249,9 @@ def test_the_report_numbers_are_the_records_numbers(study_dir: Path, study: Stud
         )
         assert cells[6] == str(s.handlers.max_concurrent)
         assert f"[log]({run.files['log']})" in cells[8]
+        # Beside the server's CPU, what the load client took from the machine (issue 17).
+        cpu = cpu_split(run, study.machine.cores, Lang("en"))
+        assert cpu is not None and f"- {cpu}" in report
     prod = next(run.summary for run in study.runs if run.name == "io_bounded_prod_w1")
     assert prod is not None and prod.latency.min is not None
     assert (

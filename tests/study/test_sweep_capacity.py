@@ -249,6 +249,8 @@ def _step(
         slo=(SloCheck("p99<250ms", 0.05 if held else 0.5, held),),
         client_causes=causes,
         seconds=2.5,
+        client_total_cores=0.01,
+        client_cpu_per_request=round(0.01 / rate, 7),
     )
 
 
@@ -325,6 +327,18 @@ def test_a_file_from_before_the_prime_reads_as_unprimed(tmp_path: Path) -> None:
     del data["settings"]["prime"]
     path.write_text(json.dumps(data))
     assert read_capacity(path).settings.prime == 0.0
+
+
+def test_a_file_from_before_the_clients_total_reads_it_as_not_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "capacity.json"
+    data = _raw()
+    assert data["steps"][0]["client_cpu_per_request"] == pytest.approx(0.01 / 18, rel=1e-3)
+    for step in data["steps"]:
+        del step["client_total_cores"], step["client_cpu_per_request"]
+    path.write_text(json.dumps(data))
+    steps = read_capacity(path).steps
+    assert [(s.client_total_cores, s.client_cpu_per_request) for s in steps] == [(None, None)] * 3
+    assert [s.client_cores for s in steps] == [0.01] * 3  # what was recorded then is kept
 
 
 @pytest.mark.parametrize(

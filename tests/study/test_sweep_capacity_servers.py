@@ -79,6 +79,7 @@ def test_the_capacity_of_sync_workers_is_their_count_over_the_delay(tmp_path: Pa
         # Both sides' CPU, over the window: a sleeping server and a light client use little.
         assert step.server_cores is not None and 0 < step.server_cores < 1
         assert step.client_cores is not None and 0 < step.client_cores < 0.9
+        assert step.client_cpu_per_request is not None and step.client_cpu_per_request > 0
         # The machine's speed was timed before every step, and the cell has their median.
         times = [s.machine_seconds or 0.0 for s in capacity.steps]
         assert all(0 < t < 0.5 for t in times), times
@@ -124,6 +125,27 @@ def test_a_client_over_its_cpu_limit_is_said_and_fails_no_step(
         assert step.slo_held and not step.held and not step.failed
     # The same steps with the default limits: the client is far from a core.
     assert all(s.client_cores is not None and s.client_cores < 0.9 for s in capacity.steps)
+
+
+def test_a_step_says_what_its_client_cost_per_request(
+    fast_server: RunningServer, tmp_path: Path
+) -> None:
+    """The client's CPU over a step's window, over the requests it sent in it: what a server
+    sharing the machine did not get (issue 17). The own engine is one process: all of the
+    client is its busiest process."""
+    capacity = _search(
+        fast_server,
+        tmp_path,
+        window=1.0,
+        warmup=0.2,
+        estimate_duration=0.5,
+        policy=RatePolicy(max_steps=1, min_rate=1.0),
+    )
+    (step,) = capacity.steps
+    cpu, sent = step.summary.client_cpu_seconds, step.summary.sent
+    assert cpu is not None and cpu > 0 and sent > 0
+    assert step.client_cpu_per_request == pytest.approx(cpu / sent, rel=1e-3)
+    assert step.client_total_cores == step.client_cores
 
 
 def test_a_deadline_too_close_measures_nothing(fast_server: RunningServer, tmp_path: Path) -> None:

@@ -107,6 +107,17 @@ def test_a_run_without_a_cap_writes_the_seed_log_where_a_study_keeps_it(tmp_path
     )
 
 
+def test_a_trial_records_what_its_client_cost(tmp_path: Path) -> None:
+    """The burst's client CPU is in the trial's summary, which a study's run and a search's
+    probe both keep: the report sets it beside the server's (issue 17)."""
+    setup = TrialSetup(ServerSpec.parse("flask-dev"), "io", 1, io_delay=0.1, load=Burst(4, 4, 30))
+    result = run_trial(setup, TrialFiles.for_probe(tmp_path, "client"))
+    cpu = result.summary.client_cpu_seconds
+    assert result.summary.ok == 4 and cpu is not None and cpu > 0
+    probe = result.as_trial(probe=1).summary
+    assert probe is not None and probe.client_cpu_seconds == cpu
+
+
 @pytest.mark.parametrize("server", ["flask-dev"])
 def test_under_rlimit_memory_runs_out_as_memory_error_not_oom(tmp_path: Path, server: str) -> None:
     setup = TrialSetup(

@@ -342,7 +342,14 @@ def load(
             "concurrency": concurrency,
             "timeout": burst_timeout,
         }
-        result = summarize(records, mode="burst", url=url, method=method, parameters=parameters)
+        result = summarize(
+            records,
+            mode="burst",
+            url=url,
+            method=method,
+            parameters=parameters,
+            client_cpu_seconds=records.client_cpu_seconds,
+        )
     else:
         result = _run_loop(
             url,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -49,6 +49,20 @@ from servelab.load.request import (
 _CANCEL_CHECK: Final = 0.02
 
 
+class BurstRecords(list[RequestRecord]):
+    """A burst's records, in the order its requests ended, and what the burst cost the
+    client: ``client_cpu_seconds``, this process's CPU while it ran (``Recorder.cpu_seconds``,
+    every thread's, as a loop's summary counts it). A list, so a caller that wants only the
+    records has them; one that summarizes passes the CPU on:
+    ``summarize(records, client_cpu_seconds=records.client_cpu_seconds)``."""
+
+    def __init__(
+        self, records: Iterable[RequestRecord] = (), client_cpu_seconds: float = 0.0
+    ) -> None:
+        super().__init__(records)
+        self.client_cpu_seconds = client_cpu_seconds
+
+
 def run_burst(
     url: str,
     *,
@@ -63,7 +77,7 @@ def run_burst(
     method: str = "POST",
     body: bytes | None = None,
     bodies: Sequence[bytes | None] | None = None,
-) -> list[RequestRecord]:
+) -> BurstRecords:
     """POST ``{"area": a}`` to ``url`` ``requests`` times, ``concurrency`` at a time.
 
     Request ``i`` sends ``areas[i % len(areas)]`` (default 10, 20, ... 100). ``timeout``
@@ -76,7 +90,8 @@ def run_burst(
     else: ``body`` as it is to every request, and no body at all for a method other than
     POST without one (e.g. GET). ``bodies`` (a ``RequestTemplate``'s) instead: request ``i``
     sends ``bodies[i % len(bodies)]``, its record's area 0. With a body of its own, a request
-    may set its ``Content-Type``; the seed's bodies are JSON, said by the engine.
+    may set its ``Content-Type``; the seed's bodies are JSON, said by the engine. The records
+    come back as ``BurstRecords``, with the client's CPU over the burst.
     """
     Target.parse(url)
     check_method(method)
@@ -104,7 +119,7 @@ def run_burst(
         except (TypeError, ValueError) as exc:
             raise LoadError(f"areas must be numbers: {exc}") from None
     if requests == 0:
-        return []
+        return BurstRecords()
     ensure_memory(
         requests,
         BYTES_PER_REQUEST + BYTES_PER_RECORD,
@@ -127,7 +142,7 @@ def run_burst(
     finally:
         recorder.close()
     assert recorder.records is not None, "a burst's recorder keeps its records"
-    return recorder.records
+    return BurstRecords(recorder.records, round(recorder.cpu_seconds, 4))
 
 
 class _BurstRun:

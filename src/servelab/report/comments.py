@@ -102,6 +102,31 @@ def cpu_use(run: RunEntry, summary: LoadSummary, cores: int | None, lang: Lang) 
     return text
 
 
+def cpu_split(run: RunEntry, cores: int | None, lang: Lang) -> str | None:
+    """The server's and the load client's CPU over the burst, per request and as a share of
+    the machine: they share it, so what the client took the server did not get. The
+    client's is the lab's process (the burst and the monitor sampling the server). Left out
+    when either was not recorded (studies written before the client's CPU was); the shares
+    too over a run shorter than ``MIN_SPAN_FOR_CPU`` or on a machine of unknown size."""
+    summary = run.summary
+    server, client = _cpu_seconds(run), None if summary is None else summary.client_cpu_seconds
+    if summary is None or server is None or client is None or not summary.sent:
+        return None
+    ms = {
+        "server_ms": lang.milliseconds(server / summary.sent),
+        "client_ms": lang.milliseconds(client / summary.sent),
+    }
+    makespan = summary.makespan
+    if not cores or not makespan or makespan < MIN_SPAN_FOR_CPU:
+        return lang.t("cpu_split_short", **ms)
+    return lang.t(
+        "cpu_split",
+        server_share=lang.share(server / makespan / cores),
+        client_share=lang.share(client / makespan / cores),
+        **ms,
+    )
+
+
 def _slower_each(run: RunEntry, mine: HandlerStats, theirs: HandlerStats, lang: Lang) -> str | None:
     """A pure-Python handler that ran alongside others against one that ran alone."""
     if not (

@@ -8,6 +8,7 @@ ended) is turned into words here, in the report's language: measurement stores n
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Final
 
@@ -78,6 +79,22 @@ class Lang:
 
     def percent(self, value: float) -> str:
         return f"{value:.0%}"
+
+    def share(self, value: float) -> str:
+        """A share of the machine: 46%, and below 10% with a decimal (0.4%, Russian 0,4%):
+        a load client's share is often below 1%, which a whole percent would call 0%."""
+        if value * 100 >= 9.95:
+            return self.percent(value)
+        return self.digits(f"{value:.1%}")
+
+    def milliseconds(self, seconds: float | None) -> str:
+        """A CPU time per request in ms to two significant digits (0.087, 0.85, 8.5, 37): a
+        load client spends tenths of a millisecond on a request where a server spends tens."""
+        if seconds is None:
+            return self.na
+        ms = seconds * 1000
+        places = max(0, 1 - math.floor(math.log10(ms))) if ms > 0 else 0
+        return self.decimal(ms, places)
 
     def signed_percent(self, value: float) -> str:
         """A relative error with its sign and one decimal: +3.2% (Russian: +3,2%)."""

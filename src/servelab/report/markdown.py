@@ -375,6 +375,9 @@ class _Writer:
                     server_log=run.files.get("server_log", ""),
                 ),
             )
+            cpu = comments.cpu_split(run, self.study.machine.cores, L)
+            if cpu is not None:
+                self.add(f"- {cpu}")
             if run.noise is not None and run.noise.busy:
                 self.add(f"- {BUSY_MARK} {self.t('noise_busy_run', parts=L.noise(run.noise))}")
         if search is not None and search.error is None:

@@ -166,7 +166,7 @@ def render_sweep(sweep: Sweep, lang: str = "en", plots: Plots | None = None) -> 
         + _engine_sentence(s.engine, L),
         "",
         L.t("sw_table"),
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     lines += [_row(cell, L) for cell in ranked_cells(sweep)]
     if any(_busy(cell) for cell in sweep.cells):
@@ -262,6 +262,9 @@ def _verdict(sweep: Sweep, choice: SweepRecommendation, L: Lang) -> str:
         )
     elif winner.memory_bytes is not None:
         parts.append(L.t("sw_memory", memory=L.size(winner.memory_bytes)))
+    shares = _shares(sweep, _cell(sweep, winner.name), L)
+    if shares is not None:
+        parts.append(shares)
     if choice.uncertain:
         parts.append(L.t("sw_uncertain", cells=", ".join(f"`{c}`" for c in choice.uncertain)))
     return " ".join(parts)
@@ -291,6 +294,28 @@ def _failure(sweep: Sweep, name: str, L: Lang) -> str:
     if cell is None or cell.failure is None:
         return ""
     return L.t(f"error.{cell.failure.code}", detail=cell.failure.detail or "", n=cell.failure.n)
+
+
+def _shares(sweep: Sweep, cell: SweepCell | None, L: Lang) -> str | None:
+    """What share of the machine the server and the load client took at the cell's capacity:
+    the client's CPU is the server's loss when the two share the machine. Said for the
+    recommended cell: the client costs about the same per request in every cell, so the
+    cell with the highest rate is where it took the most. None when a number is missing
+    (sweeps written before the client's total was recorded)."""
+    step = None if cell is None or cell.capacity is None else cell.capacity.at_capacity
+    cores = sweep.machine.cores if sweep.machine is not None else None
+    if cores is None and cell is not None and cell.noise is not None:
+        cores = cell.noise.cores
+    if step is None or not cores or step.server_cores is None or step.client_total_cores is None:
+        return None
+    return L.t(
+        "sw_shares",
+        server_share=L.share(step.server_cores / cores),
+        server_cores=L.quantity(step.server_cores, 2, "core"),
+        cores=cores,
+        client_share=L.share(step.client_total_cores / cores),
+        client_cores=L.quantity(step.client_total_cores, 2, "core"),
+    )
 
 
 def _cpu_ms(step: CapacityStep | None, L: Lang) -> str:
@@ -332,6 +357,7 @@ def _row(cell: SweepCell, L: Lang) -> str:
         L.na if step is None or step.server_cores is None else L.decimal(step.server_cores, 2),
         _cpu_ms(step, L),
         L.na if step is None or step.client_cores is None else L.decimal(step.client_cores, 2),
+        L.milliseconds(None if step is None else step.client_cpu_per_request),
         L.size(None if idle is None else idle.total_pss),
         L.size(None if load is None else load.total_pss),
         L.size(uss),

@@ -422,6 +422,8 @@ def run_trial(
                 "concurrency": setup.load.concurrency,
                 "timeout": setup.load.timeout,
             },
+            # The lab's process: the burst, and the monitor sampling the server beside it.
+            client_cpu_seconds=records.client_cpu_seconds,
         ),
         verdict=verdict,
         usage=usage,

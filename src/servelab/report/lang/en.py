@@ -105,6 +105,15 @@ WORDS: Final[dict[str, str]] = {
         "Makespan {makespan} s; latency {lmin} to {lmax} s (mean {lmean} s); server log: "
         "[{server_log}]({server_log})."
     ),
+    "cpu_split": (
+        "CPU over the burst: the server {server_share} of the machine, {server_ms} ms per "
+        "request; the load client (the lab's process, its monitor included) {client_share}, "
+        "{client_ms} ms per request."
+    ),
+    "cpu_split_short": (
+        "CPU over the burst: the server {server_ms} ms per request; the load client (the "
+        "lab's process, its monitor included) {client_ms} ms per request."
+    ),
     "timeline_alt": "Request timeline of {name}",
     "critical_line": (
         "Critical n (cap {cap}) = between {passing} (never failed) and {failing} (always "
@@ -727,7 +736,9 @@ WORDS: Final[dict[str, str]] = {
     "sw_engine_locust": (
         "The load came from servelab's loops on Locust: a master and {workers} worker "
         "processes on this machine, started afresh for each load phase, every request's record "
-        "merged (exact percentiles)."
+        "merged (exact percentiles). The client's cores in the table are its busiest worker's "
+        "(the one that would limit the rate); its CPU per request and its share of the machine "
+        "count every worker."
     ),
     "sw_primed": (
         "Before its estimate, each server ran {prime} s of the same full load, not measured: a "
@@ -736,8 +747,8 @@ WORDS: Final[dict[str, str]] = {
     ),
     "sw_table": (
         "| cell | server | capacity, req/s | p50, ms | p99, ms | errors | server CPU, cores "
-        "| server CPU per request, ms | client CPU, cores | memory idle (PSS) "
-        "| memory at load (PSS) | USS per worker "
+        "| server CPU per request, ms | client CPU, cores | client CPU per request, ms "
+        "| memory idle (PSS) | memory at load (PSS) | USS per worker "
         "| workers that fit | OOM kills |"
     ),
     "sw_figures": "Figures",
@@ -771,6 +782,10 @@ WORDS: Final[dict[str, str]] = {
         "every SLO. A step the load client could not deliver (its own CPU above 0.9 cores, "
         "sends late or short of the rate) says nothing about the server: it bounds the search "
         "without failing the server, and a capacity bounded by it is marked ≥ (a lower bound). "
+        "The client's CPU is read over the same window as the server's, for the lab's whole "
+        "process (the load loop and the monitors that sample the server beside it), and per "
+        "request over the window's requests: what it used, a server on the same machine did "
+        "not get. "
         "Memory is read from /proc/<pid>/smaps_rollup for every process of the server: PSS "
         "counts a page shared by k processes as 1/k in each, so the total PSS is what the tree "
         "really holds; USS is what a worker holds alone. Memory at load is the reading with the "
@@ -791,6 +806,10 @@ WORDS: Final[dict[str, str]] = {
     "sw_lead": "That is {lead}x the best configuration with a lower capacity.",
     "sw_headroom": "It used {memory} of the {budget} budget ({left} left).",
     "sw_memory": "It used {memory} at that load.",
+    "sw_shares": (
+        "At that rate the server used {server_share} of the machine's CPU ({server_cores} of "
+        "{cores}) and the load client {client_share} ({client_cores})."
+    ),
     "sw_uncertain": (
         "But the load client limited {cells} at or above that rate: measure those with a "
         "client on another machine before ruling them out."

@@ -37,13 +37,15 @@ one's intended send time. A step also holds only if the server kept up: the resp
 that ended within the window reach ``RatePolicy.min_served_share`` of the rate, so a rate a
 little above what the server can serve does not pass in a short window merely because its
 queue has not yet grown long enough to break the SLO. The CPU of the server's process tree
-and of the load engine's own process are read at the window's two ends. A request the client
-gave up on (a timeout) may still sit in the server's queue after the step: before the next
-step, single requests wait until one comes back about as fast as on the idle server. And
-before each step, the machine's own speed is timed (``servelab.speed``: five runs of a 4 ms
-task, on this thread while the load engine is idle): a virtual machine's host can slow its
-guest by up to 40% for seconds or a minute with nothing in /proc to show for it, and the
-report tells such a cell apart from a slower server.
+and of the load engine's own process are read at the window's two ends; the client's over
+the window's requests is its CPU per request, which the server did not get (the two share
+the machine). A request the client gave up on (a timeout) may still sit in the server's
+queue after the step: before the next step, single requests wait until one comes back
+about as fast as on the idle server. And before each step, the machine's own speed is timed
+(``servelab.speed``: five runs of a 4 ms task, on this thread while the load engine is
+idle): a virtual machine's host can slow its guest by up to 40% for seconds or a minute
+with nothing in /proc to show for it, and the report tells such a cell apart from a slower
+server.
 """
 
 from __future__ import annotations
@@ -444,8 +446,9 @@ def _step(
             kept.append(record)
 
     # The window is timed from the instant the schedule starts: now for the own engine,
-    # seconds from now for Locust's workers (their master sets it). The client's CPU is the
-    # busiest of the processes that send.
+    # seconds from now for Locust's workers (their master sets it). The client's cores are
+    # the busiest of the processes that send (the one that limits the rate); what the client
+    # cost the machine, per request and in all, is every one of them together.
     with _CpuWindow(server_pid) as cpu:
 
         def on_start(start: float, senders: list[int]) -> None:
@@ -470,9 +473,15 @@ def _step(
         url=url,
         method=spec.method,
         parameters={"rate": rate, "warmup": warmup, "window": window},
-        client_cpu_seconds=cpu.client_seconds,
+        client_cpu_seconds=cpu.client_total_seconds,
         late_threshold=limits.late_after,
     )
+    # Over the requests due in the window: those whose responses come after it are paid for
+    # outside the CPU read, as the warm-up's that came within it were paid for inside it; in
+    # a steady step the two balance.
+    per_request = None
+    if cpu.client_total_seconds is not None and summary.sent:
+        per_request = round(cpu.client_total_seconds / summary.sent, 7)
     late_share = summary.late_sends / summary.sent if summary.sent else None
     served = 0
     if starts:
@@ -501,6 +510,8 @@ def _step(
         held_back=run.held_back,
         server_cores=server_cores,
         client_cores=client_cores,
+        client_total_cores=cpu.client_total_cores(),
+        client_cpu_per_request=per_request,
         late_share=late_share,
         served_rate=round(served_rate, 4),
         keeps_up=keeps_up,
@@ -572,7 +583,8 @@ class _CpuWindow:
 
     The instants come with ``arm``, once the load's schedule has a start, with the client's
     processes (none: this process); the busiest one is the client's CPU (each is one Python
-    thread, saturated at one core).
+    thread, saturated at one core), and all of them together what the client took from the
+    machine (``client_total_seconds``; this process alone: the same).
     """
 
     def __init__(self, server_pid: int | None) -> None:
@@ -581,6 +593,7 @@ class _CpuWindow:
         self.end: float | None = None
         self.client_pids: list[int] = []
         self.client_seconds: float | None = None
+        self.client_total_seconds: float | None = None
         self.server_seconds: float | None = None
         self.span: float | None = None
         self._cancel = threading.Event()
@@ -622,7 +635,10 @@ class _CpuWindow:
             return
         t1, client1, server1 = self._read()
         self.span = t1 - t0
-        self.client_seconds = round(max(client1[key] - client0.get(key, 0.0) for key in client1), 4)
+        # A worker gone before the second read reads 0: it counts as nothing, not below it.
+        used = [max(0.0, client1[key] - client0.get(key, 0.0)) for key in client1]
+        self.client_seconds = round(max(used), 4)
+        self.client_total_seconds = round(sum(used), 4)
         if server0 is not None and server1 is not None:
             self.server_seconds = round(server1 - server0, 4)
 
@@ -634,3 +650,9 @@ class _CpuWindow:
         client = None if self.client_seconds is None else round(self.client_seconds / span, 4)
         server = None if self.server_seconds is None else round(self.server_seconds / span, 4)
         return client, server
+
+    def client_total_cores(self) -> float | None:
+        """Every client process together over the window, in cores; None if not read."""
+        if not self.span or self.client_total_seconds is None:
+            return None
+        return round(self.client_total_seconds / self.span, 4)
