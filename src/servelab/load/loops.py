@@ -225,7 +225,7 @@ def _closed_native(
         end_ns,
         round(think_time * 1e9),
         round(driver.timeout * 1e9),
-        round(driver.sweep_every * 1e9),
+        max(1, round(driver.sweep_every * 1e9)),
         driver.keep_alive,
         driver.head_only,
         recorder,
@@ -371,7 +371,7 @@ def _open_native(
         # No more slots than requests: each is a connection's state, and the bound may be huge.
         max(1, min(max_in_flight, count)),
         round(driver.timeout * 1e9),
-        round(driver.sweep_every * 1e9),
+        max(1, round(driver.sweep_every * 1e9)),
         driver.keep_alive,
         driver.head_only,
         recorder,
