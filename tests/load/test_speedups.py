@@ -11,8 +11,10 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +222,100 @@ def test_head_requests_have_no_body_on_both_loops(
                 patch.setattr(speedups, "native", None)
             s = run_closed(url, request=RequestSpec(method="HEAD"), concurrency=1, requests=2)
         assert s.ok == 2 and s.connections_opened == 1, engine
+
+
+def _response(status: bytes, *fields: bytes, body: bytes = b"ok") -> bytes:
+    """A response with a ``%d`` left in its head, for a timestamp of its own each time."""
+    return b"\r\n".join([b"HTTP/1.1 " + status, *fields, b"X-At: %d", b"", body])
+
+
+LENGTH = b"Content-Length: 2"
+# Heads the C loop frames itself (plain: one Content-Length, no Transfer-Encoding) and heads
+# it leaves to the parser, each new every time, as servelab's service stamps its responses.
+HEADS = {
+    "plain": _response(b"200 OK", LENGTH),
+    "upper-case names, blanks": _response(b"201 Created", b"CONTENT-LENGTH :  2 "),
+    "connection close": _response(b"200 OK", LENGTH, b"Connection: Close"),
+    "http/1.0 keep-alive": _response(b"200 OK", LENGTH, b"Connection: keep-alive").replace(
+        b"HTTP/1.1", b"HTTP/1.0"
+    ),
+    "http/1.0": _response(b"200 OK", LENGTH).replace(b"HTTP/1.1", b"HTTP/1.0"),
+    "no reason": _response(b"404", LENGTH),
+    "204": _response(b"204 No Content", b"Content-Length: 0", body=b""),
+    "repeated length": _response(b"200 OK", LENGTH, LENGTH),
+    "lengths disagree": _response(b"200 OK", LENGTH, b"Content-Length: 3"),
+    "bad length": _response(b"200 OK", b"Content-Length: 2x"),
+    "signed length": _response(b"200 OK", b"Content-Length: +2"),
+    "chunked": _response(b"200 OK", b"Transfer-Encoding: chunked", body=b"2\r\nok\r\n0\r\n\r\n"),
+    "bad status": _response(b"2x0 OK", LENGTH),
+    "status 0xx": _response(b"020 OK", LENGTH),
+    "too many fields": _response(b"200 OK", LENGTH, *[b"X-F: 1"] * 100),
+}
+
+
+@contextmanager
+def _answering(response: bytes, count: int) -> Iterator[str]:
+    """A server that answers ``count`` requests in all, each with ``response % i``, on
+    whatever connections the client opens (kept alive or not)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    answered = iter(range(count))
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5.0)
+                try:
+                    while read_request(conn):
+                        at = next(answered, None)
+                        if at is None:
+                            break
+                        conn.sendall(response % at)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/x"
+    finally:
+        stop.set()
+        thread.join(timeout=6.0)
+        listener.close()
+
+
+@pytest.mark.parametrize("name", list(HEADS))
+def test_a_head_never_seen_before_is_framed_alike_on_both_loops(
+    name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    summaries: dict[tuple[str, bool], LoadSummary] = {}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for engine in ("C", "Python"):
+        for records in (True, False):  # without records the C loop fills the arrays itself
+            path = tmp_path / f"{engine}.jsonl" if records else None
+            with _answering(HEADS[name], 2) as url:
+                summaries[engine, records] = _run_on(
+                    engine, monkeypatch, url, path, concurrency=1, requests=2, timeout=2.0
+                )
+            if path is not None:
+                rows[engine] = [
+                    {k: v for k, v in row.items() if k not in TIMED} for row in read_jsonl(path)
+                ]
+    assert rows["C"] == rows["Python"]
+    for records in (True, False):
+        c, pure = summaries["C", records], summaries["Python", records]
+        assert (c.by_status, c.errors_by_class, c.connections_opened) == (
+            pure.by_status,
+            pure.errors_by_class,
+            pure.connections_opened,
+        ), records
 
 
 @pytest.mark.parametrize("records", [False, True])

@@ -431,12 +431,96 @@ static int conn_lost(Loop *L, int ui) {
     return conn_finish(L, ui, -1, 0); /* a body that ends at the close */
 }
 
-/* A head read before, by its bytes: 1 and its framing, or 0 when not known. */
+static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* Whether ``name`` (lower case) starts ``line`` case-insensitively, followed by blanks and
+ * a colon (http11.parse's _FRAMING): where its value starts, or NULL. */
+static const char *field_value(const char *line, const char *end, const char *name) {
+    size_t n = strlen(name);
+    if ((size_t)(end - line) < n) return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (lower((unsigned char)line[i]) != name[i]) return NULL;
+    const char *p = line + n;
+    while (p < end && (*p == ' ' || *p == '\t')) p++;
+    if (p >= end || *p != ':') return NULL;
+    p++;
+    while (p < end && (*p == ' ' || *p == '\t')) p++;
+    return p;
+}
+
+static int contains_lower(const char *p, const char *end, const char *word) {
+    size_t n = strlen(word);
+    for (; (size_t)(end - p) >= n; p++) {
+        size_t i = 0;
+        while (i < n && lower((unsigned char)p[i]) == word[i]) i++;
+        if (i == n) return 1;
+    }
+    return 0;
+}
+
+/* A head's framing read here, for the plain case only: a valid HTTP/1.x status line of a
+ * final response, at most MAX_HEADERS lines, one Content-Length of digits alone, no
+ * Transfer-Encoding. 1 with the framing, or 0: anything else (a chunked or close-delimited
+ * body, a bad or repeated length, an interim response, a malformed head) is read by
+ * http11.parse.read_framing, which also words every error. Its rules, for this case. */
+static int plain_framing(Loop *L, const char *raw, Py_ssize_t size) {
+    if (size < 12 || memcmp(raw, "HTTP/1.", 7) != 0 || (raw[7] != '0' && raw[7] != '1') ||
+        raw[8] != ' ' || raw[9] < '1' || raw[9] > '9' || raw[10] < '0' || raw[10] > '9' ||
+        raw[11] < '0' || raw[11] > '9' || (size > 12 && raw[12] != ' ' && raw[12] != '\r'))
+        return 0;
+    int status = (raw[9] - '0') * 100 + (raw[10] - '0') * 10 + (raw[11] - '0');
+    if (status < 200) return 0;
+    const char *end = raw + size;
+    const char *line = memchr(raw, '\n', (size_t)size);
+    int lines = 0, lengths = 0, said_close = 0, said_keep_alive = 0;
+    long long length = -1;
+    while (line != NULL) { /* ``line`` points at the '\n' of a CRLF */
+        if (line[-1] != '\r') return 0;
+        line++;
+        if (++lines > 100) return 0; /* MAX_HEADERS: the parser says so */
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        const char *stop = eol == NULL ? end : eol - 1; /* the line's CR, or the head's end */
+        if (eol != NULL && (eol == line || eol[-1] != '\r')) return 0;
+        const char *value;
+        if (field_value(line, stop, "transfer-encoding") != NULL) return 0;
+        if ((value = field_value(line, stop, "content-length")) != NULL) {
+            const char *v = value, *v_end = stop;
+            while (v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t')) v_end--;
+            if (++lengths > 1 || v_end == v || v_end - v > 18) return 0;
+            length = 0;
+            for (const char *d = v; d < v_end; d++) {
+                if (*d < '0' || *d > '9') return 0;
+                length = length * 10 + (*d - '0');
+            }
+        } else if ((value = field_value(line, stop, "connection")) != NULL) {
+            said_close |= contains_lower(value, stop, "close");
+            said_keep_alive |= contains_lower(value, stop, "keep-alive");
+        }
+        line = eol;
+    }
+    if (lengths != 1) return 0; /* no length: the body ends at the close */
+    L->last_status = status;
+    L->last_keep_alive = raw[7] == '0' ? said_keep_alive : !said_close;
+    L->last_length = (L->head_only || status == 204 || status == 304) ? 0 : (Py_ssize_t)length;
+    return 1;
+}
+
+/* A head's framing, by its bytes: 1 with it in L->last_*, or 0 for the parser to read. The
+ * same head as the last one costs a memcmp; a plain head is read here (servelab's own
+ * service stamps every response with its times, so its heads are never the same twice);
+ * any other one may be in the parser's cache of heads it read before. */
 static int known_head(Loop *L, const char *raw, Py_ssize_t size) {
     PyObject *key = L->last_key;
     if (key != NULL && PyBytes_GET_SIZE(key) == size &&
         memcmp(PyBytes_AS_STRING(key), raw, (size_t)size) == 0)
         return 1;
+    if (plain_framing(L, raw, size)) {
+        key = PyBytes_FromStringAndSize(raw, size);
+        if (key == NULL) return -1;
+        Py_XSETREF(L->last_key, key);
+        Py_CLEAR(L->last_head); /* made when a record or a failure needs it */
+        return 1;
+    }
     key = PyBytes_FromStringAndSize(raw, size);
     if (key == NULL) return -1;
     PyObject *framed = PyDict_GetItemWithError(L->heads, key); /* borrowed */
@@ -463,6 +547,18 @@ static int known_head(Loop *L, const char *raw, Py_ssize_t size) {
     Py_INCREF(head);
     Py_XSETREF(L->last_head, head);
     return 1;
+}
+
+/* The last head as a parse.Head (a new reference), made from its bytes if need be. */
+static PyObject *last_head(Loop *L) {
+    if (L->last_head == NULL) {
+        L->last_head = PyObject_CallFunction(shared.head_type, "iOO", L->last_status,
+                                             L->last_keep_alive ? Py_True : Py_False,
+                                             L->last_key);
+        if (L->last_head == NULL) return NULL;
+    }
+    Py_INCREF(L->last_head);
+    return L->last_head;
 }
 
 static int conn_readable(Loop *L, int ui) {
@@ -501,8 +597,9 @@ static int conn_readable(Loop *L, int ui) {
             if (known && L->last_status >= 200 && L->last_length >= 0 &&
                 start + L->last_length == n) {
                 if (!L->fast_record) {
-                    Py_INCREF(L->last_head);
-                    Py_XSETREF(u->head, L->last_head);
+                    PyObject *head = last_head(L);
+                    if (head == NULL) return -1;
+                    Py_XSETREF(u->head, head);
                     if (keep_body(L, u, L->buf + start, n - start) < 0) return -1;
                     if (u->body == NULL) {
                         u->body = PyBytes_FromStringAndSize("", 0);
@@ -514,8 +611,9 @@ static int conn_readable(Loop *L, int ui) {
             if (known && L->last_status >= 200 && L->last_length >= 0 &&
                 start + L->last_length > n) {
                 /* The head whole, and only part of its body: read the rest here. */
-                Py_INCREF(L->last_head);
-                Py_XSETREF(u->head, L->last_head); /* a failure from here on keeps it */
+                PyObject *head = last_head(L);
+                if (head == NULL) return -1;
+                Py_XSETREF(u->head, head); /* a failure from here on keeps it */
                 if (keep_body(L, u, L->buf + start, n - start) < 0) return -1;
                 if (!L->fast_record && u->body == NULL) {
                     u->body = PyBytes_FromStringAndSize("", 0);
