@@ -5,12 +5,13 @@
  * request is taken from the server it measures. The pure-Python loops (loops.py, driver.py,
  * reactor.py, http11/connection.py) spend about 25 us of Python per request on top of the
  * kernel's work; wrk spends 3-6 us. This module runs the same loops with no Python frame
- * per request in the common case: a response whose head the parser has read before, with
+ * per request in the common case: a response whose head is the last one again, or a plain
+ * one (a valid status line, one Content-Length, no Transfer-Encoding: plain_framing), with
  * its Content-Length body in the same read or in the next ones, recorded into the
  * Recorder's arrays.
  *
- * One source of truth for what is not common. The HTTP rules stay in Python: a head not
- * seen before, a head split across reads, a chunked or close-delimited body, bytes past a
+ * One source of truth for what is not common. The HTTP rules stay in Python: any other
+ * head, a head split across reads, a chunked or close-delimited body, bytes past a
  * response, all go to http11.parse's ResponseParser (its feed and feed_eof, called from
  * here), which also fills the head cache this module reads (parse._HEADS). A request that
  * ends in an error, or any request when the Recorder keeps records, goes to Recorder.add
