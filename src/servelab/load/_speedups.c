@@ -71,8 +71,8 @@ typedef struct {
     PyObject *incomplete_read;    /* parse.IncompleteRead */
     Py_ssize_t body_keep;         /* connection.BODY_KEEP */
     /* interned attribute and method names */
-    PyObject *s_status, *s_keep_alive, *s_feed, *s_feed_eof, *s_buffered, *s_add,
-        *s_head_only, *s_append;
+    PyObject *s_status, *s_keep_alive, *s_feed, *s_feed_eof, *s_buffered, *s_head_only,
+        *s_append;
 } Shared;
 
 static Shared shared;
@@ -1414,8 +1414,8 @@ static PyObject *setup(PyObject *module, PyObject *args) {
         const char *name;
     } names[] = {{&s.s_status, "status"},     {&s.s_keep_alive, "keep_alive"},
                  {&s.s_feed, "feed"},         {&s.s_feed_eof, "feed_eof"},
-                 {&s.s_buffered, "buffered"}, {&s.s_add, "add"},
-                 {&s.s_head_only, "head_only"}, {&s.s_append, "append"}};
+                 {&s.s_buffered, "buffered"}, {&s.s_head_only, "head_only"},
+                 {&s.s_append, "append"}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         *names[i].slot = PyUnicode_InternFromString(names[i].name);
         if (*names[i].slot == NULL) return NULL;
@@ -1426,7 +1426,7 @@ static PyObject *setup(PyObject *module, PyObject *args) {
                             &shared.server_disconnected, &shared.incomplete_read,
                             &shared.s_status,
                             &shared.s_keep_alive, &shared.s_feed, &shared.s_feed_eof,
-                            &shared.s_buffered, &shared.s_add, &shared.s_head_only,
+                            &shared.s_buffered, &shared.s_head_only,
                             &shared.s_append};
         for (size_t i = 0; i < sizeof old / sizeof old[0]; i++) Py_CLEAR(*old[i]);
     }

@@ -338,6 +338,12 @@ def run_open(
     return driver.summary("open", url, spec.method, parameters)
 
 
+def _open_ends(t0: int, duration: float, drain: float, timeout: float) -> tuple[int, int]:
+    """An open loop's give-up time (the drain's end) and the time every request, sent on
+    time or held back and sent during the drain, has ended by (perf_counter_ns)."""
+    return t0 + int((duration + drain) * 1e9), t0 + int((duration + max(drain, timeout)) * 1e9)
+
+
 def _unsent_why(max_in_flight: int, drain: float) -> str:
     return (
         f"not sent: {max_in_flight} requests (the in-flight bound) were still in "
@@ -358,6 +364,7 @@ def _open_native(
     recorder = driver.recorder
     recorder.restart_clock()
     t0 = recorder.start_ns
+    give_up_ns, end_by_ns = _open_ends(t0, duration, drain, driver.timeout)
     connections, seen, held_back, delay_sum, delay_max, late = native.run_open(
         driver.family,
         driver.address[0],
@@ -365,9 +372,8 @@ def _open_native(
         driver.payloads,
         iter(schedule.offsets_ns(duration, count)),
         t0,
-        t0 + int((duration + drain) * 1e9),
-        # Every request, sent on time or held back and sent during the drain, ends by then.
-        t0 + int((duration + max(drain, driver.timeout)) * 1e9),
+        give_up_ns,
+        end_by_ns,
         # No more slots than requests: each is a connection's state, and the bound may be huge.
         max(1, min(max_in_flight, count)),
         round(driver.timeout * 1e9),
@@ -412,9 +418,7 @@ class _OpenRun:
         recorder = driver.recorder
         recorder.restart_clock()
         self.t0 = recorder.start_ns
-        self.give_up_ns = self.t0 + int((duration + drain) * 1e9)
-        # Every request, sent on time or held back and sent during the drain, ends by then.
-        end_by = self.t0 + int((duration + max(drain, driver.timeout)) * 1e9)
+        self.give_up_ns, end_by = _open_ends(self.t0, duration, drain, driver.timeout)
         driver.end_by = end_by * 1e-9
         self.offsets = iter(schedule.offsets_ns(duration, count))
         self.index = 0

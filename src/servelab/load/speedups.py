@@ -1,12 +1,12 @@
-"""Which closed loop runs: the C one (``_speedups``, built by setup.py where it can be) or
-the pure-Python one, and the switch between them.
+"""Which loops run: the C ones (``_speedups``, built by setup.py where it can be) or the
+pure-Python ones, and the switch between them.
 
-The C loop is the pure loop's per-request path without a Python frame per request (see
-``_speedups.c``); the HTTP rules it does not read itself (new heads, split and chunked
-responses, errors) come from ``http11.parse``, handed to it here. It is optional: a
-platform without epoll, an install without a C compiler, or ``SERVELAB_PURE_PYTHON=1`` in
-the environment run the pure loop, which behaves the same request for request, at the
-client CPU ``make bench`` measures for each (bench/README.md).
+The C loops are the pure loops' per-request path without a Python frame per request (see
+``_speedups.c``); the HTTP rules they do not read themselves (other heads, split and
+chunked responses, errors) come from ``http11.parse``, handed to them here. They are
+optional: a platform without epoll, an install without a C compiler, or
+``SERVELAB_PURE_PYTHON=1`` in the environment run the pure loops, which behave the same
+request for request, at the client CPU ``make bench`` measures for each (bench/README.md).
 """
 
 from __future__ import annotations
@@ -47,5 +47,5 @@ native: ModuleType | None = _load()
 
 
 def engine() -> str:
-    """``"C"`` when the closed loop runs in C, else ``"Python"``."""
+    """``"C"`` when the closed and open loops run in C, else ``"Python"``."""
     return "C" if native is not None else "Python"
